@@ -1,0 +1,3 @@
+//! Turning a pod's container into something the shim can run: the OCI bundle.
+
+pub mod spec;

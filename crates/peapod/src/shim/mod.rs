@@ -1,0 +1,17 @@
+//! The per-pod shim: the pod's infra process. It holds the pod's network, IPC, UTS (and, with
+//! shareProcessNamespace, PID) namespaces, is the child subreaper of the pod's containers,
+//! creates them through libcontainer, pumps their output into CRI log files and records how they
+//! exit. It outlives container restarts and agent restarts; the agent talks to it over the
+//! Unix socket in the pod's run directory ([`protocol`]).
+//!
+//! The shim is single-threaded on purpose: libcontainer clones processes with raw `clone3`, which
+//! is only safe when no other thread can hold a lock the child needs.
+
+pub mod client;
+pub mod launch;
+pub mod protocol;
+mod runtime;
+mod server;
+mod setup;
+
+pub use server::{run, ShimOptions};

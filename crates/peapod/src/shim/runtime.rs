@@ -1,0 +1,177 @@
+//! The shim's use of libcontainer: mount a container's overlay root, create, start, signal,
+//! delete, and start exec processes in a running container.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+
+use super::protocol::Overlay;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("mounting the root filesystem at {target} failed: {source}")]
+    MountRoot {
+        target: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error("creating {path} failed: {source}")]
+    Dir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{action} container {id}: {source}")]
+    Libcontainer {
+        action: &'static str,
+        id: String,
+        #[source]
+        source: libcontainer::error::LibcontainerError,
+    },
+    #[error("invalid signal {0}")]
+    Signal(i32),
+}
+
+/// Stdio handed to a new process: the write ends of the shim's pipes (or a terminal).
+pub struct Stdio {
+    pub stdin: Option<OwnedFd>,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+pub struct Runtime {
+    /// libcontainer's state directory for this pod.
+    state_root: PathBuf,
+}
+
+impl Runtime {
+    pub fn new(state_root: PathBuf) -> Result<Runtime, RuntimeError> {
+        std::fs::create_dir_all(&state_root).map_err(|source| RuntimeError::Dir {
+            path: state_root.display().to_string(),
+            source,
+        })?;
+        Ok(Runtime { state_root })
+    }
+
+    pub fn mount_root(&self, overlay: &Overlay) -> Result<(), RuntimeError> {
+        for dir in [&overlay.upper, &overlay.work, &overlay.target] {
+            std::fs::create_dir_all(dir).map_err(|source| RuntimeError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let lower = overlay
+            .lower
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        let options = format!(
+            "lowerdir={lower},upperdir={},workdir={}",
+            overlay.upper.display(),
+            overlay.work.display()
+        );
+        mount(
+            Some("overlay"),
+            &overlay.target,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .map_err(|source| RuntimeError::MountRoot {
+            target: overlay.target.display().to_string(),
+            source,
+        })
+    }
+
+    pub fn unmount_root(&self, target: &Path) {
+        if let Err(err) = umount2(target, MntFlags::MNT_DETACH) {
+            if err != nix::Error::EINVAL && err != nix::Error::ENOENT {
+                tracing::warn!(?target, %err, "unmounting container root failed");
+            }
+        }
+    }
+
+    /// Creates the container (its init waits for `start`) and returns the init's pid.
+    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
+        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|source| lc_err("creating", id, source))?
+            .with_stdout(stdio.stdout)
+            .with_stderr(stdio.stderr);
+        if let Some(stdin) = stdio.stdin {
+            builder = builder.with_stdin(stdin);
+        }
+        let container = builder
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|source| lc_err("creating", id, source))?;
+        Ok(container.pid().map(|p| p.as_raw()).unwrap_or(0))
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), RuntimeError> {
+        self.load(id)?
+            .start()
+            .map_err(|source| lc_err("starting", id, source))
+    }
+
+    pub fn kill(&self, id: &str, signal: i32) -> Result<(), RuntimeError> {
+        let all = signal == libc::SIGKILL;
+        let signal = Signal::try_from(signal).map_err(|_| RuntimeError::Signal(signal))?;
+        self.load(id)?
+            .kill(signal, all)
+            .map_err(|source| lc_err("signalling", id, source))
+    }
+
+    /// Deletes libcontainer's state and the container's cgroup.
+    pub fn delete(&self, id: &str) -> Result<(), RuntimeError> {
+        if !self.state_root.join(id).exists() {
+            return Ok(());
+        }
+        self.load(id)?
+            .delete(true)
+            .map_err(|source| lc_err("deleting", id, source))
+    }
+
+    /// Starts `command` inside container `id` (its namespaces and cgroup); returns its pid.
+    pub fn exec(&self, id: &str, command: Vec<String>, stdio: Stdio) -> Result<i32, RuntimeError> {
+        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|source| lc_err("exec in", id, source))?
+            .with_stdout(stdio.stdout)
+            .with_stderr(stdio.stderr);
+        if let Some(stdin) = stdio.stdin {
+            builder = builder.with_stdin(stdin);
+        }
+        let pid = builder
+            .as_tenant()
+            .with_container_args(command)
+            .with_detach(true)
+            .build()
+            .map_err(|source| lc_err("exec in", id, source))?;
+        Ok(pid.as_raw())
+    }
+
+    fn load(&self, id: &str) -> Result<Container, RuntimeError> {
+        Container::load(self.state_root.join(id)).map_err(|source| lc_err("loading", id, source))
+    }
+}
+
+fn lc_err(
+    action: &'static str,
+    id: &str,
+    source: libcontainer::error::LibcontainerError,
+) -> RuntimeError {
+    RuntimeError::Libcontainer {
+        action,
+        id: id.to_string(),
+        source,
+    }
+}

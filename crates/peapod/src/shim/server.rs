@@ -1,0 +1,850 @@
+//! The shim's event loop: one thread, one epoll set (mio) over the control socket, the
+//! SIGCHLD signalfd, container output pipes and exec streams.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use mio::net::{UnixListener, UnixStream};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use peapod_logs::{LogWriter, Stream};
+
+use super::protocol::{
+    frame, ContainerInfo, ContainerStatus, CreateRequest, ExecRequest, ExitEvent, ExitInfo,
+    Request, Response, ShimState,
+};
+use super::runtime::{Runtime, RuntimeError, Stdio};
+use super::setup::{self, SetupError};
+
+/// kubelet's containerLogMaxSize and containerLogMaxFiles defaults.
+const LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+const LOG_MAX_FILES: usize = 5;
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("shim i/o on {what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shim signal handling: {0}")]
+    Signals(#[source] nix::Error),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
+    let what = what.into();
+    move |source| ShimError::Io { what, source }
+}
+
+/// How the agent started this shim.
+#[derive(Debug, Clone)]
+pub struct ShimOptions {
+    pub pod_uid: String,
+    pub hostname: String,
+    /// The pod's run directory: socket, shm, libcontainer state, bundles.
+    pub run_dir: PathBuf,
+    /// A pipe the agent waits on; the shim writes one line once it serves requests.
+    pub ready_fd: Option<RawFd>,
+}
+
+/// Runs the shim until the agent asks it to shut down.
+pub fn run(options: ShimOptions) -> Result<(), ShimError> {
+    setup::private_mounts()?;
+    setup::hostname(&options.hostname)?;
+    setup::loopback_up()?;
+    setup::pod_shm(&options.run_dir.join("shm"))?;
+    setup::child_subreaper()?;
+    let mut shim = Shim::new(&options)?;
+    if let Some(fd) = options.ready_fd {
+        let mut ready = unsafe { File::from_raw_fd(fd) };
+        let _ = ready.write_all(b"ready\n");
+    }
+    shim.serve()
+}
+
+enum Source {
+    /// A control connection still reading its request line.
+    Request { stream: UnixStream, buf: Vec<u8> },
+    Pipe {
+        owner: Owner,
+        stream: Stream,
+        file: File,
+    },
+    /// The client side of an exec session (stdin frames in).
+    ExecClient { session: u64 },
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Owner {
+    Container(String),
+    Exec(u64),
+}
+
+struct Container {
+    info: ContainerInfo,
+    log: LogWriter,
+    root: PathBuf,
+    open_pipes: u8,
+}
+
+struct ExecSession {
+    client: UnixStream,
+    client_token: Token,
+    stdin: Option<File>,
+    inbuf: Vec<u8>,
+    open_pipes: u8,
+    exit_code: Option<i32>,
+}
+
+struct Shim {
+    poll: Poll,
+    listener: UnixListener,
+    signals: SignalFd,
+    runtime: Runtime,
+    sources: HashMap<Token, Source>,
+    next_token: usize,
+    containers: BTreeMap<String, Container>,
+    pids: HashMap<i32, Owner>,
+    sessions: HashMap<u64, ExecSession>,
+    next_session: u64,
+    watchers: Vec<std::os::unix::net::UnixStream>,
+    shutdown: Option<std::os::unix::net::UnixStream>,
+}
+
+impl Shim {
+    fn new(options: &ShimOptions) -> Result<Shim, ShimError> {
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGCHLD);
+        mask.add(Signal::SIGPIPE);
+        mask.thread_block().map_err(ShimError::Signals)?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(ShimError::Signals)?;
+        let socket = options.run_dir.join("shim.sock");
+        let _ = std::fs::remove_file(&socket);
+        let mut listener =
+            UnixListener::bind(&socket).map_err(io_err(socket.display().to_string()))?;
+        let poll = Poll::new().map_err(io_err("epoll"))?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .map_err(io_err("epoll"))?;
+        poll.registry()
+            .register(
+                &mut SourceFd(&signals.as_fd().as_raw_fd()),
+                SIGNALS,
+                Interest::READABLE,
+            )
+            .map_err(io_err("epoll"))?;
+        Ok(Shim {
+            poll,
+            listener,
+            signals,
+            runtime: Runtime::new(options.run_dir.join("runtime"))?,
+            sources: HashMap::new(),
+            next_token: 2,
+            containers: BTreeMap::new(),
+            pids: HashMap::new(),
+            sessions: HashMap::new(),
+            next_session: 1,
+            watchers: Vec::new(),
+            shutdown: None,
+        })
+    }
+
+    fn serve(&mut self) -> Result<(), ShimError> {
+        let mut events = Events::with_capacity(64);
+        loop {
+            if let Err(err) = self.poll.poll(&mut events, None) {
+                if err.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(ShimError::Io {
+                    what: "epoll wait".into(),
+                    source: err,
+                });
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    SIGNALS => self.reap(),
+                    token => self.ready(token),
+                }
+            }
+            if let Some(reply_to) = self.shutdown.take() {
+                self.shut_down(reply_to);
+                return Ok(());
+            }
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let token = self.token();
+                    if self
+                        .poll
+                        .registry()
+                        .register(&mut stream, token, Interest::READABLE)
+                        .is_ok()
+                    {
+                        self.sources.insert(
+                            token,
+                            Source::Request {
+                                stream,
+                                buf: Vec::new(),
+                            },
+                        );
+                    }
+                }
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return,
+                Err(err) => {
+                    tracing::warn!(%err, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn ready(&mut self, token: Token) {
+        match self.sources.get(&token) {
+            Some(Source::Request { .. }) => self.read_request(token),
+            Some(Source::Pipe { .. }) => self.drain_pipe(token),
+            Some(Source::ExecClient { session }) => {
+                let session = *session;
+                self.read_exec_client(session)
+            }
+            None => {}
+        }
+    }
+
+    fn read_request(&mut self, token: Token) {
+        let Some(Source::Request { stream, buf }) = self.sources.get_mut(&token) else {
+            return;
+        };
+        let mut chunk = [0u8; 4096];
+        let closed = loop {
+            match stream.read(&mut chunk) {
+                Ok(0) => break true,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        let Some(end) = buf.iter().position(|b| *b == b'\n') else {
+            if closed {
+                self.drop_source(token);
+            }
+            return;
+        };
+        let line = buf[..end].to_vec();
+        let Some(Source::Request { mut stream, .. }) = self.sources.remove(&token) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut stream);
+        let request = match serde_json::from_slice::<Request>(&line) {
+            Ok(request) => request,
+            Err(err) => {
+                reply(
+                    stream,
+                    &Response::Error {
+                        message: format!("bad request: {err}"),
+                    },
+                );
+                return;
+            }
+        };
+        self.handle(request, stream, token);
+    }
+
+    fn handle(&mut self, request: Request, stream: UnixStream, token: Token) {
+        let response = match request {
+            Request::State => Response::State(self.state()),
+            Request::Create(create) => self.create(create),
+            Request::Start { id } => self.start(&id),
+            Request::Kill { id, signal } => self.kill(&id, signal),
+            Request::Remove { id } => self.remove(&id),
+            Request::Watch => {
+                let std_stream = into_std(stream);
+                self.watchers.push(std_stream);
+                return;
+            }
+            Request::Exec(exec) => {
+                self.exec(exec, stream, token);
+                return;
+            }
+            Request::Shutdown => {
+                self.shutdown = Some(into_std(stream));
+                return;
+            }
+        };
+        reply(stream, &response);
+    }
+
+    fn state(&self) -> ShimState {
+        ShimState {
+            pid: std::process::id() as i32,
+            containers: self.containers.values().map(|c| c.info.clone()).collect(),
+        }
+    }
+
+    fn create(&mut self, request: CreateRequest) -> Response {
+        if self.containers.contains_key(&request.id) {
+            return error(format!("container {} already exists", request.id));
+        }
+        match self.try_create(&request) {
+            Ok(pid) => Response::Created { pid },
+            Err(err) => {
+                self.runtime.unmount_root(&request.rootfs.target);
+                error(err.to_string())
+            }
+        }
+    }
+
+    fn try_create(&mut self, request: &CreateRequest) -> Result<i32, ShimError> {
+        self.runtime.mount_root(&request.rootfs)?;
+        let log = LogWriter::open(&request.log_path, LOG_MAX_SIZE, LOG_MAX_FILES).map_err(|e| {
+            ShimError::Io {
+                what: request.log_path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let stdin = if request.stdin {
+            let (r, w) = pipe()?;
+            drop(w);
+            Some(r)
+        } else {
+            None
+        };
+        let pid = self.runtime.create(
+            &request.id,
+            &request.bundle,
+            Stdio {
+                stdin,
+                stdout: out_w,
+                stderr: err_w,
+            },
+        )?;
+        let owner = Owner::Container(request.id.clone());
+        self.add_pipe(out_r, owner.clone(), Stream::Stdout)?;
+        self.add_pipe(err_r, owner.clone(), Stream::Stderr)?;
+        self.pids.insert(pid, owner);
+        self.containers.insert(
+            request.id.clone(),
+            Container {
+                info: ContainerInfo {
+                    id: request.id.clone(),
+                    name: request.name.clone(),
+                    status: ContainerStatus::Created,
+                    pid: Some(pid),
+                    created_at: now_nanos(),
+                    started_at: None,
+                    exit: None,
+                },
+                log,
+                root: request.rootfs.target.clone(),
+                open_pipes: 2,
+            },
+        );
+        Ok(pid)
+    }
+
+    fn add_pipe(&mut self, fd: OwnedFd, owner: Owner, stream: Stream) -> Result<(), ShimError> {
+        set_nonblocking(&fd)?;
+        let token = self.token();
+        self.poll
+            .registry()
+            .register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
+            .map_err(io_err("epoll"))?;
+        self.sources.insert(
+            token,
+            Source::Pipe {
+                owner,
+                stream,
+                file: File::from(fd),
+            },
+        );
+        Ok(())
+    }
+
+    fn start(&mut self, id: &str) -> Response {
+        let Some(container) = self.containers.get_mut(id) else {
+            return error(format!("no container {id}"));
+        };
+        if let Some(exit) = container.info.exit {
+            return error(format!(
+                "container {id} exited with code {} before it was started",
+                exit.code
+            ));
+        }
+        match self.runtime.start(id) {
+            Ok(()) => {
+                container.info.status = ContainerStatus::Running;
+                container.info.started_at = Some(now_nanos());
+                Response::Ok
+            }
+            Err(err) => error(err.to_string()),
+        }
+    }
+
+    fn kill(&mut self, id: &str, signal: i32) -> Response {
+        let Some(container) = self.containers.get(id) else {
+            return error(format!("no container {id}"));
+        };
+        if container.info.exit.is_some() {
+            return Response::Ok;
+        }
+        match self.runtime.kill(id, signal) {
+            Ok(()) => Response::Ok,
+            Err(err) => error(err.to_string()),
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Response {
+        let Some(container) = self.containers.get(id) else {
+            return Response::Ok;
+        };
+        if container.info.exit.is_none() && container.info.status != ContainerStatus::Created {
+            return error(format!("container {id} is still running"));
+        }
+        let result = self.runtime.delete(id);
+        if let Some(pid) = container.info.pid {
+            if container.info.exit.is_none() {
+                // a created container that never ran: libcontainer killed it; collect it now
+                let _ = waitpid(Pid::from_raw(pid), None);
+                self.pids.remove(&pid);
+            }
+        }
+        let root = container.root.clone();
+        self.runtime.unmount_root(&root);
+        let owner = Owner::Container(id.to_string());
+        self.drop_pipes_of(&owner);
+        if let Some(mut container) = self.containers.remove(id) {
+            let _ = container.log.finish();
+        }
+        match result {
+            Ok(()) => Response::Ok,
+            Err(err) => error(err.to_string()),
+        }
+    }
+
+    fn exec(&mut self, request: ExecRequest, mut client: UnixStream, client_token: Token) {
+        let running = self
+            .containers
+            .get(&request.id)
+            .is_some_and(|c| c.info.status == ContainerStatus::Running && c.info.exit.is_none());
+        if !running {
+            let _ = self.poll.registry().deregister(&mut client);
+            send_frame(
+                &client,
+                frame::STATUS,
+                &serde_json::json!({"error": format!("container {} is not running", request.id)}),
+            );
+            return;
+        }
+        match self.try_exec(&request) {
+            Ok((pid, stdin, out_r, err_r)) => {
+                let session = self.next_session;
+                self.next_session += 1;
+                let owner = Owner::Exec(session);
+                let pipes = self
+                    .add_pipe(out_r, owner.clone(), Stream::Stdout)
+                    .and_then(|_| self.add_pipe(err_r, owner.clone(), Stream::Stderr));
+                if let Err(err) = pipes {
+                    tracing::warn!(%err, "exec pipes");
+                }
+                if self
+                    .poll
+                    .registry()
+                    .register(&mut client, client_token, Interest::READABLE)
+                    .is_ok()
+                {
+                    self.sources
+                        .insert(client_token, Source::ExecClient { session });
+                }
+                self.pids.insert(pid, owner);
+                self.sessions.insert(
+                    session,
+                    ExecSession {
+                        client,
+                        client_token,
+                        stdin,
+                        inbuf: Vec::new(),
+                        open_pipes: 2,
+                        exit_code: None,
+                    },
+                );
+            }
+            Err(err) => send_frame(
+                &client,
+                frame::STATUS,
+                &serde_json::json!({"error": err.to_string()}),
+            ),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn try_exec(
+        &mut self,
+        request: &ExecRequest,
+    ) -> Result<(i32, Option<File>, OwnedFd, OwnedFd), ShimError> {
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (stdin_child, stdin_ours) = if request.stdin {
+            let (r, w) = pipe()?;
+            (Some(r), Some(File::from(w)))
+        } else {
+            (None, None)
+        };
+        let pid = self.runtime.exec(
+            &request.id,
+            request.command.clone(),
+            Stdio {
+                stdin: stdin_child,
+                stdout: out_w,
+                stderr: err_w,
+            },
+        )?;
+        Ok((pid, stdin_ours, out_r, err_r))
+    }
+
+    fn read_exec_client(&mut self, session_id: u64) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        let mut chunk = [0u8; 16384];
+        let mut closed = false;
+        loop {
+            match session.client.read(&mut chunk) {
+                Ok(0) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => session.inbuf.extend_from_slice(&chunk[..n]),
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    closed = true;
+                    break;
+                }
+            }
+        }
+        for (channel, payload) in frame::decode(&mut session.inbuf) {
+            match channel {
+                frame::STDIN => {
+                    if let Some(stdin) = session.stdin.as_mut() {
+                        if write_all_blocking(stdin.as_raw_fd(), &payload).is_err() {
+                            session.stdin = None;
+                        }
+                    }
+                }
+                frame::STDIN_EOF => session.stdin = None,
+                _ => {}
+            }
+        }
+        if closed {
+            session.stdin = None;
+            let token = session.client_token;
+            if let Some(Source::ExecClient { .. }) = self.sources.remove(&token) {
+                let _ = self.poll.registry().deregister(&mut session.client);
+            }
+        }
+    }
+
+    fn drain_pipe(&mut self, token: Token) {
+        let Some(Source::Pipe {
+            owner,
+            stream,
+            file,
+        }) = self.sources.get_mut(&token)
+        else {
+            return;
+        };
+        let mut chunk = vec![0u8; 65536];
+        let mut eof = false;
+        loop {
+            match file.read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => match owner {
+                    Owner::Container(id) => {
+                        if let Some(container) = self.containers.get_mut(id) {
+                            if let Err(err) = container.log.write(*stream, &chunk[..n]) {
+                                tracing::warn!(%err, id, "writing container log");
+                            }
+                        }
+                    }
+                    Owner::Exec(session) => {
+                        if let Some(session) = self.sessions.get(session) {
+                            let channel = match stream {
+                                Stream::Stdout => frame::STDOUT,
+                                Stream::Stderr => frame::STDERR,
+                            };
+                            let _ = write_all_blocking(
+                                session.client.as_raw_fd(),
+                                &frame::encode(channel, &chunk[..n]),
+                            );
+                        }
+                    }
+                },
+                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
+                Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        if eof {
+            let owner = owner.clone();
+            self.drop_source(token);
+            self.pipe_closed(&owner);
+        }
+    }
+
+    fn pipe_closed(&mut self, owner: &Owner) {
+        match owner {
+            Owner::Container(id) => {
+                if let Some(container) = self.containers.get_mut(id) {
+                    container.open_pipes = container.open_pipes.saturating_sub(1);
+                    if container.open_pipes == 0 {
+                        let _ = container.log.finish();
+                    }
+                }
+            }
+            Owner::Exec(session) => {
+                if let Some(s) = self.sessions.get_mut(session) {
+                    s.open_pipes = s.open_pipes.saturating_sub(1);
+                }
+                self.maybe_finish_session(*session);
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Ok(Some(_)) = self.signals.read_signal() {}
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => self.exited(pid.as_raw(), code, None),
+                Ok(WaitStatus::Signaled(pid, signal, _)) => {
+                    self.exited(pid.as_raw(), 128 + signal as i32, Some(signal as i32))
+                }
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    }
+
+    fn exited(&mut self, pid: i32, code: i32, signal: Option<i32>) {
+        match self.pids.remove(&pid) {
+            Some(Owner::Container(id)) => {
+                let Some(container) = self.containers.get_mut(&id) else {
+                    return;
+                };
+                let exit = ExitInfo {
+                    code,
+                    signal,
+                    finished_at: now_nanos(),
+                };
+                container.info.exit = Some(exit);
+                container.info.status = ContainerStatus::Exited;
+                container.info.pid = None;
+                self.notify(&ExitEvent { id, exit });
+            }
+            Some(Owner::Exec(session)) => {
+                if let Some(s) = self.sessions.get_mut(&session) {
+                    s.exit_code = Some(code);
+                }
+                self.maybe_finish_session(session);
+            }
+            None => {}
+        }
+    }
+
+    fn maybe_finish_session(&mut self, session_id: u64) {
+        let done = self
+            .sessions
+            .get(&session_id)
+            .is_some_and(|s| s.open_pipes == 0 && s.exit_code.is_some());
+        if !done {
+            return;
+        }
+        let Some(mut session) = self.sessions.remove(&session_id) else {
+            return;
+        };
+        if self.sources.remove(&session.client_token).is_some() {
+            let _ = self.poll.registry().deregister(&mut session.client);
+        }
+        send_frame(
+            &session.client,
+            frame::STATUS,
+            &serde_json::json!({"exitCode": session.exit_code}),
+        );
+    }
+
+    fn notify(&mut self, event: &ExitEvent) {
+        let mut line = serde_json::to_vec(event).expect("exit events serialize");
+        line.push(b'\n');
+        self.watchers
+            .retain_mut(|watcher| write_all_blocking(watcher.as_raw_fd(), &line).is_ok());
+    }
+
+    fn drop_source(&mut self, token: Token) {
+        match self.sources.remove(&token) {
+            Some(Source::Request { mut stream, .. }) => {
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+            Some(Source::Pipe { file, .. }) => {
+                let _ = self
+                    .poll
+                    .registry()
+                    .deregister(&mut SourceFd(&file.as_raw_fd()));
+            }
+            Some(Source::ExecClient { .. }) | None => {}
+        }
+    }
+
+    fn drop_pipes_of(&mut self, owner: &Owner) {
+        let tokens: Vec<Token> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| matches!(s, Source::Pipe { owner: o, .. } if o == owner))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in tokens {
+            self.drop_source(token);
+        }
+    }
+
+    /// Kills every container, waits for them, deletes them, answers, and returns (the shim
+    /// then exits, taking its mount namespace and the pod's namespaces with it).
+    fn shut_down(&mut self, reply_to: std::os::unix::net::UnixStream) {
+        let ids: Vec<String> = self.containers.keys().cloned().collect();
+        for id in &ids {
+            if self.containers[id].info.exit.is_none() {
+                let _ = self.runtime.kill(id, libc::SIGKILL);
+            }
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .containers
+            .values()
+            .any(|c| c.info.exit.is_none() && c.info.pid.is_some())
+            && std::time::Instant::now() < deadline
+        {
+            self.reap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let mut errors = Vec::new();
+        for id in &ids {
+            if let Response::Error { message } = self.remove(id) {
+                errors.push(message);
+            }
+        }
+        let response = if errors.is_empty() {
+            Response::Ok
+        } else {
+            Response::Error {
+                message: errors.join("; "),
+            }
+        };
+        let mut line = serde_json::to_vec(&response).expect("responses serialize");
+        line.push(b'\n');
+        let _ = write_all_blocking(reply_to.as_raw_fd(), &line);
+    }
+}
+
+fn error(message: String) -> Response {
+    Response::Error { message }
+}
+
+fn reply(stream: UnixStream, response: &Response) {
+    let mut line = serde_json::to_vec(response).expect("responses serialize");
+    line.push(b'\n');
+    let _ = write_all_blocking(stream.as_raw_fd(), &line);
+}
+
+fn send_frame(stream: &UnixStream, channel: u8, value: &serde_json::Value) {
+    let payload = serde_json::to_vec(value).expect("json serializes");
+    let _ = write_all_blocking(stream.as_raw_fd(), &frame::encode(channel, &payload));
+}
+
+fn into_std(stream: UnixStream) -> std::os::unix::net::UnixStream {
+    std::os::unix::net::UnixStream::from(OwnedFd::from(stream))
+}
+
+/// Writes everything to a possibly non-blocking fd, waiting (bounded) for room.
+fn write_all_blocking(fd: RawFd, mut data: &[u8]) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !data.is_empty() {
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n >= 0 {
+            data = &data[n as usize..];
+            continue;
+        }
+        let err = std::io::Error::last_os_error();
+        match err.kind() {
+            ErrorKind::Interrupted => continue,
+            ErrorKind::WouldBlock if std::time::Instant::now() < deadline => {
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), ShimError> {
+    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| ShimError::Io {
+        what: "pipe".into(),
+        source: e.into(),
+    })
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> Result<(), ShimError> {
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| ShimError::Io {
+        what: "fcntl".into(),
+        source: e.into(),
+    })?;
+    fcntl(
+        fd,
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| ShimError::Io {
+        what: "fcntl".into(),
+        source: e.into(),
+    })?;
+    Ok(())
+}
+
+pub(crate) fn now_nanos() -> i64 {
+    jiff::Timestamp::now().as_nanosecond() as i64
+}
