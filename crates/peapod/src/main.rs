@@ -11,6 +11,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the agent: the API on the Unix socket, the kubelet, the image store.
+    Serve {
+        /// CrashLoopBackOff's first delay (kubelet: 10s); it doubles up to 5 minutes.
+        #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
+        crashloop_backoff: std::time::Duration,
+    },
     /// The per-pod sandbox process (started by the agent).
     #[command(hide = true)]
     Shim {
@@ -23,8 +29,23 @@ enum Command {
         #[arg(long)]
         ready_fd: Option<i32>,
     },
-    #[command(hide = true)]
-    Smoke { rootfs: PathBuf },
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" | "" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("invalid duration {s:?}: use ms, s or m")),
+    };
+    Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -34,41 +55,42 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Shim { pod_uid, hostname, run_dir, ready_fd } => {
-            peapod::shim::run(peapod::shim::ShimOptions { pod_uid, hostname, run_dir, ready_fd })?;
+        Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
+        Command::Shim {
+            pod_uid,
+            hostname,
+            run_dir,
+            ready_fd,
+        } => {
+            peapod::shim::run(peapod::shim::ShimOptions {
+                pod_uid,
+                hostname,
+                run_dir,
+                ready_fd,
+            })?;
             Ok(())
         }
-        Command::Smoke { rootfs } => smoke(rootfs),
     }
 }
 
-fn smoke(rootfs: PathBuf) -> anyhow::Result<()> {
-    use peapod::shim::{client::ShimClient, launch, protocol::*};
-    use peapod::runtime::spec::*;
-    let rt = tokio::runtime::Runtime::new()?;
-    let run_dir = PathBuf::from("/tmp/smoke/run");
-    let t0 = std::time::Instant::now();
-    let pid = launch::launch(&launch::LaunchSpec { pod_uid: "u1".into(), hostname: "smokepod".into(), run_dir: run_dir.clone(), share_pid: false })?;
-    println!("shim pid {pid} in {:?}", t0.elapsed());
-    let bundle = run_dir.join("bundle-c1");
-    std::fs::create_dir_all(&bundle)?;
-    let spec = ContainerSpec { args: vec!["sh".into(), "-c".into(), "echo hello from $(hostname); id; ls /; cat /proc/self/cgroup | head -3; echo err >&2; sleep 1; exit 3".into()], env: vec!["PATH=/bin".into()], cwd: "/".into(), uid: 0, gid: 0, additional_gids: vec![], no_new_privileges: false, rootfs: PathBuf::from("/tmp/smoke/merged"), share_pid: false, cgroups_path: "/peapod/u1/c1".into(), binds: vec![BindMount{ source: run_dir.join("shm"), destination: "/dev/shm".into(), read_only: false }] };
-    std::fs::write(bundle.join("config.json"), serde_json::to_vec(&spec.to_oci()?)?)?;
-    rt.block_on(async {
-        let c = ShimClient::new(&run_dir);
-        let mut w = c.watch().await?;
-        let t1 = std::time::Instant::now();
-        let cpid = c.create(CreateRequest { id: "c1".into(), name: "main".into(), bundle: bundle.clone(), rootfs: Overlay { lower: vec![rootfs.clone()], upper: "/tmp/smoke/upper".into(), work: "/tmp/smoke/work".into(), target: "/tmp/smoke/merged".into() }, log_path: "/tmp/smoke/log/0.log".into(), stdin: false }).await?;
-        println!("created pid {cpid} in {:?}", t1.elapsed());
-        c.start("c1").await?;
-        println!("started in {:?}", t1.elapsed());
-        let ev = w.next().await;
-        println!("exit {:?}", ev);
-        println!("state {:?}", c.state().await?);
-        c.remove("c1").await?;
-        c.shutdown().await?;
-        anyhow::Ok(())
+fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
+    let config = peapod::agent::AgentConfig {
+        paths: peapod::paths::Paths::from_env(),
+        backoff_base,
+        backoff_cap: std::time::Duration::from_secs(300),
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal handler");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+        };
+        peapod::agent::serve(config, shutdown).await
     })?;
-    println!("{}", std::fs::read_to_string("/tmp/smoke/log/0.log")?);
     Ok(())
 }

@@ -1,3 +1,6 @@
-//! Turning a pod's container into something the shim can run: the OCI bundle.
+//! Turning a pod's container into something the shim can run: the OCI bundle, its spec, and
+//! the pod's managed /etc files.
 
+pub mod bundle;
+pub mod etc_files;
 pub mod spec;

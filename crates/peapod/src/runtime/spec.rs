@@ -180,7 +180,13 @@ mod tests {
         shared.share_pid = true;
         let oci = shared.to_oci().unwrap();
         assert_eq!(
-            oci.linux().as_ref().unwrap().namespaces().as_ref().unwrap().len(),
+            oci.linux()
+                .as_ref()
+                .unwrap()
+                .namespaces()
+                .as_ref()
+                .unwrap()
+                .len(),
             1
         );
     }

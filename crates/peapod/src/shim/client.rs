@@ -38,13 +38,12 @@ impl ShimClient {
     }
 
     async fn connect(&self, request: &Request) -> Result<UnixStream, ShimClientError> {
-        let mut stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ShimClientError::Unreachable {
-                    socket: self.socket.display().to_string(),
-                    source,
-                })?;
+        let mut stream = UnixStream::connect(&self.socket).await.map_err(|source| {
+            ShimClientError::Unreachable {
+                socket: self.socket.display().to_string(),
+                source,
+            }
+        })?;
         let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
         stream
@@ -109,6 +108,17 @@ impl ShimClient {
 
     pub async fn remove(&self, id: &str) -> Result<(), ShimClientError> {
         self.ok(&Request::Remove { id: id.into() }, "remove").await
+    }
+
+    pub async fn mount_tmpfs(&self, path: &Path, size: Option<u64>) -> Result<(), ShimClientError> {
+        self.ok(
+            &Request::MountTmpfs {
+                path: path.to_path_buf(),
+                size,
+            },
+            "mount",
+        )
+        .await
     }
 
     pub async fn shutdown(&self) -> Result<(), ShimClientError> {

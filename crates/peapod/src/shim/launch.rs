@@ -49,8 +49,8 @@ pub fn launch(spec: &LaunchSpec) -> Result<i32, LaunchError> {
         .map_err(prepare(&log_path))?;
     let devnull = File::open("/dev/null").map_err(prepare(std::path::Path::new("/dev/null")))?;
     let exe = std::env::current_exe().map_err(prepare(std::path::Path::new("/proc/self/exe")))?;
-    let (ready_r, ready_w): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| LaunchError::Prepare {
+    let (ready_r, ready_w): (OwnedFd, OwnedFd) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| LaunchError::Prepare {
             path: "pipe".into(),
             source: e.into(),
         })?;

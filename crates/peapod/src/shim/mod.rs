@@ -15,3 +15,8 @@ mod server;
 mod setup;
 
 pub use server::{run, ShimOptions};
+
+/// The shim protocol's clock: Unix time in nanoseconds.
+pub fn protocol_now() -> i64 {
+    server::now_nanos()
+}

@@ -14,10 +14,22 @@ pub enum Request {
     State,
     /// Mount the container's root, create it through libcontainer (not yet started).
     Create(CreateRequest),
-    Start { id: String },
-    Kill { id: String, signal: i32 },
+    Start {
+        id: String,
+    },
+    Kill {
+        id: String,
+        signal: i32,
+    },
     /// Delete the container (its cgroup, libcontainer state, rootfs mount); it must have exited.
-    Remove { id: String },
+    Remove {
+        id: String,
+    },
+    /// Mount a tmpfs (an emptyDir with medium Memory) in the pod's mount namespace.
+    MountTmpfs {
+        path: PathBuf,
+        size: Option<u64>,
+    },
     /// Stream one line per container exit until the connection closes.
     Watch,
     /// Run a process in a container; the connection then carries [`frame`]s.
@@ -157,7 +169,10 @@ pub mod frame {
             assert!(decode(&mut buf).is_empty());
             buf.extend_from_slice(&wire[7..]);
             let frames = decode(&mut buf);
-            assert_eq!(frames, vec![(STDOUT, b"hello".to_vec()), (STATUS, b"{}".to_vec())]);
+            assert_eq!(
+                frames,
+                vec![(STDOUT, b"hello".to_vec()), (STATUS, b"{}".to_vec())]
+            );
             assert!(buf.is_empty());
         }
     }

@@ -284,6 +284,10 @@ impl Shim {
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal } => self.kill(&id, signal),
             Request::Remove { id } => self.remove(&id),
+            Request::MountTmpfs { path, size } => match setup::tmpfs(&path, size) {
+                Ok(()) => Response::Ok,
+                Err(err) => error(err.to_string()),
+            },
             Request::Watch => {
                 let std_stream = into_std(stream);
                 self.watchers.push(std_stream);
@@ -845,6 +849,6 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), ShimError> {
     Ok(())
 }
 
-pub(crate) fn now_nanos() -> i64 {
+pub fn now_nanos() -> i64 {
     jiff::Timestamp::now().as_nanosecond() as i64
 }

@@ -17,7 +17,7 @@ pub enum SetupError {
     },
     #[error("bringing loopback up failed: {0}")]
     Loopback(#[source] std::io::Error),
-    #[error("mounting the pod's shared memory at {path} failed: {source}")]
+    #[error("mounting a tmpfs at {path} failed: {source}")]
     Shm {
         path: String,
         #[source]
@@ -101,4 +101,23 @@ pub fn pod_shm(path: &Path) -> Result<(), SetupError> {
 
 pub fn child_subreaper() -> Result<(), SetupError> {
     nix::sys::prctl::set_child_subreaper(true).map_err(SetupError::Subreaper)
+}
+
+/// An emptyDir with medium Memory: a tmpfs of the pod, limited to sizeLimit when given.
+pub fn tmpfs(path: &Path, size: Option<u64>) -> Result<(), SetupError> {
+    let options = match size {
+        Some(bytes) => format!("mode=0777,size={bytes}"),
+        None => "mode=0777".to_string(),
+    };
+    mount(
+        Some("tmpfs"),
+        path,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .map_err(|source| SetupError::Shm {
+        path: path.display().to_string(),
+        source,
+    })
 }

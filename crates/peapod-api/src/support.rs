@@ -1,0 +1,307 @@
+//! The table of Pod schema fields peapod implements, and the walk that turns any
+//! other field present in a manifest into a warning
+//! (`spec.affinity: not supported by peapod, ignored`).
+//!
+//! The table is data: to support a field, add it to the `Node::Object` of its parent.
+
+use serde_json::Value;
+
+const NOT_SUPPORTED: &str = "not supported by peapod, ignored";
+const NOT_YET_SUPPORTED: &str = "not yet supported by peapod, ignored";
+
+/// How peapod treats a field and what lies under it.
+#[derive(Debug)]
+pub enum Node {
+    /// Implemented, with everything under it.
+    Leaf,
+    /// Implemented; only the listed children are, any other child warns.
+    Object(&'static [(&'static str, Node)]),
+    /// Implemented list whose items follow the node.
+    List(&'static Node),
+    /// Present in the schema, not implemented: warns with this message.
+    Warn(&'static str),
+    /// Implemented, but some values are not: returns the message for a value that warns.
+    Check(fn(&Value) -> Option<String>),
+}
+
+use Node::{Check, Leaf, List, Object, Warn};
+
+/// The Pod object, from its root.
+pub static POD: Node = Object(&[
+    ("apiVersion", Leaf),
+    ("kind", Leaf),
+    ("metadata", METADATA),
+    ("spec", POD_SPEC),
+    // Server-set; ignored on input.
+    ("status", Leaf),
+]);
+
+const METADATA: Node = Object(&[
+    ("name", Leaf),
+    ("generateName", Leaf),
+    ("namespace", Leaf),
+    ("labels", Leaf),
+    ("annotations", Leaf),
+    // Server-set fields, ignored on input.
+    ("uid", Leaf),
+    ("resourceVersion", Leaf),
+    ("generation", Leaf),
+    ("creationTimestamp", Leaf),
+    ("deletionTimestamp", Leaf),
+    ("deletionGracePeriodSeconds", Leaf),
+    ("managedFields", Leaf),
+    ("selfLink", Leaf),
+]);
+
+const POD_SPEC: Node = Object(&[
+    ("containers", List(&CONTAINER)),
+    ("initContainers", List(&CONTAINER)),
+    ("volumes", List(&VOLUME)),
+    ("restartPolicy", Leaf),
+    ("terminationGracePeriodSeconds", Leaf),
+    ("shareProcessNamespace", Leaf),
+    ("hostname", Leaf),
+    ("subdomain", Leaf),
+    ("nodeName", Leaf),
+    ("dnsPolicy", Leaf),
+    ("schedulerName", Leaf),
+    ("enableServiceLinks", Leaf),
+    // peapod never mounts a token; asking for one (true) is harmless.
+    ("automountServiceAccountToken", Leaf),
+    ("securityContext", Object(&[])),
+    ("hostAliases", Leaf),
+    ("activeDeadlineSeconds", Leaf),
+]);
+
+const CONTAINER: Node = Object(&[
+    ("name", Leaf),
+    ("image", Leaf),
+    ("command", Leaf),
+    ("args", Leaf),
+    ("workingDir", Leaf),
+    ("env", List(&ENV_VAR)),
+    ("ports", Leaf),
+    ("volumeMounts", List(&VOLUME_MOUNT)),
+    ("imagePullPolicy", Leaf),
+    ("restartPolicy", Leaf),
+    ("terminationMessagePath", Leaf),
+    ("terminationMessagePolicy", Leaf),
+    (
+        "securityContext",
+        Object(&[("allowPrivilegeEscalation", Leaf)]),
+    ),
+    ("tty", Leaf),
+    ("stdin", Leaf),
+    ("stdinOnce", Leaf),
+    ("resources", Check(resources_warning)),
+    ("livenessProbe", Warn(NOT_YET_SUPPORTED)),
+    ("readinessProbe", Warn(NOT_YET_SUPPORTED)),
+    ("startupProbe", Warn(NOT_YET_SUPPORTED)),
+    ("lifecycle", Warn(NOT_YET_SUPPORTED)),
+]);
+
+const ENV_VAR: Node = Object(&[
+    ("name", Leaf),
+    ("value", Leaf),
+    (
+        "valueFrom",
+        Object(&[(
+            "fieldRef",
+            Object(&[
+                ("apiVersion", Leaf),
+                ("fieldPath", Check(field_path_warning)),
+            ]),
+        )]),
+    ),
+]);
+
+const VOLUME_MOUNT: Node = Object(&[
+    ("name", Leaf),
+    ("mountPath", Leaf),
+    ("readOnly", Leaf),
+    ("subPath", Leaf),
+    ("subPathExpr", Leaf),
+]);
+
+const VOLUME: Node = Object(&[
+    ("name", Leaf),
+    ("emptyDir", Object(&[("medium", Leaf), ("sizeLimit", Leaf)])),
+    ("hostPath", Object(&[("path", Leaf), ("type", Leaf)])),
+]);
+
+/// The downward-API field paths peapod can resolve for env values.
+pub const SUPPORTED_ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.podIP",
+    "status.podIPs",
+    "status.hostIP",
+    "status.hostIPs",
+];
+
+fn field_path_warning(value: &Value) -> Option<String> {
+    let path = value.as_str()?;
+    let subscripted = ["metadata.labels['", "metadata.annotations['"]
+        .iter()
+        .any(|p| path.starts_with(p) && path.ends_with("']"));
+    if subscripted || SUPPORTED_ENV_FIELD_PATHS.contains(&path) {
+        return None;
+    }
+    Some(format!("field path {path:?} {NOT_SUPPORTED}"))
+}
+
+fn resources_warning(value: &Value) -> Option<String> {
+    let any = value
+        .as_object()
+        .is_some_and(|o| o.values().any(|v| !is_empty(v)));
+    any.then(|| "resources are not enforced by peapod yet".to_string())
+}
+
+/// Zero values mean the same as an absent field, so they never warn.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Number(_) | Value::Bool(true) => false,
+    }
+}
+
+/// Warnings for every field of `value` (a Pod as JSON) that `POD` does not implement.
+pub fn unsupported_pod_fields(value: &Value) -> Vec<String> {
+    let mut warnings = Vec::new();
+    walk(&POD, value, "", &mut warnings);
+    warnings
+}
+
+/// Warnings for fields of `value` that `node` does not implement; `path` is the
+/// field path of `value`.
+pub fn unsupported_fields(node: &Node, value: &Value, path: &str) -> Vec<String> {
+    let mut warnings = Vec::new();
+    walk(node, value, path, &mut warnings);
+    warnings
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+fn walk(node: &Node, value: &Value, path: &str, out: &mut Vec<String>) {
+    if is_empty(value) {
+        return;
+    }
+    match node {
+        Leaf => {}
+        Warn(message) => out.push(format!("{path}: {message}")),
+        Check(check) => out.extend(check(value).map(|m| format!("{path}: {m}"))),
+        List(item) => {
+            for (i, v) in value.as_array().into_iter().flatten().enumerate() {
+                walk(item, v, &format!("{path}[{i}]"), out);
+            }
+        }
+        Object(children) => {
+            let mut fields: Vec<_> = value.as_object().into_iter().flatten().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            for (name, v) in fields {
+                let child = join(path, name);
+                match children.iter().find(|(n, _)| n == name) {
+                    Some((_, node)) => walk(node, v, &child, out),
+                    None if is_empty(v) => {}
+                    None => out.push(format!("{child}: {NOT_SUPPORTED}")),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn warns_for_unimplemented_fields_only() {
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "labels": {"x": "y"}, "finalizers": ["f"]},
+            "spec": {
+                "affinity": {"nodeAffinity": {}},
+                "hostNetwork": false,
+                "tolerations": [],
+                "securityContext": {"runAsUser": 1000},
+                "containers": [{
+                    "name": "c", "image": "i",
+                    "livenessProbe": {"exec": {"command": ["true"]}},
+                    "resources": {"limits": {"cpu": "1"}},
+                    "securityContext": {"allowPrivilegeEscalation": false, "privileged": true},
+                    "volumeMounts": [{"name": "v", "mountPath": "/v", "mountPropagation": "None"}],
+                    "env": [
+                        {"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                        {"name": "B", "valueFrom": {"fieldRef": {"fieldPath": "spec.schedulerName"}}},
+                        {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
+                    ]
+                }],
+                "volumes": [{"name": "v", "configMap": {"name": "cm"}}]
+            }
+        });
+        let warnings = unsupported_pod_fields(&pod);
+        assert_eq!(
+            warnings,
+            vec![
+                "metadata.finalizers: not supported by peapod, ignored",
+                "spec.affinity: not supported by peapod, ignored",
+                "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
+                "spec.containers[0].env[2].valueFrom.secretKeyRef: not supported by peapod, ignored",
+                "spec.containers[0].livenessProbe: not yet supported by peapod, ignored",
+                "spec.containers[0].resources: resources are not enforced by peapod yet",
+                "spec.containers[0].securityContext.privileged: not supported by peapod, ignored",
+                "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
+                "spec.securityContext.runAsUser: not supported by peapod, ignored",
+                "spec.volumes[0].configMap: not supported by peapod, ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_resources_do_not_warn() {
+        let node = &CONTAINER;
+        let c = json!({"name": "c", "resources": {"limits": {}, "requests": {}}});
+        assert!(unsupported_fields(node, &c, "c").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod defaulted_tests {
+    use super::*;
+    use crate::defaults::default_pod;
+    use k8s_openapi::api::core::v1::Pod;
+    use serde_json::json;
+
+    #[test]
+    fn defaulted_fields_never_warn() {
+        let mut pod: Pod = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"},
+            "spec": {
+                "initContainers": [{"name": "i", "image": "x", "ports": [{"containerPort": 1}]}],
+                "containers": [{
+                    "name": "c", "image": "busybox",
+                    "env": [{"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "volumeMounts": [{"name": "v", "mountPath": "/v"}, {"name": "h", "mountPath": "/h"}]
+                }],
+                "volumes": [{"name": "v"}, {"name": "h", "hostPath": {"path": "/tmp"}}]
+            }
+        }))
+        .unwrap();
+        default_pod(&mut pod);
+        let value = serde_json::to_value(&pod).unwrap();
+        assert_eq!(unsupported_pod_fields(&value), Vec::<String>::new());
+    }
+}

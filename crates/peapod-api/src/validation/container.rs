@@ -1,0 +1,623 @@
+//! Container validation: the checks common to regular and init containers (name,
+//! image, ports, env, volume mounts, pull policy, resources), plus the list rules
+//! (unique names, host port conflicts, sidecars, probes).
+
+use std::collections::{BTreeMap, HashSet};
+
+use k8s_openapi::api::core::v1::{
+    Container, EnvVar, Lifecycle, LifecycleHandler, Probe, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+
+use super::names;
+use super::volume::local_descending_path;
+use super::{quantity_errors, FieldError, FieldPath};
+use crate::quantity::Quantity;
+
+const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
+const TERMINATION_MESSAGE_POLICIES: &[&str] = &["File", "FallbackToLogsOnError"];
+const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+];
+/// Field labels the v1 downward API converts (pods.ConvertDownwardAPIFieldLabel).
+const DOWNWARD_API_LABELS: &[&str] = &[
+    "metadata.annotations",
+    "metadata.labels",
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.serviceAccountName",
+    "spec.schedulerName",
+    "status.phase",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+    "spec.host",
+];
+const NON_NEGATIVE: &str = "must be greater than or equal to 0";
+const INIT_ONLY: &str = "may not be set for init containers without restartPolicy=Always";
+
+/// validateContainers: regular containers.
+pub fn validate_containers(
+    containers: &[Container],
+    volumes: &HashSet<String>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    if containers.is_empty() {
+        return vec![FieldError::required(path, "")];
+    }
+    let mut errs = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, c) in containers.iter().enumerate() {
+        let c_path = path.index(i);
+        errs.extend(validate_common(c, volumes, &c_path));
+        if !seen.insert(c.name.as_str()) {
+            errs.push(FieldError::duplicate(&c_path.child("name"), &c.name));
+        }
+        errs.extend(validate_handlers(c, &c_path));
+        if c.restart_policy.is_some() {
+            let detail = "may not be set for non-init containers";
+            errs.push(FieldError::forbidden(
+                &c_path.child("restartPolicy"),
+                detail,
+            ));
+        }
+    }
+    errs.extend(host_port_conflicts(containers.iter().enumerate(), path));
+    errs
+}
+
+/// validateInitContainers: names must also be unique against `regular`.
+pub fn validate_init_containers(
+    containers: &[Container],
+    regular: &[Container],
+    volumes: &HashSet<String>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut seen: HashSet<&str> = regular.iter().map(|c| c.name.as_str()).collect();
+    for (i, c) in containers.iter().enumerate() {
+        let c_path = path.index(i);
+        errs.extend(validate_common(c, volumes, &c_path));
+        let policy = c.restart_policy.as_deref();
+        if let Some(policy) = policy.filter(|p| *p != "Always") {
+            let field = c_path.child("restartPolicy");
+            errs.push(FieldError::not_supported(&field, policy, &["Always"]));
+        }
+        if seen.contains(c.name.as_str()) {
+            errs.push(FieldError::duplicate(&c_path.child("name"), &c.name));
+        } else if !c.name.is_empty() {
+            seen.insert(&c.name);
+        }
+        // Init containers run one by one, so only conflicts within one count.
+        errs.extend(host_port_conflicts(std::iter::once((i, c)), path));
+        if policy == Some("Always") {
+            errs.extend(validate_handlers(c, &c_path));
+        } else {
+            errs.extend(forbid_handlers(c, &c_path));
+        }
+    }
+    errs
+}
+
+/// validateContainerCommon
+fn validate_common(c: &Container, volumes: &HashSet<String>, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let name_path = path.child("name");
+    if c.name.is_empty() {
+        errs.push(FieldError::required(&name_path, ""));
+    } else {
+        for msg in names::dns1123_label(&c.name) {
+            errs.push(FieldError::invalid(&name_path, &c.name, &msg));
+        }
+    }
+    let image = c.image.as_deref().unwrap_or_default();
+    if image.is_empty() {
+        errs.push(FieldError::required(&path.child("image"), ""));
+    }
+    errs.extend(required_enum(
+        c.termination_message_policy.as_deref(),
+        TERMINATION_MESSAGE_POLICIES,
+        &path.child("terminationMessagePolicy"),
+    ));
+    errs.extend(validate_ports(c, &path.child("ports")));
+    errs.extend(validate_env(
+        c.env.as_deref().unwrap_or_default(),
+        &path.child("env"),
+    ));
+    let mounts = c.volume_mounts.as_deref().unwrap_or_default();
+    errs.extend(validate_volume_mounts(
+        mounts,
+        volumes,
+        &path.child("volumeMounts"),
+    ));
+    errs.extend(required_enum(
+        c.image_pull_policy.as_deref(),
+        PULL_POLICIES,
+        &path.child("imagePullPolicy"),
+    ));
+    if let Some(resources) = &c.resources {
+        errs.extend(validate_resources(
+            resources.limits.as_ref(),
+            resources.requests.as_ref(),
+            &path.child("resources"),
+        ));
+    }
+    errs
+}
+
+/// validateContainersOnlyForPod: images may not carry surrounding whitespace.
+pub fn image_whitespace(containers: &[Container], path: &FieldPath) -> Vec<FieldError> {
+    let detail = "must not have leading or trailing whitespace";
+    containers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.image.as_deref().map(|image| (i, image)))
+        .filter(|(_, image)| image.len() != image.trim().len())
+        .map(|(i, image)| FieldError::invalid(&path.index(i).child("image"), image, detail))
+        .collect()
+}
+
+/// Required when empty, NotSupported when not one of `supported`.
+fn required_enum(value: Option<&str>, supported: &[&str], path: &FieldPath) -> Vec<FieldError> {
+    match value.unwrap_or_default() {
+        "" => vec![FieldError::required(path, "")],
+        v if supported.contains(&v) => Vec::new(),
+        v => vec![FieldError::not_supported(path, v, supported)],
+    }
+}
+
+/// validateContainerPorts
+fn validate_ports(c: &Container, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut port_names = HashSet::new();
+    for (i, port) in c.ports.iter().flatten().enumerate() {
+        let p_path = path.index(i);
+        let name = port.name.as_deref().unwrap_or_default();
+        if !name.is_empty() {
+            let msgs = names::port_name(name);
+            for msg in &msgs {
+                errs.push(FieldError::invalid(&p_path.child("name"), name, msg));
+            }
+            if msgs.is_empty() && !port_names.insert(name) {
+                errs.push(FieldError::duplicate(&p_path.child("name"), name));
+            }
+        }
+        let container_port = p_path.child("containerPort");
+        if port.container_port == 0 {
+            errs.push(FieldError::required(&container_port, ""));
+        } else {
+            for msg in names::port_num(port.container_port.into()) {
+                errs.push(FieldError::invalid(
+                    &container_port,
+                    port.container_port,
+                    &msg,
+                ));
+            }
+        }
+        let host_port = port.host_port.unwrap_or(0);
+        if host_port != 0 {
+            for msg in names::port_num(host_port.into()) {
+                errs.push(FieldError::invalid(
+                    &p_path.child("hostPort"),
+                    host_port,
+                    &msg,
+                ));
+            }
+        }
+        errs.extend(required_enum(
+            port.protocol.as_deref(),
+            PROTOCOLS,
+            &p_path.child("protocol"),
+        ));
+    }
+    errs
+}
+
+/// AccumulateUniqueHostPorts: a (protocol, hostIP, hostPort) may be bound once.
+fn host_port_conflicts<'a>(
+    containers: impl Iterator<Item = (usize, &'a Container)>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    let mut seen = HashSet::new();
+    let mut errs = Vec::new();
+    for (ci, c) in containers {
+        for (pi, port) in c.ports.iter().flatten().enumerate() {
+            let host_port = port.host_port.unwrap_or(0);
+            if host_port == 0 {
+                continue;
+            }
+            let key = format!(
+                "{}/{}/{host_port}",
+                port.protocol.as_deref().unwrap_or_default(),
+                port.host_ip.as_deref().unwrap_or_default()
+            );
+            if !seen.insert(key.clone()) {
+                let field = path.index(ci).child("ports").index(pi).child("hostPort");
+                errs.push(FieldError::duplicate(&field, key));
+            }
+        }
+    }
+    errs
+}
+
+/// ValidateEnv
+fn validate_env(vars: &[EnvVar], path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, var) in vars.iter().enumerate() {
+        let v_path = path.index(i);
+        if var.name.is_empty() {
+            errs.push(FieldError::required(&v_path.child("name"), ""));
+        } else {
+            for msg in names::env_var_name(&var.name) {
+                errs.push(FieldError::invalid(&v_path.child("name"), &var.name, &msg));
+            }
+        }
+        errs.extend(validate_value_from(var, &v_path.child("valueFrom")));
+    }
+    errs
+}
+
+fn validate_value_from(var: &EnvVar, path: &FieldPath) -> Vec<FieldError> {
+    let Some(from) = &var.value_from else {
+        return Vec::new();
+    };
+    let mut errs = Vec::new();
+    if let Some(field_ref) = &from.field_ref {
+        let api_version = field_ref.api_version.as_deref().unwrap_or_default();
+        errs.extend(validate_field_ref(
+            api_version,
+            &field_ref.field_path,
+            &path.child("fieldRef"),
+        ));
+    }
+    if let Some(r) = &from.config_map_key_ref {
+        errs.extend(key_required(&r.key, &path.child("configMapKeyRef")));
+    }
+    if let Some(r) = &from.secret_key_ref {
+        errs.extend(key_required(&r.key, &path.child("secretKeyRef")));
+    }
+    let sources = [
+        from.field_ref.is_some(),
+        from.resource_field_ref.is_some(),
+        from.config_map_key_ref.is_some(),
+        from.secret_key_ref.is_some(),
+    ]
+    .iter()
+    .filter(|s| **s)
+    .count();
+    let detail = match sources {
+        0 => Some("must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"),
+        _ if !var.value.as_deref().unwrap_or_default().is_empty() => {
+            Some("may not be specified when `value` is not empty")
+        }
+        1 => None,
+        _ => Some("may not have more than one field specified at a time"),
+    };
+    errs.extend(detail.map(|d| FieldError::invalid(path, "", d)));
+    errs
+}
+
+fn key_required(key: &str, path: &FieldPath) -> Vec<FieldError> {
+    if key.is_empty() {
+        return vec![FieldError::required(&path.child("key"), "")];
+    }
+    Vec::new()
+}
+
+/// `metadata.labels['k']` → ("metadata.labels", "k")
+fn split_subscript(field_path: &str) -> Option<(&str, &str)> {
+    let inner = field_path.strip_suffix("']")?;
+    let (path, subscript) = inner.split_once("['")?;
+    (!path.is_empty()).then_some((path, subscript))
+}
+
+/// validateObjectFieldSelector for env vars.
+fn validate_field_ref(api_version: &str, field_path: &str, path: &FieldPath) -> Vec<FieldError> {
+    if api_version.is_empty() {
+        return vec![FieldError::required(&path.child("apiVersion"), "")];
+    }
+    if field_path.is_empty() {
+        return vec![FieldError::required(&path.child("fieldPath"), "")];
+    }
+    if let Err(e) = convert_field_label(api_version, field_path) {
+        let detail = format!("error converting fieldPath: {e}");
+        return vec![FieldError::invalid(
+            &path.child("fieldPath"),
+            field_path,
+            &detail,
+        )];
+    }
+    let field_path = if field_path == "spec.host" {
+        "spec.nodeName"
+    } else {
+        field_path
+    };
+    match split_subscript(field_path) {
+        Some(("metadata.annotations", key)) => names::qualified_name(&key.to_lowercase())
+            .iter()
+            .map(|m| FieldError::invalid(path, key.to_lowercase(), m))
+            .collect(),
+        Some((_, key)) => names::qualified_name(key)
+            .iter()
+            .map(|m| FieldError::invalid(path, key, m))
+            .collect(),
+        None if !ENV_FIELD_PATHS.contains(&field_path) => {
+            let field = path.child("fieldPath");
+            vec![FieldError::not_supported(
+                &field,
+                field_path,
+                ENV_FIELD_PATHS,
+            )]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn convert_field_label(api_version: &str, label: &str) -> Result<(), String> {
+    if api_version != "v1" {
+        return Err(format!("unsupported pod version: {api_version}"));
+    }
+    if let Some((path, _)) = split_subscript(label) {
+        return match path {
+            "metadata.annotations" | "metadata.labels" => Ok(()),
+            _ => Err(format!("field label does not support subscript: {label}")),
+        };
+    }
+    if DOWNWARD_API_LABELS.contains(&label) {
+        return Ok(());
+    }
+    Err(format!("field label not supported: {label}"))
+}
+
+/// ValidateVolumeMounts
+fn validate_volume_mounts(
+    mounts: &[VolumeMount],
+    volumes: &HashSet<String>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut mount_points = HashSet::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let m_path = path.index(i);
+        if m.name.is_empty() {
+            errs.push(FieldError::required(&m_path.child("name"), ""));
+        }
+        if !volumes.contains(&m.name) {
+            errs.push(FieldError::not_found(&m_path.child("name"), &m.name));
+        }
+        if m.mount_path.is_empty() {
+            errs.push(FieldError::required(&m_path.child("mountPath"), ""));
+        }
+        if !mount_points.insert(m.mount_path.as_str()) {
+            let field = m_path.child("mountPath");
+            errs.push(FieldError::invalid(&field, &m.mount_path, "must be unique"));
+        }
+        errs.extend(validate_sub_paths(m, path, &m_path));
+    }
+    errs
+}
+
+/// Kubernetes reports subPath problems at the unindexed `volumeMounts.subPath`
+/// path; kept so messages match the API server's.
+fn validate_sub_paths(
+    m: &VolumeMount,
+    list_path: &FieldPath,
+    m_path: &FieldPath,
+) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let sub_path = m.sub_path.as_deref().unwrap_or_default();
+    let sub_path_expr = m.sub_path_expr.as_deref().unwrap_or_default();
+    if !sub_path.is_empty() {
+        errs.extend(local_descending_path(sub_path, &list_path.child("subPath")));
+    }
+    if !sub_path_expr.is_empty() {
+        if !sub_path.is_empty() {
+            let detail = "subPathExpr and subPath are mutually exclusive";
+            errs.push(FieldError::invalid(
+                &m_path.child("subPathExpr"),
+                sub_path_expr,
+                detail,
+            ));
+        }
+        errs.extend(local_descending_path(
+            sub_path_expr,
+            &list_path.child("subPathExpr"),
+        ));
+    }
+    errs
+}
+
+type ResourceList = BTreeMap<String, K8sQuantity>;
+
+/// Resources peapod accepts without a `/` (validateContainerResourceName).
+fn is_standard_container_resource(name: &str) -> bool {
+    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
+}
+
+/// Native resources other than hugepages may be requested below their limit.
+fn is_overcommit_allowed(name: &str) -> bool {
+    let native = !name.contains('/') || name.contains("kubernetes.io/");
+    native && !name.starts_with("hugepages-")
+}
+
+fn validate_resource_entry(name: &str, value: &str, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs: Vec<FieldError> = names::qualified_name(name)
+        .iter()
+        .map(|m| FieldError::invalid(path, name, m))
+        .collect();
+    if !name.contains('/') && !is_standard_container_resource(name) {
+        errs.push(FieldError::invalid(
+            path,
+            name,
+            "must be a standard resource for containers",
+        ));
+    }
+    let format_errs = quantity_errors(value, path);
+    if format_errs.is_empty() && value.parse::<Quantity>().is_ok_and(|q| q.is_negative()) {
+        errs.push(FieldError::invalid(path, value, NON_NEGATIVE));
+    }
+    errs.extend(format_errs);
+    errs
+}
+
+/// ValidateContainerResourceRequirements: names, quantities, request <= limit.
+pub fn validate_resources(
+    limits: Option<&ResourceList>,
+    requests: Option<&ResourceList>,
+    path: &FieldPath,
+) -> Vec<FieldError> {
+    let (lim_path, req_path) = (path.child("limits"), path.child("requests"));
+    let mut errs = Vec::new();
+    for (name, q) in limits.into_iter().flatten() {
+        errs.extend(validate_resource_entry(name, &q.0, &lim_path.key(name)));
+    }
+    for (name, q) in requests.into_iter().flatten() {
+        errs.extend(validate_resource_entry(name, &q.0, &req_path.key(name)));
+        let limit = limits.and_then(|l| l.get(name));
+        let (Some(limit), Ok(request)) = (limit, q.0.parse::<Quantity>()) else {
+            continue;
+        };
+        let Ok(limit_q) = limit.0.parse::<Quantity>() else {
+            continue;
+        };
+        if request != limit_q && !is_overcommit_allowed(name) {
+            let detail = format!("must be equal to {name} limit of {}", limit.0);
+            errs.push(FieldError::invalid(&req_path, &q.0, &detail));
+        } else if request > limit_q {
+            let detail = format!("must be less than or equal to {name} limit of {}", limit.0);
+            errs.push(FieldError::invalid(&req_path, &q.0, &detail));
+        }
+    }
+    errs
+}
+
+/// Probes and lifecycle hooks of regular containers and sidecars.
+fn validate_handlers(c: &Container, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if let Some(lifecycle) = &c.lifecycle {
+        errs.extend(validate_lifecycle(lifecycle, &path.child("lifecycle")));
+    }
+    let probes = [
+        ("livenessProbe", &c.liveness_probe, true),
+        ("readinessProbe", &c.readiness_probe, false),
+        ("startupProbe", &c.startup_probe, true),
+    ];
+    for (field, probe, success_must_be_one) in probes {
+        if let Some(probe) = probe {
+            errs.extend(validate_probe(
+                probe,
+                success_must_be_one,
+                &path.child(field),
+            ));
+        }
+    }
+    if let Some(probe) = &c.readiness_probe {
+        if let Some(seconds) = probe.termination_grace_period_seconds {
+            let field = path
+                .child("readinessProbe")
+                .child("terminationGracePeriodSeconds");
+            errs.push(FieldError::invalid(
+                &field,
+                seconds,
+                "must not be set for readinessProbes",
+            ));
+        }
+    }
+    errs
+}
+
+fn forbid_handlers(c: &Container, path: &FieldPath) -> Vec<FieldError> {
+    let present = [
+        ("lifecycle", c.lifecycle.is_some()),
+        ("livenessProbe", c.liveness_probe.is_some()),
+        ("readinessProbe", c.readiness_probe.is_some()),
+        ("startupProbe", c.startup_probe.is_some()),
+    ];
+    present
+        .iter()
+        .filter(|(_, set)| *set)
+        .map(|(field, _)| FieldError::forbidden(&path.child(field), INIT_ONLY))
+        .collect()
+}
+
+fn validate_lifecycle(lifecycle: &Lifecycle, path: &FieldPath) -> Vec<FieldError> {
+    let hooks = [
+        ("postStart", &lifecycle.post_start),
+        ("preStop", &lifecycle.pre_stop),
+    ];
+    hooks
+        .into_iter()
+        .filter_map(|(field, hook)| hook.as_ref().map(|h| (field, h)))
+        .flat_map(|(field, hook)| {
+            let LifecycleHandler {
+                exec,
+                http_get,
+                tcp_socket,
+                sleep,
+            } = hook;
+            let kinds = [
+                ("exec", exec.is_some()),
+                ("httpGet", http_get.is_some()),
+                ("tcpSocket", tcp_socket.is_some()),
+                ("sleep", sleep.is_some()),
+            ];
+            handler_count_errors(&kinds, &path.child(field))
+        })
+        .collect()
+}
+
+/// validateHandler: exactly one handler type.
+fn handler_count_errors(kinds: &[(&str, bool)], path: &FieldPath) -> Vec<FieldError> {
+    let set: Vec<&str> = kinds.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
+    if set.is_empty() {
+        return vec![FieldError::required(path, "must specify a handler type")];
+    }
+    set[1..]
+        .iter()
+        .map(|k| FieldError::forbidden(&path.child(k), "may not specify more than 1 handler type"))
+        .collect()
+}
+
+fn validate_probe(probe: &Probe, success_must_be_one: bool, path: &FieldPath) -> Vec<FieldError> {
+    let kinds = [
+        ("exec", probe.exec.is_some()),
+        ("httpGet", probe.http_get.is_some()),
+        ("tcpSocket", probe.tcp_socket.is_some()),
+        ("grpc", probe.grpc.is_some()),
+    ];
+    let mut errs = handler_count_errors(&kinds, path);
+    let numbers = [
+        ("initialDelaySeconds", probe.initial_delay_seconds),
+        ("timeoutSeconds", probe.timeout_seconds),
+        ("periodSeconds", probe.period_seconds),
+        ("successThreshold", probe.success_threshold),
+        ("failureThreshold", probe.failure_threshold),
+    ];
+    for (field, value) in numbers {
+        if let Some(v) = value.filter(|v| *v < 0) {
+            errs.push(FieldError::invalid(&path.child(field), v, NON_NEGATIVE));
+        }
+    }
+    let success = probe.success_threshold.unwrap_or(1);
+    if success_must_be_one && success != 1 {
+        errs.push(FieldError::invalid(
+            &path.child("successThreshold"),
+            success,
+            "must be 1",
+        ));
+    }
+    errs
+}

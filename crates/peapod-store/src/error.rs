@@ -1,0 +1,135 @@
+//! The store's error type, worded like the Kubernetes API server's status messages.
+
+use std::path::PathBuf;
+
+/// Everything a store operation can fail with.
+///
+/// `kind` is the qualified API resource (`pods`, `deployments.apps`), as in the API server's
+/// messages and `Status.details`; `namespace` is empty for cluster-scoped objects.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} \"{name}\" not found")]
+    NotFound {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    #[error("{kind} \"{name}\" already exists")]
+    AlreadyExists {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    #[error(
+        "Operation cannot be fulfilled on {kind} \"{name}\": the object has been modified; \
+         please apply your changes to the latest version and try again"
+    )]
+    Conflict {
+        kind: String,
+        namespace: String,
+        name: String,
+    },
+    #[error("{kind} \"{name}\" is invalid: {message}")]
+    Invalid {
+        kind: String,
+        name: String,
+        message: String,
+    },
+    /// A watch receiver fell too far behind; the caller must list and watch again.
+    #[error("too old resource version: the watch fell behind, list and watch again")]
+    Expired,
+    #[error("opening store database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("encoding object: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("decoding stored {kind} \"{namespace}/{name}\": {source}")]
+    Decode {
+        kind: String,
+        namespace: String,
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl StoreError {
+    /// The HTTP status code the API server answers this error with.
+    pub fn code(&self) -> u16 {
+        match self {
+            StoreError::NotFound { .. } => 404,
+            StoreError::AlreadyExists { .. } | StoreError::Conflict { .. } => 409,
+            StoreError::Invalid { .. } => 422,
+            StoreError::Expired => 410,
+            _ => 500,
+        }
+    }
+
+    /// The `Status.reason` the API server reports for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StoreError::NotFound { .. } => "NotFound",
+            StoreError::AlreadyExists { .. } => "AlreadyExists",
+            StoreError::Conflict { .. } => "Conflict",
+            StoreError::Invalid { .. } => "Invalid",
+            StoreError::Expired => "Expired",
+            _ => "InternalError",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> (String, String, String) {
+        ("pods".into(), "default".into(), "web".into())
+    }
+
+    #[test]
+    fn messages_match_the_api_server() {
+        let (kind, namespace, name) = key();
+        let not_found = StoreError::NotFound {
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        assert_eq!(not_found.to_string(), r#"pods "web" not found"#);
+        let exists = StoreError::AlreadyExists {
+            kind: kind.clone(),
+            namespace: namespace.clone(),
+            name: name.clone(),
+        };
+        assert_eq!(exists.to_string(), r#"pods "web" already exists"#);
+        let conflict = StoreError::Conflict {
+            kind,
+            namespace,
+            name,
+        };
+        assert_eq!(
+            conflict.to_string(),
+            "Operation cannot be fulfilled on pods \"web\": the object has been modified; \
+             please apply your changes to the latest version and try again"
+        );
+    }
+
+    #[test]
+    fn codes_and_reasons() {
+        let (kind, namespace, name) = key();
+        let conflict = StoreError::Conflict {
+            kind,
+            namespace,
+            name,
+        };
+        assert_eq!((conflict.code(), conflict.reason()), (409, "Conflict"));
+        assert_eq!(
+            (StoreError::Expired.code(), StoreError::Expired.reason()),
+            (410, "Expired")
+        );
+    }
+}

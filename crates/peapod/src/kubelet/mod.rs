@@ -1,0 +1,209 @@
+//! The kubelet of peapod: watches the pods in the store, runs one [`worker`] per pod, and on
+//! start removes what belongs to pods that no longer exist.
+
+pub mod backoff;
+pub mod events;
+pub mod sandbox;
+pub mod status;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use peapod_image::ImageStore;
+use peapod_store::{Store, WatchEventType};
+use tokio::sync::mpsc;
+
+use crate::paths::Paths;
+
+/// What every pod worker shares.
+pub struct Context {
+    pub store: Store,
+    pub images: ImageStore,
+    pub paths: Paths,
+    pub node_name: String,
+    pub host_ip: String,
+    /// CrashLoopBackOff's first delay (kubelet: 10 s) and cap (5 min).
+    pub backoff_base: Duration,
+    pub backoff_cap: Duration,
+}
+
+pub struct Kubelet {
+    ctx: Arc<Context>,
+    workers: Mutex<HashMap<String, mpsc::UnboundedSender<()>>>,
+}
+
+impl Kubelet {
+    pub fn new(ctx: Arc<Context>) -> Arc<Kubelet> {
+        Arc::new(Kubelet {
+            ctx,
+            workers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Runs until the store's watch ends.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let (pods, _, mut watch) = match self.ctx.store.list_watch::<Pod>(None) {
+                Ok(listed) => listed,
+                Err(err) => {
+                    tracing::error!(%err, "listing pods");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            self.remove_orphans(&pods).await;
+            for pod in &pods {
+                self.poke(pod);
+            }
+            while let Some(event) = watch.next().await {
+                let Ok(event) = event else { break };
+                if event.kind == WatchEventType::Deleted {
+                    continue;
+                }
+                if let Ok(pod) = serde_json::from_value::<Pod>(event.object) {
+                    self.poke(&pod);
+                }
+            }
+        }
+    }
+
+    /// Wakes the pod's worker, starting one if it has none.
+    fn poke(self: &Arc<Self>, pod: &Pod) {
+        let Some(uid) = pod.metadata.uid.clone() else {
+            return;
+        };
+        let mut workers = self.workers.lock().expect("worker map lock");
+        if let Some(tx) = workers.get(&uid) {
+            if tx.send(()).is_ok() {
+                return;
+            }
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        workers.insert(uid.clone(), tx);
+        let worker = worker::Worker::new(self.ctx.clone(), pod, rx);
+        let kubelet = self.clone();
+        tokio::spawn(async move {
+            worker.run().await;
+            kubelet
+                .workers
+                .lock()
+                .expect("worker map lock")
+                .remove(&uid);
+        });
+    }
+
+    /// Sandboxes, directories, logs and cgroups of pods the store no longer has.
+    async fn remove_orphans(&self, pods: &[Pod]) {
+        let live: Vec<&str> = pods
+            .iter()
+            .filter_map(|p| p.metadata.uid.as_deref())
+            .collect();
+        let mut uids: Vec<String> = Vec::new();
+        for root in [
+            self.ctx.paths.pods_run_root(),
+            self.ctx.paths.data_dir().join("pods"),
+        ] {
+            if let Ok(entries) = std::fs::read_dir(root) {
+                uids.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned()),
+                );
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.ctx.paths.pod_logs_root()) {
+            uids.extend(entries.flatten().filter_map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .rsplit('_')
+                    .next()
+                    .map(str::to_string)
+            }));
+        }
+        uids.sort();
+        uids.dedup();
+        for uid in uids.iter().filter(|u| !live.contains(&u.as_str())) {
+            tracing::info!(uid, "removing leftovers of a deleted pod");
+            sandbox::stop_shim(&self.ctx.paths, uid).await;
+            sandbox::remove_files(&self.ctx.paths, uid);
+        }
+    }
+}
+
+/// Kubernetes' QoS class from the containers' requests and limits.
+pub fn qos_class(spec: &PodSpec) -> &'static str {
+    let containers = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten());
+    let mut any = false;
+    let mut guaranteed = true;
+    for container in containers {
+        let resources = container.resources.clone().unwrap_or_default();
+        let limits = resources.limits.unwrap_or_default();
+        let requests = resources.requests.unwrap_or_default();
+        if !limits.is_empty() || !requests.is_empty() {
+            any = true;
+        }
+        for resource in ["cpu", "memory"] {
+            let limit = limits.get(resource);
+            let request = requests.get(resource).or(limit);
+            if limit.is_none() || request.map(|q| &q.0) != limit.map(|q| &q.0) {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        (true, false) => "Burstable",
+    }
+}
+
+/// Go's time.Duration formatting, as kubelet's messages print it ("10s", "1m20s", "5m0s").
+pub fn format_go_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs < 60 {
+        return format!("{secs}s");
+    }
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h{m}m{s}s")
+    } else {
+        format!("{m}m{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(format_go_duration(Duration::from_secs(10)), "10s");
+        assert_eq!(format_go_duration(Duration::from_secs(80)), "1m20s");
+        assert_eq!(format_go_duration(Duration::from_secs(300)), "5m0s");
+    }
+
+    #[test]
+    fn qos_classes() {
+        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
+        assert_eq!(
+            qos_class(&spec(serde_json::json!({"containers": [{"name": "a"}]}))),
+            "BestEffort"
+        );
+        let g = spec(serde_json::json!({"containers": [{"name": "a", "resources":
+            {"limits": {"cpu": "1", "memory": "1Gi"}}}]}));
+        assert_eq!(qos_class(&g), "Guaranteed");
+        let b = spec(serde_json::json!({"containers": [{"name": "a", "resources":
+            {"requests": {"cpu": "1"}}}]}));
+        assert_eq!(qos_class(&b), "Burstable");
+    }
+}

@@ -1,0 +1,310 @@
+//! One container attempt's OCI bundle: environment, command, user and mounts decided by
+//! Kubernetes' rules from the pod, the container and its image, written as config.json next to
+//! the directories of its overlay root.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+use peapod_image::{Image, ImageStore};
+
+use super::etc_files::EtcFiles;
+use super::spec::{BindMount, ContainerSpec};
+use crate::paths::Paths;
+use crate::shim::protocol::{CreateRequest, Overlay};
+use crate::volume::{self, HostVolume, VolumeError};
+
+/// containerd's default PATH for images that set none.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error(transparent)]
+    Image(#[from] peapod_image::ImageError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    #[error("writing the container bundle at {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid runtime spec: {0}")]
+    Spec(#[from] serde_json::Error),
+}
+
+/// What the pod knows about itself that env fieldRefs can read.
+#[derive(Debug, Clone, Default)]
+pub struct PodFacts {
+    pub node_name: String,
+    pub host_ip: String,
+    pub pod_ip: Option<String>,
+}
+
+pub struct BundleInputs<'a> {
+    pub paths: &'a Paths,
+    pub pod: &'a Pod,
+    pub container: &'a Container,
+    pub image: &'a Image,
+    pub images: &'a ImageStore,
+    pub volumes: &'a HashMap<String, HostVolume>,
+    pub facts: &'a PodFacts,
+    pub container_id: &'a str,
+    pub restart_count: i32,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError {
+    let path = path.display().to_string();
+    move |source| BundleError::Io { path, source }
+}
+
+/// Writes the bundle and returns the request that asks the shim to create the container.
+pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
+    let uid = inputs.pod.metadata.uid.as_deref().unwrap_or_default();
+    let namespace = inputs
+        .pod
+        .metadata
+        .namespace
+        .as_deref()
+        .unwrap_or("default");
+    let pod_name = inputs.pod.metadata.name.as_deref().unwrap_or_default();
+    let container = inputs.container;
+    let env = environment(inputs);
+    let lookup = env_lookup(&env);
+    let expand = |s: &str| peapod_api::expand::expand(s, |k| lookup.get(k).cloned());
+    let command: Vec<String> = container
+        .command
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| expand(s))
+        .collect();
+    let args: Vec<String> = container
+        .args
+        .as_deref()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| expand(s))
+        .collect();
+    let process = peapod_image::process_args(&inputs.image.config, &command, &args)?;
+    let user = inputs.image.config.user.clone().unwrap_or_default();
+    let (user_id, group_id, groups) =
+        peapod_image::resolve_user(inputs.images, inputs.image, &user)?;
+
+    let run_dir = inputs.paths.pod_run_dir(uid);
+    let bundle = run_dir.join("bundles").join(inputs.container_id);
+    let attempt = inputs
+        .paths
+        .pod_data_dir(uid)
+        .join("containers")
+        .join(&container.name)
+        .join(inputs.container_id);
+    let rootfs = bundle.join("rootfs");
+    for dir in [&bundle, &attempt, &rootfs] {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    }
+    let mut lower: Vec<PathBuf> = inputs.images.layer_dirs(inputs.image)?;
+    lower.reverse();
+    if lower.is_empty() {
+        let empty = attempt.join("empty");
+        std::fs::create_dir_all(&empty).map_err(io_err(&empty))?;
+        lower.push(empty);
+    }
+
+    let mut binds = EtcFiles::in_dir(&run_dir).binds();
+    binds.push(BindMount {
+        source: run_dir.join("shm"),
+        destination: "/dev/shm".into(),
+        read_only: false,
+    });
+    let termination_log = attempt.join("termination-log");
+    std::fs::write(&termination_log, b"").map_err(io_err(&termination_log))?;
+    binds.push(BindMount {
+        source: termination_log,
+        destination: container
+            .termination_message_path
+            .clone()
+            .unwrap_or_else(|| "/dev/termination-log".into()),
+        read_only: false,
+    });
+    binds.extend(volume::container_binds(container, inputs.volumes, &expand)?);
+
+    let spec = ContainerSpec {
+        args: process,
+        env: env_list(&inputs.image.config.env, &env),
+        cwd: container
+            .working_dir
+            .clone()
+            .filter(|d| !d.is_empty())
+            .or_else(|| inputs.image.config.working_dir.clone())
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        uid: user_id,
+        gid: group_id,
+        additional_gids: groups,
+        no_new_privileges: container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.allow_privilege_escalation)
+            == Some(false),
+        rootfs: rootfs.clone(),
+        share_pid: inputs
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.share_process_namespace)
+            .unwrap_or(false),
+        cgroups_path: format!(
+            "{}/pod{uid}/{}",
+            inputs.paths.cgroup_parent(),
+            inputs.container_id
+        ),
+        binds,
+    };
+    let config = bundle.join("config.json");
+    std::fs::write(&config, serde_json::to_vec(&spec.to_oci()?)?).map_err(io_err(&config))?;
+    Ok(CreateRequest {
+        id: inputs.container_id.to_string(),
+        name: container.name.clone(),
+        bundle,
+        rootfs: Overlay {
+            lower,
+            upper: attempt.join("upper"),
+            work: attempt.join("work"),
+            target: rootfs,
+        },
+        log_path: inputs
+            .paths
+            .pod_log_dir(namespace, pod_name, uid)
+            .join(&container.name)
+            .join(format!("{}.log", inputs.restart_count)),
+        stdin: container.stdin.unwrap_or(false),
+    })
+}
+
+/// The container's own variables in order, each expanded against those before it
+/// (Kubernetes' dependent environment variables).
+fn environment(inputs: &BundleInputs) -> Vec<(String, String)> {
+    let mut resolved: Vec<(String, String)> = Vec::new();
+    for var in inputs.container.env.as_deref().unwrap_or_default() {
+        let value = {
+            let known = env_lookup(&resolved);
+            env_value(var, inputs, &known)
+        };
+        resolved.retain(|(k, _)| k != &var.name);
+        resolved.push((var.name.clone(), value));
+    }
+    resolved
+}
+
+fn env_lookup(vars: &[(String, String)]) -> HashMap<String, String> {
+    vars.iter().cloned().collect()
+}
+
+fn env_value(var: &EnvVar, inputs: &BundleInputs, known: &HashMap<String, String>) -> String {
+    if let Some(value) = &var.value {
+        return peapod_api::expand::expand(value, |k| known.get(k).cloned());
+    }
+    let field = var
+        .value_from
+        .as_ref()
+        .and_then(|v| v.field_ref.as_ref())
+        .map(|f| f.field_path.as_str());
+    field
+        .map(|path| field_value(inputs.pod, inputs.facts, path))
+        .unwrap_or_default()
+}
+
+/// The downward API's fieldRef paths.
+pub fn field_value(pod: &Pod, facts: &PodFacts, path: &str) -> String {
+    let meta = &pod.metadata;
+    let map_key = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix("']"))
+            .map(str::to_string)
+    };
+    if let Some(key) = map_key("metadata.labels['") {
+        return meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(&key).cloned())
+            .unwrap_or_default();
+    }
+    if let Some(key) = map_key("metadata.annotations['") {
+        return meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(&key).cloned())
+            .unwrap_or_default();
+    }
+    let spec = pod.spec.as_ref();
+    match path {
+        "metadata.name" => meta.name.clone().unwrap_or_default(),
+        "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
+        "metadata.uid" => meta.uid.clone().unwrap_or_default(),
+        "spec.nodeName" => facts.node_name.clone(),
+        "spec.serviceAccountName" => spec
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into()),
+        "status.podIP" | "status.podIPs" => facts.pod_ip.clone().unwrap_or_default(),
+        "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Image variables first, replaced by the container's of the same name; PATH defaulted.
+fn env_list(image_env: &[String], container_env: &[(String, String)]) -> Vec<String> {
+    let mut out: Vec<String> = image_env
+        .iter()
+        .filter(|kv| {
+            let key = kv.split('=').next().unwrap_or_default();
+            !container_env.iter().any(|(k, _)| k == key)
+        })
+        .cloned()
+        .collect();
+    out.extend(container_env.iter().map(|(k, v)| format!("{k}={v}")));
+    if !out.iter().any(|kv| kv.starts_with("PATH=")) {
+        out.insert(0, DEFAULT_PATH.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn container_env_overrides_image_env_and_path_is_defaulted() {
+        let env = env_list(
+            &["A=1".into(), "B=2".into()],
+            &[("B".into(), "3".into()), ("C".into(), "4".into())],
+        );
+        assert_eq!(env, vec![DEFAULT_PATH, "A=1", "B=3", "C=4"]);
+        let env = env_list(&["PATH=/bin".into()], &[]);
+        assert_eq!(env, vec!["PATH=/bin"]);
+    }
+
+    #[test]
+    fn field_refs_read_pod_metadata() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "ns", "uid": "u",
+                         "labels": {"app": "x"}, "annotations": {"a/b": "y"}},
+            "spec": {"containers": []}
+        }))
+        .unwrap();
+        let facts = PodFacts {
+            node_name: "node".into(),
+            host_ip: "10.0.0.1".into(),
+            pod_ip: Some("10.42.0.2".into()),
+        };
+        assert_eq!(field_value(&pod, &facts, "metadata.name"), "web");
+        assert_eq!(field_value(&pod, &facts, "metadata.namespace"), "ns");
+        assert_eq!(field_value(&pod, &facts, "metadata.labels['app']"), "x");
+        assert_eq!(
+            field_value(&pod, &facts, "metadata.annotations['a/b']"),
+            "y"
+        );
+        assert_eq!(field_value(&pod, &facts, "spec.nodeName"), "node");
+        assert_eq!(field_value(&pod, &facts, "status.podIP"), "10.42.0.2");
+    }
+}

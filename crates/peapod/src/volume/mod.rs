@@ -1,0 +1,301 @@
+//! Pod volumes: where each one lives on the host (emptyDir under the pod's data directory,
+//! hostPath with kubelet's type checks) and how a container's volumeMounts become bind mounts,
+//! including subPath / subPathExpr resolved so they can never leave their volume.
+
+use std::collections::HashMap;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use k8s_openapi::api::core::v1::{Container, Pod, Volume};
+
+use crate::runtime::spec::BindMount;
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("hostPath type check failed: {path} is not {expected}")]
+    HostPathType {
+        path: String,
+        expected: &'static str,
+    },
+    #[error("volume {volume:?}: {path}: {source}")]
+    Io {
+        volume: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("volume {0:?} has no source peapod supports")]
+    Unsupported(String),
+    #[error("volumeMount {mount:?} names no volume of the pod")]
+    NoSuchVolume { mount: String },
+    #[error("subPath {sub_path:?} of volume {volume:?} resolves outside the volume")]
+    SubPathEscape { volume: String, sub_path: String },
+    #[error("subPath {sub_path:?} of volume {volume:?} is not a relative path inside the volume")]
+    SubPathInvalid { volume: String, sub_path: String },
+}
+
+/// A volume ready on the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostVolume {
+    pub path: PathBuf,
+    /// emptyDir with medium Memory: the shim mounts a tmpfs of this size (None: unlimited) here.
+    pub tmpfs: Option<Option<u64>>,
+}
+
+/// kubelet's layout: `<pod dir>/volumes/kubernetes.io~empty-dir/<name>`.
+pub fn empty_dir_path(pod_data_dir: &Path, name: &str) -> PathBuf {
+    pod_data_dir
+        .join("volumes/kubernetes.io~empty-dir")
+        .join(name)
+}
+
+/// Creates or checks every volume of the pod. Nothing is mounted here.
+pub fn prepare(pod: &Pod, pod_data_dir: &Path) -> Result<HashMap<String, HostVolume>, VolumeError> {
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_deref())
+        .unwrap_or_default();
+    volumes
+        .iter()
+        .map(|v| Ok((v.name.clone(), prepare_one(v, pod_data_dir)?)))
+        .collect()
+}
+
+fn prepare_one(volume: &Volume, pod_data_dir: &Path) -> Result<HostVolume, VolumeError> {
+    if let Some(empty_dir) = &volume.empty_dir {
+        let path = empty_dir_path(pod_data_dir, &volume.name);
+        create_dir(&volume.name, &path, 0o777)?;
+        let tmpfs = (empty_dir.medium.as_deref() == Some("Memory")).then(|| {
+            empty_dir
+                .size_limit
+                .as_ref()
+                .and_then(|q| q.0.parse::<peapod_api::quantity::Quantity>().ok())
+                .and_then(|q| q.value())
+                .and_then(|bytes| u64::try_from(bytes).ok())
+        });
+        return Ok(HostVolume { path, tmpfs });
+    }
+    if let Some(host_path) = &volume.host_path {
+        let path = PathBuf::from(&host_path.path);
+        check_host_path(
+            &volume.name,
+            &path,
+            host_path.type_.as_deref().unwrap_or(""),
+        )?;
+        return Ok(HostVolume { path, tmpfs: None });
+    }
+    Err(VolumeError::Unsupported(volume.name.clone()))
+}
+
+fn create_dir(volume: &str, path: &Path, mode: u32) -> Result<(), VolumeError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(mode)
+        .create(path)
+        .and_then(|_| std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)))
+        .map_err(io(volume, path))
+}
+
+fn io(volume: &str, path: &Path) -> impl FnOnce(std::io::Error) -> VolumeError {
+    let (volume, path) = (volume.to_string(), path.display().to_string());
+    move |source| VolumeError::Io {
+        volume,
+        path,
+        source,
+    }
+}
+
+/// kubelet's hostPath type checker; "" creates a missing directory as containerd does.
+fn check_host_path(volume: &str, path: &Path, type_: &str) -> Result<(), VolumeError> {
+    let meta = std::fs::metadata(path);
+    let wrong = |expected| VolumeError::HostPathType {
+        path: path.display().to_string(),
+        expected,
+    };
+    match type_ {
+        "" => {
+            if meta.is_err() {
+                create_dir(volume, path, 0o755)?;
+            }
+            Ok(())
+        }
+        "DirectoryOrCreate" => match meta {
+            Err(_) => create_dir(volume, path, 0o755),
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(wrong("a directory")),
+        },
+        "Directory" => meta
+            .ok()
+            .filter(|m| m.is_dir())
+            .map(|_| ())
+            .ok_or_else(|| wrong("a directory")),
+        "FileOrCreate" => match meta {
+            Err(_) => std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o644)
+                .open(path)
+                .map(|_| ())
+                .map_err(io(volume, path)),
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(_) => Err(wrong("a file")),
+        },
+        "File" => meta
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|_| ())
+            .ok_or_else(|| wrong("a file")),
+        "Socket" => meta
+            .ok()
+            .filter(|m| m.file_type().is_socket())
+            .map(|_| ())
+            .ok_or_else(|| wrong("a socket file")),
+        "CharDevice" => meta
+            .ok()
+            .filter(|m| m.file_type().is_char_device())
+            .map(|_| ())
+            .ok_or_else(|| wrong("a character device")),
+        "BlockDevice" => meta
+            .ok()
+            .filter(|m| m.file_type().is_block_device())
+            .map(|_| ())
+            .ok_or_else(|| wrong("a block device")),
+        _ => Err(VolumeError::Unsupported(volume.to_string())),
+    }
+}
+
+/// The container's volumeMounts as bind mounts. `expand` resolves subPathExpr with the
+/// container's environment.
+pub fn container_binds(
+    container: &Container,
+    volumes: &HashMap<String, HostVolume>,
+    expand: &dyn Fn(&str) -> String,
+) -> Result<Vec<BindMount>, VolumeError> {
+    let mounts = container.volume_mounts.as_deref().unwrap_or_default();
+    mounts
+        .iter()
+        .map(|mount| {
+            let volume = volumes
+                .get(&mount.name)
+                .ok_or_else(|| VolumeError::NoSuchVolume {
+                    mount: mount.name.clone(),
+                })?;
+            let sub_path = match (&mount.sub_path, &mount.sub_path_expr) {
+                (Some(p), _) if !p.is_empty() => Some(p.clone()),
+                (_, Some(expr)) if !expr.is_empty() => Some(expand(expr)),
+                _ => None,
+            };
+            let source = match sub_path {
+                Some(sub) => resolve_sub_path(&mount.name, &volume.path, &sub)?,
+                None => volume.path.clone(),
+            };
+            Ok(BindMount {
+                source,
+                destination: mount.mount_path.clone(),
+                read_only: mount.read_only.unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
+/// Walks `sub_path` below `root` one component at a time, creating missing directories and
+/// refusing any component that resolves (through a symlink) outside the volume.
+pub fn resolve_sub_path(volume: &str, root: &Path, sub_path: &str) -> Result<PathBuf, VolumeError> {
+    let invalid = || VolumeError::SubPathInvalid {
+        volume: volume.to_string(),
+        sub_path: sub_path.to_string(),
+    };
+    let relative = Path::new(sub_path);
+    if relative.is_absolute()
+        || relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(invalid());
+    }
+    let root = root.canonicalize().map_err(io(volume, root))?;
+    let mut current = root.clone();
+    for component in relative.components() {
+        let Component::Normal(part) = component else {
+            continue;
+        };
+        let next = current.join(part);
+        if std::fs::symlink_metadata(&next).is_err() {
+            create_dir(volume, &next, 0o755)?;
+        }
+        let resolved = next.canonicalize().map_err(io(volume, &next))?;
+        if !resolved.starts_with(&root) {
+            return Err(VolumeError::SubPathEscape {
+                volume: volume.to_string(),
+                sub_path: sub_path.to_string(),
+            });
+        }
+        current = resolved;
+    }
+    Ok(current)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_path_through_a_symlink_out_of_the_volume_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = dir.path().join("vol");
+        std::fs::create_dir(&volume).unwrap();
+        std::os::unix::fs::symlink("/etc", volume.join("escape")).unwrap();
+        let err = resolve_sub_path("v", &volume, "escape").unwrap_err();
+        assert!(matches!(err, VolumeError::SubPathEscape { .. }), "{err}");
+        let err = resolve_sub_path("v", &volume, "escape/ssl").unwrap_err();
+        assert!(matches!(err, VolumeError::SubPathEscape { .. }), "{err}");
+        std::os::unix::fs::symlink("../..", volume.join("up")).unwrap();
+        assert!(resolve_sub_path("v", &volume, "up").is_err());
+    }
+
+    #[test]
+    fn sub_path_inside_is_created_and_dotdot_is_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let resolved = resolve_sub_path("v", dir.path(), "a/b").unwrap();
+        assert!(resolved.is_dir());
+        assert!(resolved.starts_with(dir.path().canonicalize().unwrap()));
+        std::os::unix::fs::symlink("a", dir.path().join("inner")).unwrap();
+        assert!(resolve_sub_path("v", dir.path(), "inner/b").is_ok());
+        assert!(matches!(
+            resolve_sub_path("v", dir.path(), "../x"),
+            Err(VolumeError::SubPathInvalid { .. })
+        ));
+        assert!(matches!(
+            resolve_sub_path("v", dir.path(), "/etc"),
+            Err(VolumeError::SubPathInvalid { .. })
+        ));
+    }
+
+    #[test]
+    fn host_path_types_are_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        assert!(check_host_path("v", &file, "File").is_ok());
+        let err = check_host_path("v", &file, "Directory").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "hostPath type check failed: {} is not a directory",
+                file.display()
+            )
+        );
+        assert!(check_host_path("v", dir.path(), "File").is_err());
+        assert!(check_host_path("v", &file, "Socket").is_err());
+        assert!(check_host_path("v", Path::new("/dev/null"), "CharDevice").is_ok());
+        let created = dir.path().join("new/dir");
+        check_host_path("v", &created, "DirectoryOrCreate").unwrap();
+        assert!(created.is_dir());
+        let new_file = dir.path().join("nf");
+        check_host_path("v", &new_file, "FileOrCreate").unwrap();
+        assert!(new_file.is_file());
+        assert!(check_host_path("v", &dir.path().join("missing"), "Directory").is_err());
+    }
+}
