@@ -11,6 +11,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[command(flatten)]
+    Client(peapod_cli::ClientCommand),
     /// Run the agent: the API on the Unix socket, the kubelet, the image store.
     Serve {
         /// CrashLoopBackOff's first delay (kubelet: 10s); it doubles up to 5 minutes.
@@ -55,6 +57,14 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Client(command) => {
+            let socket = peapod::paths::Paths::from_env().socket();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let code = runtime.block_on(peapod_cli::run(socket, command));
+            std::process::exit(code);
+        }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
         Command::Shim {
             pod_uid,

@@ -1,0 +1,309 @@
+//! The client verbs' command lines, shaped like kubectl's (and crictl's for images).
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, Subcommand, ValueEnum};
+
+/// One client verb with its flags; the lead's `main` embeds this in the `peapod` command.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ClientCommand {
+    /// Apply a configuration to a pod by file name or stdin.
+    Apply(ApplyArgs),
+    /// Display one or many pods.
+    Get(GetArgs),
+    /// Show details of a pod or a group of pods.
+    Describe(DescribeArgs),
+    /// Print the logs for a container in a pod.
+    Logs(LogsArgs),
+    /// Execute a command in a container.
+    Exec(ExecArgs),
+    /// Delete pods by file names, stdin, names or label selector.
+    Delete(DeleteArgs),
+    /// List events.
+    Events(EventsArgs),
+    /// List images.
+    Images(ImagesArgs),
+    /// Load images from an OCI or docker archive.
+    Load(LoadArgs),
+    /// Import a root filesystem tarball as an image.
+    Import(ImportArgs),
+    /// Remove one or more images.
+    Rmi(RmiArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApplyArgs {
+    /// The files (or directories of .yaml/.yml/.json files) that contain the configuration; "-" is stdin.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub filenames: Vec<String>,
+    /// The namespace for objects that do not name one.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+}
+
+/// `-o` formats of `get`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Wide,
+    Yaml,
+    Json,
+    Name,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GetArgs {
+    /// `pods [NAME...]` (also pod, po) or `pod/NAME...`.
+    #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME...")]
+    pub targets: Vec<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// List pods across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector to filter on, e.g. -l app=web,tier!=cache.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    #[arg(short, long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// After listing, watch for changes.
+    #[arg(short, long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DescribeArgs {
+    /// `pod NAME...`, `pods` (every pod) or `pod/NAME`.
+    #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME...")]
+    pub targets: Vec<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LogsArgs {
+    /// NAME or pod/NAME.
+    pub pod: String,
+    /// The container, as an alternative to -c.
+    #[arg(value_name = "CONTAINER")]
+    pub container_arg: Option<String>,
+    #[arg(short, long)]
+    pub container: Option<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Stream the logs.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Print the logs of the previous instance of the container.
+    #[arg(short, long)]
+    pub previous: bool,
+    /// Lines of recent log to show; -1 shows all.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
+    /// Prefix each line with its RFC3339 timestamp.
+    #[arg(long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// NAME or pod/NAME.
+    pub pod: String,
+    #[arg(short, long)]
+    pub container: Option<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Pass stdin to the container.
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// The command, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// `pod NAME...`, `pods --all`, `pods -l SEL` or `pod/NAME...`.
+    #[arg(value_name = "TYPE[/NAME] | TYPE NAME...")]
+    pub targets: Vec<String>,
+    /// Files (or directories) naming the pods to delete; "-" is stdin.
+    #[arg(short = 'f', long = "filename")]
+    pub filenames: Vec<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Delete every pod in the namespace.
+    #[arg(long)]
+    pub all: bool,
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Seconds given to the pod to terminate gracefully; -1 uses the pod's own.
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub grace_period: i64,
+    /// Same as --grace-period=1.
+    #[arg(long)]
+    pub now: bool,
+    /// With --grace-period=0: remove the pod at once, without waiting for termination.
+    #[arg(long)]
+    pub force: bool,
+    /// Wait until the pods are gone before returning.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    pub wait: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EventsArgs {
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// The image archive (docker save or OCI layout tar).
+    #[arg(short, long, required = true)]
+    pub input: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The root filesystem tarball; "-" reads it from stdin.
+    pub file: String,
+    /// The image name, e.g. example.com/app:1.0.
+    pub name: String,
+    /// Dockerfile instructions for the image config: ENV, CMD, ENTRYPOINT, WORKDIR, USER.
+    #[arg(short, long)]
+    pub change: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RmiArgs {
+    /// Image names or IDs.
+    #[arg(required = true)]
+    pub refs: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: ClientCommand,
+    }
+
+    fn parse(args: &[&str]) -> Result<ClientCommand, clap::Error> {
+        Cli::try_parse_from(std::iter::once("peapod").chain(args.iter().copied()))
+            .map(|c| c.command)
+    }
+
+    #[test]
+    fn exec_command_comes_after_double_dash() {
+        let ClientCommand::Exec(a) =
+            parse(&["exec", "web", "-it", "-c", "app", "--", "sh", "-c", "ls -l"]).unwrap()
+        else {
+            panic!("not exec")
+        };
+        assert_eq!(a.pod, "web");
+        assert!(a.stdin && a.tty);
+        assert_eq!(a.container.as_deref(), Some("app"));
+        assert_eq!(a.command, vec!["sh", "-c", "ls -l"]);
+    }
+
+    #[test]
+    fn exec_without_double_dash_is_rejected() {
+        assert!(parse(&["exec", "web", "ls"]).is_err());
+        assert!(parse(&["exec", "web"]).is_err());
+    }
+
+    #[test]
+    fn get_flags() {
+        let ClientCommand::Get(a) = parse(&[
+            "get", "po", "a", "b", "-A", "-l", "app=x", "-o", "wide", "-w",
+        ])
+        .unwrap() else {
+            panic!("not get")
+        };
+        assert_eq!(a.targets, vec!["po", "a", "b"]);
+        assert!(a.all_namespaces && a.watch);
+        assert_eq!(a.selector.as_deref(), Some("app=x"));
+        assert_eq!(a.output, Some(OutputFormat::Wide));
+        assert!(parse(&["get", "pods", "-o", "table"]).is_err());
+    }
+
+    #[test]
+    fn delete_wait_defaults_to_true_and_takes_false() {
+        let ClientCommand::Delete(a) = parse(&["delete", "pod/a", "--grace-period", "0"]).unwrap()
+        else {
+            panic!("not delete")
+        };
+        assert!(a.wait);
+        assert_eq!(a.grace_period, 0);
+        let ClientCommand::Delete(a) = parse(&["delete", "pod", "a", "--wait=false"]).unwrap()
+        else {
+            panic!("not delete")
+        };
+        assert!(!a.wait);
+        assert_eq!(a.grace_period, -1);
+    }
+
+    #[test]
+    fn logs_flags_and_positional_container() {
+        let ClientCommand::Logs(a) = parse(&[
+            "logs",
+            "pod/web",
+            "app",
+            "-f",
+            "-p",
+            "--tail",
+            "5",
+            "--timestamps",
+        ])
+        .unwrap() else {
+            panic!("not logs")
+        };
+        assert_eq!(a.pod, "pod/web");
+        assert_eq!(a.container_arg.as_deref(), Some("app"));
+        assert!(a.follow && a.previous && a.timestamps);
+        assert_eq!(a.tail, 5);
+    }
+
+    #[test]
+    fn apply_and_import_repeatable_flags() {
+        let ClientCommand::Apply(a) =
+            parse(&["apply", "-f", "a.yaml", "-f", "-", "-n", "ns"]).unwrap()
+        else {
+            panic!("not apply")
+        };
+        assert_eq!(a.filenames, vec!["a.yaml", "-"]);
+        let ClientCommand::Import(a) = parse(&[
+            "import",
+            "-",
+            "app:1",
+            "--change",
+            "ENV A=1",
+            "-c",
+            "CMD [\"sh\"]",
+        ])
+        .unwrap() else {
+            panic!("not import")
+        };
+        assert_eq!((a.file.as_str(), a.name.as_str()), ("-", "app:1"));
+        assert_eq!(a.change, vec!["ENV A=1", "CMD [\"sh\"]"]);
+        assert!(parse(&["apply"]).is_err());
+    }
+}

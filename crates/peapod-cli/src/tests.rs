@@ -1,0 +1,711 @@
+//! Verbs end to end against a scripted fake agent on a temporary Unix socket.
+
+mod fake;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clap::Parser;
+use hyper::body::Bytes;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::{frame, run_with, Client, ClientCommand, Console};
+use fake::{Buf, Fake, Recorded, Reply};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: ClientCommand,
+}
+
+struct Outcome {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+async fn run_at(socket: &std::path::Path, args: &[&str], stdin: &[u8]) -> Outcome {
+    let cli = Cli::try_parse_from(std::iter::once("peapod").chain(args.iter().copied())).unwrap();
+    let (out, err) = (Buf::default(), Buf::default());
+    let mut console = Console::new(
+        Box::new(out.clone()),
+        Box::new(err.clone()),
+        Box::new(std::io::Cursor::new(stdin.to_vec())),
+    );
+    let code = run_with(
+        &Client::new(socket.to_path_buf()),
+        cli.command,
+        &mut console,
+    )
+    .await;
+    Outcome {
+        code,
+        out: out.text(),
+        err: err.text(),
+    }
+}
+
+async fn run(fake: &Fake, args: &[&str]) -> Outcome {
+    run_at(&fake.socket, args, b"").await
+}
+
+fn pod(name: &str, namespace: &str) -> Value {
+    json!({
+        "metadata": {"name": name, "namespace": namespace, "uid": format!("uid-{name}"),
+                     "resourceVersion": "7", "creationTimestamp": "2024-01-01T00:00:00Z"},
+        "spec": {"containers": [{"name": "app", "image": "busybox"}]},
+        "status": {"phase": "Running", "containerStatuses": [{
+            "name": "app", "image": "busybox", "imageID": "", "ready": true, "restartCount": 0,
+            "state": {"running": {"startedAt": "2024-01-01T00:00:01Z"}}}]}
+    })
+}
+
+fn pod_list(items: Vec<Value>) -> Value {
+    json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "5"}, "items": items})
+}
+
+const MANIFEST: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: NAME}\nspec:\n  containers: [{name: c, image: busybox}]\n";
+
+fn manifest(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| MANIFEST.replace("NAME", n))
+        .collect::<Vec<_>>()
+        .join("---\n")
+}
+
+#[tokio::test]
+async fn apply_prints_each_result_and_the_warnings() {
+    let fake = Fake::start(|req| {
+        let name = req.path().rsplit('/').next().unwrap().to_string();
+        let result = match name.as_str() {
+            "a" => "created",
+            "b" => "configured",
+            _ => "unchanged",
+        };
+        let mut headers = vec![("x-peapod-apply", result.to_string())];
+        if name == "b" {
+            headers.push(("warning", r#"299 - "unknown field \"spec.x\"""#.to_string()));
+        }
+        Reply::Full {
+            status: 200,
+            headers,
+            body: b"{}".to_vec(),
+        }
+    });
+    let o = run_at(
+        &fake.socket,
+        &["apply", "-f", "-", "-n", "dev"],
+        manifest(&["a", "b", "c"]).as_bytes(),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out, "pod/a created\npod/b configured\npod/c unchanged\n");
+    assert_eq!(o.err, "Warning: unknown field \"spec.x\"\n");
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 3);
+    assert_eq!(requests[0].method, "PATCH");
+    assert_eq!(requests[0].uri, "/api/v1/namespaces/dev/pods/a");
+    assert_eq!(
+        requests[0].header("content-type"),
+        "application/apply-patch+json"
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(body["metadata"]["name"], "a");
+}
+
+#[tokio::test]
+async fn apply_sends_nothing_when_any_document_fails_to_decode() {
+    let fake = Fake::start(|_| Reply::json(200, json!({})));
+    let input = format!(
+        "{}---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: [x\n",
+        manifest(&["a"])
+    );
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err
+            .starts_with("error: error parsing STDIN: document 1: yaml"),
+        "{}",
+        o.err
+    );
+    assert_eq!(o.err.lines().count(), 1);
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn apply_server_errors_continue_with_the_next_object() {
+    let fake = Fake::start(|req| {
+        if req.path().ends_with("/a") {
+            Reply::json(
+                422,
+                json!({"kind": "Status", "status": "Failure", "reason": "Invalid", "code": 422,
+                "message": "Pod \"a\" is invalid: spec.containers[0].image: Required value"}),
+            )
+        } else {
+            Reply::Full {
+                status: 201,
+                headers: vec![("x-peapod-apply", "created".into())],
+                body: vec![],
+            }
+        }
+    });
+    let o = run_at(
+        &fake.socket,
+        &["apply", "-f", "-"],
+        manifest(&["a", "b"]).as_bytes(),
+    )
+    .await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "pod/b created\n");
+    assert_eq!(o.err, "Error from server (Invalid): Pod \"a\" is invalid: spec.containers[0].image: Required value\n");
+}
+
+#[tokio::test]
+async fn get_missing_pod_is_kubectls_not_found() {
+    let fake = Fake::start(|req| match req.path().rsplit('/').next() {
+        Some("web") => Reply::json(200, pod("web", "default")),
+        _ => Reply::not_found("pods", "x"),
+    });
+    let o = run(&fake, &["get", "pod", "x"]).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "");
+    assert_eq!(
+        o.err,
+        "Error from server (NotFound): pods \"x\" not found\n"
+    );
+
+    let o = run(&fake, &["get", "pods", "web", "x"]).await;
+    assert_eq!(o.code, 1);
+    assert!(o.out.starts_with("NAME "), "{}", o.out);
+    assert!(o.out.contains("\nweb "), "{}", o.out);
+    assert_eq!(
+        o.err,
+        "Error from server (NotFound): pods \"x\" not found\n"
+    );
+}
+
+#[tokio::test]
+async fn get_lists_a_table() {
+    let fake = Fake::start(|_| {
+        Reply::json(
+            200,
+            pod_list(vec![pod("web", "default"), pod("db", "default")]),
+        )
+    });
+    let o = run(&fake, &["get", "pods"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    let lines: Vec<&str> = o.out.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(&row[..4], ["web", "1/1", "Running", "0"]);
+    assert_eq!(fake.uris(), vec!["GET /api/v1/namespaces/default/pods"]);
+}
+
+#[tokio::test]
+async fn get_all_namespaces_and_selector_shape_the_request() {
+    let fake = Fake::start(|_| Reply::json(200, pod_list(vec![pod("web", "team")])));
+    let o = run(&fake, &["get", "po", "-A", "-l", "app=web,tier in (a,b)"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.starts_with("NAMESPACE "), "{}", o.out);
+    assert!(o.out.contains("\nteam "), "{}", o.out);
+    let o = run(&fake, &["get", "pods", "-n", "kube-system", "-o", "wide"]).await;
+    assert!(o.out.contains("NOMINATED NODE"), "{}", o.out);
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/pods?labelSelector=app%3Dweb%2Ctier%20in%20%28a%2Cb%29",
+            "GET /api/v1/namespaces/kube-system/pods",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn get_output_json_and_name() {
+    let fake = Fake::start(|req| {
+        if req.path().ends_with("/pods") {
+            Reply::json(
+                200,
+                pod_list(vec![pod("web", "default"), pod("db", "default")]),
+            )
+        } else {
+            Reply::json(200, pod("web", "default"))
+        }
+    });
+    let o = run(&fake, &["get", "pods", "-o", "json"]).await;
+    let list: Value = serde_json::from_str(&o.out).unwrap();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(list["metadata"], json!({"resourceVersion": ""}));
+    assert_eq!(list["items"][1]["metadata"]["name"], "db");
+    assert_eq!(list["items"][1]["kind"], "Pod");
+    assert!(o.out.starts_with("{\n    \"apiVersion\""), "{}", o.out);
+
+    let o = run(&fake, &["get", "pod/web", "-o", "json"]).await;
+    let one: Value = serde_json::from_str(&o.out).unwrap();
+    assert_eq!(
+        (one["kind"].as_str(), one["apiVersion"].as_str()),
+        (Some("Pod"), Some("v1"))
+    );
+
+    let o = run(&fake, &["get", "pods", "-o", "name"]).await;
+    assert_eq!(o.out, "pod/web\npod/db\n");
+    let o = run(&fake, &["get", "pods", "-o", "yaml"]).await;
+    assert!(
+        o.out
+            .starts_with("apiVersion: v1\nitems:\n- apiVersion: v1\n"),
+        "{}",
+        o.out
+    );
+}
+
+#[tokio::test]
+async fn get_empty_namespace_says_so_on_stderr() {
+    let fake = Fake::start(|_| Reply::json(200, pod_list(vec![])));
+    let o = run(&fake, &["get", "pods", "-n", "dev"]).await;
+    assert_eq!((o.code, o.out.as_str()), (0, ""));
+    assert_eq!(o.err, "No resources found in dev namespace.\n");
+    let o = run(&fake, &["get", "pods", "-A"]).await;
+    assert_eq!(o.err, "No resources found\n");
+    let o = run(&fake, &["get", "pods", "-o", "json"]).await;
+    assert_eq!(o.err, "");
+    assert_eq!(
+        serde_json::from_str::<Value>(&o.out).unwrap()["items"],
+        json!([])
+    );
+}
+
+#[tokio::test]
+async fn get_watch_prints_a_row_per_event() {
+    let events = [
+        json!({"type": "MODIFIED", "object": pod("web", "default")}),
+        json!({"type": "ADDED", "object": pod("db", "default")}),
+    ];
+    let stream = Mutex::new(Some(events.map(|e| format!("{e}\n"))));
+    let fake = Fake::start(move |req| {
+        if req.uri.contains("watch=true") {
+            let (tx, rx) = mpsc::channel(4);
+            let lines = stream.lock().unwrap().take().unwrap();
+            tokio::spawn(async move {
+                // One event split across chunks, the other whole.
+                let (head, tail) = lines[0].split_at(10);
+                for chunk in [head.to_string(), tail.to_string(), lines[1].clone()] {
+                    tx.send(Bytes::from(chunk)).await.unwrap();
+                }
+            });
+            Reply::Stream(rx)
+        } else {
+            Reply::json(200, pod_list(vec![pod("web", "default")]))
+        }
+    });
+    let o = run(&fake, &["get", "pods", "-w"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    let names: Vec<&str> = o
+        .out
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(names, ["NAME", "web", "web", "db"]);
+    assert_eq!(
+        fake.uris()[1],
+        "GET /api/v1/namespaces/default/pods?watch=true&resourceVersion=5"
+    );
+}
+
+#[tokio::test]
+async fn describe_fetches_the_pods_events_by_uid() {
+    let fake = Fake::start(|req| {
+        if req.path().ends_with("/events") {
+            Reply::json(
+                200,
+                json!({"kind": "EventList", "items": [{
+                "metadata": {"name": "e1", "namespace": "default"},
+                "involvedObject": {"kind": "Pod", "name": "web", "uid": "uid-web"},
+                "reason": "Pulled", "message": "image pulled", "type": "Normal", "count": 1,
+                "lastTimestamp": "2024-01-01T00:00:00Z", "firstTimestamp": "2024-01-01T00:00:00Z"}]}),
+            )
+        } else {
+            Reply::json(200, pod("web", "default"))
+        }
+    });
+    let o = run(&fake, &["describe", "pod/web"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.starts_with("Name:"), "{}", o.out);
+    assert!(o.out.contains("Pulled"), "{}", o.out);
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/default/pods/web",
+            "GET /api/v1/namespaces/default/events?fieldSelector=involvedObject.uid%3Duid-web",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn delete_prints_then_waits_for_not_found() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let seen = polls.clone();
+    let fake = Fake::start(move |req| match (req.method.as_str(), req.path()) {
+        ("DELETE", "/api/v1/namespaces/default/pods/missing") => {
+            Reply::not_found("pods", "missing")
+        }
+        ("DELETE", _) => Reply::json(200, pod("web", "default")),
+        _ if seen.fetch_add(1, Ordering::SeqCst) < 2 => Reply::json(200, pod("web", "default")),
+        _ => Reply::not_found("pods", "web"),
+    });
+    let started = std::time::Instant::now();
+    let o = run(
+        &fake,
+        &["delete", "pod", "missing", "web", "--grace-period=5"],
+    )
+    .await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "pod \"web\" deleted\n");
+    assert_eq!(
+        o.err,
+        "Error from server (NotFound): pods \"missing\" not found\n"
+    );
+    assert_eq!(polls.load(Ordering::SeqCst), 3);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let uris = fake.uris();
+    assert_eq!(
+        uris[1],
+        "DELETE /api/v1/namespaces/default/pods/web?gracePeriodSeconds=5"
+    );
+    assert_eq!(uris[2], "GET /api/v1/namespaces/default/pods/web");
+}
+
+#[tokio::test]
+async fn delete_all_lists_then_deletes_without_waiting() {
+    let fake = Fake::start(|req| match req.method.as_str() {
+        "GET" => Reply::json(200, pod_list(vec![pod("a", "dev"), pod("b", "dev")])),
+        _ => Reply::json(200, json!({})),
+    });
+    let o = run(
+        &fake,
+        &["delete", "pods", "--all", "-n", "dev", "--wait=false"],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out, "pod \"a\" deleted\npod \"b\" deleted\n");
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/dev/pods",
+            "DELETE /api/v1/namespaces/dev/pods/a",
+            "DELETE /api/v1/namespaces/dev/pods/b",
+        ]
+    );
+    let o = run(&fake, &["delete", "pods"]).await;
+    assert_eq!(
+        o.err,
+        "error: resource(s) were provided, but no name was specified\n"
+    );
+}
+
+#[tokio::test]
+async fn logs_stream_as_they_arrive() {
+    let out = Buf::default();
+    let seen = out.clone();
+    let fake = Fake::start(move |_| {
+        let (tx, rx) = mpsc::channel(4);
+        let seen = seen.clone();
+        tokio::spawn(async move {
+            tx.send(Bytes::from("line 1\n")).await.unwrap();
+            // The second chunk only goes out once the first reached stdout.
+            while !seen.text().contains("line 1\n") {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tx.send(Bytes::from("line 2\n")).await.unwrap();
+        });
+        Reply::Stream(rx)
+    });
+    let cli = Cli::try_parse_from([
+        "peapod",
+        "logs",
+        "pod/web",
+        "-c",
+        "app",
+        "-f",
+        "-p",
+        "--tail=3",
+        "--timestamps",
+    ])
+    .unwrap();
+    let mut console = Console::new(
+        Box::new(out.clone()),
+        Box::new(Buf::default()),
+        Box::new(std::io::empty()),
+    );
+    let code = tokio::time::timeout(
+        Duration::from_secs(5),
+        run_with(&Client::new(fake.socket.clone()), cli.command, &mut console),
+    )
+    .await
+    .expect("logs did not stream");
+    assert_eq!(code, 0);
+    assert_eq!(out.text(), "line 1\nline 2\n");
+    assert_eq!(
+        fake.uris(),
+        vec!["GET /api/v1/namespaces/default/pods/web/log?container=app&follow=true&previous=true&tailLines=3&timestamps=true"]
+    );
+}
+
+#[tokio::test]
+async fn logs_server_error_is_printed() {
+    let fake = Fake::start(|_| {
+        Reply::json(
+            400,
+            json!({"kind": "Status", "code": 400, "reason": "BadRequest",
+        "message": "a container name must be specified for pod web, choose one of: [a b]"}),
+        )
+    });
+    let o = run(&fake, &["logs", "web"]).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.err, "Error from server (BadRequest): a container name must be specified for pod web, choose one of: [a b]\n");
+}
+
+fn exec_fake(wait_for: Option<u8>, frames: Vec<u8>) -> (Fake, Arc<Mutex<Vec<(u8, Vec<u8>)>>>) {
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let shared = received.clone();
+    let fake = Fake::start(move |_| Reply::Upgrade {
+        wait_for,
+        frames: frames.clone(),
+        received: shared.clone(),
+    });
+    (fake, received)
+}
+
+#[tokio::test]
+async fn exec_pipes_frames_and_passes_the_exit_code_through() {
+    let mut frames = frame::encode(frame::STDOUT, b"got it\n");
+    frames.extend(frame::encode(frame::STDERR, b"warn\n"));
+    frames.extend(frame::encode(frame::STATUS, br#"{"exitCode":3}"#));
+    let (fake, received) = exec_fake(Some(frame::STDIN_EOF), frames);
+    let o = run_at(
+        &fake.socket,
+        &[
+            "exec", "-i", "-c", "app", "web", "--", "sh", "-c", "cat >/x",
+        ],
+        b"hello",
+    )
+    .await;
+    assert_eq!(o.code, 3, "{}", o.err);
+    assert_eq!(o.out, "got it\n");
+    assert_eq!(o.err, "warn\n");
+    let received = received.lock().unwrap().clone();
+    assert_eq!(
+        received,
+        vec![
+            (frame::STDIN, b"hello".to_vec()),
+            (frame::STDIN_EOF, vec![])
+        ]
+    );
+    let request = &fake.requests()[0];
+    assert_eq!(request.method, "POST");
+    assert_eq!(
+        request.uri,
+        "/api/v1/namespaces/default/pods/web/exec?container=app&command=sh&command=-c&command=cat%20%3E%2Fx&stdin=true"
+    );
+    assert_eq!(request.header("upgrade"), "peapod-exec/v1");
+    assert_eq!(request.header("connection"), "Upgrade");
+}
+
+#[tokio::test]
+async fn exec_error_status_and_missing_status() {
+    let (fake, received) = exec_fake(
+        None,
+        frame::encode(frame::STATUS, br#"{"error":"container \"x\" not found"}"#),
+    );
+    let o = run(&fake, &["exec", "web", "-t", "--", "ls"]).await;
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "error: container \"x\" not found\n")
+    );
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "no stdin was asked for"
+    );
+    assert!(
+        !fake.requests()[0].uri.contains("tty"),
+        "-t without -i uses no tty"
+    );
+
+    let (fake, _) = exec_fake(None, frame::encode(frame::STDOUT, b"partial"));
+    let o = run(&fake, &["exec", "web", "--", "ls"]).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "error: the exec stream ended without an exit status\n"
+    );
+}
+
+#[tokio::test]
+async fn exec_refused_upgrade_prints_the_server_error() {
+    let fake = Fake::start(|_| Reply::not_found("pods", "web"));
+    let o = run(&fake, &["exec", "web", "--", "ls"]).await;
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "Error from server (NotFound): pods \"web\" not found\n")
+    );
+}
+
+#[tokio::test]
+async fn exec_session_sends_resizes() {
+    let (client_end, server_end) = tokio::net::UnixStream::pair().unwrap();
+    let (resize_tx, resize_rx) = mpsc::channel(1);
+    resize_tx
+        .send(crate::terminal::WindowSize {
+            width: 80,
+            height: 24,
+        })
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut server_end = server_end;
+        let mut buf = vec![0u8; 64];
+        let n = server_end.read(&mut buf).await.unwrap();
+        let mut pending = buf[..n].to_vec();
+        let frames = frame::decode(&mut pending);
+        server_end
+            .write_all(&frame::encode(frame::STATUS, br#"{"exitCode":0}"#))
+            .await
+            .unwrap();
+        frames
+    });
+    let mut console = Console::new(
+        Box::new(Buf::default()),
+        Box::new(Buf::default()),
+        Box::new(std::io::empty()),
+    );
+    let code = crate::exec::session(client_end, None, Some(resize_rx), &mut console)
+        .await
+        .unwrap();
+    assert_eq!(code, 0);
+    drop(resize_tx);
+    let frames = server.await.unwrap();
+    assert_eq!(
+        frames,
+        vec![(frame::RESIZE, br#"{"width":80,"height":24}"#.to_vec())]
+    );
+}
+
+#[tokio::test]
+async fn events_table_and_empty_message() {
+    let fake = Fake::start(|req| {
+        if req.uri.starts_with("/api/v1/events") {
+            Reply::json(
+                200,
+                json!({"kind": "EventList", "items": [{
+                "metadata": {"name": "e1", "namespace": "team"},
+                "involvedObject": {"kind": "Pod", "name": "web"},
+                "reason": "Started", "message": "Started container app", "type": "Normal",
+                "lastTimestamp": "2024-01-01T00:00:00Z"}]}),
+            )
+        } else {
+            Reply::json(200, json!({"kind": "EventList", "items": []}))
+        }
+    });
+    let o = run(&fake, &["events"]).await;
+    assert_eq!(
+        (o.out.as_str(), o.err.as_str()),
+        ("", "No events found in default namespace.\n")
+    );
+    let o = run(&fake, &["events", "-A"]).await;
+    assert!(o.out.starts_with("NAMESPACE "), "{}", o.out);
+    assert!(o.out.contains("pod/web"), "{}", o.out);
+}
+
+#[tokio::test]
+async fn images_table_rmi_and_load() {
+    let fake = Fake::start(|req: &Recorded| match (req.method.as_str(), req.path()) {
+        ("GET", _) => Reply::json(
+            200,
+            json!([{"id": "sha256:0123456789abcdef", "names": ["docker.io/library/busybox:1.36"],
+            "size": 2_150_000, "layers": [], "manifestDigest": "sha256:ff"}]),
+        ),
+        ("POST", _) => Reply::json(
+            200,
+            json!([{"id": "sha256:aa", "names": ["x:1"], "size": 1}, {"id": "sha256:bb", "names": []}]),
+        ),
+        ("DELETE", "/apis/images.peapod.io/v1/images/missing") => Reply::json(
+            404,
+            json!({"kind": "Status", "code": 404, "reason": "NotFound", "message": "image \"missing\" not found"}),
+        ),
+        _ => Reply::json(200, json!({})),
+    });
+    let o = run(&fake, &["images"]).await;
+    assert_eq!(o.out, "IMAGE                       TAG       IMAGE ID        SIZE\ndocker.io/library/busybox   1.36      0123456789abc   2.15MB\n");
+
+    let o = run(&fake, &["rmi", "docker.io/library/busybox:1.36", "missing"]).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "Deleted: docker.io/library/busybox:1.36\n");
+    assert_eq!(
+        o.err,
+        "Error from server (NotFound): image \"missing\" not found\n"
+    );
+    assert!(fake.uris().contains(
+        &"DELETE /apis/images.peapod.io/v1/images/docker.io%2Flibrary%2Fbusybox%3A1.36".to_string()
+    ));
+
+    let o = run(&fake, &["load", "-i", "some/archive.tar"]).await;
+    assert_eq!(o.out, "Loaded image: x:1\nLoaded image ID: sha256:bb\n");
+    let body: Value = serde_json::from_slice(&fake.requests().last().unwrap().body).unwrap();
+    let expected = std::env::current_dir().unwrap().join("some/archive.tar");
+    assert_eq!(body, json!({"path": expected}));
+}
+
+#[tokio::test]
+async fn import_from_stdin_buffers_to_a_file_the_agent_can_read() {
+    let fake = Fake::start(|req| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let content = std::fs::read(body["path"].as_str().unwrap()).unwrap();
+        assert_eq!(content, b"tarball bytes");
+        assert_eq!(body["name"], "app:1");
+        assert_eq!(body["config"]["env"], json!(["A=1"]));
+        assert_eq!(body["config"]["cmd"], json!(["sh"]));
+        Reply::json(
+            200,
+            json!({"id": "sha256:abc", "names": ["app:1"], "size": 3}),
+        )
+    });
+    let o = run_at(
+        &fake.socket,
+        &[
+            "import",
+            "-",
+            "app:1",
+            "--change",
+            "ENV A=1",
+            "--change",
+            "CMD [\"sh\"]",
+        ],
+        b"tarball bytes",
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out, "sha256:abc\n");
+    assert_eq!(
+        fake.uris(),
+        vec!["POST /apis/images.peapod.io/v1/images/import"]
+    );
+}
+
+#[tokio::test]
+async fn unreachable_agent_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("peapod.sock");
+    let o = run_at(&socket, &["get", "pods"], b"").await;
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        format!(
+            "error: cannot reach the peapod agent at {}: No such file or directory (os error 2) (is \"peapod serve\" running?)\n",
+            socket.display()
+        )
+    );
+}
