@@ -140,6 +140,26 @@ impl Runtime {
             .map_err(|source| lc_err("deleting", id, source))
     }
 
+    /// Starts the process described by `process_json` (an OCI process with `terminal: true`)
+    /// inside container `id`; libcontainer sends the terminal's master to `console_socket`.
+    pub fn exec_tty(
+        &self,
+        id: &str,
+        process_json: &Path,
+        console_socket: &Path,
+    ) -> Result<i32, RuntimeError> {
+        let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|source| lc_err("exec in", id, source))?
+            .with_console_socket(Some(console_socket))
+            .as_tenant()
+            .with_process(Some(process_json))
+            .with_detach(true)
+            .build()
+            .map_err(|source| lc_err("exec in", id, source))?;
+        Ok(pid.as_raw())
+    }
+
     /// Starts `command` inside container `id` (its namespaces and cgroup); returns its pid.
     pub fn exec(&self, id: &str, command: Vec<String>, stdio: Stdio) -> Result<i32, RuntimeError> {
         let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())

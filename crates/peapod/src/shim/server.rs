@@ -100,6 +100,7 @@ struct Container {
     info: ContainerInfo,
     log: LogWriter,
     root: PathBuf,
+    bundle: PathBuf,
     open_pipes: u8,
 }
 
@@ -107,6 +108,8 @@ struct ExecSession {
     client: UnixStream,
     client_token: Token,
     stdin: Option<File>,
+    /// With a terminal: its master (stdin is written here, output read from it).
+    tty: Option<File>,
     inbuf: Vec<u8>,
     open_pipes: u8,
     exit_code: Option<i32>,
@@ -117,6 +120,7 @@ struct Shim {
     listener: UnixListener,
     signals: SignalFd,
     runtime: Runtime,
+    run_dir: PathBuf,
     sources: HashMap<Token, Source>,
     next_token: usize,
     containers: BTreeMap<String, Container>,
@@ -155,6 +159,7 @@ impl Shim {
             listener,
             signals,
             runtime: Runtime::new(options.run_dir.join("runtime"))?,
+            run_dir: options.run_dir.clone(),
             sources: HashMap::new(),
             next_token: 2,
             containers: BTreeMap::new(),
@@ -369,6 +374,7 @@ impl Shim {
                 },
                 log,
                 root: request.rootfs.target.clone(),
+                bundle: request.bundle.clone(),
                 open_pipes: 2,
             },
         );
@@ -468,45 +474,119 @@ impl Shim {
             );
             return;
         }
-        match self.try_exec(&request) {
-            Ok((pid, stdin, out_r, err_r)) => {
-                let session = self.next_session;
-                self.next_session += 1;
-                let owner = Owner::Exec(session);
-                let pipes = self
-                    .add_pipe(out_r, owner.clone(), Stream::Stdout)
-                    .and_then(|_| self.add_pipe(err_r, owner.clone(), Stream::Stderr));
-                if let Err(err) = pipes {
-                    tracing::warn!(%err, "exec pipes");
-                }
-                if self
-                    .poll
-                    .registry()
-                    .register(&mut client, client_token, Interest::READABLE)
-                    .is_ok()
-                {
-                    self.sources
-                        .insert(client_token, Source::ExecClient { session });
-                }
-                self.pids.insert(pid, owner);
-                self.sessions.insert(
-                    session,
-                    ExecSession {
-                        client,
-                        client_token,
-                        stdin,
-                        inbuf: Vec::new(),
-                        open_pipes: 2,
-                        exit_code: None,
-                    },
+        let session = self.next_session;
+        self.next_session += 1;
+        let started = if request.tty {
+            self.try_exec_tty(&request, session)
+                .map(|(pid, master)| (pid, None, Some(master), Vec::new()))
+        } else {
+            self.try_exec(&request).map(|(pid, stdin, out_r, err_r)| {
+                (
+                    pid,
+                    stdin,
+                    None,
+                    vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+                )
+            })
+        };
+        let (pid, stdin, tty, pipes) = match started {
+            Ok(started) => started,
+            Err(err) => {
+                send_frame(
+                    &client,
+                    frame::STATUS,
+                    &serde_json::json!({"error": err.to_string()}),
                 );
+                return;
             }
-            Err(err) => send_frame(
-                &client,
-                frame::STATUS,
-                &serde_json::json!({"error": err.to_string()}),
-            ),
+        };
+        let owner = Owner::Exec(session);
+        let mut open_pipes = 0;
+        for (fd, stream) in pipes {
+            if self.add_pipe(fd, owner.clone(), stream).is_ok() {
+                open_pipes += 1;
+            }
         }
+        let tty = match tty {
+            Some(master) => match master
+                .try_clone()
+                .map_err(|e| ShimError::Io {
+                    what: "tty".into(),
+                    source: e,
+                })
+                .and_then(|reader| {
+                    self.add_pipe(OwnedFd::from(reader), owner.clone(), Stream::Stdout)
+                }) {
+                Ok(()) => {
+                    open_pipes += 1;
+                    Some(master)
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "exec terminal");
+                    None
+                }
+            },
+            None => None,
+        };
+        if self
+            .poll
+            .registry()
+            .register(&mut client, client_token, Interest::READABLE)
+            .is_ok()
+        {
+            self.sources
+                .insert(client_token, Source::ExecClient { session });
+        }
+        self.pids.insert(pid, owner);
+        self.sessions.insert(
+            session,
+            ExecSession {
+                client,
+                client_token,
+                stdin,
+                tty,
+                inbuf: Vec::new(),
+                open_pipes,
+                exit_code: None,
+            },
+        );
+    }
+
+    /// A terminal exec: the container's process spec with the command and `terminal: true`;
+    /// libcontainer creates the pty inside the container and hands us its master.
+    fn try_exec_tty(
+        &mut self,
+        request: &ExecRequest,
+        session: u64,
+    ) -> Result<(i32, File), ShimError> {
+        let bundle = self.containers[&request.id].bundle.clone();
+        let config = bundle.join("config.json");
+        let spec: serde_json::Value = std::fs::read(&config)
+            .map_err(io_err(config.display().to_string()))
+            .and_then(|bytes| {
+                serde_json::from_slice(&bytes).map_err(|e| ShimError::Io {
+                    what: config.display().to_string(),
+                    source: e.into(),
+                })
+            })?;
+        let mut process = spec["process"].clone();
+        process["args"] = serde_json::json!(request.command);
+        process["terminal"] = serde_json::json!(true);
+        let process_json = self.run_dir.join(format!("exec-{session}.json"));
+        let socket_path = self.run_dir.join(format!("console-{session}.sock"));
+        std::fs::write(&process_json, process.to_string())
+            .map_err(io_err(process_json.display().to_string()))?;
+        let _ = std::fs::remove_file(&socket_path);
+        let listener = std::os::unix::net::UnixListener::bind(&socket_path)
+            .map_err(io_err(socket_path.display().to_string()))?;
+        let result = self
+            .runtime
+            .exec_tty(&request.id, &process_json, &socket_path)
+            .map_err(ShimError::from)
+            .and_then(|pid| receive_terminal(&listener).map(|master| (pid, master)));
+        let _ = std::fs::remove_file(&process_json);
+        let _ = std::fs::remove_file(&socket_path);
+        result
     }
 
     #[allow(clippy::type_complexity)]
@@ -556,6 +636,19 @@ impl Shim {
         }
         for (channel, payload) in frame::decode(&mut session.inbuf) {
             match channel {
+                frame::STDIN if session.tty.is_some() => {
+                    if let Some(tty) = session.tty.as_ref() {
+                        let _ = write_all_blocking(tty.as_raw_fd(), &payload);
+                    }
+                }
+                frame::RESIZE => {
+                    if let (Some(tty), Ok(size)) = (
+                        session.tty.as_ref(),
+                        serde_json::from_slice::<serde_json::Value>(&payload),
+                    ) {
+                        resize(tty, &size);
+                    }
+                }
                 frame::STDIN => {
                     if let Some(stdin) = session.stdin.as_mut() {
                         if write_all_blocking(stdin.as_raw_fd(), &payload).is_err() {
@@ -779,6 +872,49 @@ impl Shim {
         line.push(b'\n');
         let _ = write_all_blocking(reply_to.as_raw_fd(), &line);
     }
+}
+
+/// Takes the terminal master libcontainer sent to the console socket.
+fn receive_terminal(listener: &std::os::unix::net::UnixListener) -> Result<File, ShimError> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let (stream, _) = listener.accept().map_err(io_err("console socket"))?;
+    let mut name = [0u8; 4096];
+    let mut iov = [std::io::IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let message = recvmsg::<()>(
+        stream.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::empty(),
+    )
+    .map_err(|e| ShimError::Io {
+        what: "console socket".into(),
+        source: e.into(),
+    })?;
+    for cmsg in message.cmsgs().map_err(|e| ShimError::Io {
+        what: "console socket".into(),
+        source: e.into(),
+    })? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            if let Some(fd) = fds.first() {
+                return Ok(unsafe { File::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(ShimError::Io {
+        what: "console socket".into(),
+        source: std::io::Error::other("no terminal received"),
+    })
+}
+
+fn resize(tty: &File, size: &serde_json::Value) {
+    let window = libc::winsize {
+        ws_row: size["height"].as_u64().unwrap_or(24) as u16,
+        ws_col: size["width"].as_u64().unwrap_or(80) as u16,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &window) };
 }
 
 fn error(message: String) -> Response {

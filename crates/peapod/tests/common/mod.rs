@@ -1,0 +1,428 @@
+//! End-to-end harness: a real agent (`peapod serve`) on a temporary `PEAPOD_ROOT`, the real
+//! CLI, the locally built busybox test image, and a leak check that every test ends with.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub fn peapod_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_peapod")
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The busybox test image archives: `$PEAPOD_TEST_IMAGES` when CI built them, otherwise built
+/// once per test binary with tests/images/build.sh.
+pub fn images_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("PEAPOD_TEST_IMAGES") {
+            let dir = PathBuf::from(dir);
+            if dir.join("busybox-oci.tar").exists() {
+                return dir;
+            }
+        }
+        let dir = std::env::temp_dir().join(format!("peapod-test-images-{}", std::process::id()));
+        let status = Command::new(repo_root().join("tests/images/build.sh"))
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running tests/images/build.sh");
+        assert!(status.success(), "building the test images failed");
+        dir
+    })
+}
+
+pub struct Agent {
+    pub root: tempfile::TempDir,
+    child: Option<Child>,
+    backoff: String,
+}
+
+impl Agent {
+    /// An agent with a 1 s CrashLoopBackOff base and the busybox image loaded.
+    pub fn start() -> Agent {
+        Agent::start_with_backoff("1s")
+    }
+
+    pub fn start_with_backoff(backoff: &str) -> Agent {
+        let root = tempfile::Builder::new()
+            .prefix("peapod-e2e-")
+            .tempdir()
+            .expect("temporary PEAPOD_ROOT");
+        let mut agent = Agent {
+            root,
+            child: None,
+            backoff: backoff.to_string(),
+        };
+        agent.spawn();
+        let loaded = agent.cli(&[
+            "load",
+            "-i",
+            images_dir().join("busybox-oci.tar").to_str().unwrap(),
+        ]);
+        assert!(
+            loaded.status.success(),
+            "loading busybox: {}",
+            text(&loaded.stderr)
+        );
+        agent
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.root.path().join("agent.log")).unwrap();
+        let child = Command::new(peapod_bin())
+            .args(["serve", "--crashloop-backoff", &self.backoff])
+            .env("PEAPOD_ROOT", self.root.path())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting peapod serve");
+        self.child = Some(child);
+        let socket = self.socket();
+        wait_until(Duration::from_secs(10), "the agent's socket", || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.root.path().join("run/peapod/peapod.sock")
+    }
+
+    pub fn path(&self) -> &Path {
+        self.root.path()
+    }
+
+    pub fn agent_pid(&self) -> u32 {
+        self.child.as_ref().expect("agent running").id()
+    }
+
+    /// SIGKILLs the agent (its pods keep running) and starts a new one on the same root.
+    pub fn kill_and_restart(&mut self) {
+        self.kill_agent();
+        self.spawn();
+    }
+
+    pub fn kill_agent(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    /// Runs the CLI against this agent.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(peapod_bin())
+            .args(args)
+            .env("PEAPOD_ROOT", self.root.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("running the peapod CLI")
+    }
+
+    /// Runs the CLI with `input` on stdin.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(peapod_bin())
+            .args(args)
+            .env("PEAPOD_ROOT", self.root.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running the peapod CLI");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs the CLI and insists it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "peapod {} failed ({}): {}{}",
+            args.join(" "),
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    /// Applies a manifest given as text.
+    pub fn apply(&self, manifest: &str) -> String {
+        let out = self.cli_stdin(&["apply", "-f", "-"], manifest);
+        assert!(out.status.success(), "apply failed: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    pub fn apply_file(&self, path: &Path) -> String {
+        self.ok(&["apply", "-f", path.to_str().unwrap()])
+    }
+
+    /// The pod as JSON, or None when it does not exist.
+    pub fn pod(&self, name: &str) -> Option<Value> {
+        let out = self.cli(&["get", "pod", name, "-o", "json"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("pod JSON"))
+    }
+
+    pub fn uid(&self, name: &str) -> String {
+        self.pod(name).expect("pod exists")["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    /// Waits until `check` holds for the pod's JSON.
+    pub fn wait_pod(
+        &self,
+        name: &str,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let mut last = Value::Null;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(pod) = self.pod(name) {
+                if check(&pod) {
+                    return pod;
+                }
+                last = pod;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "pod {name}: timed out waiting for {what}; last seen: {last:#}\nagent log:\n{}",
+            self.agent_log()
+        );
+    }
+
+    pub fn wait_running(&self, name: &str) -> Value {
+        self.wait_pod(
+            name,
+            "all containers running",
+            Duration::from_secs(30),
+            all_running,
+        )
+    }
+
+    /// `peapod exec POD -c C -- CMD...`: (exit code, stdout, stderr).
+    pub fn exec(&self, pod: &str, container: &str, command: &[&str]) -> (i32, String, String) {
+        let mut args = vec!["exec", pod, "-c", container, "--"];
+        args.extend_from_slice(command);
+        let out = self.cli(&args);
+        (
+            out.status.code().unwrap_or(-1),
+            text(&out.stdout),
+            text(&out.stderr),
+        )
+    }
+
+    pub fn agent_log(&self) -> String {
+        std::fs::read_to_string(self.root.path().join("agent.log")).unwrap_or_default()
+    }
+
+    /// Deletes the pod (waiting until it is gone) and checks nothing of it is left.
+    pub fn delete_and_check(&self, name: &str, grace: &str) {
+        let uid = self.uid(name);
+        self.ok(&["delete", "pod", name, "--grace-period", grace]);
+        assert!(
+            self.pod(name).is_none(),
+            "pod {name} still exists after delete"
+        );
+        self.leak_check(&uid);
+    }
+
+    /// Nothing of pod `uid` remains: no process (shim or container), no mount, no cgroup,
+    /// no run, data or log directory.
+    pub fn leak_check(&self, uid: &str) {
+        let root = self.root.path().to_string_lossy().to_string();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let leaks = leaks(&root, uid);
+            if leaks.is_empty() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "pod {uid} leaked:\n{}\nagent log:\n{}",
+                    leaks.join("\n"),
+                    self.agent_log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn leaks(root: &str, uid: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = entry.file_name().to_string_lossy().to_string();
+        if !pid.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        if stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next())
+            == Some("Z")
+        {
+            continue;
+        }
+        let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+        let cgroup = std::fs::read_to_string(entry.path().join("cgroup")).unwrap_or_default();
+        if (cmdline.contains(root) && cmdline.contains(uid))
+            || cgroup.contains(&format!("pod{uid}"))
+        {
+            found.push(format!("process {pid}: {}", cmdline.replace('\0', " ")));
+        }
+    }
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in mountinfo.lines().filter(|l| l.contains(uid)) {
+        found.push(format!("mount: {line}"));
+    }
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if let Ok(parents) = std::fs::read_dir(hierarchy.path()) {
+            for parent in parents.flatten() {
+                let dir = parent.path().join(format!("pod{uid}"));
+                if dir.exists() {
+                    found.push(format!("cgroup: {}", dir.display()));
+                }
+            }
+        }
+    }
+    let root = Path::new(root);
+    for dir in [
+        root.join("run/peapod/pods").join(uid),
+        root.join("var/lib/peapod/pods").join(uid),
+    ] {
+        if dir.exists() {
+            found.push(format!("directory: {}", dir.display()));
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(root.join("var/log/pods")) {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().ends_with(uid) {
+                found.push(format!("log directory: {}", entry.path().display()));
+            }
+        }
+    }
+    found
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+        let _ = self.cli(&["delete", "pods", "--all", "--grace-period", "0"]);
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+        let parent = Path::new("/sys/fs/cgroup");
+        let suffix = cgroup_parent_name(self.root.path());
+        if let Ok(entries) = std::fs::read_dir(parent) {
+            for hierarchy in entries.flatten() {
+                let _ = std::fs::remove_dir(hierarchy.path().join(&suffix));
+            }
+        }
+    }
+}
+
+/// The agent's per-root cgroup parent (see Paths::cgroup_parent).
+fn cgroup_parent_name(root: &Path) -> String {
+    peapod::paths::Paths::new(root.to_path_buf())
+        .cgroup_parent()
+        .trim_start_matches('/')
+        .to_string()
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub fn all_running(pod: &Value) -> bool {
+    let statuses = pod["status"]["containerStatuses"].as_array();
+    pod["status"]["phase"] == "Running"
+        && statuses
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|c| c["state"]["running"].is_object()))
+}
+
+pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            pod["status"]["initContainerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
+        .find(|c| c["name"] == name)
+        .unwrap_or(&Value::Null)
+}
+
+pub fn example(name: &str) -> PathBuf {
+    repo_root().join("examples").join(name)
+}
+
+pub fn example_text(name: &str) -> String {
+    std::fs::read_to_string(example(name)).expect("example manifest")
+}
+
+/// Pids in the container's cgroup (any v1 hierarchy that has one).
+pub fn container_pids(uid: &str, container_id: &str) -> Vec<i32> {
+    let id = container_id.trim_start_matches("peapod://");
+    for hierarchy in ["pids", "memory", "cpu"] {
+        let base = Path::new("/sys/fs/cgroup").join(hierarchy);
+        let Ok(parents) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for parent in parents.flatten() {
+            let procs = parent
+                .path()
+                .join(format!("pod{uid}"))
+                .join(id)
+                .join("cgroup.procs");
+            if let Ok(text) = std::fs::read_to_string(procs) {
+                return text.lines().filter_map(|l| l.parse().ok()).collect();
+            }
+        }
+    }
+    Vec::new()
+}

@@ -1,0 +1,18 @@
+#!/bin/bash
+# Installs what building and testing peapod needs on Debian 12: the C bits libcontainer links
+# (libseccomp), the tools that build the busybox test image (busybox-static, umoci, skopeo, jq),
+# and a Rust toolchain when none is installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+fi

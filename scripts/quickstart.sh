@@ -1,0 +1,32 @@
+#!/bin/bash
+# Quick start on a fresh Debian 12 machine, as root: install, build, then run the S1 seed pod
+# (a backend writing the time into a shared volume, a frontend serving it) and show it working.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+echo "==> building peapod (release)"
+cargo build --release -q -p peapod
+install -m 0755 target/release/peapod /usr/local/bin/peapod
+echo "==> building the busybox test image"
+tests/images/build.sh target/test-images >/dev/null
+
+export PEAPOD_ROOT="${PEAPOD_ROOT:-/var/tmp/peapod-quickstart}"
+mkdir -p "$PEAPOD_ROOT"
+peapod serve >"$PEAPOD_ROOT/agent.log" 2>&1 &
+agent=$!
+trap 'peapod delete pods --all --grace-period 1 >/dev/null 2>&1 || true; kill $agent 2>/dev/null; wait $agent 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -S "$PEAPOD_ROOT/run/peapod/peapod.sock" ] && break; sleep 0.05; done
+
+set -x
+peapod load -i target/test-images/busybox-oci.tar
+peapod apply -f examples/s1-web-content-sidecar.yaml
+{ set +x; } 2>/dev/null
+for _ in $(seq 100); do peapod get pod example-pod 2>/dev/null | grep -q '2/2 *Running' && break; sleep 0.1; done
+set -x
+peapod get pods -o wide
+peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
+sleep 1
+peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
+peapod describe pod example-pod
+peapod delete pod example-pod --grace-period 1
