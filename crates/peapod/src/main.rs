@@ -19,6 +19,14 @@ enum Command {
         #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
         crashloop_backoff: std::time::Duration,
     },
+    /// Run an agent in the foreground: apply FILE, stream its containers' logs, and delete what
+    /// it applied on Ctrl-C.
+    Play {
+        #[arg(short = 'f', long = "filename")]
+        file: PathBuf,
+        #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
+        crashloop_backoff: std::time::Duration,
+    },
     /// The per-pod sandbox process (started by the agent).
     #[command(hide = true)]
     Shim {
@@ -51,6 +59,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 }
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("shim") {
+        return shim_main();
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -66,6 +77,15 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
+        Command::Play {
+            file,
+            crashloop_backoff,
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let code =
+                runtime.block_on(peapod::play::play(agent_config(crashloop_backoff), file))?;
+            std::process::exit(code);
+        }
         Command::Shim {
             pod_uid,
             hostname,
@@ -83,12 +103,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
-    let config = peapod::agent::AgentConfig {
+fn agent_config(backoff_base: std::time::Duration) -> peapod::agent::AgentConfig {
+    peapod::agent::AgentConfig {
         paths: peapod::paths::Paths::from_env(),
         backoff_base,
         backoff_cap: std::time::Duration::from_secs(300),
-    };
+    }
+}
+
+fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
+    let config = agent_config(backoff_base);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let shutdown = async {
@@ -101,6 +125,33 @@ fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
             }
         };
         peapod::agent::serve(config, shutdown).await
+    })?;
+    Ok(())
+}
+
+/// The shim lives as long as its pod: it skips the CLI's parser and log filter so that each
+/// pod costs as little memory as possible.
+fn shim_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let Command::Shim {
+        pod_uid,
+        hostname,
+        run_dir,
+        ready_fd,
+    } = cli.command
+    else {
+        unreachable!("shim_main is only called for the shim subcommand")
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+    peapod::shim::run(peapod::shim::ShimOptions {
+        pod_uid,
+        hostname,
+        run_dir,
+        ready_fd,
     })?;
     Ok(())
 }

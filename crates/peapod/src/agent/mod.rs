@@ -44,49 +44,73 @@ pub struct AgentConfig {
     pub backoff_cap: Duration,
 }
 
-/// Serves until `shutdown` completes.
+/// An agent whose stores are open and whose socket is bound, not yet serving.
+pub struct Agent {
+    ctx: Arc<Context>,
+    listener: tokio::net::UnixListener,
+}
+
+impl Agent {
+    pub async fn open(config: AgentConfig) -> Result<Agent, AgentError> {
+        let paths = config.paths.clone();
+        for dir in [paths.data_dir(), paths.run_dir(), paths.pod_logs_root()] {
+            std::fs::create_dir_all(&dir).map_err(|source| AgentError::Dir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let socket = paths.socket();
+        if tokio::net::UnixStream::connect(&socket).await.is_ok() {
+            return Err(AgentError::AlreadyRunning(socket.display().to_string()));
+        }
+        let _ = std::fs::remove_file(&socket);
+        let listener =
+            tokio::net::UnixListener::bind(&socket).map_err(|source| AgentError::Listen {
+                path: socket.display().to_string(),
+                source,
+            })?;
+        let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660));
+        let ctx = Arc::new(Context {
+            store: Store::open(&paths.database())?,
+            images: ImageStore::open(paths.images_dir())?,
+            node_name: node_name(),
+            host_ip: host_ip(),
+            paths,
+            backoff_base: config.backoff_base,
+            backoff_cap: config.backoff_cap,
+        });
+        Ok(Agent { ctx, listener })
+    }
+
+    pub fn context(&self) -> &Arc<Context> {
+        &self.ctx
+    }
+
+    /// Runs the kubelet and serves the API until `shutdown` completes.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), AgentError> {
+        let socket = self.ctx.paths.socket();
+        tokio::spawn(Kubelet::new(self.ctx.clone()).run());
+        tracing::info!(socket = %socket.display(), "peapod agent serving");
+        let served = axum::serve(self.listener, api::router(self.ctx))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = std::fs::remove_file(&socket);
+        served.map_err(|source| AgentError::Listen {
+            path: socket.display().to_string(),
+            source,
+        })
+    }
+}
+
+/// Opens the agent and serves until `shutdown` completes.
 pub async fn serve(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
-    let paths = config.paths.clone();
-    for dir in [paths.data_dir(), paths.run_dir(), paths.pod_logs_root()] {
-        std::fs::create_dir_all(&dir).map_err(|source| AgentError::Dir {
-            path: dir.display().to_string(),
-            source,
-        })?;
-    }
-    let socket = paths.socket();
-    if tokio::net::UnixStream::connect(&socket).await.is_ok() {
-        return Err(AgentError::AlreadyRunning(socket.display().to_string()));
-    }
-    let _ = std::fs::remove_file(&socket);
-    let listener =
-        tokio::net::UnixListener::bind(&socket).map_err(|source| AgentError::Listen {
-            path: socket.display().to_string(),
-            source,
-        })?;
-    let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660));
-    let ctx = Arc::new(Context {
-        store: Store::open(&paths.database())?,
-        images: ImageStore::open(paths.images_dir())?,
-        node_name: node_name(),
-        host_ip: host_ip(),
-        paths,
-        backoff_base: config.backoff_base,
-        backoff_cap: config.backoff_cap,
-    });
-    let kubelet = Kubelet::new(ctx.clone());
-    tokio::spawn(kubelet.run());
-    tracing::info!(socket = %socket.display(), "peapod agent serving");
-    let served = axum::serve(listener, api::router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    let _ = std::fs::remove_file(&socket);
-    served.map_err(|source| AgentError::Listen {
-        path: socket.display().to_string(),
-        source,
-    })
+    Agent::open(config).await?.serve(shutdown).await
 }
 
 /// The node is named after the host.

@@ -104,10 +104,32 @@ impl Worker {
             }
             let wake_in = self.sync(&pod).await;
             self.write_status(&pod);
-            match self.wait(wake_in).await {
-                Wake::Exit(event) => self.on_exit(&event),
-                Wake::SandboxGone => self.on_sandbox_gone(),
-                Wake::Poke | Wake::Timer => {}
+            // The worker's own status write comes back as a watch poke. Like the kubelet,
+            // which syncs on pod updates and container events but not on its status writes,
+            // only a change to the pod itself (spec, metadata, deletion) ends the wait early;
+            // otherwise a state such as ErrImagePull would be overwritten at once by the
+            // next pass's ImagePullBackOff and never be seen.
+            let deadline = wake_in.map(|d| Instant::now() + d);
+            let identity = |p: &Pod| {
+                let mut meta = p.metadata.clone();
+                meta.resource_version = None;
+                meta.managed_fields = None;
+                (meta, p.spec.clone())
+            };
+            let seen = identity(&pod);
+            loop {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                match self.wait(left).await {
+                    Wake::Exit(event) => self.on_exit(&event),
+                    Wake::SandboxGone => self.on_sandbox_gone(),
+                    Wake::Timer => {}
+                    Wake::Poke => {
+                        if self.current_pod().is_some_and(|now| identity(&now) == seen) {
+                            continue;
+                        }
+                    }
+                }
+                break;
             }
         }
     }
@@ -364,38 +386,59 @@ impl Worker {
         let exited_at = tracked.exited_at.unwrap_or_else(Instant::now);
         if let Some(remaining) = self.backoff.remaining(&key, exited_at, Instant::now()) {
             let delay = self.backoff_delay(&key, exited_at);
-            let waiting_reason = tracked
+            let waiting = tracked
                 .status
                 .state
                 .as_ref()
-                .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.reason.clone());
-            let message = format!(
-                "back-off {} restarting failed container={} pod={}_{}({})",
-                crate::kubelet::format_go_duration(delay),
-                container.name,
-                self.name,
-                self.namespace,
-                self.uid
-            );
+                .and_then(|s| s.waiting.as_ref());
+            let waiting_reason = waiting.and_then(|w| w.reason.clone());
+            let waiting_message = waiting.and_then(|w| w.message.clone()).unwrap_or_default();
             let reason = match waiting_reason.as_deref() {
-                Some("ErrImagePull" | "ErrImageNeverPull" | "ImagePullBackOff") => {
-                    "ImagePullBackOff"
+                Some("ErrImagePull" | "ImagePullBackOff") => "ImagePullBackOff",
+                // No container was created, so there is nothing to crash-loop on: the kubelet
+                // keeps the reason and its message and retries on a later sync.
+                Some(
+                    "CreateContainerConfigError" | "CreateContainerError" | "ErrImageNeverPull",
+                ) => {
+                    return Some(remaining);
                 }
                 _ => "CrashLoopBackOff",
             };
+            let message = match waiting_reason.as_deref() {
+                // image_manager.go: `Back-off pulling image "X": ErrImagePull: <pull error>`.
+                Some("ErrImagePull") => format!(
+                    "Back-off pulling image \"{}\": ErrImagePull: {waiting_message}",
+                    image_of(container)
+                ),
+                Some("ImagePullBackOff") => waiting_message,
+                _ => format!(
+                    "back-off {} restarting failed container={} pod={}_{}({})",
+                    crate::kubelet::format_go_duration(delay),
+                    container.name,
+                    self.name,
+                    self.namespace,
+                    self.uid
+                ),
+            };
             if waiting_reason.as_deref() != Some(reason) {
-                let event_message = if reason == "ImagePullBackOff" {
-                    format!("Back-off pulling image \"{}\"", image_of(container))
+                // The image back-off event is Normal in the kubelet, the crash loop's Warning.
+                let (event_type, event_message) = if reason == "ImagePullBackOff" {
+                    (
+                        EventType::Normal,
+                        format!("Back-off pulling image \"{}\"", image_of(container)),
+                    )
                 } else {
-                    format!(
-                        "Back-off restarting failed container {} in pod {}_{}({})",
-                        container.name, self.name, self.namespace, self.uid
+                    (
+                        EventType::Warning,
+                        format!(
+                            "Back-off restarting failed container {} in pod {}_{}({})",
+                            container.name, self.name, self.namespace, self.uid
+                        ),
                     )
                 };
                 self.event(
                     pod,
-                    EventType::Warning,
+                    event_type,
                     "BackOff",
                     &event_message,
                     Some(field_path(container, init)),
@@ -425,12 +468,15 @@ impl Worker {
             Some(t) => t.status.restart_count,
             None => 0,
         };
+        // The attempt that ended is the last state: still in `state` when the restart comes
+        // without a back-off wait, already moved to `lastState` by set_waiting when the
+        // container sat in CrashLoopBackOff first.
         let last_state = previous.as_ref().and_then(|t| {
-            if had_attempt {
-                t.status.state.clone().filter(|s| s.terminated.is_some())
-            } else {
-                t.status.last_state.clone()
-            }
+            t.status
+                .state
+                .clone()
+                .filter(|s| s.terminated.is_some())
+                .or_else(|| t.status.last_state.clone())
         });
         let fpath = Some(field_path(container, init));
         let image_ref = image_of(container);
@@ -647,9 +693,16 @@ impl Worker {
                 exited_at: Some(now_instant),
             },
         );
-        self.backoff
+        let delay = self
+            .backoff
             .remaining(name, now_instant, now_instant)
-            .unwrap_or(self.ctx.backoff_base)
+            .unwrap_or(self.ctx.backoff_base);
+        if reason == "ErrImagePull" {
+            // The failed pull shows as ErrImagePull until the next pass, which finds the
+            // image in back-off and reports ImagePullBackOff for the rest of the delay.
+            return (delay / 2).min(Duration::from_secs(1));
+        }
+        delay
     }
 
     fn on_exit(&mut self, event: &ExitEvent) {

@@ -29,12 +29,22 @@ pub enum SetupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("mounting the pod PID namespace's /proc failed: {source}")]
+    Proc {
+        #[source]
+        source: nix::Error,
+    },
     #[error("becoming child subreaper failed: {0}")]
     Subreaper(#[source] nix::Error),
 }
 
 /// Mounts made by the shim (overlay roots, tmpfs volumes, /dev/shm) stay in its own mount
 /// namespace, so they vanish with it and never leak onto the host.
+///
+/// With shareProcessNamespace the shim is PID 1 of the pod's PID namespace, and every pid it
+/// learns (libcontainer's container init pids) is a pid of that namespace: its /proc must be
+/// that namespace's, or libcontainer's exec would join the namespaces of whatever host process
+/// has that number (host pid 3 is a kernel thread: exec landed in the host's mount namespace).
 pub fn private_mounts() -> Result<(), SetupError> {
     mount(
         None::<&str>,
@@ -43,7 +53,18 @@ pub fn private_mounts() -> Result<(), SetupError> {
         MsFlags::MS_SLAVE | MsFlags::MS_REC,
         None::<&str>,
     )
-    .map_err(SetupError::Propagation)
+    .map_err(SetupError::Propagation)?;
+    if nix::unistd::getpid().as_raw() == 1 {
+        mount(
+            Some("proc"),
+            "/proc",
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|source| SetupError::Proc { source })?;
+    }
+    Ok(())
 }
 
 pub fn hostname(name: &str) -> Result<(), SetupError> {

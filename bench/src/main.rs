@@ -1,0 +1,308 @@
+//! Pod start benchmark: apply the S1 seed pod and time until every container is Running (as
+//! the agent's watch reports it), then time its deletion; report p50/p99, and the resident
+//! memory of each pod's shim. With podman installed, the same pod through `podman kube play`
+//! in the same run, and the ratio.
+//!
+//! Usage: peapod-bench [--runs N] [--peapod PATH] [--images DIR] [--manifest FILE]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+struct Options {
+    runs: usize,
+    peapod: PathBuf,
+    images: PathBuf,
+    manifest: PathBuf,
+}
+
+fn options() -> Result<Options> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut options = Options {
+        runs: 20,
+        peapod: repo.join("target/release/peapod"),
+        images: repo.join("target/test-images"),
+        manifest: repo.join("examples/s1-web-content-sidecar.yaml"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--runs" => options.runs = value.parse()?,
+            "--peapod" => options.peapod = value.into(),
+            "--images" => options.images = value.into(),
+            "--manifest" => options.manifest = value.into(),
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> Result<()> {
+    let options = options()?;
+    let root = tempfile::Builder::new().prefix("peapod-bench-").tempdir()?;
+    let mut agent = Agent::start(&options, root.path())?;
+    let manifest = std::fs::read_to_string(&options.manifest)?;
+    let pod_json = to_json(&manifest)?;
+    let name = pod_json["metadata"]["name"]
+        .as_str()
+        .unwrap_or("example-pod")
+        .to_string();
+
+    let mut starts = Vec::new();
+    let mut deletes = Vec::new();
+    let mut rss = Vec::new();
+    let _ = agent.start_pod(&pod_json, &name)?; // warm-up
+    agent.delete_pod(&name)?;
+    for _ in 0..options.runs {
+        starts.push(agent.start_pod(&pod_json, &name)?);
+        rss.push(shim_rss_kib(root.path())?);
+        deletes.push(agent.delete_pod(&name)?);
+    }
+    println!(
+        "peapod: S1 pod ({} containers), {} runs",
+        pod_json["spec"]["containers"]
+            .as_array()
+            .map_or(0, |c| c.len()),
+        options.runs
+    );
+    report("apply -> all containers Running", &mut starts);
+    report("delete (grace 0) -> pod gone", &mut deletes);
+    let max_rss = rss.iter().map(|(total, _)| *total).max().unwrap_or(0);
+    let max_anon = rss.iter().map(|(_, anon)| *anon).max().unwrap_or(0);
+    println!(
+        "  shim memory per pod: RSS max {max_rss} KiB, of which private (anonymous) max {max_anon} KiB; the rest is the shared binary's page cache"
+    );
+
+    if which("podman") {
+        let mut podman = podman_runs(&options, &manifest)?;
+        report("podman kube play (same pod)", &mut podman);
+        let ratio = percentile(&mut podman, 50.0) / percentile(&mut starts, 50.0);
+        println!("  p50 ratio podman / peapod: {ratio:.1}x");
+    } else {
+        println!(
+            "podman: not installed (../shared/tools/podman-peer-setup installs it); no comparison"
+        );
+    }
+    agent.stop();
+    Ok(())
+}
+
+fn report(what: &str, samples: &mut [f64]) {
+    println!(
+        "  {what}: p50 {:.1} ms, p99 {:.1} ms, min {:.1} ms, max {:.1} ms",
+        percentile(samples, 50.0),
+        percentile(samples, 99.0),
+        samples.iter().cloned().fold(f64::INFINITY, f64::min),
+        samples.iter().cloned().fold(0.0, f64::max)
+    );
+}
+
+fn percentile(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (samples.len() as f64 - 1.0)).round() as usize;
+    samples[rank.min(samples.len() - 1)]
+}
+
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(options: &Options, root: &Path) -> Result<Agent> {
+        let child = Command::new(&options.peapod)
+            .arg("serve")
+            .env("PEAPOD_ROOT", root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", options.peapod.display()))?;
+        let socket = root.join("run/peapod/peapod.sock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            if Instant::now() > deadline {
+                bail!("the agent did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let status = Command::new(&options.peapod)
+            .args(["load", "-i"])
+            .arg(options.images.join("busybox-oci.tar"))
+            .env("PEAPOD_ROOT", root)
+            .stdout(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("loading the busybox image failed (build it with tests/images/build.sh target/test-images)");
+        }
+        Ok(Agent { child, socket })
+    }
+
+    /// Milliseconds from the apply request to the watch event showing every container running.
+    fn start_pod(&self, pod: &Value, name: &str) -> Result<f64> {
+        let mut watch = self.request("GET", "/api/v1/namespaces/default/pods?watch=true", None)?;
+        let body = pod.to_string();
+        let started = Instant::now();
+        let mut apply = self.request(
+            "PATCH",
+            &format!("/api/v1/namespaces/default/pods/{name}"),
+            Some(&body),
+        )?;
+        let mut sink = String::new();
+        apply.read_to_string(&mut sink)?;
+        let mut reader = BufReader::new(&mut watch);
+        skip_headers(&mut reader)?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("watch ended before the pod ran");
+            }
+            let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+                continue;
+            };
+            if all_running(&event["object"]) {
+                return Ok(started.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+
+    fn delete_pod(&self, name: &str) -> Result<f64> {
+        let started = Instant::now();
+        let mut response = self.request(
+            "DELETE",
+            &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0"),
+            None,
+        )?;
+        let mut sink = String::new();
+        response.read_to_string(&mut sink)?;
+        loop {
+            let mut get = self.request(
+                "GET",
+                &format!("/api/v1/namespaces/default/pods/{name}"),
+                None,
+            )?;
+            let mut text = String::new();
+            get.read_to_string(&mut text)?;
+            if text.starts_with("HTTP/1.1 404") {
+                return Ok(started.elapsed().as_secs_f64() * 1000.0);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<&str>) -> Result<UnixStream> {
+        let mut stream = UnixStream::connect(&self.socket)?;
+        let body = body.unwrap_or("");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: peapod\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        Ok(stream)
+    }
+
+    fn stop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn skip_headers(reader: &mut impl BufRead) -> Result<()> {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        reader.read_line(&mut line)?;
+        if line == "\r\n" || line.is_empty() {
+            return Ok(());
+        }
+    }
+}
+
+fn all_running(pod: &Value) -> bool {
+    pod["status"]["containerStatuses"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|c| c["state"]["running"].is_object()))
+}
+
+fn to_json(manifest: &str) -> Result<Value> {
+    for document in manifest.split("\n---") {
+        let value: Value = serde_yaml_ng::from_str(document)?;
+        if value["kind"] == "Pod" {
+            return Ok(value);
+        }
+    }
+    bail!("the manifest has no Pod")
+}
+
+/// The largest (VmRSS, RssAnon) of this run's shims, in KiB.
+fn shim_rss_kib(root: &Path) -> Result<(u64, u64)> {
+    let root = root.to_string_lossy().to_string();
+    let mut max = (0, 0);
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+        if !(cmdline.contains("\0shim\0") && cmdline.contains(&root)) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        max = (max.0.max(field("VmRSS:")), max.1.max(field("RssAnon:")));
+    }
+    Ok(max)
+}
+
+fn which(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `podman kube play` of the same manifest with the image podman-peer-setup imports
+/// (localhost/busybox:latest), timed from the command's start to its return (podman returns
+/// once the containers are started), then `podman kube down`.
+fn podman_runs(options: &Options, manifest: &str) -> Result<Vec<f64>> {
+    let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
+    std::fs::write(
+        file.path(),
+        manifest.replace("image: busybox", "image: localhost/busybox:latest"),
+    )?;
+    let mut samples = Vec::new();
+    for _ in 0..options.runs.min(20) {
+        let started = Instant::now();
+        let status = Command::new("podman")
+            .args(["kube", "play", "--quiet"])
+            .arg(file.path())
+            .stdout(Stdio::null())
+            .status()?;
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let _ = Command::new("podman")
+            .args(["kube", "down"])
+            .arg(file.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !status.success() {
+            bail!("podman kube play failed");
+        }
+        samples.push(elapsed);
+    }
+    Ok(samples)
+}

@@ -1,0 +1,171 @@
+//! `peapod play -f FILE`: an agent in the foreground that applies the file, streams every
+//! container's log prefixed with `[pod/container]`, and on Ctrl-C deletes what it applied.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use k8s_openapi::api::core::v1::Pod;
+use peapod_api::object::{parse_object, Object};
+
+use crate::agent::{Agent, AgentConfig};
+use crate::kubelet::Context;
+
+#[derive(Parser)]
+struct Verb {
+    #[command(subcommand)]
+    command: peapod_cli::ClientCommand,
+}
+
+fn client_command(args: &[&str]) -> peapod_cli::ClientCommand {
+    let mut argv = vec!["peapod"];
+    argv.extend_from_slice(args);
+    Verb::parse_from(argv).command
+}
+
+/// Runs until Ctrl-C or SIGTERM; returns the process exit code.
+pub async fn play(config: AgentConfig, file: PathBuf) -> anyhow::Result<i32> {
+    let pods = pods_in(&file)?;
+    let socket = config.paths.socket();
+    let agent = Agent::open(config).await?;
+    let ctx = agent.context().clone();
+    let (stop_agent, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(agent.serve(async {
+        let _ = stopped.await;
+    }));
+    let file_arg = file.to_string_lossy().to_string();
+    let mut code =
+        peapod_cli::run(socket.clone(), client_command(&["apply", "-f", &file_arg])).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    if code == 0 {
+        let streamers: Vec<_> = pods
+            .iter()
+            .map(|(ns, name)| {
+                let (ctx, stop, ns, name) = (ctx.clone(), stop.clone(), ns.clone(), name.clone());
+                std::thread::spawn(move || stream_pod_logs(&ctx, &ns, &name, stop))
+            })
+            .collect();
+        wait_for_interrupt().await;
+        stop.store(true, Ordering::SeqCst);
+        eprintln!("deleting what {} applied...", file.display());
+        code = peapod_cli::run(socket, client_command(&["delete", "-f", &file_arg])).await;
+        for streamer in streamers {
+            let _ = streamer.join();
+        }
+    }
+    let _ = stop_agent.send(());
+    serving.await??;
+    Ok(code)
+}
+
+fn pods_in(file: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+    let bytes =
+        std::fs::read(file).map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+    let documents = peapod_api::decode::decode_documents(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let mut pods = Vec::new();
+    for document in &documents {
+        let decoded =
+            parse_object(document).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        let Object::Pod(pod) = decoded.object;
+        let ns = pod
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        pods.push((ns, pod.metadata.name.clone().unwrap_or_default()));
+    }
+    Ok(pods)
+}
+
+async fn wait_for_interrupt() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}
+
+/// Follows each container of the pod, attempt after attempt, until `stop`.
+fn stream_pod_logs(ctx: &Context, ns: &str, name: &str, stop: Arc<AtomicBool>) {
+    let mut followers: Vec<std::thread::JoinHandle<()>> = Vec::new();
+    let mut followed: Vec<(String, String)> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(Some(pod)) = ctx.store.get::<Pod>(ns, name) else {
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let uid = pod.metadata.uid.clone().unwrap_or_default();
+        let status = pod.status.clone().unwrap_or_default();
+        let statuses = status
+            .init_container_statuses
+            .into_iter()
+            .flatten()
+            .chain(status.container_statuses.into_iter().flatten());
+        for container in statuses {
+            let Some(id) = container.container_id.clone() else {
+                continue;
+            };
+            if followed.iter().any(|(_, seen)| seen == &id) {
+                continue;
+            }
+            followed.push((container.name.clone(), id));
+            let path = ctx
+                .paths
+                .pod_log_dir(ns, name, &uid)
+                .join(&container.name)
+                .join(format!("{}.log", container.restart_count));
+            let prefix = format!("[{name}/{}] ", container.name);
+            let stop = stop.clone();
+            followers.push(std::thread::spawn(move || follow(&path, &prefix, &stop)));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for follower in followers {
+        let _ = follower.join();
+    }
+}
+
+fn follow(path: &std::path::Path, prefix: &str, stop: &AtomicBool) {
+    for _ in 0..50 {
+        if path.exists() || stop.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let options = peapod_logs::ReadOptions {
+        follow: true,
+        ..Default::default()
+    };
+    let mut out = Prefixed {
+        prefix: prefix.to_string(),
+        pending: Vec::new(),
+    };
+    let _ = peapod_logs::read_log(path, &options, &mut out, &|| stop.load(Ordering::SeqCst));
+}
+
+struct Prefixed {
+    prefix: String,
+    pending: Vec<u8>,
+}
+
+impl Write for Prefixed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        while let Some(end) = self.pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.pending.drain(..=end).collect();
+            let mut stdout = std::io::stdout().lock();
+            stdout.write_all(self.prefix.as_bytes())?;
+            stdout.write_all(&line)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
+}
