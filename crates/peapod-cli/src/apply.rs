@@ -2,11 +2,13 @@
 //! PATCH; prints `pod/NAME created|configured|unchanged` and the agent's warnings.
 
 use crate::args::ApplyArgs;
-use crate::client::{warnings, Call, Client, ClientError, Reply};
+use crate::client::{warnings, ApiError, Call, Client, ClientError, Reply};
 use crate::console::Console;
 use crate::error::CliError;
 use crate::manifest::{self, ManifestObject};
 use crate::query::pod_path;
+use peapod_api::decode::Document;
+use peapod_api::object::{parse_object, Decoded, Object};
 
 /// Response header telling what the apply did.
 const APPLY_RESULT_HEADER: &str = "x-peapod-apply";
@@ -24,6 +26,12 @@ pub async fn apply(
         args.namespace.as_deref(),
         &mut stdin,
     )?;
+    // Validate every object as the agent will, before sending any: an invalid document
+    // anywhere in the input means nothing is created (no half-applied multi-document file).
+    if let Some(error) = objects.iter().find_map(invalid) {
+        console.eprintln(&error.to_string());
+        return Ok(1);
+    }
     let mut failed = false;
     for object in &objects {
         let reply = send(client, object).await?;
@@ -41,6 +49,32 @@ pub async fn apply(
         }
     }
     Ok(i32::from(failed))
+}
+
+/// The agent's create-time refusal of `object` (defaulting then validation), if any.
+fn invalid(object: &ManifestObject) -> Option<ApiError> {
+    let doc = Document {
+        index: object.document,
+        value: object.value.clone(),
+    };
+    let Ok(Decoded {
+        object: Object::Pod(pod),
+        ..
+    }) = parse_object(&doc)
+    else {
+        return None;
+    };
+    let mut pod = *pod;
+    if pod.metadata.namespace.as_deref().is_none_or(str::is_empty) {
+        pod.metadata.namespace = Some(object.namespace.clone());
+    }
+    peapod_api::defaults::default_pod(&mut pod);
+    let errors = peapod_api::validation::validate_pod(&pod).err()?;
+    Some(ApiError {
+        code: 422,
+        reason: "Invalid".to_string(),
+        message: errors.to_string(),
+    })
 }
 
 async fn send(client: &Client, object: &ManifestObject) -> Result<Reply, ClientError> {

@@ -205,6 +205,7 @@ impl Call {
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    method: Method,
     path: String,
     body: Incoming,
 }
@@ -221,8 +222,7 @@ impl Reply {
     }
 
     pub async fn bytes(self) -> Result<Bytes, ClientError> {
-        let method = Method::GET;
-        let path = self.path;
+        let (method, path) = (self.method, self.path);
         self.body
             .collect()
             .await
@@ -246,7 +246,7 @@ impl Reply {
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
         while let Some(frame) = self.body.frame().await {
             let frame = frame.map_err(|source| ClientError::Http {
-                method: Method::GET,
+                method: self.method.clone(),
                 path: self.path.clone(),
                 source,
             })?;
@@ -307,12 +307,13 @@ impl Client {
 
     /// Sends `call`; any status is returned.
     pub async fn send(&self, call: Call) -> Result<Reply, ClientError> {
-        let path = call.path.clone();
+        let (method, path) = (call.method.clone(), call.path.clone());
         let response = self.exchange(call).await?;
         let (parts, body) = response.into_parts();
         Ok(Reply {
             status: parts.status,
             headers: parts.headers,
+            method,
             path,
             body,
         })
@@ -336,7 +337,7 @@ impl Client {
         let method = call.method.clone();
         let response = self.exchange(call).await?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(not_upgraded(path, response).await);
+            return Err(not_upgraded(method, path, response).await);
         }
         hyper::upgrade::on(response)
             .await
@@ -349,11 +350,12 @@ impl Client {
     }
 }
 
-async fn not_upgraded(path: String, response: Response<Incoming>) -> ClientError {
+async fn not_upgraded(method: Method, path: String, response: Response<Incoming>) -> ClientError {
     let status = response.status();
     let reply = Reply {
         status,
         headers: HeaderMap::new(),
+        method,
         path: path.clone(),
         body: response.into_body(),
     };

@@ -64,7 +64,7 @@ pub async fn exec(client: &Client, args: ExecArgs, console: &mut Console) -> Res
     let stream = client.upgrade(call, EXEC_PROTOCOL).await?;
     let input = args.stdin.then(|| read_in_background(console.take_stdin()));
     if !tty {
-        return Ok(session(stream, input, None, console).await?);
+        return session(stream, input, None, console).await;
     }
     let _raw = RawMode::enable().map_err(ExecError::from)?;
     let (resizes, watcher) = watch_window_size();
@@ -73,7 +73,7 @@ pub async fn exec(client: &Client, args: ExecArgs, console: &mut Console) -> Res
         signal = termination() => Ok(128 + signal),
     };
     watcher.abort();
-    Ok(result?)
+    result
 }
 
 /// Reads stdin on its own thread (a blocking read would hold up the runtime's shutdown);

@@ -294,7 +294,8 @@ mod tests {
     fn single_named_pod_prints_the_pod_not_a_list() {
         let printer = Printer::new(Some(OutputFormat::Json), false);
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}});
-        let one: Value = serde_json::from_str(&printer.all(&[pod.clone()], true).unwrap()).unwrap();
+        let one: Value =
+            serde_json::from_str(&printer.all(std::slice::from_ref(&pod), true).unwrap()).unwrap();
         assert_eq!(one["kind"], "Pod");
         let many: Value = serde_json::from_str(&printer.all(&[pod], false).unwrap()).unwrap();
         assert_eq!(many["kind"], "List");

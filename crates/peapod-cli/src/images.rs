@@ -378,10 +378,10 @@ mod tests {
         ]);
         assert_eq!(
             text,
-            "IMAGE                              TAG      IMAGE ID        SIZE\n\
-             docker.io/library/busybox          latest   0123456789abc   4.26MB\n\
-             example.com/bb                     1        0123456789abc   4.26MB\n\
-             <none>                             <none>   fedcba9876543   12B\n"
+            "IMAGE                       TAG      IMAGE ID        SIZE\n\
+             docker.io/library/busybox   latest   0123456789abc   4.26MB\n\
+             example.com/bb              1        0123456789abc   4.26MB\n\
+             <none>                      <none>   fedcba9876543   12B\n"
         );
         assert_eq!(image_table(&[]), "IMAGE   TAG   IMAGE ID   SIZE\n");
     }

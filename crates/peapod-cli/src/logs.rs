@@ -5,10 +5,10 @@ use crate::client::{Call, Client};
 use crate::console::Console;
 use crate::error::CliError;
 use crate::query::{pod_path, Query};
-use crate::target::single_pod;
+use crate::target::{single_pod, TargetError};
 
 /// The log URL for these flags (`tailLines` only when --tail is not -1).
-pub fn log_path(args: &LogsArgs) -> Result<String, CliError> {
+pub fn log_path(args: &LogsArgs) -> Result<String, TargetError> {
     let name = single_pod(&args.pod)?;
     let namespace = args.namespace.as_deref().unwrap_or("default");
     let container = args.container.as_deref().or(args.container_arg.as_deref());

@@ -41,14 +41,14 @@ pub enum ManifestError {
     #[error("unable to decode \"{source_name}\" (document {}): {error}", error.document())]
     Object {
         source_name: String,
-        error: ObjectError,
+        error: Box<ObjectError>,
     },
     #[error("resource mapping not found for name: \"{name}\" namespace: \"{namespace}\" from \"{source_name}\" (document {}): {error}", error.document())]
     UnknownKind {
         source_name: String,
         name: String,
         namespace: String,
-        error: ObjectError,
+        error: Box<ObjectError>,
     },
     #[error("\"{source_name}\" (document {document}): resource name may not be empty")]
     MissingName {
@@ -175,9 +175,12 @@ fn object_error(source: &str, name: &str, namespace: &str, error: ObjectError) -
             source_name,
             name: name.to_string(),
             namespace: namespace.to_string(),
-            error,
+            error: Box::new(error),
         },
-        error => ManifestError::Object { source_name, error },
+        error => ManifestError::Object {
+            source_name,
+            error: Box::new(error),
+        },
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::{frame, run_with, Client, ClientCommand, Console};
-use fake::{Buf, Fake, Recorded, Reply};
+use fake::{Buf, Fake, Frames, Recorded, Reply};
 
 #[derive(Parser)]
 struct Cli {
@@ -468,7 +468,7 @@ async fn logs_server_error_is_printed() {
     assert_eq!(o.err, "Error from server (BadRequest): a container name must be specified for pod web, choose one of: [a b]\n");
 }
 
-fn exec_fake(wait_for: Option<u8>, frames: Vec<u8>) -> (Fake, Arc<Mutex<Vec<(u8, Vec<u8>)>>>) {
+fn exec_fake(wait_for: Option<u8>, frames: Vec<u8>) -> (Fake, Frames) {
     let received = Arc::new(Mutex::new(Vec::new()));
     let shared = received.clone();
     let fake = Fake::start(move |_| Reply::Upgrade {
@@ -639,7 +639,7 @@ async fn images_table_rmi_and_load() {
         _ => Reply::json(200, json!({})),
     });
     let o = run(&fake, &["images"]).await;
-    assert_eq!(o.out, "IMAGE                       TAG       IMAGE ID        SIZE\ndocker.io/library/busybox   1.36      0123456789abc   2.15MB\n");
+    assert_eq!(o.out, "IMAGE                       TAG    IMAGE ID        SIZE\ndocker.io/library/busybox   1.36   0123456789abc   2.15MB\n");
 
     let o = run(&fake, &["rmi", "docker.io/library/busybox:1.36", "missing"]).await;
     assert_eq!(o.code, 1);
@@ -693,6 +693,16 @@ async fn import_from_stdin_buffers_to_a_file_the_agent_can_read() {
         fake.uris(),
         vec!["POST /apis/images.peapod.io/v1/images/import"]
     );
+}
+
+#[test]
+fn run_can_be_spawned() {
+    fn assert_send<T: Send>(_: &T) {}
+    let cli = Cli::try_parse_from(["peapod", "exec", "-it", "web", "--", "sh"]).unwrap();
+    assert_send(&crate::run(
+        std::path::PathBuf::from("/nonexistent"),
+        cli.command,
+    ));
 }
 
 #[tokio::test]

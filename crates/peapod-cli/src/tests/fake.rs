@@ -43,6 +43,9 @@ impl Recorded {
     }
 }
 
+/// Exec frames the fake received from the client.
+pub type Frames = Arc<Mutex<Vec<(u8, Vec<u8>)>>>;
+
 /// How the fake answers one request.
 pub enum Reply {
     Full {
@@ -56,7 +59,7 @@ pub enum Reply {
     Upgrade {
         wait_for: Option<u8>,
         frames: Vec<u8>,
-        received: Arc<Mutex<Vec<(u8, Vec<u8>)>>>,
+        received: Frames,
     },
 }
 
@@ -168,8 +171,6 @@ async fn answer(
                 read_until(&mut io, wait_for, &received).await;
                 io.write_all(&frames).await.unwrap();
                 io.flush().await.unwrap();
-                // Keep reading so the client can finish writing before the stream closes.
-                read_until(&mut io, Some(u8::MAX), &received).await;
             });
             Response::builder()
                 .status(StatusCode::SWITCHING_PROTOCOLS)

@@ -99,6 +99,7 @@ pub async fn stop_shim(paths: &Paths, uid: &str) {
 /// Removes everything the pod had on the host but its object: run and data directories,
 /// logs, cgroups. The shim must be gone.
 pub fn remove_files(paths: &Paths, uid: &str) {
+    kill_container_processes(paths, uid);
     remove_dir(&paths.pod_run_dir(uid));
     remove_dir(&paths.pod_data_dir(uid));
     if let Ok(entries) = std::fs::read_dir(paths.pod_logs_root()) {
@@ -143,6 +144,26 @@ pub fn pod_cgroup_dirs(paths: &Paths, uid: &str) -> Vec<PathBuf> {
     dirs
 }
 
+/// SIGKILLs every process left in the pod's container cgroups: containers have their own PID
+/// namespaces, so they outlive a shim that died; nothing of theirs may outlive the pod.
+pub fn kill_container_processes(paths: &Paths, uid: &str) {
+    for dir in pod_cgroup_dirs(paths, uid) {
+        let Ok(children) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for child in children.flatten().filter(|c| c.path().is_dir()) {
+            let procs =
+                std::fs::read_to_string(child.path().join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+    }
+}
+
 /// cgroup directories are removed leaf first with rmdir (their files are not real files).
 fn remove_cgroup(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -152,9 +173,13 @@ fn remove_cgroup(dir: &Path) {
             }
         }
     }
-    if let Err(err) = std::fs::remove_dir(dir) {
-        if err.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!(?dir, %err, "removing pod cgroup");
+    // A killed process leaves its cgroup a moment after the signal: retry briefly.
+    for attempt in 0..100 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) if attempt == 99 => tracing::warn!(?dir, %err, "removing pod cgroup"),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }

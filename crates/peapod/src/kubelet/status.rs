@@ -34,7 +34,7 @@ fn last_terminated_code(s: &ContainerStatus) -> Option<i32> {
         .map(|t| t.exit_code)
 }
 
-fn has_any_regular_container_started(spec: &PodSpec, statuses: &[ContainerStatus]) -> bool {
+pub fn has_any_regular_container_started(spec: &PodSpec, statuses: &[ContainerStatus]) -> bool {
     spec.containers.iter().any(|c| {
         find(statuses, &c.name).is_some_and(|s| {
             running(s) || terminated_code(s).is_some() || last_terminated_code(s).is_some()
@@ -153,9 +153,9 @@ pub fn uninitialized(spec: &PodSpec, init: &[ContainerStatus]) -> Vec<String> {
         .filter(|c| {
             let status = find(init, &c.name);
             if is_sidecar(c) {
-                !status.is_some_and(|s| s.started == Some(true))
+                status.is_none_or(|s| s.started != Some(true))
             } else {
-                !status.is_some_and(|s| terminated_code(s) == Some(0))
+                status.is_none_or(|s| terminated_code(s) != Some(0))
             }
         })
         .map(|c| c.name.clone())

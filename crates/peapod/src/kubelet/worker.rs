@@ -216,6 +216,11 @@ impl Worker {
         if !initialized {
             self.mark_waiting_app_containers(&spec, "PodInitializing");
             self.decide_terminal(&spec);
+            if self.terminal {
+                // A failed init container ended the pod: its sandbox goes, as the kubelet
+                // kills a terminal pod's sandbox.
+                self.stop_sandbox().await;
+            }
             return wake;
         }
         for container in &spec.containers {
@@ -447,6 +452,9 @@ impl Worker {
             self.set_waiting(&key, reason, Some(message));
             return Some(remaining);
         }
+        // kubelet's doBackOff: the back-off grows when a restart goes ahead, so the first
+        // restart after an exit is immediate and the next waits the base, then doubles.
+        self.backoff.next(&key, Instant::now());
         self.start(pod, container, init).await
     }
 
@@ -593,7 +601,6 @@ impl Worker {
             let _ = client.remove(&prev).await;
             self.remove_attempt_dir(&name, &prev);
         }
-        self.backoff.next(&name, Instant::now());
         match started {
             Ok(()) => {
                 self.event(
@@ -757,6 +764,7 @@ impl Worker {
         tracing::warn!(pod = %self.name, "pod sandbox exited; it will be recreated");
         self.sandbox = None;
         self.exits = None;
+        sandbox::kill_container_processes(&self.ctx.paths, &self.uid);
         let running: Vec<String> = self
             .containers
             .values()
@@ -1069,12 +1077,22 @@ impl Worker {
         let uninitialized = status::uninitialized(&spec, &init);
         let unready = status::unready(&spec, &init, &app);
         let list = |names: &[String]| format!("[{}]", names.join(" "));
+        // kubelet's GeneratePodInitializedCondition: True with PodCompleted once Succeeded,
+        // True once any regular container has started; a pod that failed in an init
+        // container stays uninitialized (kubectl then shows Init:Error).
+        let initialized_ok = phase == "Succeeded"
+            || status::has_any_regular_container_started(&spec, &app)
+            || uninitialized.is_empty();
         let initialized = status::condition(
             &previous,
             "Initialized",
-            uninitialized.is_empty() || completed,
-            (!uninitialized.is_empty() && !completed).then_some("ContainersNotInitialized"),
-            (!uninitialized.is_empty() && !completed).then(|| {
+            initialized_ok,
+            if initialized_ok {
+                (phase == "Succeeded").then_some("PodCompleted")
+            } else {
+                Some("ContainersNotInitialized")
+            },
+            (!initialized_ok).then(|| {
                 format!(
                     "containers with incomplete status: {}",
                     list(&uninitialized)
@@ -1082,10 +1100,11 @@ impl Worker {
             }),
             &now,
         );
-        let ready_reason = if completed {
-            "PodCompleted"
-        } else {
-            "ContainersNotReady"
+        // generateContainersReadyConditionForTerminalPhase: PodFailed or PodCompleted.
+        let ready_reason = match phase {
+            "Failed" => "PodFailed",
+            "Succeeded" => "PodCompleted",
+            _ => "ContainersNotReady",
         };
         let ready_ok = unready.is_empty() && !completed;
         let ready_message = (!ready_ok && !completed)

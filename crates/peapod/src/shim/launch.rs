@@ -56,9 +56,14 @@ pub fn launch(spec: &LaunchSpec) -> Result<i32, LaunchError> {
         })?;
 
     let cstr = |s: &[u8]| CString::new(s).expect("no NUL in shim arguments");
-    let exe_c = cstr(exe.as_os_str().as_bytes());
+    // Exec this very binary through /proc/self/exe: when the file was replaced since the
+    // agent started (a rebuild or an upgrade), its path names the new file or nothing
+    // (current_exe then ends in " (deleted)"), while /proc/self/exe still opens ours.
+    let exe_c = cstr(b"/proc/self/exe");
+    let argv0 = exe.as_os_str().as_bytes();
+    let argv0 = argv0.strip_suffix(b" (deleted)").unwrap_or(argv0);
     let args: Vec<CString> = [
-        exe.as_os_str().as_bytes(),
+        argv0,
         b"shim",
         b"--pod-uid",
         spec.pod_uid.as_bytes(),

@@ -31,7 +31,7 @@ pub enum RuntimeError {
         action: &'static str,
         id: String,
         #[source]
-        source: libcontainer::error::LibcontainerError,
+        source: Box<libcontainer::error::LibcontainerError>,
     },
     #[error("invalid signal {0}")]
     Signal(i32),
@@ -192,6 +192,6 @@ fn lc_err(
     RuntimeError::Libcontainer {
         action,
         id: id.to_string(),
-        source,
+        source: Box::new(source),
     }
 }

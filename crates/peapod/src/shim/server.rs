@@ -263,6 +263,8 @@ impl Shim {
             return;
         };
         let line = buf[..end].to_vec();
+        // What came after the request line (an exec's first frames) belongs to the stream.
+        let rest = buf[end + 1..].to_vec();
         let Some(Source::Request { mut stream, .. }) = self.sources.remove(&token) else {
             return;
         };
@@ -279,10 +281,10 @@ impl Shim {
                 return;
             }
         };
-        self.handle(request, stream, token);
+        self.handle(request, stream, token, rest);
     }
 
-    fn handle(&mut self, request: Request, stream: UnixStream, token: Token) {
+    fn handle(&mut self, request: Request, stream: UnixStream, token: Token, rest: Vec<u8>) {
         let response = match request {
             Request::State => Response::State(self.state()),
             Request::Create(create) => self.create(create),
@@ -299,7 +301,7 @@ impl Shim {
                 return;
             }
             Request::Exec(exec) => {
-                self.exec(exec, stream, token);
+                self.exec(exec, stream, token, rest);
                 return;
             }
             Request::Shutdown => {
@@ -460,7 +462,13 @@ impl Shim {
         }
     }
 
-    fn exec(&mut self, request: ExecRequest, mut client: UnixStream, client_token: Token) {
+    fn exec(
+        &mut self,
+        request: ExecRequest,
+        mut client: UnixStream,
+        client_token: Token,
+        early_frames: Vec<u8>,
+    ) {
         let running = self
             .containers
             .get(&request.id)
@@ -545,11 +553,13 @@ impl Shim {
                 client_token,
                 stdin,
                 tty,
-                inbuf: Vec::new(),
+                inbuf: early_frames,
                 open_pipes,
                 exit_code: None,
             },
         );
+        // Frames read together with the request will not wake epoll again: apply them now.
+        self.read_exec_client(session);
     }
 
     /// A terminal exec: the container's process spec with the command and `terminal: true`;

@@ -18,7 +18,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The busybox test image archives: `$PEAPOD_TEST_IMAGES` when CI built them, otherwise built
-/// once per test binary with tests/images/build.sh.
+/// once into the target directory with tests/images/build.sh.
 pub fn images_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -28,7 +28,10 @@ pub fn images_dir() -> &'static Path {
                 return dir;
             }
         }
-        let dir = std::env::temp_dir().join(format!("peapod-test-images-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-images");
+        if dir.join("busybox-oci.tar").exists() {
+            return dir;
+        }
         let status = Command::new(repo_root().join("tests/images/build.sh"))
             .arg(&dir)
             .stdout(Stdio::null())
