@@ -1,6 +1,6 @@
 #!/bin/bash
 # The whole test suite: unit tests of every crate and the end-to-end tests, which run real pods
-# (root needed) against a locally built busybox image.
+# (root needed) against a locally built busybox image. Ends with one summary line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -9,4 +9,10 @@ if [ ! -f target/test-images/busybox-oci.tar ]; then
   tests/images/build.sh target/test-images >/dev/null
 fi
 export PEAPOD_TEST_IMAGES="$PWD/target/test-images"
-cargo test --workspace -- --test-threads="${PEAPOD_TEST_THREADS:-4}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --lib --bins --tests -- --test-threads="${PEAPOD_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1); if ($i ~ /^failed;?$/) f += $(i-1) } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
