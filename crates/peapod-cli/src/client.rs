@@ -24,9 +24,12 @@ pub struct ApiError {
 }
 
 impl fmt::Display for ApiError {
-    /// kubectl's `Error from server (REASON): MESSAGE`.
+    /// kubectl's `Error from server (REASON): MESSAGE`; an invalid object reads
+    /// `The Pod "x" is invalid: ...` as kubectl prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reason.is_empty() {
+        if self.reason == "Invalid" {
+            write!(f, "The {}", self.message)
+        } else if self.reason.is_empty() {
             write!(f, "Error from server: {}", self.message)
         } else {
             write!(f, "Error from server ({}): {}", self.reason, self.message)

@@ -160,7 +160,10 @@ async fn apply_server_errors_continue_with_the_next_object() {
     .await;
     assert_eq!(o.code, 1);
     assert_eq!(o.out, "pod/b created\n");
-    assert_eq!(o.err, "Error from server (Invalid): Pod \"a\" is invalid: spec.containers[0].image: Required value\n");
+    assert_eq!(
+        o.err,
+        "The Pod \"a\" is invalid: spec.containers[0].image: Required value\n"
+    );
 }
 
 #[tokio::test]
