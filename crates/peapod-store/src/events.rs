@@ -109,10 +109,12 @@ fn similar(
     Ok(best)
 }
 
-/// Whether two events are the same occurrence: involved uid, reason, type, message, component.
+/// Whether two events are the same occurrence: involved object (uid and field path, so each
+/// container has its own series), reason, type, message, component.
 fn same_series(a: &Event, b: &Event) -> bool {
     let component = |e: &Event| e.source.as_ref().and_then(|s| s.component.clone());
     a.involved_object.uid == b.involved_object.uid
+        && a.involved_object.field_path == b.involved_object.field_path
         && a.reason == b.reason
         && a.type_ == b.type_
         && a.message == b.message
@@ -266,11 +268,16 @@ mod tests {
             event("web", "u1", "Failed", "back-off", 2),
             event("web", "u2", "BackOff", "back-off", 3),
             event("web", "u1", "BackOff", "back-off", 601 + 3),
+            {
+                let mut other_container = event("web", "u1", "BackOff", "back-off", 605);
+                other_container.involved_object.field_path = Some("spec.containers{b}".into());
+                other_container
+            },
         ] {
             let recorded = store.record_event(different).unwrap();
             assert_eq!(recorded.count, Some(1));
         }
-        assert_eq!(store.list_events(None, None).unwrap().len(), 5);
+        assert_eq!(store.list_events(None, None).unwrap().len(), 6);
     }
 
     #[test]
