@@ -53,6 +53,18 @@ impl Quantity {
         self.scaled_ceil(0)
     }
 
+    /// `ceil(self / divisor)` in whole units, both taken in nano-units as the downward API
+    /// renders `resourceFieldRef`; `None` for a zero divisor or on overflow.
+    pub fn ceil_div(&self, divisor: &Quantity) -> Option<i128> {
+        let (amount, divisor) = (self.scaled_ceil(9)?, divisor.scaled_ceil(9)?);
+        if divisor == 0 {
+            return None;
+        }
+        let quotient = amount / divisor;
+        let rounds_up = amount % divisor != 0 && (amount > 0) == (divisor > 0);
+        Some(quotient + i128::from(rounds_up))
+    }
+
     /// `ceil(value * 10^scale)`
     fn scaled_ceil(&self, scale: i32) -> Option<i128> {
         let mut n = i128::try_from(self.mantissa).ok()?;
@@ -237,6 +249,16 @@ mod tests {
         assert_eq!(q("1E").value(), Some(1_000_000_000_000_000_000));
         assert_eq!(q("1n").milli_value(), Some(1), "milli value rounds up");
         assert_eq!(q(".5").milli_value(), Some(500));
+    }
+
+    #[test]
+    fn ceil_div_rounds_up_like_the_downward_api() {
+        let one = q("1");
+        assert_eq!(q("500m").ceil_div(&one), Some(1));
+        assert_eq!(q("2").ceil_div(&one), Some(2));
+        let mi = q("1Mi");
+        assert_eq!(q("64Mi").ceil_div(&mi), Some(64));
+        assert_eq!(one.ceil_div(&q("0")), None);
     }
 
     #[test]

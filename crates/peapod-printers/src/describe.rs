@@ -12,10 +12,10 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity as QuantityString;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use peapod_api::quantity::Quantity;
 
 use crate::duration::since;
 use crate::events::{first_seen, sorted};
-use crate::quantity::{same_amount, Quantity};
 use crate::tabwriter::DESCRIBE;
 
 const MAX_ANNOTATION_LEN: usize = 140;
@@ -560,15 +560,8 @@ fn describe_event(event: &Event, now: Timestamp) -> String {
     let source = component
         .or(event.reporting_component.as_deref())
         .unwrap_or_default();
-    let mut message = event
-        .message
-        .as_deref()
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if let Some(field_path) = non_empty(event.involved_object.field_path.as_deref()) {
-        message = format!("{field_path}: {message}");
-    }
+    // kubectl's describe prints the message alone (the field path is not shown).
+    let message = event.message.as_deref().unwrap_or_default().trim();
     let kind = event.type_.as_deref().unwrap_or_default();
     let reason = event.reason.as_deref().unwrap_or_default();
     format!("{kind}\t{reason}\t{interval}\t{source}\t{message}")
@@ -708,7 +701,7 @@ fn projected_lines(projected: &k8s_openapi::api::core::v1::ProjectedVolumeSource
 }
 
 fn size_limit(limit: Option<&QuantityString>) -> String {
-    let positive = limit.filter(|q| Quantity::parse(&q.0).is_ok_and(|v| !v.is_zero()));
+    let positive = limit.filter(|q| parse_quantity(&q.0).is_some_and(|v| !v.is_zero()));
     positive.map_or_else(|| "<unset>".to_string(), |q| q.0.clone())
 }
 
@@ -854,8 +847,8 @@ fn container_resource(
         .and_then(|a| a.get(name))
         .map_or("0", |q| q.0.as_str());
     let divisor = divisor.map_or("1", |d| d.0.as_str());
-    let value = match (Quantity::parse(amount), Quantity::parse(divisor)) {
-        (Ok(amount), Ok(divisor)) => amount.ceil_div(divisor).map(|v| v.to_string()),
+    let value = match (parse_quantity(amount), parse_quantity(divisor)) {
+        (Some(amount), Some(divisor)) => amount.ceil_div(&divisor).map(|v| v.to_string()),
         _ => None,
     };
     match value.as_deref() {
@@ -864,6 +857,20 @@ fn container_resource(
         }
         Some(value) => value.to_string(),
         None => String::new(),
+    }
+}
+
+fn parse_quantity(text: &str) -> Option<Quantity> {
+    text.trim().parse().ok()
+}
+
+/// Quantities compare by value, an unset one as zero; unparsable ones only equal the identical
+/// string.
+fn same_amount(a: Option<&str>, b: Option<&str>) -> bool {
+    let amount = |q: Option<&str>| parse_quantity(q.unwrap_or("0"));
+    match (amount(a), amount(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
     }
 }
 
@@ -1003,6 +1010,14 @@ mod tests {
 
     fn describe(pod: &Pod, events: &[Event]) -> String {
         describe_pod_in(pod, events, now(), &TimeZone::UTC)
+    }
+
+    #[test]
+    fn equal_amounts_in_different_spellings_match() {
+        assert!(same_amount(Some("1"), Some("1000m")));
+        assert!(same_amount(Some("1Gi"), Some("1024Mi")));
+        assert!(same_amount(None, Some("0")));
+        assert!(!same_amount(Some("1"), None));
     }
 
     fn two_container_pod() -> Pod {
@@ -1168,7 +1183,7 @@ Events:
   Type     Reason     Age                  From               Message
   ----     ------     ----                 ----               -------
   Normal   Scheduled  10m                  default-scheduler  Successfully assigned default/web to peapod-host
-  Warning  BackOff    30s (x5 over 6m40s)  kubelet            spec.containers{worker}: Back-off restarting failed container
+  Warning  BackOff    30s (x5 over 6m40s)  kubelet            Back-off restarting failed container
 ";
 
     #[test]

@@ -9,7 +9,6 @@ mod describe;
 mod duration;
 mod events;
 mod pods;
-mod quantity;
 mod table;
 mod tabwriter;
 

@@ -86,20 +86,7 @@ fn main() -> anyhow::Result<()> {
                 runtime.block_on(peapod::play::play(agent_config(crashloop_backoff), file))?;
             std::process::exit(code);
         }
-        Command::Shim {
-            pod_uid,
-            hostname,
-            run_dir,
-            ready_fd,
-        } => {
-            peapod::shim::run(peapod::shim::ShimOptions {
-                pod_uid,
-                hostname,
-                run_dir,
-                ready_fd,
-            })?;
-            Ok(())
-        }
+        command @ Command::Shim { .. } => run_shim(command),
     }
 }
 
@@ -133,20 +120,24 @@ fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
 /// pod costs as little memory as possible.
 fn shim_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let Command::Shim {
-        pod_uid,
-        hostname,
-        run_dir,
-        ready_fd,
-    } = cli.command
-    else {
-        unreachable!("shim_main is only called for the shim subcommand")
-    };
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
         .with_writer(std::io::stderr)
         .without_time()
         .init();
+    run_shim(cli.command)
+}
+
+fn run_shim(command: Command) -> anyhow::Result<()> {
+    let Command::Shim {
+        pod_uid,
+        hostname,
+        run_dir,
+        ready_fd,
+    } = command
+    else {
+        unreachable!("run_shim is only called for the shim subcommand")
+    };
     peapod::shim::run(peapod::shim::ShimOptions {
         pod_uid,
         hostname,

@@ -42,6 +42,15 @@ fn stderr(out: &Output) -> String {
     text(&out.stderr)
 }
 
+/// `expected` is on the CLI's stderr.
+fn assert_stderr_has(out: &Output, expected: &str) {
+    assert!(
+        stderr(out).contains(expected),
+        "stderr should contain {expected:?}: {}",
+        stderr(out)
+    );
+}
+
 /// The CLI refused: non-zero exit, `expected` on stderr, nothing on stdout.
 fn assert_refused(out: &Output, expected: &str) {
     assert!(
@@ -55,11 +64,7 @@ fn assert_refused(out: &Output, expected: &str) {
         "exit code; stderr: {}",
         stderr(out)
     );
-    assert!(
-        stderr(out).contains(expected),
-        "stderr should contain {expected:?}: {}",
-        stderr(out)
-    );
+    assert_stderr_has(out, expected);
     assert_eq!(text(&out.stdout), "", "nothing printed as done");
 }
 
@@ -68,11 +73,7 @@ fn assert_nothing_created(agent: &Agent) {
     let out = agent.cli(&["get", "pods", "-A"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(text(&out.stdout), "", "no pod should exist");
-    assert!(
-        stderr(&out).contains("No resources found"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "No resources found");
     for dir in ["run/peapod/pods", "var/lib/peapod/pods"] {
         let entries: Vec<_> = std::fs::read_dir(agent.path().join(dir))
             .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -90,19 +91,14 @@ fn events(agent: &Agent) -> String {
 }
 
 fn wait_event(agent: &Agent, what: &str, check: impl Fn(&str) -> bool) -> String {
-    let mut last = String::new();
-    let deadline = std::time::Instant::now() + WAIT;
-    while std::time::Instant::now() < deadline {
-        last = events(agent);
-        if check(&last) {
-            return last;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
+    let seen = |events: &String| check(events);
+    let last = poll(WAIT, Duration::from_millis(100), || events(agent), seen);
+    assert!(
+        check(&last),
         "timed out waiting for event {what}; events:\n{last}\nagent log:\n{}",
         agent.agent_log()
     );
+    last
 }
 
 fn waiting(c: &Value) -> (&str, &str) {
@@ -164,11 +160,7 @@ fn bad_input_is_refused_whole_with_one_clear_error() {
         );
         let out = apply(&manifest);
         assert_refused(&out, expected);
-        assert!(
-            stderr(&out).contains(r#"Pod "bad" is invalid"#),
-            "{}",
-            stderr(&out)
-        );
+        assert_stderr_has(&out, r#"Pod "bad" is invalid"#);
         assert_nothing_created(&agent);
     }
 
@@ -444,11 +436,7 @@ fn changing_a_pods_spec_is_forbidden_labels_may_change() {
         &out,
         "Forbidden: pod updates may not change fields other than",
     );
-    assert!(
-        stderr(&out).contains(r#"Pod "fc" is invalid"#),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, r#"Pod "fc" is invalid"#);
     let pod = agent.pod("fc").unwrap();
     assert_eq!(
         pod["spec"]["containers"][0]["command"][1], "3600",
@@ -515,12 +503,11 @@ fn get_prints_kubectls_formats() {
         "ContainersReady",
         "Ready",
     ] {
-        let found = status["conditions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["type"] == condition);
-        let found = found.unwrap_or_else(|| panic!("condition {condition} missing: {status:#}"));
+        let found = common::condition(&pod, condition);
+        assert!(
+            !found.is_null(),
+            "condition {condition} missing: {status:#}"
+        );
         assert_eq!(found["status"], "True", "{condition}: {found}");
         assert!(found["lastTransitionTime"].is_string(), "{found}");
     }
@@ -574,21 +561,22 @@ fn get_prints_kubectls_formats() {
 
     // The table.
     let table = agent.ok(&["get", "pods"]);
-    let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(
-        header,
+        columns(&table, 0),
         ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         "{table}"
     );
-    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(&row[..4], ["web-a", "1/1", "Running", "0"], "{table}");
-    assert!(lines.next().is_none(), "{table}");
+    assert_eq!(
+        &columns(&table, 1)[..4],
+        ["web-a", "1/1", "Running", "0"],
+        "{table}"
+    );
+    assert!(table.lines().nth(2).is_none(), "{table}");
 
     let wide = agent.ok(&["get", "pods", "-o", "wide"]);
     let header = wide.lines().next().unwrap();
     assert!(
-        header.split_whitespace().collect::<Vec<_>>()
+        columns(&wide, 0)
             == [
                 "NAME",
                 "READY",
@@ -620,26 +608,17 @@ fn get_prints_kubectls_formats() {
     let out = agent.cli(&["get", "pods", "-l", "app=b"]);
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "");
-    assert!(
-        stderr(&out).contains("No resources found in default namespace."),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "No resources found in default namespace.");
     assert_eq!(
         agent.ok(&["get", "pods", "-n", "other", "-o", "name"]),
         "pod/web-b\n"
     );
     let out = agent.cli(&["get", "pod", "web-b"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains(r#"pods "web-b" not found"#),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, r#"pods "web-b" not found"#);
     let all = agent.ok(&["get", "pods", "-A"]);
-    let header: Vec<&str> = all.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
-        header,
+        columns(&all, 0),
         ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"],
         "{all}"
     );
@@ -707,9 +686,8 @@ fn describe_and_events_show_the_pod_lifecycle() {
         );
     }
     let ev = events(&agent);
-    let header: Vec<&str> = ev.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
-        header,
+        columns(&ev, 0),
         ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
         "{ev}"
     );
@@ -794,19 +772,15 @@ fn delete_by_name_file_all_and_a_missing_pod() {
     agent.leak_check(&uids[3]);
     agent.leak_check(&uids[4]);
 
-    let out = agent.cli(&["delete", "pod", "x"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "Error from server (NotFound): pods \"x\" not found\n"
-    );
-    assert_eq!(text(&out.stdout), "");
-    let out = agent.cli(&["delete", "pod/x"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        stderr(&out),
-        "Error from server (NotFound): pods \"x\" not found\n"
-    );
+    for args in [&["delete", "pod", "x"][..], &["delete", "pod/x"]] {
+        let out = agent.cli(args);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr(&out),
+            "Error from server (NotFound): pods \"x\" not found\n"
+        );
+        assert_eq!(text(&out.stdout), "");
+    }
     assert_nothing_created(&agent);
 }
 
@@ -821,8 +795,11 @@ fn image_verbs_load_import_and_rmi() {
     ]);
     assert!(out.contains("docker.io/library/busybox:latest"), "{out}");
     let images = agent.ok(&["images"]);
-    let header: Vec<&str> = images.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["IMAGE", "TAG", "IMAGE", "ID", "SIZE"], "{images}");
+    assert_eq!(
+        columns(&images, 0),
+        ["IMAGE", "TAG", "IMAGE", "ID", "SIZE"],
+        "{images}"
+    );
     assert!(
         images.lines().any(|l| l
             .split_whitespace()
@@ -878,11 +855,7 @@ spec:
         !out.status.success(),
         "rmi of an image in use must be refused"
     );
-    assert!(
-        stderr(&out).contains("example.com/bb:1"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "example.com/bb:1");
     assert!(
         agent.ok(&["images"]).contains("example.com/bb"),
         "still there"

@@ -31,13 +31,6 @@ fn shim_pids(uid: &str) -> Vec<i32> {
         .collect()
 }
 
-fn container_id_of(pod: &Value, name: &str) -> String {
-    container(pod, name)["containerID"]
-        .as_str()
-        .unwrap_or_else(|| panic!("container {name} has no containerID: {pod:#}"))
-        .to_string()
-}
-
 fn restart_count(pod: &Value, name: &str) -> i64 {
     container(pod, name)["restartCount"].as_i64().unwrap_or(-1)
 }
@@ -46,17 +39,6 @@ fn waiting_reason<'a>(pod: &'a Value, name: &str) -> &'a str {
     container(pod, name)["state"]["waiting"]["reason"]
         .as_str()
         .unwrap_or("")
-}
-
-/// The pod's condition of `type_` (Null when absent).
-fn condition(pod: &Value, type_: &str) -> Value {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == type_)
-        .cloned()
-        .unwrap_or(Value::Null)
 }
 
 /// A pod that reached Succeeded or Failed keeps its object but not its sandbox: the shim is
@@ -83,24 +65,6 @@ fn assert_sandbox_released(agent: &Agent, name: &str) {
     );
 }
 
-/// The STATUS column of `get pod NAME`.
-fn get_status(agent: &Agent, name: &str) -> String {
-    let table = agent.ok(&["get", "pod", name]);
-    let header = table.lines().next().expect("a header");
-    let row = table
-        .lines()
-        .nth(1)
-        .unwrap_or_else(|| panic!("no row in {table}"));
-    let col = header
-        .split_whitespace()
-        .position(|h| h == "STATUS")
-        .unwrap_or_else(|| panic!("no STATUS column: {table}"));
-    row.split_whitespace()
-        .nth(col)
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// SIGKILLs every process of a container from the host.
 fn kill_container(uid: &str, container_id: &str) {
     let pids = container_pids(uid, container_id);
@@ -111,48 +75,6 @@ fn kill_container(uid: &str, container_id: &str) {
     for pid in pids {
         unsafe { libc::kill(pid, libc::SIGKILL) };
     }
-}
-
-/// `cli_stdin` that gives up after `timeout` (kills the CLI) instead of hanging the test.
-fn cli_stdin_within(
-    agent: &Agent,
-    args: &[&str],
-    input: &str,
-    timeout: Duration,
-) -> std::process::Output {
-    use std::io::Write;
-    let mut child = Command::new(peapod_bin())
-        .args(args)
-        .env("PEAPOD_ROOT", agent.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running the peapod CLI");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let pid = child.id() as i32;
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if done_rx.recv_timeout(timeout).is_err() {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            return true;
-        }
-        false
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done_tx.send(());
-    let timed_out = watchdog.join().unwrap();
-    assert!(
-        !timed_out,
-        "peapod {} did not finish within {timeout:?} (stdin {input:?})",
-        args.join(" ")
-    );
-    out
 }
 
 /// Talks to the pod's shim directly: one write holding the exec request line for `wc -c`
@@ -208,14 +130,6 @@ fn is_rfc3339(s: &str) -> bool {
         && s.len() >= 20
         && s.as_bytes()[4] == b'-'
         && s.as_bytes()[10] == b'T'
-}
-
-fn ts(value: &Value) -> jiff::Timestamp {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("bad timestamp {value}: {e}"))
 }
 
 // ----- 1. agent kill / restart -------------------------------------------------------------
@@ -350,16 +264,14 @@ spec:
     let logs = agent.ok(&["logs", "pair", "-c", "alpha"]);
     assert_eq!(logs, "hello from alpha\n");
 
-    let lone = agent.wait_pod("lone", "Failed", Duration::from_secs(10), |p| {
-        p["status"]["phase"] == "Failed"
-    });
+    let lone = agent.wait_phase("lone", "Failed", Duration::from_secs(10));
     let only = container(&lone, "only");
     assert_eq!(only["state"]["terminated"]["exitCode"], 137, "{lone:#}");
     assert_eq!(only["state"]["terminated"]["reason"], "Error");
     assert_eq!(only["restartCount"], 0, "Never: not restarted");
     assert_eq!(only["containerID"].as_str(), Some(lone_id.as_str()));
     // The exit is stamped when it happened (the shim saw it), not when the agent came back.
-    let finished = ts(&only["state"]["terminated"]["finishedAt"]);
+    let finished = timestamp(&only["state"]["terminated"]["finishedAt"]);
     let back_second = jiff::Timestamp::from_second(agent_back.as_second()).unwrap();
     assert!(
         finished < back_second,
@@ -530,7 +442,7 @@ spec:
             }
             last = pod;
         }
-        if !seen_get_crashloop && get_status(&agent, "crasher") == "CrashLoopBackOff" {
+        if !seen_get_crashloop && agent.get_status("crasher") == "CrashLoopBackOff" {
             seen_get_crashloop = true;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -587,7 +499,7 @@ spec:
         "a crash-looping pod stays Running"
     );
     assert!(
-        seen_get_crashloop || get_status(&agent, "crasher") == "CrashLoopBackOff",
+        seen_get_crashloop || agent.get_status("crasher") == "CrashLoopBackOff",
         "get shows CrashLoopBackOff"
     );
     let events = agent.ok(&["events"]);
@@ -635,13 +547,11 @@ fn restart_policies_decide_restarts_and_phase() {
     ));
     agent.apply(&one_shot("never-bad", "Never", "echo failing; exit 3"));
 
-    let ok = agent.wait_pod("onfailure-ok", "Succeeded", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Succeeded"
-    });
+    let ok = agent.wait_phase("onfailure-ok", "Succeeded", Duration::from_secs(20));
     let job = container(&ok, "job");
     assert_eq!(job["state"]["terminated"]["reason"], "Completed", "{job:#}");
     assert_eq!(job["state"]["terminated"]["exitCode"], 0);
-    assert_eq!(get_status(&agent, "onfailure-ok"), "Completed");
+    assert_eq!(agent.get_status("onfailure-ok"), "Completed");
 
     let bad = agent.wait_pod("onfailure-bad", "a restart", Duration::from_secs(20), |p| {
         restart_count(p, "job") >= 1
@@ -656,14 +566,12 @@ fn restart_policies_decide_restarts_and_phase() {
         "OnFailure keeps retrying: {bad:#}"
     );
 
-    let never = agent.wait_pod("never-bad", "Failed", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Failed"
-    });
+    let never = agent.wait_phase("never-bad", "Failed", Duration::from_secs(20));
     let job = container(&never, "job");
     assert_eq!(job["state"]["terminated"]["reason"], "Error", "{job:#}");
     assert_eq!(job["state"]["terminated"]["exitCode"], 3);
     assert_eq!(job["restartCount"], 0);
-    assert_eq!(get_status(&agent, "never-bad"), "Error");
+    assert_eq!(agent.get_status("never-bad"), "Error");
 
     // Give a wrong restart the time to happen: none does.
     std::thread::sleep(Duration::from_secs(2));
@@ -735,7 +643,7 @@ spec:
         "{pending:#}"
     );
     assert_eq!(waiting_reason(&pending, "app"), "PodInitializing");
-    assert_eq!(get_status(&agent, "inits"), "Init:0/2");
+    assert_eq!(agent.get_status("inits"), "Init:0/2");
 
     let pod = agent.wait_running("inits");
     let (code, order, _) = agent.exec("inits", "app", &["cat", "/w/order"]);
@@ -752,22 +660,15 @@ spec:
         (Some(0), Some("Completed"))
     );
     assert!(
-        ts(&second["startedAt"]) >= ts(&first["finishedAt"]),
+        timestamp(&second["startedAt"]) >= timestamp(&first["finishedAt"]),
         "second starts after first exits"
     );
-    let app_started = ts(&container(&pod, "app")["state"]["running"]["startedAt"]);
+    let app_started = timestamp(&container(&pod, "app")["state"]["running"]["startedAt"]);
     assert!(
-        app_started >= ts(&second["finishedAt"]),
+        app_started >= timestamp(&second["finishedAt"]),
         "app starts after the inits"
     );
-    let initialized = pod["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Initialized")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(initialized["status"], "True");
+    assert_eq!(condition(&pod, "Initialized")["status"], "True");
     agent.delete_and_check("inits", "0");
 }
 
@@ -798,9 +699,7 @@ fn a_failing_init_container_follows_the_restart_policy() {
     agent.apply(&failing_init("init-never", "Never"));
     agent.apply(&failing_init("init-always", "Always"));
 
-    let failed = agent.wait_pod("init-never", "Failed", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Failed"
-    });
+    let failed = agent.wait_phase("init-never", "Failed", Duration::from_secs(20));
     let setup = container(&failed, "setup");
     assert_eq!(setup["state"]["terminated"]["exitCode"], 2, "{failed:#}");
     assert_eq!(setup["state"]["terminated"]["reason"], "Error");
@@ -813,7 +712,7 @@ fn a_failing_init_container_follows_the_restart_policy() {
         app["state"]["running"].is_null() && app["state"]["terminated"].is_null(),
         "{app:#}"
     );
-    assert_eq!(get_status(&agent, "init-never"), "Init:Error");
+    assert_eq!(agent.get_status("init-never"), "Init:Error");
     let initialized = condition(&failed, "Initialized");
     assert_eq!(
         initialized["status"], "False",
@@ -834,7 +733,7 @@ fn a_failing_init_container_follows_the_restart_policy() {
         |p| waiting_reason(p, "setup") == "CrashLoopBackOff" && restart_count(p, "setup") >= 1,
     );
     for _ in 0..30 {
-        let s = get_status(&agent, "init-always");
+        let s = agent.get_status("init-always");
         if !statuses.contains(&s) {
             statuses.push(s.clone());
         }
@@ -916,8 +815,8 @@ spec:
         },
     );
     assert_eq!(both["status"]["phase"], "Running");
-    let helper_started = ts(&container(&both, "helper")["state"]["running"]["startedAt"]);
-    let app_started = ts(&container(&both, "app")["state"]["running"]["startedAt"]);
+    let helper_started = timestamp(&container(&both, "helper")["state"]["running"]["startedAt"]);
+    let app_started = timestamp(&container(&both, "app")["state"]["running"]["startedAt"]);
     assert!(
         helper_started <= app_started,
         "the sidecar starts before the app"
@@ -926,15 +825,13 @@ spec:
     let (code, _, _) = agent.exec("sidecar", "helper", &["true"]);
     assert_eq!(code, 0, "the sidecar runs beside the app");
 
-    let done = agent.wait_pod("sidecar", "Succeeded", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Succeeded"
-    });
+    let done = agent.wait_phase("sidecar", "Succeeded", Duration::from_secs(20));
     let app = &container(&done, "app")["state"]["terminated"];
     let helper = &container(&done, "helper")["state"]["terminated"];
     assert_eq!(app["exitCode"], 0, "{done:#}");
     assert!(helper.is_object(), "the sidecar is stopped: {done:#}");
     assert!(
-        ts(&helper["finishedAt"]) >= ts(&app["finishedAt"]),
+        timestamp(&helper["finishedAt"]) >= timestamp(&app["finishedAt"]),
         "the sidecar stops after the app"
     );
     assert_eq!(
@@ -1118,11 +1015,7 @@ fn logs_tail_timestamps_previous_follow_and_cri_files() {
 
 // ----- 8. exec -----------------------------------------------------------------------------
 
-#[test]
-fn exec_passes_exit_codes_streams_and_stdin() {
-    let agent = Agent::start();
-    agent.apply(
-        r#"
+const SHELL: &str = r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: shell}
@@ -1132,8 +1025,12 @@ spec:
   - name: main
     image: busybox
     command: ["sleep", "3600"]
-"#,
-    );
+"#;
+
+#[test]
+fn exec_passes_exit_codes_streams_and_stdin() {
+    let agent = Agent::start();
+    agent.apply(SHELL);
     agent.wait_running("shell");
 
     let (code, out, err) = agent.exec("shell", "main", &["sh", "-c", "exit 7"]);
@@ -1148,8 +1045,7 @@ spec:
     assert_eq!(out, "to-out\n");
     assert_eq!(err, "to-err\n");
 
-    let cat = cli_stdin_within(
-        &agent,
+    let cat = agent.cli_stdin_within(
         &["exec", "-i", "shell", "--", "cat"],
         "hello",
         Duration::from_secs(10),
@@ -1157,8 +1053,7 @@ spec:
     assert!(cat.status.success(), "{}", text(&cat.stderr));
     assert_eq!(text(&cat.stdout), "hello");
 
-    let wc = cli_stdin_within(
-        &agent,
+    let wc = agent.cli_stdin_within(
         &["exec", "-i", "shell", "-c", "main", "--", "wc", "-l"],
         "a\nb\nc\n",
         Duration::from_secs(10),
@@ -1198,19 +1093,7 @@ spec:
 #[test]
 fn exec_stdin_sent_at_once_is_never_lost() {
     let agent = Agent::start();
-    agent.apply(
-        r#"
-apiVersion: v1
-kind: Pod
-metadata: {name: shell}
-spec:
-  terminationGracePeriodSeconds: 1
-  containers:
-  - name: main
-    image: busybox
-    command: ["sleep", "3600"]
-"#,
-    );
+    agent.apply(SHELL);
     agent.wait_running("shell");
     // At the shim: stdin frames that arrive together with the exec request line
     // (the agent forwards them as soon as the CLI sends them) must reach the process.
@@ -1226,8 +1109,7 @@ spec:
     // Through the CLI, repeatedly: stdin sent right after the upgrade must never be lost
     // (a lost EOF leaves `wc` waiting for ever).
     for _ in 0..20 {
-        let wc = cli_stdin_within(
-            &agent,
+        let wc = agent.cli_stdin_within(
             &["exec", "-i", "shell", "-c", "main", "--", "wc", "-l"],
             "a\nb\nc\n",
             Duration::from_secs(10),

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use common::*;
 
+/// How often the scenarios re-read what a container serves or logs.
+const POLL: Duration = Duration::from_millis(200);
+
 #[test]
 fn s1_web_content_sidecar_serves_the_current_time() {
     let agent = Agent::start();
-    let out = agent.apply_file(&example("s1-web-content-sidecar.yaml"));
-    assert_eq!(out.trim(), "pod/example-pod created");
-    agent.wait_running("example-pod");
+    agent.run_example("s1-web-content-sidecar.yaml", "example-pod");
     let wide = agent.ok(&["get", "pod", "example-pod", "-o", "wide"]);
     let row = wide.lines().nth(1).expect("a table row");
     assert!(
@@ -48,32 +49,6 @@ fn s1_web_content_sidecar_serves_the_current_time() {
     agent.delete_and_check("example-pod", "1");
 }
 
-/// The STATUS column of `get pod NAME` (kubectl's table: NAME READY STATUS RESTARTS AGE).
-fn table_status(agent: &Agent, name: &str) -> String {
-    let table = agent.ok(&["get", "pod", name]);
-    let header: Vec<&str> = table
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    assert_eq!(header.get(2), Some(&"STATUS"), "kubectl's columns: {table}");
-    table
-        .lines()
-        .nth(1)
-        .and_then(|row| row.split_whitespace().nth(2))
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn timestamp(value: &serde_json::Value, what: &str) -> jiff::Timestamp {
-    value
-        .as_str()
-        .unwrap_or_else(|| panic!("{what} is not set: {value}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{what} {value} is not RFC 3339: {e}"))
-}
-
 /// Runs `command` in the container until it exits 0 and `check` holds for its stdout.
 fn wait_exec(
     agent: &Agent,
@@ -83,22 +58,22 @@ fn wait_exec(
     timeout: Duration,
     check: impl Fn(&str) -> bool,
 ) -> String {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut last = (0, String::new(), String::new());
-    while std::time::Instant::now() < deadline {
-        last = agent.exec(pod, container, command);
-        if last.0 == 0 && check(&last.1) {
-            return last.1;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!(
+    let expected = |last: &(i32, String, String)| last.0 == 0 && check(&last.1);
+    let last = poll(
+        timeout,
+        POLL,
+        || agent.exec(pod, container, command),
+        expected,
+    );
+    assert!(
+        expected(&last),
         "{pod}/{container}: `{}` never gave the expected output; last: exit {}, stdout {:?}, stderr {:?}",
         command.join(" "),
         last.0,
         last.1,
         last.2
     );
+    last.1
 }
 
 /// `peapod logs POD -c C`, insisting it succeeds.
@@ -118,10 +93,18 @@ fn pids_with_cmdline(uid: &str, container_id: &str, prefix: &str) -> Vec<i32> {
         .collect()
 }
 
-fn kill9(pids: &[i32]) {
+/// SIGKILLs the container's one `sleep 3600` process from the host.
+fn kill_the_sleep(uid: &str, container_id: &str) {
+    let pids = pids_with_cmdline(uid, container_id, "sleep 3600");
+    assert_eq!(
+        pids.len(),
+        1,
+        "the container's sleep among {:?}",
+        container_pids(uid, container_id)
+    );
     for pid in pids {
         assert_eq!(
-            unsafe { libc::kill(*pid, libc::SIGKILL) },
+            unsafe { libc::kill(pid, libc::SIGKILL) },
             0,
             "kill -9 {pid}"
         );
@@ -186,21 +169,14 @@ fn s2_shared_hostpath_writer_completes_and_web_serves_its_file() {
     );
     assert_eq!(pod["status"]["phase"], "Running");
     // kubectl prints a Running pod with a Completed container and a not-Ready pod as NotReady.
-    let ready = pod["status"]["conditions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["type"] == "Ready")
-        .cloned();
     assert_eq!(
-        ready.unwrap_or_default()["status"],
+        condition(&pod, "Ready")["status"],
         "False",
         "the writer is not ready, so neither is the pod"
     );
     let table = agent.ok(&["get", "pod", "two-containers"]);
-    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
-        &row[..4],
+        &columns(&table, 1)[..4],
         ["two-containers", "1/2", "NotReady", "0"],
         "{table}"
     );
@@ -216,12 +192,7 @@ fn s2_shared_hostpath_writer_completes_and_web_serves_its_file() {
 #[test]
 fn s3_init_container_delivers_the_app_before_it_starts() {
     let agent = Agent::start();
-    assert_eq!(
-        agent
-            .apply_file(&example("s3-init-container-app.yaml"))
-            .trim(),
-        "pod/javaweb-2 created"
-    );
+    agent.apply_example("s3-init-container-app.yaml", "javaweb-2");
 
     // Watch the pod until it runs: while the init container has not exited 0 the app must not
     // have started, and the table reads Init:0/1.
@@ -234,7 +205,7 @@ fn s3_init_container_delivers_the_app_before_it_starts() {
             "javaweb-2 never ran; statuses seen {statuses:?}\n{}",
             agent.agent_log()
         );
-        let status = table_status(&agent, "javaweb-2");
+        let status = agent.get_status("javaweb-2");
         if statuses.last() != Some(&status) {
             statuses.push(status);
         }
@@ -259,7 +230,7 @@ fn s3_init_container_delivers_the_app_before_it_starts() {
                 saw_app_initializing = true;
             }
         }
-        if all_running(&pod) && table_status(&agent, "javaweb-2") == "Running" {
+        if all_running(&pod) && agent.get_status("javaweb-2") == "Running" {
             statuses.push("Running".into());
             statuses.dedup();
             break pod;
@@ -297,18 +268,9 @@ fn s3_init_container_delivers_the_app_before_it_starts() {
         "{init:#}"
     );
     assert_eq!(init["restartCount"], 0, "{init:#}");
-    let finished = timestamp(
-        &init["state"]["terminated"]["finishedAt"],
-        "the init container's finishedAt",
-    );
-    let init_started = timestamp(
-        &init["state"]["terminated"]["startedAt"],
-        "the init container's startedAt",
-    );
-    let app_started = timestamp(
-        &container(&pod, "tomcat")["state"]["running"]["startedAt"],
-        "the app's startedAt",
-    );
+    let finished = timestamp(&init["state"]["terminated"]["finishedAt"]);
+    let init_started = timestamp(&init["state"]["terminated"]["startedAt"]);
+    let app_started = timestamp(&container(&pod, "tomcat")["state"]["running"]["startedAt"]);
     assert!(
         init_started <= finished && finished <= app_started,
         "init {init_started}..{finished}, app started {app_started}"
@@ -317,11 +279,7 @@ fn s3_init_container_delivers_the_app_before_it_starts() {
         finished.duration_since(init_started) >= jiff::SignedDuration::from_secs(1),
         "the init container sleeps 2 s"
     );
-    let conditions = pod["status"]["conditions"].as_array().expect("conditions");
-    let initialized = conditions
-        .iter()
-        .find(|c| c["type"] == "Initialized")
-        .expect("Initialized condition");
+    let initialized = condition(&pod, "Initialized");
     assert_eq!(initialized["status"], "True", "{initialized:#}");
 
     let body = wait_exec(
@@ -340,21 +298,14 @@ fn s3_init_container_delivers_the_app_before_it_starts() {
 #[test]
 fn s4_log_sidecar_shows_the_apps_lines() {
     let agent = Agent::start();
-    assert_eq!(
-        agent.apply_file(&example("s4-log-sidecar.yaml")).trim(),
-        "pod/log-collector created"
-    );
-    agent.wait_running("log-collector");
+    agent.run_example("s4-log-sidecar.yaml", "log-collector");
 
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let mut seen = String::new();
-    while std::time::Instant::now() < deadline {
-        seen = logs(&agent, "log-collector", "sidecar");
-        if seen.lines().any(|l| l == "app line 3") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let seen = poll(
+        Duration::from_secs(15),
+        POLL,
+        || logs(&agent, "log-collector", "sidecar"),
+        |seen| seen.lines().any(|l| l == "app line 3"),
+    );
     let lines: Vec<&str> = seen.lines().collect();
     assert!(
         lines.contains(&"app line 3"),
@@ -378,11 +329,7 @@ fn s4_log_sidecar_shows_the_apps_lines() {
 #[test]
 fn s5_reverse_proxy_forwards_to_the_loopback_only_app() {
     let agent = Agent::start();
-    assert_eq!(
-        agent.apply_file(&example("s5-reverse-proxy.yaml")).trim(),
-        "pod/proxied-app created"
-    );
-    agent.wait_running("proxied-app");
+    agent.run_example("s5-reverse-proxy.yaml", "proxied-app");
 
     // Through the proxy on :80 (twice: the proxy keeps listening) ...
     for _ in 0..2 {
@@ -466,21 +413,17 @@ fn s6_sync_build_serve_shows_a_source_change() {
         )
     };
     std::fs::write(remote.join("page.md"), "version one\n").unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    let mut body = page();
-    while !body.contains("version one") && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(200));
-        body = page();
-    }
+    let body = poll(Duration::from_secs(15), POLL, page, |body| {
+        body.contains("version one")
+    });
     assert_eq!(body, "<html><body>\nversion one\n</body></html>\n");
 
     // Change the source on the host: within a few seconds the served page shows the change.
     std::fs::write(remote.join("page.md"), "version two\n").unwrap();
     let changed = std::time::Instant::now();
-    while !body.contains("version two") && changed.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(200));
-        body = page();
-    }
+    let body = poll(Duration::from_secs(10), POLL, page, |body| {
+        body.contains("version two")
+    });
     assert_eq!(
         body, "<html><body>\nversion two\n</body></html>\n",
         "the change never reached the page"
@@ -505,28 +448,21 @@ fn s6_sync_build_serve_shows_a_source_change() {
 #[test]
 fn s7_unix_socket_between_containers() {
     let agent = Agent::start();
-    assert_eq!(
-        agent.apply_file(&example("s7-unix-socket.yaml")).trim(),
-        "pod/unix-socket created"
-    );
-    agent.wait_running("unix-socket");
+    agent.run_example("s7-unix-socket.yaml", "unix-socket");
 
     // The collector logs the records the scraper writes to the socket.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let records = |log: &str| -> Vec<u32> {
         log.lines()
             .filter(|l| l.contains("scraper"))
             .filter_map(|l| l.split("record ").nth(1)?.trim().parse().ok())
             .collect()
     };
-    let mut log = String::new();
-    while std::time::Instant::now() < deadline {
-        log = logs(&agent, "unix-socket", "collector");
-        if records(&log).len() >= 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let log = poll(
+        Duration::from_secs(15),
+        POLL,
+        || logs(&agent, "unix-socket", "collector"),
+        |log| records(log).len() >= 2,
+    );
     let got = records(&log);
     assert!(
         got.len() >= 2,
@@ -578,10 +514,8 @@ fn s8_shared_uts_ipc_net(agent: &Agent) {
     );
     // One namespace each for the pod, not the host's.
     for ns in ["uts", "ipc", "net"] {
-        let link = format!("/proc/self/ns/{ns}");
-        let (_, a, _) = agent.exec("shared-namespaces", "first", &["readlink", &link]);
-        let (_, b, _) = agent.exec("shared-namespaces", "second", &["readlink", &link]);
-        let host = std::fs::read_link(&link)
+        let (a, b) = (ns_link(agent, "first", ns), ns_link(agent, "second", ns));
+        let host = std::fs::read_link(format!("/proc/self/ns/{ns}"))
             .unwrap()
             .to_string_lossy()
             .to_string();
@@ -589,6 +523,14 @@ fn s8_shared_uts_ipc_net(agent: &Agent) {
         assert!(a.trim().starts_with(&format!("{ns}:[")), "{a}");
         assert_ne!(a.trim(), host, "the pod has its own {ns} namespace");
     }
+}
+
+/// `readlink /proc/self/ns/NS` run by exec in container `name` of the S8 pod.
+fn ns_link(agent: &Agent, name: &str, ns: &str) -> String {
+    let link = format!("/proc/self/ns/{ns}");
+    agent
+        .exec("shared-namespaces", name, &["readlink", &link])
+        .1
 }
 
 fn sleeps_in_ps(agent: &Agent, name: &str) -> (usize, String) {
@@ -607,10 +549,7 @@ fn sleeps_in_ps(agent: &Agent, name: &str) -> (usize, String) {
 fn host_processes(agent: &Agent, name: &str) -> Vec<(i32, i32, String)> {
     let pod = agent.pod("shared-namespaces").unwrap();
     let uid = pod["metadata"]["uid"].as_str().unwrap();
-    let id = container(&pod, name)["containerID"]
-        .as_str()
-        .expect("containerID");
-    container_pids(uid, id)
+    container_pids(uid, &container_id_of(&pod, name))
         .into_iter()
         .map(|pid| {
             let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -630,13 +569,7 @@ fn host_processes(agent: &Agent, name: &str) -> Vec<(i32, i32, String)> {
 #[test]
 fn s8_shared_namespaces_with_share_process_namespace() {
     let agent = Agent::start();
-    assert_eq!(
-        agent
-            .apply_file(&example("s8-shared-namespaces.yaml"))
-            .trim(),
-        "pod/shared-namespaces created"
-    );
-    agent.wait_running("shared-namespaces");
+    agent.run_example("s8-shared-namespaces.yaml", "shared-namespaces");
     s8_shared_uts_ipc_net(&agent);
 
     // PID 1 is the pod's infra process; each container's ps lists the other's sleep too.
@@ -654,24 +587,14 @@ fn s8_shared_namespaces_with_share_process_namespace() {
         assert!(!processes.is_empty(), "{name} has processes");
         assert!(processes.iter().all(|p| p.1 > 1), "{name}: {processes:?}");
     }
-    let (_, a, _) = agent.exec(
-        "shared-namespaces",
-        "first",
-        &["readlink", "/proc/self/ns/pid"],
-    );
-    let (_, b, _) = agent.exec(
-        "shared-namespaces",
-        "second",
-        &["readlink", "/proc/self/ns/pid"],
+    let (a, b) = (
+        ns_link(&agent, "first", "pid"),
+        ns_link(&agent, "second", "pid"),
     );
     assert_eq!(a, b, "one PID namespace");
     // exec joins the container's own mount namespace (not the shim's, not the host's).
     for name in ["first", "second"] {
-        let (_, mnt, _) = agent.exec(
-            "shared-namespaces",
-            name,
-            &["readlink", "/proc/self/ns/mnt"],
-        );
+        let mnt = ns_link(&agent, name, "mnt");
         let (pid, _, _) = host_processes(&agent, name)[0].clone();
         let own = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).unwrap();
         assert_eq!(
@@ -715,15 +638,9 @@ fn s8_shared_namespaces_without_share_process_namespace() {
             "{name} does not see the infra process:\n{ps}"
         );
     }
-    let (_, a, _) = agent.exec(
-        "shared-namespaces",
-        "first",
-        &["readlink", "/proc/self/ns/pid"],
-    );
-    let (_, b, _) = agent.exec(
-        "shared-namespaces",
-        "second",
-        &["readlink", "/proc/self/ns/pid"],
+    let (a, b) = (
+        ns_link(&agent, "first", "pid"),
+        ns_link(&agent, "second", "pid"),
     );
     assert_ne!(a, b, "a PID namespace per container");
 
@@ -733,28 +650,14 @@ fn s8_shared_namespaces_without_share_process_namespace() {
 #[test]
 fn s9_restart_always_brings_a_killed_container_back_with_its_volume() {
     let agent = Agent::start();
-    assert_eq!(
-        agent.apply_file(&example("s9-restart.yaml")).trim(),
-        "pod/survivor created"
-    );
-    let pod = agent.wait_running("survivor");
+    let pod = agent.run_example("s9-restart.yaml", "survivor");
     let uid = agent.uid("survivor");
-    let first_id = container(&pod, "main")["containerID"]
-        .as_str()
-        .expect("containerID")
-        .to_string();
+    let first_id = container_id_of(&pod, "main");
     let (code, starts, _) = agent.exec("survivor", "main", &["cat", "/state/starts"]);
     assert_eq!((code, starts.lines().count()), (0, 1), "{starts:?}");
 
     // Kill the container's main process from the host.
-    let pids = pids_with_cmdline(&uid, &first_id, "sleep 3600");
-    assert_eq!(
-        pids.len(),
-        1,
-        "the container's sleep among {:?}",
-        container_pids(&uid, &first_id)
-    );
-    kill9(&pids);
+    kill_the_sleep(&uid, &first_id);
 
     let pod = agent.wait_pod(
         "survivor",
@@ -782,8 +685,11 @@ fn s9_restart_always_brings_a_killed_container_back_with_its_volume() {
     let (code, starts, _) = agent.exec("survivor", "main", &["cat", "/state/starts"]);
     assert_eq!((code, starts.lines().count()), (0, 2), "{starts:?}");
     let table = agent.ok(&["get", "pod", "survivor"]);
-    let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
-    assert_eq!(&row[1..4], ["1/1", "Running", "1"], "{table}");
+    assert_eq!(
+        &columns(&table, 1)[1..4],
+        ["1/1", "Running", "1"],
+        "{table}"
+    );
 
     agent.delete_and_check("survivor", "1");
 }
@@ -806,49 +712,25 @@ fn s9_restart_never_ends_failed_on_kill_and_succeeded_on_exit_0() {
     let clean = agent.wait_running("clean");
     let killed_uid = agent.uid("killed");
     let clean_uid = agent.uid("clean");
-    let killed_id = container(&killed, "main")["containerID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let clean_id = container(&clean, "main")["containerID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let killed_id = container_id_of(&killed, "main");
+    let clean_id = container_id_of(&clean, "main");
 
-    let pids = pids_with_cmdline(&killed_uid, &killed_id, "sleep 3600");
-    assert_eq!(
-        pids.len(),
-        1,
-        "the container's main process among {:?}",
-        container_pids(&killed_uid, &killed_id)
-    );
-    kill9(&pids);
-    let pids = pids_with_cmdline(&clean_uid, &clean_id, "sleep 3600");
-    assert_eq!(
-        pids.len(),
-        1,
-        "the container's sleep among {:?}",
-        container_pids(&clean_uid, &clean_id)
-    );
-    kill9(&pids);
+    kill_the_sleep(&killed_uid, &killed_id);
+    kill_the_sleep(&clean_uid, &clean_id);
 
-    let killed = agent.wait_pod("killed", "phase Failed", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Failed"
-    });
+    let killed = agent.wait_phase("killed", "Failed", Duration::from_secs(20));
     let main = container(&killed, "main");
     assert_eq!(main["state"]["terminated"]["exitCode"], 137, "{main:#}");
     assert_eq!(main["state"]["terminated"]["reason"], "Error", "{main:#}");
-    let clean = agent.wait_pod("clean", "phase Succeeded", Duration::from_secs(20), |p| {
-        p["status"]["phase"] == "Succeeded"
-    });
+    let clean = agent.wait_phase("clean", "Succeeded", Duration::from_secs(20));
     let main = container(&clean, "main");
     assert_eq!(main["state"]["terminated"]["exitCode"], 0, "{main:#}");
     assert_eq!(
         main["state"]["terminated"]["reason"], "Completed",
         "{main:#}"
     );
-    assert_eq!(table_status(&agent, "killed"), "Error");
-    assert_eq!(table_status(&agent, "clean"), "Completed");
+    assert_eq!(agent.get_status("killed"), "Error");
+    assert_eq!(agent.get_status("clean"), "Completed");
 
     // Never: nothing is restarted, the phase stays (the backoff base is 1 s).
     std::thread::sleep(Duration::from_secs(3));

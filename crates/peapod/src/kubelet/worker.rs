@@ -502,13 +502,7 @@ impl Worker {
                         format!("image \"{image_ref}\" is not in peapod's image store ({err}); load it with \"peapod load -i\" (registry pulls are not available yet)"),
                     )
                 };
-                self.event(
-                    pod,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {reason}"),
-                    fpath.clone(),
-                );
+                self.failed_event(pod, reason, fpath.clone());
                 self.event(pod, EventType::Warning, "Failed", &message, fpath);
                 return Some(self.fail_before_start(
                     &name,
@@ -555,13 +549,7 @@ impl Worker {
             Ok(request) => request,
             Err(err) => {
                 let message = err.to_string();
-                self.event(
-                    pod,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {message}"),
-                    fpath,
-                );
+                self.failed_event(pod, &message, fpath);
                 return Some(self.fail_before_start(
                     &name,
                     &image_name,
@@ -631,13 +619,7 @@ impl Worker {
             }
             Err(err) => {
                 let message = err.to_string();
-                self.event(
-                    pod,
-                    EventType::Warning,
-                    "Failed",
-                    &format!("Error: {message}"),
-                    fpath,
-                );
+                self.failed_event(pod, &message, fpath);
                 let _ = client.remove(&id).await;
                 let now = now();
                 self.containers.insert(
@@ -888,11 +870,11 @@ impl Worker {
             let Some(tracked) = self.containers.get(&container.name) else {
                 continue;
             };
-            if !tracked
+            if tracked
                 .status
                 .state
                 .as_ref()
-                .is_some_and(|s| s.running.is_some())
+                .is_none_or(|s| s.running.is_none())
             {
                 continue;
             }
@@ -1179,6 +1161,12 @@ impl Worker {
         field_path: Option<String>,
     ) {
         events::record(&self.ctx, pod, type_, reason, message, field_path);
+    }
+
+    /// The kubelet's Warning `Failed` event for a container that could not start.
+    fn failed_event(&self, pod: &Pod, error: &str, field_path: Option<String>) {
+        let message = format!("Error: {error}");
+        self.event(pod, EventType::Warning, "Failed", &message, field_path);
     }
 }
 

@@ -97,17 +97,16 @@ impl Runtime {
         }
     }
 
+    /// A builder for container `id` in this pod's state root; `action` names it in errors.
+    fn builder(&self, id: &str, action: &'static str) -> Result<ContainerBuilder, RuntimeError> {
+        ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_root_path(&self.state_root)
+            .map_err(|source| lc_err(action, id, source))
+    }
+
     /// Creates the container (its init waits for `start`) and returns the init's pid.
     pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(|source| lc_err("creating", id, source))?
-            .with_stdout(stdio.stdout)
-            .with_stderr(stdio.stderr);
-        if let Some(stdin) = stdio.stdin {
-            builder = builder.with_stdin(stdin);
-        }
-        let container = builder
+        let container = with_stdio(self.builder(id, "creating")?, stdio)
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -148,9 +147,8 @@ impl Runtime {
         process_json: &Path,
         console_socket: &Path,
     ) -> Result<i32, RuntimeError> {
-        let pid = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(|source| lc_err("exec in", id, source))?
+        let pid = self
+            .builder(id, "exec in")?
             .with_console_socket(Some(console_socket))
             .as_tenant()
             .with_process(Some(process_json))
@@ -162,15 +160,7 @@ impl Runtime {
 
     /// Starts `command` inside container `id` (its namespaces and cgroup); returns its pid.
     pub fn exec(&self, id: &str, command: Vec<String>, stdio: Stdio) -> Result<i32, RuntimeError> {
-        let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-            .with_root_path(&self.state_root)
-            .map_err(|source| lc_err("exec in", id, source))?
-            .with_stdout(stdio.stdout)
-            .with_stderr(stdio.stderr);
-        if let Some(stdin) = stdio.stdin {
-            builder = builder.with_stdin(stdin);
-        }
-        let pid = builder
+        let pid = with_stdio(self.builder(id, "exec in")?, stdio)
             .as_tenant()
             .with_container_args(command)
             .with_detach(true)
@@ -181,6 +171,15 @@ impl Runtime {
 
     fn load(&self, id: &str) -> Result<Container, RuntimeError> {
         Container::load(self.state_root.join(id)).map_err(|source| lc_err("loading", id, source))
+    }
+}
+
+/// Hands the process its stdio: the write ends of the shim's pipes, and stdin when it has one.
+fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
+    let builder = builder.with_stdout(stdio.stdout).with_stderr(stdio.stderr);
+    match stdio.stdin {
+        Some(stdin) => builder.with_stdin(stdin),
+        None => builder,
     }
 }
 

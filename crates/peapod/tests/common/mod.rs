@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -137,6 +137,36 @@ impl Agent {
 
     /// Runs the CLI with `input` on stdin.
     pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        self.spawn_cli_with_stdin(args, input)
+            .wait_with_output()
+            .unwrap()
+    }
+
+    /// `cli_stdin` that gives up after `timeout` (kills the CLI) instead of hanging the test.
+    pub fn cli_stdin_within(&self, args: &[&str], input: &str, timeout: Duration) -> Output {
+        let child = self.spawn_cli_with_stdin(args, input);
+        let pid = child.id() as i32;
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if done_rx.recv_timeout(timeout).is_err() {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return true;
+            }
+            false
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = done_tx.send(());
+        let timed_out = watchdog.join().unwrap();
+        assert!(
+            !timed_out,
+            "peapod {} did not finish within {timeout:?} (stdin {input:?})",
+            args.join(" ")
+        );
+        out
+    }
+
+    /// The CLI with piped output and `input` already written to its stdin.
+    fn spawn_cli_with_stdin(&self, args: &[&str], input: &str) -> Child {
         use std::io::Write;
         let mut child = Command::new(peapod_bin())
             .args(args)
@@ -152,7 +182,7 @@ impl Agent {
             .unwrap()
             .write_all(input.as_bytes())
             .unwrap();
-        child.wait_with_output().unwrap()
+        child
     }
 
     /// Runs the CLI and insists it succeeds; returns stdout.
@@ -180,6 +210,20 @@ impl Agent {
         self.ok(&["apply", "-f", path.to_str().unwrap()])
     }
 
+    /// Applies the example manifest `file`, which must create exactly `pod/POD`.
+    pub fn apply_example(&self, file: &str, pod: &str) {
+        assert_eq!(
+            self.apply_file(&example(file)).trim(),
+            format!("pod/{pod} created")
+        );
+    }
+
+    /// `apply_example`, then waits until all of the pod's containers run.
+    pub fn run_example(&self, file: &str, pod: &str) -> Value {
+        self.apply_example(file, pod);
+        self.wait_running(pod)
+    }
+
     /// The pod as JSON, or None when it does not exist.
     pub fn pod(&self, name: &str) -> Option<Value> {
         let out = self.cli(&["get", "pod", name, "-o", "json"]);
@@ -203,21 +247,21 @@ impl Agent {
         timeout: Duration,
         check: impl Fn(&Value) -> bool,
     ) -> Value {
-        let mut last = Value::Null;
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Some(pod) = self.pod(name) {
-                if check(&pod) {
-                    return pod;
-                }
-                last = pod;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let seen = |pod: &Option<Value>| pod.as_ref().is_some_and(&check);
+        let last = poll(timeout, Duration::from_millis(100), || self.pod(name), seen);
+        match last {
+            Some(pod) if check(&pod) => pod,
+            last => panic!(
+                "pod {name}: timed out waiting for {what}; last seen: {:#}\nagent log:\n{}",
+                last.unwrap_or_default(),
+                self.agent_log()
+            ),
         }
-        panic!(
-            "pod {name}: timed out waiting for {what}; last seen: {last:#}\nagent log:\n{}",
-            self.agent_log()
-        );
+    }
+
+    /// Waits until the pod's `status.phase` is `phase`.
+    pub fn wait_phase(&self, name: &str, phase: &str, timeout: Duration) -> Value {
+        self.wait_pod(name, phase, timeout, |p| p["status"]["phase"] == phase)
     }
 
     pub fn wait_running(&self, name: &str) -> Value {
@@ -239,6 +283,17 @@ impl Agent {
             text(&out.stdout),
             text(&out.stderr),
         )
+    }
+
+    /// The STATUS column of `get pod NAME` (kubectl's table: NAME READY STATUS RESTARTS AGE).
+    pub fn get_status(&self, name: &str) -> String {
+        let table = self.ok(&["get", "pod", name]);
+        let header = columns(&table, 0);
+        assert_eq!(header.get(2), Some(&"STATUS"), "kubectl's columns: {table}");
+        columns(&table, 1)
+            .get(2)
+            .unwrap_or_else(|| panic!("no STATUS in {table}"))
+            .to_string()
     }
 
     pub fn agent_log(&self) -> String {
@@ -367,15 +422,37 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-pub fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub fn wait_until(timeout: Duration, what: &str, check: impl FnMut() -> bool) {
+    let done = poll(timeout, Duration::from_millis(50), check, |done| *done);
+    assert!(done, "timed out waiting for {what}");
+}
+
+/// Calls `fetch` every `interval` until `done` holds for what it returns or `timeout` has
+/// passed; returns the last value either way.
+pub fn poll<T>(
+    timeout: Duration,
+    interval: Duration,
+    mut fetch: impl FnMut() -> T,
+    done: impl Fn(&T) -> bool,
+) -> T {
     let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if check() {
-            return;
+    loop {
+        let value = fetch();
+        if done(&value) || Instant::now() >= deadline {
+            return value;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(interval);
     }
-    panic!("timed out waiting for {what}");
+}
+
+/// The whitespace-separated columns of line `index` of a table (0 is the header).
+pub fn columns(table: &str, index: usize) -> Vec<&str> {
+    table
+        .lines()
+        .nth(index)
+        .unwrap_or_else(|| panic!("no line {index} in:\n{table}"))
+        .split_whitespace()
+        .collect()
 }
 
 pub fn all_running(pod: &Value) -> bool {
@@ -398,6 +475,34 @@ pub fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
         )
         .find(|c| c["name"] == name)
         .unwrap_or(&Value::Null)
+}
+
+/// The container's `containerID`; panics when it has none yet.
+pub fn container_id_of(pod: &Value, name: &str) -> String {
+    container(pod, name)["containerID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("container {name} has no containerID: {pod:#}"))
+        .to_string()
+}
+
+/// The pod's condition of `type_` (Null when absent).
+pub fn condition(pod: &Value, type_: &str) -> Value {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == type_)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// An RFC 3339 timestamp field; panics when it is unset or malformed.
+pub fn timestamp(value: &Value) -> jiff::Timestamp {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("bad timestamp {value}: {e}"))
 }
 
 pub fn example(name: &str) -> PathBuf {
