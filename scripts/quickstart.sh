@@ -30,3 +30,4 @@ sleep 1
 peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
 peapod describe pod example-pod
 peapod delete pod example-pod --grace-period 1
+{ set +x; } 2>/dev/null
