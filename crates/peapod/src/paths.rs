@@ -69,6 +69,20 @@ impl Paths {
             .join(format!("{namespace}_{name}_{uid}"))
     }
 
+    /// The CRI log of one container attempt: `<pod log dir>/CONTAINER/ATTEMPT.log`.
+    pub fn container_log(
+        &self,
+        namespace: &str,
+        name: &str,
+        uid: &str,
+        container: &str,
+        attempt: i32,
+    ) -> PathBuf {
+        self.pod_log_dir(namespace, name, uid)
+            .join(container)
+            .join(format!("{attempt}.log"))
+    }
+
     pub fn pod_logs_root(&self) -> PathBuf {
         self.root.join("var/log/pods")
     }

@@ -93,7 +93,7 @@ async fn wait_for_interrupt() {
 /// Follows each container of the pod, attempt after attempt, until `stop`.
 fn stream_pod_logs(ctx: &Context, ns: &str, name: &str, stop: Arc<AtomicBool>) {
     let mut followers: Vec<std::thread::JoinHandle<()>> = Vec::new();
-    let mut followed: Vec<(String, String)> = Vec::new();
+    let mut followed: Vec<String> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         let Ok(Some(pod)) = ctx.store.get::<Pod>(ns, name) else {
             std::thread::sleep(Duration::from_millis(200));
@@ -110,15 +110,13 @@ fn stream_pod_logs(ctx: &Context, ns: &str, name: &str, stop: Arc<AtomicBool>) {
             let Some(id) = container.container_id.clone() else {
                 continue;
             };
-            if followed.iter().any(|(_, seen)| seen == &id) {
+            if followed.contains(&id) {
                 continue;
             }
-            followed.push((container.name.clone(), id));
-            let path = ctx
-                .paths
-                .pod_log_dir(ns, name, &uid)
-                .join(&container.name)
-                .join(format!("{}.log", container.restart_count));
+            followed.push(id);
+            let path =
+                ctx.paths
+                    .container_log(ns, name, &uid, &container.name, container.restart_count);
             let prefix = format!("[{name}/{}] ", container.name);
             let stop = stop.clone();
             followers.push(std::thread::spawn(move || follow(&path, &prefix, &stop)));

@@ -554,9 +554,7 @@ async fn pod_log(
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let path = ctx
         .paths
-        .pod_log_dir(&ns, &name, &uid)
-        .join(&container)
-        .join(format!("{attempt}.log"));
+        .container_log(&ns, &name, &uid, &container, attempt);
     let follow = params.follow == Some(true) && params.previous != Some(true);
     let options = peapod_logs::ReadOptions {
         tail: params.tail_lines.filter(|n| *n >= 0).map(|n| n as usize),

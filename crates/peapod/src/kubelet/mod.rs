@@ -43,10 +43,6 @@ impl Kubelet {
         })
     }
 
-    pub fn context(&self) -> &Arc<Context> {
-        &self.ctx
-    }
-
     /// Runs until the store's watch ends.
     pub async fn run(self: Arc<Self>) {
         loop {

@@ -214,7 +214,6 @@ impl Worker {
             }
         }
         if !initialized {
-            self.mark_waiting_app_containers(&spec, "PodInitializing");
             self.decide_terminal(&spec);
             if self.terminal {
                 // A failed init container ended the pod: its sandbox goes, as the kubelet
@@ -781,27 +780,6 @@ impl Worker {
             });
         }
         tracked.status.state = Some(waiting(reason, message));
-    }
-
-    fn mark_waiting_app_containers(
-        &mut self,
-        spec: &k8s_openapi::api::core::v1::PodSpec,
-        reason: &str,
-    ) {
-        for container in &spec.containers {
-            self.containers
-                .entry(container.name.clone())
-                .or_insert_with(|| Tracked {
-                    status: ContainerStatus {
-                        name: container.name.clone(),
-                        image: image_of(container),
-                        state: Some(waiting(reason, None)),
-                        started: Some(false),
-                        ..Default::default()
-                    },
-                    exited_at: None,
-                });
-        }
     }
 
     fn all_app_containers_done(

@@ -173,11 +173,13 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             work: attempt.join("work"),
             target: rootfs,
         },
-        log_path: inputs
-            .paths
-            .pod_log_dir(namespace, pod_name, uid)
-            .join(&container.name)
-            .join(format!("{}.log", inputs.restart_count)),
+        log_path: inputs.paths.container_log(
+            namespace,
+            pod_name,
+            uid,
+            &container.name,
+            inputs.restart_count,
+        ),
         stdin: container.stdin.unwrap_or(false),
     })
 }
