@@ -64,6 +64,9 @@ const POD_SPEC: Node = Object(&[
     ("subdomain", Leaf),
     ("nodeName", Leaf),
     ("dnsPolicy", Leaf),
+    ("dnsConfig", Leaf),
+    ("hostNetwork", Leaf),
+    ("setHostnameAsFQDN", Leaf),
     ("schedulerName", Leaf),
     ("enableServiceLinks", Leaf),
     // peapod never mounts a token; asking for one (true) is harmless.

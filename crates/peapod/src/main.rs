@@ -32,8 +32,10 @@ enum Command {
     Shim {
         #[arg(long)]
         pod_uid: String,
+        /// The pod's hostname in its own UTS namespace; absent with hostNetwork, where the
+        /// shim shares the node's network and UTS namespaces.
         #[arg(long)]
-        hostname: String,
+        hostname: Option<String>,
         #[arg(long)]
         run_dir: PathBuf,
         #[arg(long)]
@@ -83,23 +85,24 @@ fn main() -> anyhow::Result<()> {
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let code =
-                runtime.block_on(peapod::play::play(agent_config(crashloop_backoff), file))?;
+                runtime.block_on(peapod::play::play(agent_config(crashloop_backoff)?, file))?;
             std::process::exit(code);
         }
         command @ Command::Shim { .. } => run_shim(command),
     }
 }
 
-fn agent_config(backoff_base: std::time::Duration) -> peapod::agent::AgentConfig {
-    peapod::agent::AgentConfig {
+fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::agent::AgentConfig> {
+    Ok(peapod::agent::AgentConfig {
         paths: peapod::paths::Paths::from_env(),
         backoff_base,
         backoff_cap: std::time::Duration::from_secs(300),
-    }
+        network: peapod_net::NetworkConfig::from_env()?,
+    })
 }
 
 fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
-    let config = agent_config(backoff_base);
+    let config = agent_config(backoff_base)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let shutdown = async {

@@ -2,6 +2,7 @@
 //! (ValidatePodCreate, after defaulting) and `validate_pod_update` (ValidatePodUpdate).
 
 mod container;
+mod dns;
 mod errors;
 mod meta;
 pub mod names;

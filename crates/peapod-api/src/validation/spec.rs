@@ -3,6 +3,7 @@
 use k8s_openapi::api::core::v1::{HostAlias, PodSpec};
 
 use super::container::{image_whitespace, validate_containers, validate_init_containers};
+use super::dns::validate_pod_dns_config;
 use super::names;
 use super::volume::validate_volumes;
 use super::{FieldError, FieldPath};
@@ -44,6 +45,11 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         spec.dns_policy.as_deref(),
         DNS_POLICIES,
         &path.child("dnsPolicy"),
+    ));
+    errs.extend(validate_pod_dns_config(
+        spec.dns_config.as_ref(),
+        spec.dns_policy.as_deref(),
+        &path.child("dnsConfig"),
     ));
     errs.extend(validate_names(spec, path));
     errs.extend(validate_active_deadline(spec.active_deadline_seconds, path));

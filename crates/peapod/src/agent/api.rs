@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use k8s_openapi::api::core::v1::{Event, Pod, PodCondition, PodStatus};
+use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use peapod_api::decode::Document;
 use peapod_api::object::{parse_object, Object};
@@ -20,7 +20,6 @@ use peapod_store::{StoreError, WatchEventType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::kubelet::events::{self, EventType};
 use crate::kubelet::Context;
 use crate::shim::client::ShimClient;
 use crate::shim::protocol::ExecRequest;
@@ -303,7 +302,8 @@ fn admit(
     peapod_api::validation::validate_pod(&pod).map_err(|e| ApiError::invalid(e.to_string()))?;
     let spec = pod.spec.get_or_insert_with(Default::default);
     match spec.node_name.as_deref() {
-        None | Some("") => spec.node_name = Some(ctx.node_name.clone()),
+        // Unbound: the kubelet's scheduler binds it once its host ports are free.
+        None | Some("") => spec.node_name = None,
         Some(node) if node != ctx.node_name => {
             return Err(ApiError::invalid(format!(
                 "Pod \"{}\" is invalid: spec.nodeName: Invalid value: \"{node}\": this peapod node is \"{}\"",
@@ -313,7 +313,44 @@ fn admit(
         }
         Some(_) => {}
     }
+    check_host_ips(&pod, &super::node_addresses())?;
     Ok((pod, decoded.warnings))
+}
+
+/// A hostPort can only be published on an address the node has.
+fn check_host_ips(pod: &Pod, node_addresses: &[std::net::Ipv4Addr]) -> ApiResult<()> {
+    let Some(spec) = &pod.spec else {
+        return Ok(());
+    };
+    let lists = [
+        (
+            "initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+        ("containers", spec.containers.as_slice()),
+    ];
+    for (list, containers) in lists {
+        for (i, container) in containers.iter().enumerate() {
+            for (j, port) in container.ports.iter().flatten().enumerate() {
+                let Some(host_ip) = port.host_ip.as_deref().filter(|ip| !ip.is_empty()) else {
+                    continue;
+                };
+                let known = host_ip
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_unspecified() || node_addresses.contains(&ip));
+                if !known {
+                    let addresses: Vec<String> =
+                        node_addresses.iter().map(ToString::to_string).collect();
+                    return Err(ApiError::invalid(format!(
+                        "Pod \"{}\" is invalid: spec.{list}[{i}].ports[{j}].hostIP: Invalid value: \"{host_ip}\": must be 0.0.0.0 or an IPv4 address of this node ({})",
+                        pod.metadata.name.clone().unwrap_or_default(),
+                        addresses.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
@@ -329,41 +366,18 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     response
 }
 
+/// Stores a new pod as the API server does: Pending, not yet scheduled.
 fn create(ctx: &Context, mut pod: Pod) -> ApiResult<Pod> {
     pod.metadata.resource_version = None;
-    let now = Time(jiff::Timestamp::now());
     pod.status = Some(PodStatus {
         phase: Some("Pending".into()),
         qos_class: pod
             .spec
             .as_ref()
             .map(|s| crate::kubelet::qos_class(s).to_string()),
-        conditions: Some(vec![PodCondition {
-            type_: "PodScheduled".into(),
-            status: "True".into(),
-            last_transition_time: Some(now),
-            ..Default::default()
-        }]),
         ..Default::default()
     });
-    let created = ctx.store.create(pod)?;
-    let message = format!(
-        "Successfully assigned {}/{} to {}",
-        created.metadata.namespace.clone().unwrap_or_default(),
-        created.metadata.name.clone().unwrap_or_default(),
-        ctx.node_name
-    );
-    let event = events::make(
-        &created,
-        "default-scheduler",
-        &ctx.node_name,
-        EventType::Normal,
-        "Scheduled",
-        &message,
-        None,
-    );
-    let _ = ctx.store.record_event(event);
-    Ok(created)
+    Ok(ctx.store.create(pod)?)
 }
 
 async fn create_pod(
@@ -424,6 +438,13 @@ fn update(ctx: &Context, old: Pod, new: Pod) -> ApiResult<(&'static str, Pod)> {
     candidate.metadata.labels = new.metadata.labels.clone();
     candidate.metadata.annotations = new.metadata.annotations.clone();
     candidate.spec = new.spec.clone();
+    if let (Some(spec), Some(bound)) = (candidate.spec.as_mut(), old.spec.as_ref()) {
+        // The scheduler owns spec.nodeName once it bound the pod; a manifest without one
+        // leaves it as it is, as server-side apply would.
+        if spec.node_name.is_none() {
+            spec.node_name = bound.node_name.clone();
+        }
+    }
     peapod_api::validation::validate_pod_update(&candidate, &old)
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     if candidate.metadata == old.metadata && candidate.spec == old.spec {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use peapod_image::ImageStore;
+use peapod_net::{Network, NetworkConfig};
 use peapod_store::Store;
 
 use crate::kubelet::{Context, Kubelet};
@@ -27,6 +28,8 @@ pub enum AgentError {
     Store(#[from] peapod_store::StoreError),
     #[error("opening the image store: {0}")]
     Images(#[from] peapod_image::ImageError),
+    #[error("setting up the pod network: {0}")]
+    Network(#[from] peapod_net::NetError),
     #[error("another agent already serves {0}")]
     AlreadyRunning(String),
     #[error("listening on {path}: {source}")]
@@ -42,6 +45,7 @@ pub struct AgentConfig {
     pub paths: Paths,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    pub network: NetworkConfig,
 }
 
 /// An agent whose stores are open and whose socket is bound, not yet serving.
@@ -70,7 +74,11 @@ impl Agent {
                 source,
             })?;
         let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660));
+        let network =
+            Network::open(config.network.clone(), &paths.data_dir().join("network")).await?;
         let ctx = Arc::new(Context {
+            network,
+            scheduler: Default::default(),
             store: Store::open(&paths.database())?,
             images: ImageStore::open(paths.images_dir())?,
             node_name: node_name(),
@@ -122,20 +130,48 @@ pub fn node_name() -> String {
         .to_lowercase()
 }
 
-/// The host's first non-loopback IPv4 address (loopback when it has none).
+/// The node's address: the IPv4 address of the interface that holds the default route, else
+/// the first non-loopback one (loopback when it has none). Pods' bridges never qualify.
 pub fn host_ip() -> String {
+    let default_interface = default_route_interface();
+    let candidates: Vec<(String, std::net::Ipv4Addr)> = interface_addresses()
+        .into_iter()
+        .filter(|(_, ip)| !ip.is_loopback())
+        .collect();
+    candidates
+        .iter()
+        .find(|(name, _)| Some(name) == default_interface.as_ref())
+        .or(candidates.first())
+        .map_or_else(|| "127.0.0.1".into(), |(_, ip)| ip.to_string())
+}
+
+/// Every IPv4 address of the node's interfaces that are up.
+pub fn node_addresses() -> Vec<std::net::Ipv4Addr> {
+    interface_addresses()
+        .into_iter()
+        .map(|(_, ip)| ip)
+        .collect()
+}
+
+fn interface_addresses() -> Vec<(String, std::net::Ipv4Addr)> {
     nix::ifaddrs::getifaddrs()
         .ok()
         .into_iter()
         .flatten()
         .filter(|ifa| ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
-        .filter(|ifa| {
-            !ifa.flags
-                .contains(nix::net::if_::InterfaceFlags::IFF_LOOPBACK)
+        .filter_map(|ifa| {
+            let ip = ifa.address?.as_sockaddr_in()?.ip();
+            Some((ifa.interface_name, ip))
         })
-        .find_map(|ifa| {
-            ifa.address
-                .and_then(|a| a.as_sockaddr_in().map(|s| s.ip().to_string()))
-        })
-        .unwrap_or_else(|| "127.0.0.1".into())
+        .collect()
+}
+
+/// The interface of the IPv4 default route, from /proc/net/route.
+fn default_route_interface() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/route").ok()?;
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&"00000000") && fields.get(7) == Some(&"00000000"))
+            .then(|| fields[0].to_string())
+    })
 }

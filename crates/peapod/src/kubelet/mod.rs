@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod events;
 pub mod sandbox;
+pub mod scheduler;
 pub mod status;
 pub mod worker;
 
@@ -25,6 +26,8 @@ pub struct Context {
     pub paths: Paths,
     pub node_name: String,
     pub host_ip: String,
+    pub network: peapod_net::Network,
+    pub scheduler: scheduler::Scheduler,
     /// CrashLoopBackOff's first delay (kubelet: 10 s) and cap (5 min).
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
@@ -54,6 +57,7 @@ impl Kubelet {
                     continue;
                 }
             };
+            self.ctx.scheduler.restore(&pods);
             self.remove_orphans(&pods).await;
             for pod in &pods {
                 self.poke(pod);
@@ -87,6 +91,7 @@ impl Kubelet {
         let kubelet = self.clone();
         tokio::spawn(async move {
             worker.run().await;
+            kubelet.ctx.scheduler.release(&uid);
             kubelet
                 .workers
                 .lock()
@@ -95,7 +100,7 @@ impl Kubelet {
         });
     }
 
-    /// Sandboxes, directories, logs and cgroups of pods the store no longer has.
+    /// Sandboxes, network, directories, logs and cgroups of pods the store no longer has.
     async fn remove_orphans(&self, pods: &[Pod]) {
         let live: Vec<&str> = pods
             .iter()
@@ -127,8 +132,13 @@ impl Kubelet {
         uids.dedup();
         for uid in uids.iter().filter(|u| !live.contains(&u.as_str())) {
             tracing::info!(uid, "removing leftovers of a deleted pod");
-            sandbox::stop_shim(&self.ctx.paths, uid).await;
+            sandbox::stop_shim(&self.ctx, uid).await;
             sandbox::remove_files(&self.ctx.paths, uid);
+        }
+        let live: std::collections::HashSet<String> =
+            live.iter().map(|uid| uid.to_string()).collect();
+        if let Err(err) = self.ctx.network.remove_stale(&live).await {
+            tracing::warn!(%err, "releasing the network of deleted pods");
         }
     }
 }

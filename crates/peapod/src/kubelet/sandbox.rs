@@ -1,15 +1,20 @@
 //! A pod's sandbox from the agent's side: start the shim (after writing the pod's /etc files
-//! and preparing its volumes), find it again after an agent restart, and tear everything
-//! down — shim, directories, logs, cgroups — when the pod goes away.
+//! and preparing its volumes) and give it its network, find it again after an agent restart,
+//! and tear everything down — shim, network, directories, logs, cgroups — when the pod goes.
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
 
+use peapod_net::{HostPort, Protocol};
+
+use super::events::{self, EventType};
+use super::Context;
 use crate::paths::Paths;
-use crate::runtime::etc_files::{pod_hostname, EtcFiles};
+use crate::runtime::etc_files::{kernel_hostname, EtcFiles};
 use crate::shim::client::ShimClient;
 use crate::shim::launch::{self, LaunchError, LaunchSpec};
 use crate::volume::{self, HostVolume, VolumeError};
@@ -28,31 +33,49 @@ pub enum SandboxError {
     },
     #[error("preparing the pod's memory volume: {0}")]
     Tmpfs(String),
+    #[error("setting up the pod network: {0}")]
+    Network(#[from] peapod_net::NetError),
 }
 
 pub struct Sandbox {
     pub client: ShimClient,
     pub volumes: HashMap<String, HostVolume>,
+    /// The pod's address: its own on the bridge, or the node's with hostNetwork.
+    pub pod_ip: String,
 }
 
-/// Starts the pod's shim and readies its volumes.
-pub async fn create(paths: &Paths, pod: &Pod) -> Result<Sandbox, SandboxError> {
+/// Starts the pod's shim, gives it its network and readies its volumes. Whatever was set up
+/// is taken down again when a step fails.
+pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let run_dir = paths.pod_run_dir(&uid);
-    let volumes = volume::prepare(pod, &paths.pod_data_dir(&uid))?;
-    std::fs::create_dir_all(&run_dir).map_err(|source| SandboxError::EtcFiles {
-        path: run_dir.display().to_string(),
-        source,
-    })?;
-    EtcFiles::in_dir(&run_dir)
-        .write(pod, None)
-        .map_err(|source| SandboxError::EtcFiles {
-            path: run_dir.display().to_string(),
-            source,
-        })?;
+    let result = start(ctx, pod, &uid).await;
+    if result.is_err() {
+        stop_shim(ctx, &uid).await;
+    }
+    result
+}
+
+async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxError> {
+    let paths = &ctx.paths;
+    let run_dir = paths.pod_run_dir(uid);
+    let volumes = volume::prepare(pod, &paths.pod_data_dir(uid))?;
+    let host_network = uses_host_network(pod);
+    let pod_ip = if host_network {
+        ctx.host_ip.clone()
+    } else {
+        ctx.network.reserve(uid)?.to_string()
+    };
+    write_etc_files(ctx, pod, &run_dir, &pod_ip)?;
     let spec = LaunchSpec {
-        pod_uid: uid,
-        hostname: pod_hostname(pod),
+        pod_uid: uid.to_string(),
+        hostname: if host_network {
+            None
+        } else {
+            Some(kernel_hostname(pod).map_err(|e| SandboxError::EtcFiles {
+                path: run_dir.display().to_string(),
+                source: e.into(),
+            })?)
+        },
         run_dir: run_dir.clone(),
         share_pid: pod
             .spec
@@ -60,9 +83,13 @@ pub async fn create(paths: &Paths, pod: &Pod) -> Result<Sandbox, SandboxError> {
             .and_then(|s| s.share_process_namespace)
             .unwrap_or(false),
     };
-    tokio::task::spawn_blocking(move || launch::launch(&spec))
+    let pid = tokio::task::spawn_blocking(move || launch::launch(&spec))
         .await
         .map_err(|e| LaunchError::Failed(e.to_string()))??;
+    if !host_network {
+        let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        ctx.network.attach(uid, &netns, &host_ports(pod)).await?;
+    }
     let client = ShimClient::new(&run_dir);
     for volume in volumes.values() {
         if let Some(size) = volume.tmpfs {
@@ -72,28 +99,112 @@ pub async fn create(paths: &Paths, pod: &Pod) -> Result<Sandbox, SandboxError> {
                 .map_err(|e| SandboxError::Tmpfs(e.to_string()))?;
         }
     }
-    Ok(Sandbox { client, volumes })
+    Ok(Sandbox {
+        client,
+        volumes,
+        pod_ip,
+    })
+}
+
+/// Writes the pod's /etc files from the node's, recording kubelet's DNS warnings.
+fn write_etc_files(
+    ctx: &Context,
+    pod: &Pod,
+    run_dir: &Path,
+    pod_ip: &str,
+) -> Result<(), SandboxError> {
+    let failed = |source| SandboxError::EtcFiles {
+        path: run_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(run_dir).map_err(failed)?;
+    let warnings = EtcFiles::in_dir(run_dir)
+        .write_reporting(
+            pod,
+            Some(pod_ip),
+            Path::new("/etc/resolv.conf"),
+            Path::new("/etc/hosts"),
+        )
+        .map_err(failed)?;
+    for warning in warnings {
+        events::record(
+            ctx,
+            pod,
+            EventType::Warning,
+            warning.reason,
+            &warning.message,
+            None,
+        );
+    }
+    Ok(())
 }
 
 /// The sandbox of a pod whose shim already runs (the agent restarted), if it answers.
-pub async fn attach(paths: &Paths, pod: &Pod) -> Option<Sandbox> {
+pub async fn attach(ctx: &Context, pod: &Pod) -> Option<Sandbox> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let client = ShimClient::new(&paths.pod_run_dir(&uid));
+    let client = ShimClient::new(&ctx.paths.pod_run_dir(&uid));
     client.state().await.ok()?;
-    let volumes = volume::prepare(pod, &paths.pod_data_dir(&uid)).ok()?;
-    Some(Sandbox { client, volumes })
+    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid)).ok()?;
+    let pod_ip = if uses_host_network(pod) {
+        ctx.host_ip.clone()
+    } else {
+        ctx.network.pod_ip(&uid)?.to_string()
+    };
+    Some(Sandbox {
+        client,
+        volumes,
+        pod_ip,
+    })
 }
 
-/// Stops the shim (which kills and deletes any container left) and waits for it to exit.
-pub async fn stop_shim(paths: &Paths, uid: &str) {
-    let client = ShimClient::new(&paths.pod_run_dir(uid));
-    let Ok(state) = client.state().await else {
-        return;
-    };
-    if let Err(err) = client.shutdown().await {
-        tracing::warn!(uid, %err, "pod sandbox shutdown reported an error");
+/// Stops the shim (which kills and deletes any container left), waits for it to exit, and
+/// takes back the pod's network.
+pub async fn stop_shim(ctx: &Context, uid: &str) {
+    let client = ShimClient::new(&ctx.paths.pod_run_dir(uid));
+    if let Ok(state) = client.state().await {
+        if let Err(err) = client.shutdown().await {
+            tracing::warn!(uid, %err, "pod sandbox shutdown reported an error");
+        }
+        wait_gone(state.pid).await;
     }
-    wait_gone(state.pid).await;
+    if let Err(err) = ctx.network.detach(uid).await {
+        tracing::warn!(uid, %err, "releasing the pod network");
+    }
+}
+
+pub fn uses_host_network(pod: &Pod) -> bool {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.host_network)
+        .unwrap_or(false)
+}
+
+/// The DNAT rules a pod's hostPorts need (none with hostNetwork: its ports are the node's).
+fn host_ports(pod: &Pod) -> Vec<HostPort> {
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| p.host_port.unwrap_or(0) > 0)
+        .map(|p| HostPort {
+            protocol: match p.protocol.as_deref() {
+                Some("UDP") => Protocol::Udp,
+                Some("SCTP") => Protocol::Sctp,
+                _ => Protocol::Tcp,
+            },
+            host_ip: p
+                .host_ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+                .filter(|ip| !ip.is_unspecified()),
+            host_port: p.host_port.unwrap_or(0) as u16,
+            container_port: p.container_port as u16,
+        })
+        .collect()
 }
 
 /// Removes everything the pod had on the host but its object: run and data directories,

@@ -8,14 +8,15 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerState, ContainerStateRunning, ContainerStateTerminated,
-    ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodIP, PodStatus,
+    ContainerStateWaiting, ContainerStatus, HostIP, Pod, PodIP, PodSpec, PodStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
 use super::events::{self, EventType};
 use super::sandbox::{self, Sandbox};
+use super::scheduler;
 use super::status;
 use super::Context;
 use crate::runtime::bundle::{self, BundleInputs, PodFacts};
@@ -48,6 +49,10 @@ pub struct Worker {
     terminal: bool,
     start_time: Option<Time>,
     sandbox_retry_at: Option<Instant>,
+    /// Kept once the sandbox is gone: a finished pod still reports the address it had.
+    pod_ip: Option<String>,
+    /// Why kubelet's admission refused the pod (status reason and message).
+    rejected: Option<(String, String)>,
     poke: mpsc::UnboundedReceiver<()>,
 }
 
@@ -66,6 +71,8 @@ impl Worker {
             terminal: false,
             start_time: None,
             sandbox_retry_at: None,
+            pod_ip: None,
+            rejected: None,
             poke,
         };
         worker.adopt_status(pod);
@@ -76,6 +83,10 @@ impl Worker {
     fn adopt_status(&mut self, pod: &Pod) {
         let Some(status) = &pod.status else { return };
         self.start_time = status.start_time.clone();
+        self.pod_ip = status.pod_ip.clone();
+        if let (Some(reason), Some(message)) = (&status.reason, &status.message) {
+            self.rejected = Some((reason.clone(), message.clone()));
+        }
         self.terminal = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
         let all = status
             .init_container_statuses
@@ -102,6 +113,9 @@ impl Worker {
                 self.terminate_and_remove(&pod).await;
                 return;
             }
+            if !self.admitted(&pod).await {
+                continue;
+            }
             let wake_in = self.sync(&pod).await;
             self.write_status(&pod);
             // The worker's own status write comes back as a watch poke. Like the kubelet,
@@ -110,12 +124,6 @@ impl Worker {
             // otherwise a state such as ErrImagePull would be overwritten at once by the
             // next pass's ImagePullBackOff and never be seen.
             let deadline = wake_in.map(|d| Instant::now() + d);
-            let identity = |p: &Pod| {
-                let mut meta = p.metadata.clone();
-                meta.resource_version = None;
-                meta.managed_fields = None;
-                (meta, p.spec.clone())
-            };
             let seen = identity(&pod);
             loop {
                 let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -132,6 +140,151 @@ impl Worker {
                 break;
             }
         }
+    }
+
+    // ----- scheduling and admission ----------------------------------------------------------
+
+    /// Whether the pod may run here now. An unbound pod is bound once its host ports are free
+    /// (false: the caller looks at the pod again); a bound one must hold its ports, or the
+    /// kubelet rejects it.
+    async fn admitted(&mut self, pod: &Pod) -> bool {
+        if self.terminal {
+            return true;
+        }
+        let mut freed = self.ctx.scheduler.subscribe();
+        let reserved = self.ctx.scheduler.reserve(pod);
+        if scheduler::is_bound(pod) {
+            if let Err(conflict) = reserved {
+                if self.sandbox.is_none() && self.containers.is_empty() {
+                    self.reject(pod, "NodePorts", &conflict.admission_message());
+                }
+            }
+            return true;
+        }
+        match reserved {
+            Ok(()) => self.bind(),
+            Err(conflict) => {
+                self.write_unschedulable(pod, &conflict.scheduler_message());
+                tokio::select! {
+                    _ = freed.changed() => {}
+                    _ = self.wait_for_change(pod) => {}
+                }
+            }
+        }
+        false
+    }
+
+    /// Sets spec.nodeName, as kube-scheduler's binding does, with its Scheduled event.
+    fn bind(&self) {
+        let node = self.ctx.node_name.clone();
+        let bound = self
+            .ctx
+            .store
+            .modify::<Pod>(&self.namespace, &self.name, |p| {
+                if p.metadata.uid.as_deref() != Some(self.uid.as_str()) || scheduler::is_bound(p) {
+                    return false;
+                }
+                p.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
+                let status = p.status.get_or_insert_with(Default::default);
+                let conditions = status.conditions.get_or_insert_with(Vec::new);
+                conditions.retain(|c| c.type_ != "PodScheduled");
+                conditions.push(status::condition(
+                    &[],
+                    "PodScheduled",
+                    true,
+                    None,
+                    None,
+                    &now(),
+                ));
+                true
+            });
+        match bound {
+            Ok(Some(bound)) => {
+                let message = format!(
+                    "Successfully assigned {}/{} to {node}",
+                    self.namespace, self.name
+                );
+                self.scheduler_event(&bound, EventType::Normal, "Scheduled", &message);
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!(pod = %self.name, %err, "binding the pod"),
+        }
+    }
+
+    /// Pending, unbound, PodScheduled=False: kube-scheduler's view of a pod that fits nowhere.
+    fn write_unschedulable(&self, pod: &Pod, message: &str) {
+        let previous = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.clone())
+            .unwrap_or_default();
+        let condition = status::condition(
+            &previous,
+            "PodScheduled",
+            false,
+            Some("Unschedulable"),
+            Some(message.to_string()),
+            &now(),
+        );
+        let already = previous.iter().any(|c| {
+            c.type_ == condition.type_
+                && c.status == condition.status
+                && c.message == condition.message
+        });
+        if already {
+            return;
+        }
+        let mut updated = pod.clone();
+        updated.metadata.resource_version = None;
+        let status = updated.status.get_or_insert_with(Default::default);
+        status.phase = Some("Pending".into());
+        status.conditions = Some(vec![condition]);
+        if let Err(err) = self.ctx.store.update_status(updated) {
+            tracing::warn!(pod = %self.name, %err, "writing pod status");
+        }
+        self.scheduler_event(pod, EventType::Warning, "FailedScheduling", message);
+    }
+
+    /// kubelet's admission failure: the pod ends Failed without running anything.
+    fn reject(&mut self, pod: &Pod, reason: &str, message: &str) {
+        self.terminal = true;
+        self.rejected = Some((reason.to_string(), message.to_string()));
+        let mut updated = pod.clone();
+        updated.metadata.resource_version = None;
+        let status = updated.status.get_or_insert_with(Default::default);
+        status.phase = Some("Failed".into());
+        status.reason = Some(reason.to_string());
+        status.message = Some(message.to_string());
+        if let Err(err) = self.ctx.store.update_status(updated) {
+            tracing::warn!(pod = %self.name, %err, "writing pod status");
+        }
+        self.event(pod, EventType::Warning, reason, message, None);
+    }
+
+    fn scheduler_event(&self, pod: &Pod, type_: EventType, reason: &str, message: &str) {
+        let event = events::make(
+            pod,
+            "default-scheduler",
+            &self.ctx.node_name,
+            type_,
+            reason,
+            message,
+            None,
+        );
+        if let Err(err) = self.ctx.store.record_event(event) {
+            tracing::warn!(%err, reason, "recording an event");
+        }
+    }
+
+    /// Returns once the pod itself changed (spec, metadata, deletion) or is gone.
+    async fn wait_for_change(&mut self, pod: &Pod) {
+        let seen = identity(pod);
+        while self.poke.recv().await.is_some() {
+            if self.current_pod().is_none_or(|now| identity(&now) != seen) {
+                return;
+            }
+        }
+        std::future::pending::<()>().await
     }
 
     fn current_pod(&self) -> Option<Pod> {
@@ -256,14 +409,15 @@ impl Worker {
                 return Some(at - now);
             }
         }
-        let attached = sandbox::attach(&self.ctx.paths, pod).await;
+        let attached = sandbox::attach(&self.ctx, pod).await;
         let result = match attached {
             Some(sandbox) => Ok(sandbox),
-            None => sandbox::create(&self.ctx.paths, pod).await,
+            None => sandbox::create(&self.ctx, pod).await,
         };
         match result {
             Ok(sandbox) => {
                 self.sandbox_retry_at = None;
+                self.pod_ip = Some(sandbox.pod_ip.clone());
                 self.watch_exits(&sandbox).await;
                 self.sandbox = Some(sandbox);
                 self.reconcile_with_shim().await;
@@ -530,7 +684,7 @@ impl Worker {
         let facts = PodFacts {
             node_name: self.ctx.node_name.clone(),
             host_ip: self.ctx.host_ip.clone(),
-            pod_ip: None,
+            pod_ip: self.pod_ip.clone(),
         };
         let sandbox = self.sandbox.as_ref()?;
         let prepared = bundle::prepare(&BundleInputs {
@@ -921,8 +1075,9 @@ impl Worker {
     }
 
     async fn stop_sandbox(&mut self) {
+        self.ctx.scheduler.release(&self.uid);
         if self.sandbox.take().is_some() {
-            sandbox::stop_shim(&self.ctx.paths, &self.uid).await;
+            sandbox::stop_shim(&self.ctx, &self.uid).await;
             self.exits = None;
         }
     }
@@ -931,7 +1086,7 @@ impl Worker {
     /// the grace period; then the sandbox, the pod's files, and the object itself.
     async fn terminate_and_remove(&mut self, pod: &Pod) {
         if self.sandbox.is_none() && !self.terminal {
-            if let Some(sandbox) = sandbox::attach(&self.ctx.paths, pod).await {
+            if let Some(sandbox) = sandbox::attach(&self.ctx, pod).await {
                 self.watch_exits(&sandbox).await;
                 self.sandbox = Some(sandbox);
                 self.reconcile_with_shim().await;
@@ -961,8 +1116,8 @@ impl Worker {
         }
         self.terminal = true;
         self.write_status(pod);
-        if self.sandbox.take().is_some() || sandbox::attach(&self.ctx.paths, pod).await.is_some() {
-            sandbox::stop_shim(&self.ctx.paths, &self.uid).await;
+        if self.sandbox.take().is_some() || sandbox::attach(&self.ctx, pod).await.is_some() {
+            sandbox::stop_shim(&self.ctx, &self.uid).await;
         }
         sandbox::remove_files(&self.ctx.paths, &self.uid);
         if let Err(err) = self.ctx.store.delete::<Pod>(&self.namespace, &self.name) {
@@ -1109,9 +1264,11 @@ impl Worker {
             host_ips: Some(vec![HostIP {
                 ip: self.ctx.host_ip.clone(),
             }]),
-            pod_ip: None,
-            pod_ips: None::<Vec<PodIP>>,
+            pod_ip: self.pod_ip.clone(),
+            pod_ips: self.pod_ip.clone().map(|ip| vec![PodIP { ip }]),
             start_time: self.start_time.clone(),
+            reason: self.rejected.as_ref().map(|r| r.0.clone()),
+            message: self.rejected.as_ref().map(|r| r.1.clone()),
             qos_class: Some(super::qos_class(&spec).to_string()),
             init_container_statuses: (!init.is_empty()).then_some(init),
             container_statuses: Some(app),
@@ -1146,6 +1303,14 @@ impl Worker {
         let message = format!("Error: {error}");
         self.event(pod, EventType::Warning, "Failed", &message, field_path);
     }
+}
+
+/// What of a pod its own status writes leave unchanged.
+fn identity(pod: &Pod) -> (ObjectMeta, Option<PodSpec>) {
+    let mut meta = pod.metadata.clone();
+    meta.resource_version = None;
+    meta.managed_fields = None;
+    (meta, pod.spec.clone())
 }
 
 enum Observed {

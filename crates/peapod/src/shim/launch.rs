@@ -1,6 +1,7 @@
 //! Starting a pod's shim from the agent: `clone` straight into fresh network, IPC, UTS and
-//! mount namespaces (and a PID namespace with shareProcessNamespace, where the shim is PID 1),
-//! then exec of this same binary as `peapod shim`.
+//! mount namespaces (and a PID namespace with shareProcessNamespace, where the shim is PID 1;
+//! with hostNetwork the node's network and UTS namespaces are kept), then exec of this same
+//! binary as `peapod shim`.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -29,7 +30,8 @@ pub enum LaunchError {
 /// What a shim needs to know at start.
 pub struct LaunchSpec {
     pub pod_uid: String,
-    pub hostname: String,
+    /// None for a hostNetwork pod.
+    pub hostname: Option<String>,
     pub run_dir: PathBuf,
     pub share_pid: bool,
 }
@@ -62,21 +64,20 @@ pub fn launch(spec: &LaunchSpec) -> Result<i32, LaunchError> {
     let exe_c = cstr(b"/proc/self/exe");
     let argv0 = exe.as_os_str().as_bytes();
     let argv0 = argv0.strip_suffix(b" (deleted)").unwrap_or(argv0);
-    let args: Vec<CString> = [
+    let mut args: Vec<&[u8]> = vec![
         argv0,
         b"shim",
         b"--pod-uid",
         spec.pod_uid.as_bytes(),
-        b"--hostname",
-        spec.hostname.as_bytes(),
         b"--run-dir",
         spec.run_dir.as_os_str().as_bytes(),
         b"--ready-fd",
         b"3",
-    ]
-    .iter()
-    .map(|a| cstr(a))
-    .collect();
+    ];
+    if let Some(hostname) = &spec.hostname {
+        args.extend([b"--hostname".as_slice(), hostname.as_bytes()]);
+    }
+    let args: Vec<CString> = args.iter().map(|a| cstr(a)).collect();
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k.as_bytes().to_vec();
@@ -90,10 +91,10 @@ pub fn launch(spec: &LaunchSpec) -> Result<i32, LaunchError> {
     let mut envp: Vec<*const libc::c_char> = env.iter().map(|e| e.as_ptr()).collect();
     envp.push(std::ptr::null());
 
-    let mut flags = CloneFlags::CLONE_NEWNET
-        | CloneFlags::CLONE_NEWIPC
-        | CloneFlags::CLONE_NEWUTS
-        | CloneFlags::CLONE_NEWNS;
+    let mut flags = CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWNS;
+    if spec.hostname.is_some() {
+        flags |= CloneFlags::CLONE_NEWNET | CloneFlags::CLONE_NEWUTS;
+    }
     if spec.share_pid {
         flags |= CloneFlags::CLONE_NEWPID;
     }

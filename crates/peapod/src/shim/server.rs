@@ -56,7 +56,8 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
 #[derive(Debug, Clone)]
 pub struct ShimOptions {
     pub pod_uid: String,
-    pub hostname: String,
+    /// None with hostNetwork: the node's UTS and network namespaces are left alone.
+    pub hostname: Option<String>,
     /// The pod's run directory: socket, shm, libcontainer state, bundles.
     pub run_dir: PathBuf,
     /// A pipe the agent waits on; the shim writes one line once it serves requests.
@@ -66,8 +67,10 @@ pub struct ShimOptions {
 /// Runs the shim until the agent asks it to shut down.
 pub fn run(options: ShimOptions) -> Result<(), ShimError> {
     setup::private_mounts()?;
-    setup::hostname(&options.hostname)?;
-    setup::loopback_up()?;
+    if let Some(hostname) = &options.hostname {
+        setup::hostname(hostname)?;
+        setup::loopback_up()?;
+    }
     setup::pod_shm(&options.run_dir.join("shm"))?;
     setup::child_subreaper()?;
     let mut shim = Shim::new(&options)?;

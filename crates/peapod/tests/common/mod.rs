@@ -46,6 +46,21 @@ pub struct Agent {
     pub root: tempfile::TempDir,
     child: Option<Child>,
     backoff: String,
+    /// The agent's own bridge and pod range, so that agents of tests running in parallel
+    /// never share addresses.
+    pub bridge: String,
+    pub cidr: String,
+}
+
+/// A bridge name and a /24 pod range no other agent of this test run uses.
+fn fresh_network() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let pid = std::process::id();
+    (
+        format!("pe{}x{n}", pid % 100_000),
+        format!("10.{}.{}.0/24", 100 + pid % 100, n % 256),
+    )
 }
 
 impl Agent {
@@ -55,6 +70,12 @@ impl Agent {
     }
 
     pub fn start_with_backoff(backoff: &str) -> Agent {
+        let (bridge, cidr) = fresh_network();
+        Agent::start_with(backoff, &bridge, &cidr)
+    }
+
+    /// An agent on a given bridge and pod range.
+    pub fn start_with(backoff: &str, bridge: &str, cidr: &str) -> Agent {
         let root = tempfile::Builder::new()
             .prefix("peapod-e2e-")
             .tempdir()
@@ -63,6 +84,8 @@ impl Agent {
             root,
             child: None,
             backoff: backoff.to_string(),
+            bridge: bridge.to_string(),
+            cidr: cidr.to_string(),
         };
         agent.spawn();
         let loaded = agent.cli(&[
@@ -83,6 +106,8 @@ impl Agent {
         let child = Command::new(peapod_bin())
             .args(["serve", "--crashloop-backoff", &self.backoff])
             .env("PEAPOD_ROOT", self.root.path())
+            .env("PEAPOD_BRIDGE", &self.bridge)
+            .env("PEAPOD_POD_CIDR", &self.cidr)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -91,7 +116,15 @@ impl Agent {
             .expect("starting peapod serve");
         self.child = Some(child);
         let socket = self.socket();
+        let log = self.root.path().join("agent.log");
+        let child = self.child.as_mut().expect("just spawned");
         wait_until(Duration::from_secs(10), "the agent's socket", || {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "the agent exited ({status}):\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
     }
@@ -312,12 +345,13 @@ impl Agent {
     }
 
     /// Nothing of pod `uid` remains: no process (shim or container), no mount, no cgroup,
-    /// no run, data or log directory.
+    /// no run, data or log directory, no veth, no nftables rule, no address held.
     pub fn leak_check(&self, uid: &str) {
         let root = self.root.path().to_string_lossy().to_string();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let leaks = leaks(&root, uid);
+            let mut leaks = leaks(&root, uid);
+            leaks.extend(self.network_leaks(uid));
             if leaks.is_empty() {
                 return;
             }
@@ -330,6 +364,39 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Agent {
+    pub fn nft_table(&self) -> String {
+        format!("peapod-{}", self.bridge)
+    }
+
+    /// The agent's nftables table as `nft list` prints it.
+    pub fn ruleset(&self) -> String {
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", &self.nft_table()])
+            .output()
+            .expect("running nft");
+        text(&out.stdout)
+    }
+
+    fn network_leaks(&self, uid: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        let veth = peapod_net::host_veth_name(uid);
+        if Path::new("/sys/class/net").join(&veth).exists() {
+            found.push(format!("veth: {veth}"));
+        }
+        if self.ruleset().contains(uid) {
+            found.push(format!("nftables rule of pod {uid}:\n{}", self.ruleset()));
+        }
+        let ipam = self.root.path().join("var/lib/peapod/network/ipam");
+        for entry in std::fs::read_dir(ipam).into_iter().flatten().flatten() {
+            if std::fs::read_to_string(entry.path()).unwrap_or_default() == uid {
+                found.push(format!("address held: {}", entry.path().display()));
+            }
+        }
+        found
     }
 }
 
@@ -400,6 +467,14 @@ impl Drop for Agent {
             unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
             let _ = child.wait();
         }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table()])
+            .stderr(Stdio::null())
+            .status();
         let parent = Path::new("/sys/fs/cgroup");
         let suffix = cgroup_parent_name(self.root.path());
         if let Ok(entries) = std::fs::read_dir(parent) {

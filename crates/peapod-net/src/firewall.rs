@@ -1,0 +1,353 @@
+//! The agent's own nftables table (family ip, named after its bridge): masquerade for traffic
+//! leaving the pod range, and the DNAT rules of hostPorts, as the CNI portmap plugin sets them
+//! up. Every change is one `nft -f -` transaction; no other table is ever read or written.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use ipnet::Ipv4Net;
+
+use crate::config::NetworkConfig;
+
+const HOSTPORTS: &str = "hostports";
+
+#[derive(Debug, thiserror::Error)]
+pub enum FirewallError {
+    #[error("running nft (install the nftables package): {0}")]
+    Spawn(#[source] std::io::Error),
+    #[error("nft refused the rules of table ip {table} while {action}: {stderr}")]
+    Refused {
+        table: String,
+        action: String,
+        stderr: String,
+    },
+    #[error("reading table ip {table} from nft: {detail}")]
+    Listing { table: String, detail: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+    Sctp,
+}
+
+impl Protocol {
+    fn keyword(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// A container port published on the node.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    pub protocol: Protocol,
+    /// None: every address of the node.
+    pub host_ip: Option<Ipv4Addr>,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
+pub struct Firewall {
+    table: String,
+    bridge: String,
+    cidr: Ipv4Net,
+    /// Listing a pod's rules and deleting them must not interleave with another change.
+    lock: Mutex<()>,
+}
+
+impl Firewall {
+    pub fn new(config: &NetworkConfig) -> Firewall {
+        Firewall {
+            table: config.table(),
+            bridge: config.bridge.clone(),
+            cidr: config.cidr,
+            lock: Mutex::new(()),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Creates the table and rewrites its base chains; the hostPort rules of live pods stay.
+    pub fn ensure_base(&self) -> Result<(), FirewallError> {
+        let _guard = self.lock.lock().expect("firewall lock");
+        self.apply(&self.base_script(), "setting up the base chains")
+    }
+
+    /// Publishes the pod's ports, replacing any rules it had.
+    pub fn add_host_ports(
+        &self,
+        owner: &str,
+        pod_ip: Ipv4Addr,
+        ports: &[HostPort],
+    ) -> Result<(), FirewallError> {
+        let _guard = self.lock.lock().expect("firewall lock");
+        let mut script = self.delete_script(owner)?;
+        for port in ports {
+            script.push_str(&self.dnat_rule(owner, pod_ip, port));
+        }
+        self.apply(
+            &script,
+            &format!("publishing the host ports of pod {owner}"),
+        )
+    }
+
+    /// Withdraws the pod's ports; Ok when it has none.
+    pub fn remove_host_ports(&self, owner: &str) -> Result<(), FirewallError> {
+        let _guard = self.lock.lock().expect("firewall lock");
+        let script = self.delete_script(owner)?;
+        if script.is_empty() {
+            return Ok(());
+        }
+        self.apply(
+            &script,
+            &format!("withdrawing the host ports of pod {owner}"),
+        )
+    }
+
+    /// The pods that have hostPort rules.
+    pub fn owners(&self) -> Result<HashSet<String>, FirewallError> {
+        Ok(self
+            .hostport_rules()?
+            .into_iter()
+            .map(|(_, owner)| owner)
+            .collect())
+    }
+
+    /// Removes the whole table (the agent's network is being dismantled).
+    pub fn delete_table(&self) -> Result<(), FirewallError> {
+        let _guard = self.lock.lock().expect("firewall lock");
+        let script = format!("add table ip {t}\ndelete table ip {t}\n", t = self.name());
+        self.apply(&script, "deleting the table")
+    }
+
+    /// The table's name as nft reads it: "peapod-" and a checked interface name form a
+    /// plain identifier (a letter first, then letters, digits, '-', '_', '.').
+    fn name(&self) -> &str {
+        &self.table
+    }
+
+    fn base_script(&self) -> String {
+        let (t, cidr, bridge) = (self.name(), self.cidr, &self.bridge);
+        format!(
+            "add table ip {t}\n\
+             add chain ip {t} {HOSTPORTS}\n\
+             add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
+             add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
+             add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+             flush chain ip {t} prerouting\n\
+             flush chain ip {t} output\n\
+             flush chain ip {t} postrouting\n\
+             add rule ip {t} prerouting fib daddr type local jump {HOSTPORTS}\n\
+             add rule ip {t} output fib daddr type local jump {HOSTPORTS}\n\
+             add rule ip {t} postrouting ct status dnat ip saddr 127.0.0.0/8 oifname \"{bridge}\" masquerade comment \"localhost to a host port\"\n\
+             add rule ip {t} postrouting ct status dnat ip saddr {cidr} ip daddr {cidr} masquerade comment \"a pod to a host port of the pod range\"\n\
+             add rule ip {t} postrouting ip saddr {cidr} ip daddr != {cidr} ip daddr != 224.0.0.0/4 masquerade comment \"pods to beyond the node\"\n"
+        )
+    }
+
+    fn dnat_rule(&self, owner: &str, pod_ip: Ipv4Addr, port: &HostPort) -> String {
+        let proto = port.protocol.keyword();
+        let daddr = port
+            .host_ip
+            .map(|ip| format!("ip daddr {ip} "))
+            .unwrap_or_default();
+        format!(
+            "add rule ip {t} {HOSTPORTS} {daddr}{proto} dport {hp} dnat to {pod_ip}:{cp} comment \"{owner}\"\n",
+            t = self.name(),
+            hp = port.host_port,
+            cp = port.container_port,
+        )
+    }
+
+    fn delete_script(&self, owner: &str) -> Result<String, FirewallError> {
+        Ok(self
+            .hostport_rules()?
+            .into_iter()
+            .filter(|(_, o)| o == owner)
+            .map(|(handle, _)| {
+                format!(
+                    "delete rule ip {} {HOSTPORTS} handle {handle}\n",
+                    self.name()
+                )
+            })
+            .collect())
+    }
+
+    /// (handle, owner) of every rule in the hostports chain.
+    fn hostport_rules(&self) -> Result<Vec<(u64, String)>, FirewallError> {
+        let listing = |detail: String| FirewallError::Listing {
+            table: self.table.clone(),
+            detail,
+        };
+        let output = Command::new("nft")
+            .args(["-j", "-a", "list", "chain", "ip", &self.table, HOSTPORTS])
+            .output()
+            .map_err(FirewallError::Spawn)?;
+        if !output.status.success() {
+            return Err(listing(
+                String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            ));
+        }
+        let json: serde_json::Value =
+            serde_json::from_slice(&output.stdout).map_err(|e| listing(e.to_string()))?;
+        let objects = json["nftables"].as_array().cloned().unwrap_or_default();
+        Ok(objects
+            .iter()
+            .filter_map(|object| {
+                let rule = object.get("rule")?;
+                Some((
+                    rule["handle"].as_u64()?,
+                    rule["comment"].as_str()?.to_string(),
+                ))
+            })
+            .collect())
+    }
+
+    fn apply(&self, script: &str, action: &str) -> Result<(), FirewallError> {
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(FirewallError::Spawn)?;
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(script.as_bytes())
+            .map_err(FirewallError::Spawn)?;
+        let output = child.wait_with_output().map_err(FirewallError::Spawn)?;
+        if output.status.success() {
+            return Ok(());
+        }
+        Err(FirewallError::Refused {
+            table: self.table.clone(),
+            action: action.to_string(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A table of its own per test, removed even when the test fails.
+    struct TestTable(Firewall);
+
+    impl TestTable {
+        fn new(bridge: &str) -> TestTable {
+            let config = NetworkConfig::new(bridge, "10.250.0.0/24").unwrap();
+            let firewall = Firewall::new(&config);
+            firewall.ensure_base().unwrap();
+            TestTable(firewall)
+        }
+
+        fn ruleset(&self) -> String {
+            let out = Command::new("nft")
+                .args(["list", "table", "ip", self.0.table()])
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        }
+    }
+
+    impl Drop for TestTable {
+        fn drop(&mut self) {
+            let _ = self.0.delete_table();
+        }
+    }
+
+    fn port(protocol: Protocol, host_ip: Option<Ipv4Addr>, host: u16, container: u16) -> HostPort {
+        HostPort {
+            protocol,
+            host_ip,
+            host_port: host,
+            container_port: container,
+        }
+    }
+
+    #[test]
+    fn base_chains_masquerade_the_pod_range_and_are_idempotent() {
+        let table = TestTable::new("fwtest-base");
+        table.0.ensure_base().unwrap();
+        let rules = table.ruleset();
+        assert_eq!(rules.matches("jump hostports").count(), 2, "{rules}");
+        assert!(
+            rules.contains("ip saddr 10.250.0.0/24 ip daddr != 10.250.0.0/24"),
+            "{rules}"
+        );
+        assert_eq!(rules.matches("masquerade").count(), 3, "{rules}");
+    }
+
+    #[test]
+    fn host_ports_are_added_replaced_and_removed_per_pod() {
+        let table = TestTable::new("fwtest-ports");
+        let fw = &table.0;
+        let pod_ip = Ipv4Addr::new(10, 250, 0, 5);
+        fw.add_host_ports(
+            "uid-a",
+            pod_ip,
+            &[
+                port(Protocol::Tcp, None, 8001, 80),
+                port(Protocol::Udp, Some(Ipv4Addr::new(127, 0, 0, 1)), 5353, 53),
+            ],
+        )
+        .unwrap();
+        fw.add_host_ports(
+            "uid-b",
+            Ipv4Addr::new(10, 250, 0, 6),
+            &[port(Protocol::Tcp, None, 8002, 80)],
+        )
+        .unwrap();
+        let rules = table.ruleset();
+        assert!(
+            rules.contains("tcp dport 8001 dnat to 10.250.0.5:80"),
+            "{rules}"
+        );
+        assert!(
+            rules.contains("ip daddr 127.0.0.1 udp dport 5353 dnat to 10.250.0.5:53"),
+            "{rules}"
+        );
+        assert_eq!(
+            fw.owners().unwrap(),
+            HashSet::from(["uid-a".to_string(), "uid-b".to_string()])
+        );
+
+        fw.add_host_ports("uid-a", pod_ip, &[port(Protocol::Sctp, None, 9000, 9000)])
+            .unwrap();
+        let rules = table.ruleset();
+        assert!(!rules.contains("8001"), "{rules}");
+        assert!(rules.contains("sctp dport 9000"), "{rules}");
+
+        fw.remove_host_ports("uid-a").unwrap();
+        fw.remove_host_ports("uid-a").unwrap();
+        assert_eq!(fw.owners().unwrap(), HashSet::from(["uid-b".to_string()]));
+        table.0.ensure_base().unwrap();
+        assert!(
+            table.ruleset().contains("dport 8002"),
+            "base rewrite keeps pod rules"
+        );
+    }
+
+    #[test]
+    fn a_refused_change_names_the_table() {
+        let table = TestTable::new("fwtest-bad");
+        let err = table
+            .0
+            .apply("add rule ip fwtest-nope x drop\n", "testing")
+            .unwrap_err();
+        assert!(err.to_string().contains("fwtest-bad"), "{err}");
+    }
+}
