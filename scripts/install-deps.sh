@@ -1,10 +1,11 @@
 #!/bin/bash
 # Installs what building and testing peapod needs on Debian 12: the C bits libcontainer links
 # (libseccomp), the tools that build the busybox test image (busybox-static, umoci, skopeo, jq),
-# and a Rust toolchain when none is installed.
+# nftables (the agent runs `nft` for its NAT table) and iproute2 (tests inspect links), and a
+# Rust toolchain when none is installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2)
+packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Quick start on a fresh Debian 12 machine, as root: install, build, then run the S1 seed pod
-# (a backend writing the time into a shared volume, a frontend serving it) and show it working.
+# (a backend writing the time into a shared volume, a frontend serving it) and show it working:
+# the page fetched from the host at the pod's IP, and from inside the pod over localhost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -25,8 +26,12 @@ peapod apply -f examples/s1-web-content-sidecar.yaml
 for _ in $(seq 100); do peapod get pod example-pod 2>/dev/null | grep -q '2/2 *Running' && break; sleep 0.1; done
 set -x
 peapod get pods -o wide
-peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
+{ set +x; } 2>/dev/null
+pod_ip=$(peapod get pod example-pod -o json | jq -r .status.podIP)
+set -x
+curl -s "http://$pod_ip:8080/index.html"
 sleep 1
+curl -s "http://$pod_ip:8080/index.html"
 peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
 peapod describe pod example-pod
 peapod delete pod example-pod --grace-period 1

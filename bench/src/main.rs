@@ -1,9 +1,12 @@
 //! Pod start benchmark: apply the S1 seed pod and time until every container is Running (as
-//! the agent's watch reports it), then time its deletion; report p50/p99, and the resident
-//! memory of each pod's shim. With podman installed, the same pod through `podman kube play`
-//! in the same run, and the ratio.
+//! the agent's watch reports it), network included, then time its deletion; report p50/p99,
+//! and the resident memory of each pod's shim. Then a burst: N copies of the pod applied at
+//! once, timed until all run, with the agent's and shims' memory per pod. With podman
+//! installed, the same pod and a burst of 20 through `podman kube play` in the same run.
 //!
-//! Usage: peapod-bench [--runs N] [--peapod PATH] [--images DIR] [--manifest FILE]
+//! The agent runs on its own bridge (ppbench0) and range (10.199.0.0/16), removed at the end.
+//!
+//! Usage: peapod-bench [--runs N] [--burst N] [--peapod PATH] [--images DIR] [--manifest FILE]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -14,8 +17,13 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+const BRIDGE: &str = "ppbench0";
+const POD_CIDR: &str = "10.199.0.0/16";
+const PODMAN_BURST: usize = 20;
+
 struct Options {
     runs: usize,
+    burst: usize,
     peapod: PathBuf,
     images: PathBuf,
     manifest: PathBuf,
@@ -25,6 +33,7 @@ fn options() -> Result<Options> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut options = Options {
         runs: 20,
+        burst: 100,
         peapod: repo.join("target/release/peapod"),
         images: repo.join("target/test-images"),
         manifest: repo.join("examples/s1-web-content-sidecar.yaml"),
@@ -36,6 +45,7 @@ fn options() -> Result<Options> {
             .with_context(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
             "--runs" => options.runs = value.parse()?,
+            "--burst" => options.burst = value.parse()?,
             "--peapod" => options.peapod = value.into(),
             "--images" => options.images = value.into(),
             "--manifest" => options.manifest = value.into(),
@@ -81,11 +91,37 @@ fn main() -> Result<()> {
         "  shim memory per pod: RSS max {max_rss} KiB, of which private (anonymous) max {max_anon} KiB; the rest is the shared binary's page cache"
     );
 
+    let burst = agent.burst(&pod_json, options.burst, root.path())?;
+    println!("peapod: {} S1 pods applied at once", options.burst);
+    println!(
+        "  apply -> all {} pods Running: {:.0} ms ({:.1} ms per pod)",
+        options.burst,
+        burst.running_ms,
+        burst.running_ms / options.burst as f64
+    );
+    println!(
+        "  memory per pod: agent {:.0} KiB (RSS {} KiB for all), shims private {:.0} KiB",
+        burst.agent_rss_kib as f64 / options.burst as f64,
+        burst.agent_rss_kib,
+        burst.shims_anon_kib as f64 / options.burst as f64
+    );
+    println!(
+        "  delete all (grace 0) -> all gone: {:.0} ms",
+        burst.delete_ms
+    );
+
     if which("podman") {
         let mut podman = podman_runs(&options, &manifest)?;
         report("podman kube play (same pod)", &mut podman);
         let ratio = percentile(&mut podman, 50.0) / percentile(&mut starts, 50.0);
         println!("  p50 ratio podman / peapod: {ratio:.1}x");
+        let podman_burst = podman_burst(&manifest, PODMAN_BURST)?;
+        println!(
+            "  podman kube play of {PODMAN_BURST} pods at once: {:.0} ms ({:.1} ms per pod; peapod {:.1})",
+            podman_burst,
+            podman_burst / PODMAN_BURST as f64,
+            burst.running_ms / options.burst as f64
+        );
     } else {
         println!(
             "podman: not installed (../shared/tools/podman-peer-setup installs it); no comparison"
@@ -93,6 +129,13 @@ fn main() -> Result<()> {
     }
     agent.stop();
     Ok(())
+}
+
+struct Burst {
+    running_ms: f64,
+    delete_ms: f64,
+    agent_rss_kib: u64,
+    shims_anon_kib: u64,
 }
 
 fn report(what: &str, samples: &mut [f64]) {
@@ -124,6 +167,8 @@ impl Agent {
         let child = Command::new(&options.peapod)
             .arg("serve")
             .env("PEAPOD_ROOT", root)
+            .env("PEAPOD_BRIDGE", BRIDGE)
+            .env("PEAPOD_POD_CIDR", POD_CIDR)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -177,6 +222,91 @@ impl Agent {
         }
     }
 
+    /// Applies `count` copies of the pod at once; times until the watch has seen every one
+    /// Running, measures memory, then deletes them all.
+    fn burst(&self, pod: &Value, count: usize, root: &Path) -> Result<Burst> {
+        let mut watch = self.request("GET", "/api/v1/namespaces/default/pods?watch=true", None)?;
+        let names: Vec<String> = (0..count).map(|i| format!("burst-{i}")).collect();
+        let started = Instant::now();
+        std::thread::scope(|scope| -> Result<()> {
+            let applies: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    let mut copy = pod.clone();
+                    copy["metadata"]["name"] = Value::String(name.clone());
+                    scope.spawn(move || -> Result<()> {
+                        let mut response = self.request(
+                            "PATCH",
+                            &format!("/api/v1/namespaces/default/pods/{name}"),
+                            Some(&copy.to_string()),
+                        )?;
+                        let mut text = String::new();
+                        response.read_to_string(&mut text)?;
+                        if !text.starts_with("HTTP/1.1 201") {
+                            bail!("applying {name}: {}", text.lines().next().unwrap_or(""));
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for apply in applies {
+                apply.join().expect("apply thread")?;
+            }
+            Ok(())
+        })?;
+        let mut reader = BufReader::new(&mut watch);
+        skip_headers(&mut reader)?;
+        let mut running = std::collections::HashSet::new();
+        let mut line = String::new();
+        while running.len() < count {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                bail!("watch ended with {} of {count} pods running", running.len());
+            }
+            let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+                continue;
+            };
+            if all_running(&event["object"]) {
+                if let Some(name) = event["object"]["metadata"]["name"].as_str() {
+                    running.insert(name.to_string());
+                }
+            }
+        }
+        let running_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let agent_rss_kib = status_field(self.child.id(), "VmRSS:");
+        let shims_anon_kib = shim_pids(root)
+            .into_iter()
+            .map(|pid| status_field(pid, "RssAnon:"))
+            .sum();
+        let started = Instant::now();
+        for name in &names {
+            let mut response = self.request(
+                "DELETE",
+                &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0"),
+                None,
+            )?;
+            response.read_to_string(&mut String::new())?;
+        }
+        while !shim_pids(root).is_empty() || self.pod_count()? > 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(Burst {
+            running_ms,
+            delete_ms: started.elapsed().as_secs_f64() * 1000.0,
+            agent_rss_kib,
+            shims_anon_kib,
+        })
+    }
+
+    fn pod_count(&self) -> Result<usize> {
+        let mut response = self.request("GET", "/api/v1/namespaces/default/pods", None)?;
+        let mut text = String::new();
+        response.read_to_string(&mut text)?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or("{}");
+        let list: Value = serde_json::from_str(body).unwrap_or_default();
+        Ok(list["items"].as_array().map_or(0, Vec::len))
+    }
+
     fn delete_pod(&self, name: &str) -> Result<f64> {
         let started = Instant::now();
         let mut response = self.request(
@@ -215,6 +345,11 @@ impl Agent {
     fn stop(&mut self) {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
+        let _ = Command::new("ip").args(["link", "del", BRIDGE]).status();
+        let table = format!("peapod-{BRIDGE}");
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .status();
     }
 }
 
@@ -247,24 +382,38 @@ fn to_json(manifest: &str) -> Result<Value> {
 
 /// The largest (VmRSS, RssAnon) of this run's shims, in KiB.
 fn shim_rss_kib(root: &Path) -> Result<(u64, u64)> {
+    Ok(shim_pids(root).into_iter().fold((0, 0), |max, pid| {
+        (
+            max.0.max(status_field(pid, "VmRSS:")),
+            max.1.max(status_field(pid, "RssAnon:")),
+        )
+    }))
+}
+
+/// The pids of this run's shims.
+fn shim_pids(root: &Path) -> Vec<u32> {
     let root = root.to_string_lossy().to_string();
-    let mut max = (0, 0);
-    for entry in std::fs::read_dir("/proc")?.flatten() {
-        let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
-        if !(cmdline.contains("\0shim\0") && cmdline.contains(&root)) {
-            continue;
-        }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        max = (max.0.max(field("VmRSS:")), max.1.max(field("RssAnon:")));
-    }
-    Ok(max)
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).ok()?;
+            (cmdline.contains("\0shim\0") && cmdline.contains(&root)).then_some(pid)
+        })
+        .collect()
+}
+
+/// A "Name:   123 kB" field of /proc/PID/status, in KiB (0 when unreadable).
+fn status_field(pid: u32, name: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 fn which(program: &str) -> bool {
@@ -305,4 +454,39 @@ fn podman_runs(options: &Options, manifest: &str) -> Result<Vec<f64>> {
         samples.push(elapsed);
     }
     Ok(samples)
+}
+
+/// `podman kube play` of `count` copies of the pod in one multi-document file, timed until
+/// the command returns (podman returns once every container started), then `kube down`.
+fn podman_burst(manifest: &str, count: usize) -> Result<f64> {
+    // podman publishes every containerPort on the host, so copies of a pod with ports clash:
+    // its copies go without them (peapod's keep theirs, which cost nothing on the host).
+    let pod: String = manifest
+        .replace("image: busybox", "image: localhost/busybox:latest")
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("ports:") && !l.contains("containerPort:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let documents: Vec<String> = (0..count)
+        .map(|i| pod.replace("name: example-pod", &format!("name: burst-{i}")))
+        .collect();
+    let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
+    std::fs::write(file.path(), documents.join("\n---\n"))?;
+    let started = Instant::now();
+    let status = Command::new("podman")
+        .args(["kube", "play", "--quiet"])
+        .arg(file.path())
+        .stdout(Stdio::null())
+        .status()?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let _ = Command::new("podman")
+        .args(["kube", "down"])
+        .arg(file.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !status.success() {
+        bail!("podman kube play of {count} pods failed");
+    }
+    Ok(elapsed)
 }

@@ -10,6 +10,7 @@ pub mod link;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use ipnet::Ipv4Net;
 
@@ -47,6 +48,8 @@ pub struct Network {
     bridge_index: u32,
     ipam: Ipam,
     firewall: Firewall,
+    /// The pods that have hostPort rules: a pod without any is detached without running nft.
+    published: Mutex<HashSet<String>>,
 }
 
 impl Network {
@@ -76,12 +79,14 @@ impl Network {
         )?;
         let firewall = Firewall::new(&config);
         firewall.ensure_base()?;
+        let published = Mutex::new(firewall.owners()?);
         Ok(Network {
             config,
             links,
             bridge_index,
             ipam,
             firewall,
+            published,
         })
     }
 
@@ -112,6 +117,7 @@ impl Network {
                 .add_pod_interface(&veth, self.bridge_index, netns, address, gateway)
                 .await?;
             if !host_ports.is_empty() {
+                self.published_mut().insert(pod_uid.to_string());
                 self.firewall.add_host_ports(pod_uid, ip, host_ports)?;
             }
             Ok(())
@@ -140,8 +146,13 @@ impl Network {
     /// reports them all.
     pub async fn detach(&self, pod_uid: &str) -> Result<(), NetError> {
         let mut errors = Vec::new();
-        if let Err(err) = self.firewall.remove_host_ports(pod_uid) {
-            errors.push(err.into());
+        if self.published_mut().contains(pod_uid) {
+            match self.firewall.remove_host_ports(pod_uid) {
+                Ok(()) => {
+                    self.published_mut().remove(pod_uid);
+                }
+                Err(err) => errors.push(err.into()),
+            }
         }
         if let Err(err) = self.links.delete_link(&host_veth_name(pod_uid)).await {
             errors.push(err.into());
@@ -156,10 +167,7 @@ impl Network {
     pub async fn remove_stale(&self, live: &HashSet<String>) -> Result<(), NetError> {
         let mut errors = Vec::new();
         let mut stale: HashSet<String> = self.ipam.owners().into_iter().collect();
-        match self.firewall.owners() {
-            Ok(owners) => stale.extend(owners),
-            Err(err) => errors.push(err.into()),
-        }
+        stale.extend(self.published_mut().iter().cloned());
         stale.retain(|uid| !live.contains(uid));
         for uid in &stale {
             tracing::info!(uid, "releasing the network of a deleted pod");
@@ -179,6 +187,12 @@ impl Network {
             Err(err) => errors.push(err.into()),
         }
         several(errors)
+    }
+}
+
+impl Network {
+    fn published_mut(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.published.lock().expect("published lock")
     }
 }
 

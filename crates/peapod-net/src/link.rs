@@ -360,6 +360,15 @@ async fn configure_pod_side(
             let message = LinkUnspec::new_with_name(name).up().build();
             handle.link().set(message).execute()
         };
+        // eth0's MAC follows from the pod's address (the CNI plugins' 0a:58 + IPv4 scheme):
+        // a sandbox re-created with the same address keeps the same MAC, so the neighbour
+        // entries the node and other pods hold for it stay right. The kernel sets the address
+        // before the flags of one request, so eth0 (created down) comes up with it.
+        let [a, b, c, d] = address.addr().octets();
+        let eth0_up = LinkUnspec::new_with_name(POD_INTERFACE)
+            .address(vec![0x0a, 0x58, a, b, c, d])
+            .up()
+            .build();
         // One socket's requests are sent in order and the kernel handles them in order, so
         // each batch goes out at once: eth0 is up before the route that needs it, and the
         // address (whose subnet holds the gateway) is added before that route.
@@ -372,7 +381,14 @@ async fn configure_pod_side(
                     namespace_netlink_error("find eth0", path, rtnetlink::Error::RequestFailed)
                 })
             },
-            async { link_up(POD_INTERFACE).await.map_err(in_ns("bring up eth0")) },
+            async {
+                handle
+                    .link()
+                    .set(eth0_up)
+                    .execute()
+                    .await
+                    .map_err(in_ns("bring up eth0"))
+            },
             async { link_up("lo").await.map_err(in_ns("bring up lo")) },
         )?;
         let add_address = handle
@@ -807,6 +823,8 @@ mod tests {
 
         let eth0 = &ip_json(&["-n", &ns.0, "addr", "show", "dev", "eth0"])[0];
         assert!(has_flag(eth0, "UP"));
+        // The MAC follows from the address (0a:58 + IPv4), stable across re-creation.
+        assert_eq!(eth0["address"], format!("0a:58:c6:12:{third:02x}:07"));
         let inet = eth0["addr_info"]
             .as_array()
             .unwrap()

@@ -60,11 +60,20 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-fn main() -> anyhow::Result<()> {
-    if std::env::args().nth(1).as_deref() == Some("shim") {
-        return shim_main();
+fn main() {
+    let result = if std::env::args().nth(1).as_deref() == Some("shim") {
+        shim_main()
+    } else {
+        run(Cli::parse())
+    };
+    if let Err(err) = result {
+        // Every error of ours already carries its causes in its message.
+        eprintln!("error: {err}");
+        std::process::exit(1);
     }
-    let cli = Cli::parse();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

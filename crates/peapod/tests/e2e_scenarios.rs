@@ -505,11 +505,22 @@ fn s8_shared_uts_ipc_net(agent: &Agent) {
         marker, "from-first\n",
         "a file made in /dev/shm by one container is read by the other"
     );
-    let (_, first_dev, _) = agent.exec("shared-namespaces", "first", &["cat", "/proc/net/dev"]);
-    let (_, second_dev, _) = agent.exec("shared-namespaces", "second", &["cat", "/proc/net/dev"]);
-    assert!(first_dev.contains("lo:"), "{first_dev}");
+    // The same interfaces, with the same addresses (counters move between two reads).
+    let interfaces = |container: &str| {
+        let (_, out, _) = agent.exec("shared-namespaces", container, &["ip", "-o", "-4", "addr"]);
+        out.lines()
+            .map(|l| l.split_whitespace().take(4).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+    };
+    let first_ifaces = interfaces("first");
+    assert!(
+        first_ifaces.iter().any(|l| l.contains("lo inet 127.0.0.1"))
+            && first_ifaces.iter().any(|l| l.contains("eth0 inet")),
+        "{first_ifaces:?}"
+    );
     assert_eq!(
-        first_dev, second_dev,
+        first_ifaces,
+        interfaces("second"),
         "both containers see the same interfaces"
     );
     // One namespace each for the pod, not the host's.

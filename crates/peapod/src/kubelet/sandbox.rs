@@ -35,6 +35,8 @@ pub enum SandboxError {
     Tmpfs(String),
     #[error("setting up the pod network: {0}")]
     Network(#[from] peapod_net::NetError),
+    #[error("the pod sandbox (pid {0}) runs but does not answer on its socket")]
+    Unresponsive(i32),
 }
 
 pub struct Sandbox {
@@ -48,6 +50,16 @@ pub struct Sandbox {
 /// is taken down again when a step fails.
 pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
+    // A live shim that failed to answer once must not be replaced: its containers would be
+    // killed for a transient error.
+    if let Some(pid) = running_shim(&ctx.paths.pod_run_dir(&uid), &uid) {
+        return Err(SandboxError::Unresponsive(pid));
+    }
+    // Containers have PID namespaces of their own, so those of a sandbox whose shim died
+    // (killed while the agent was down) are still running, in the old network namespace or
+    // on the node's ports: kill them first, as kubelet kills a pod's containers before it
+    // creates a new sandbox for it.
+    kill_container_processes(&ctx.paths, &uid);
     let result = start(ctx, pod, &uid).await;
     if result.is_err() {
         stop_shim(ctx, &uid).await;
@@ -86,6 +98,7 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
     let pid = tokio::task::spawn_blocking(move || launch::launch(&spec))
         .await
         .map_err(|e| LaunchError::Failed(e.to_string()))??;
+    let _ = std::fs::write(run_dir.join(SHIM_PID_FILE), pid.to_string());
     if !host_network {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         ctx.network.attach(uid, &netns, &host_ports(pod)).await?;
@@ -104,6 +117,21 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         volumes,
         pod_ip,
     })
+}
+
+const SHIM_PID_FILE: &str = "shim.pid";
+
+/// The pid of the pod's shim if that process still runs (not a zombie).
+fn running_shim(run_dir: &Path, uid: &str) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(run_dir.join(SHIM_PID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let state = stat.rsplit(')').next()?.split_whitespace().next()?;
+    (cmdline.contains("\0shim\0") && cmdline.contains(uid) && state != "Z").then_some(pid)
 }
 
 /// Writes the pod's /etc files from the node's, recording kubelet's DNS warnings.
