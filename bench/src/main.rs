@@ -433,27 +433,30 @@ fn podman_runs(options: &Options, manifest: &str) -> Result<Vec<f64>> {
         file.path(),
         manifest.replace("image: busybox", "image: localhost/busybox:latest"),
     )?;
-    let mut samples = Vec::new();
-    for _ in 0..options.runs.min(20) {
-        let started = Instant::now();
-        let status = Command::new("podman")
-            .args(["kube", "play", "--quiet"])
-            .arg(file.path())
-            .stdout(Stdio::null())
-            .status()?;
-        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-        let _ = Command::new("podman")
-            .args(["kube", "down"])
-            .arg(file.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        if !status.success() {
-            bail!("podman kube play failed");
-        }
-        samples.push(elapsed);
+    (0..options.runs.min(20))
+        .map(|_| podman_play(file.path()))
+        .collect()
+}
+
+/// Milliseconds `podman kube play FILE` takes to return, then `podman kube down FILE`.
+fn podman_play(file: &Path) -> Result<f64> {
+    let started = Instant::now();
+    let status = Command::new("podman")
+        .args(["kube", "play", "--quiet"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .status()?;
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let _ = Command::new("podman")
+        .args(["kube", "down"])
+        .arg(file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !status.success() {
+        bail!("podman kube play {} failed", file.display());
     }
-    Ok(samples)
+    Ok(elapsed)
 }
 
 /// `podman kube play` of `count` copies of the pod in one multi-document file, timed until
@@ -472,21 +475,5 @@ fn podman_burst(manifest: &str, count: usize) -> Result<f64> {
         .collect();
     let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
     std::fs::write(file.path(), documents.join("\n---\n"))?;
-    let started = Instant::now();
-    let status = Command::new("podman")
-        .args(["kube", "play", "--quiet"])
-        .arg(file.path())
-        .stdout(Stdio::null())
-        .status()?;
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    let _ = Command::new("podman")
-        .args(["kube", "down"])
-        .arg(file.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !status.success() {
-        bail!("podman kube play of {count} pods failed");
-    }
-    Ok(elapsed)
+    podman_play(file.path())
 }

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use peapod_net::{HostPort, Protocol};
 
 use super::events::{self, EventType};
+use super::scheduler;
 use super::Context;
 use crate::paths::Paths;
 use crate::runtime::etc_files::{kernel_hostname, EtcFiles};
@@ -209,28 +210,21 @@ pub fn uses_host_network(pod: &Pod) -> bool {
 
 /// The DNAT rules a pod's hostPorts need (none with hostNetwork: its ports are the node's).
 fn host_ports(pod: &Pod) -> Vec<HostPort> {
-    let Some(spec) = &pod.spec else {
-        return Vec::new();
-    };
-    spec.init_containers
-        .iter()
-        .flatten()
-        .chain(&spec.containers)
-        .flat_map(|c| c.ports.iter().flatten())
-        .filter(|p| p.host_port.unwrap_or(0) > 0)
-        .map(|p| HostPort {
-            protocol: match p.protocol.as_deref() {
-                Some("UDP") => Protocol::Udp,
-                Some("SCTP") => Protocol::Sctp,
+    scheduler::claims_of(pod)
+        .into_iter()
+        .map(|claim| HostPort {
+            protocol: match claim.protocol.as_str() {
+                "UDP" => Protocol::Udp,
+                "SCTP" => Protocol::Sctp,
                 _ => Protocol::Tcp,
             },
-            host_ip: p
+            host_ip: claim
                 .host_ip
-                .as_deref()
-                .and_then(|ip| ip.parse::<Ipv4Addr>().ok())
+                .parse::<Ipv4Addr>()
+                .ok()
                 .filter(|ip| !ip.is_unspecified()),
-            host_port: p.host_port.unwrap_or(0) as u16,
-            container_port: p.container_port as u16,
+            host_port: claim.host_port as u16,
+            container_port: claim.container_port as u16,
         })
         .collect()
 }

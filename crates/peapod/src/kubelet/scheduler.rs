@@ -18,6 +18,8 @@ pub struct PortClaim {
     /// "0.0.0.0" means every address of the node.
     pub host_ip: String,
     pub host_port: i32,
+    /// Where the port leads inside the pod (not part of the claim's identity).
+    pub container_port: i32,
 }
 
 impl PortClaim {
@@ -185,6 +187,7 @@ pub fn claims_of(pod: &Pod) -> Vec<PortClaim> {
                 .filter(|ip| !ip.is_empty())
                 .unwrap_or_else(|| "0.0.0.0".into()),
             host_port: p.host_port.unwrap_or(0),
+            container_port: p.container_port,
         })
         .collect()
 }
