@@ -73,6 +73,8 @@ impl Firewall {
         }
     }
 
+    /// The table's name, as nft reads it unquoted: "peapod-" and a checked interface name
+    /// form a plain identifier (a letter first, then letters, digits, '-', '_', '.').
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -126,18 +128,12 @@ impl Firewall {
     /// Removes the whole table (the agent's network is being dismantled).
     pub fn delete_table(&self) -> Result<(), FirewallError> {
         let _guard = self.lock.lock().expect("firewall lock");
-        let script = format!("add table ip {t}\ndelete table ip {t}\n", t = self.name());
+        let script = format!("add table ip {t}\ndelete table ip {t}\n", t = self.table());
         self.apply(&script, "deleting the table")
     }
 
-    /// The table's name as nft reads it: "peapod-" and a checked interface name form a
-    /// plain identifier (a letter first, then letters, digits, '-', '_', '.').
-    fn name(&self) -> &str {
-        &self.table
-    }
-
     fn base_script(&self) -> String {
-        let (t, cidr, bridge) = (self.name(), self.cidr, &self.bridge);
+        let (t, cidr, bridge) = (self.table(), self.cidr, &self.bridge);
         format!(
             "add table ip {t}\n\
              add chain ip {t} {HOSTPORTS}\n\
@@ -163,7 +159,7 @@ impl Firewall {
             .unwrap_or_default();
         format!(
             "add rule ip {t} {HOSTPORTS} {daddr}{proto} dport {hp} dnat to {pod_ip}:{cp} comment \"{owner}\"\n",
-            t = self.name(),
+            t = self.table(),
             hp = port.host_port,
             cp = port.container_port,
         )
@@ -177,7 +173,7 @@ impl Firewall {
             .map(|(handle, _)| {
                 format!(
                     "delete rule ip {} {HOSTPORTS} handle {handle}\n",
-                    self.name()
+                    self.table()
                 )
             })
             .collect())

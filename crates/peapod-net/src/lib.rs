@@ -94,11 +94,6 @@ impl Network {
         &self.config
     }
 
-    /// The IPv4 addresses of the node's interfaces.
-    pub async fn node_addresses(&self) -> Result<Vec<Ipv4Addr>, NetError> {
-        Ok(self.links.ipv4_addresses().await?)
-    }
-
     /// Gives the pod whose network namespace is `netns` its address, interface and host
     /// ports. Rolls back what it did on failure. Returns the pod IP.
     pub async fn attach(
