@@ -4,9 +4,13 @@
 //! once, timed until all run, with the agent's and shims' memory per pod. With podman
 //! installed, the same pod and a burst of 20 through `podman kube play` in the same run.
 //!
+//! Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
+//! `peapod pull` into a fresh agent and by `podman pull`, side by side.
+//!
 //! The agent runs on its own bridge (ppbench0) and range (10.199.0.0/16), removed at the end.
 //!
-//! Usage: peapod-bench [--runs N] [--burst N] [--peapod PATH] [--images DIR] [--manifest FILE]
+//! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
+//!                     [--peapod PATH] [--images DIR] [--manifest FILE]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -17,6 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+mod pull;
+#[path = "../../crates/peapod-image/tests/support/registry.rs"]
+mod registry;
+
 const BRIDGE: &str = "ppbench0";
 const POD_CIDR: &str = "10.199.0.0/16";
 const PODMAN_BURST: usize = 20;
@@ -24,6 +32,9 @@ const PODMAN_BURST: usize = 20;
 struct Options {
     runs: usize,
     burst: usize,
+    pull_runs: usize,
+    pods: bool,
+    pull: bool,
     peapod: PathBuf,
     images: PathBuf,
     manifest: PathBuf,
@@ -34,31 +45,60 @@ fn options() -> Result<Options> {
     let mut options = Options {
         runs: 20,
         burst: 100,
+        pull_runs: 5,
+        pods: true,
+        pull: true,
         peapod: repo.join("target/release/peapod"),
         images: repo.join("target/test-images"),
         manifest: repo.join("examples/s1-web-content-sidecar.yaml"),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{arg} needs a value"))?;
         match arg.as_str() {
-            "--runs" => options.runs = value.parse()?,
-            "--burst" => options.burst = value.parse()?,
-            "--peapod" => options.peapod = value.into(),
-            "--images" => options.images = value.into(),
-            "--manifest" => options.manifest = value.into(),
-            other => bail!("unknown option {other}"),
+            "--pull-only" => options.pods = false,
+            "--skip-pull" => options.pull = false,
+            _ => {
+                let value = args
+                    .next()
+                    .with_context(|| format!("{arg} needs a value"))?;
+                set_option(&mut options, &arg, value)?;
+            }
         }
+    }
+    if !options.pods && !options.pull {
+        bail!("--pull-only and --skip-pull together leave nothing to measure");
     }
     Ok(options)
 }
 
+fn set_option(options: &mut Options, name: &str, value: String) -> Result<()> {
+    match name {
+        "--runs" => options.runs = value.parse()?,
+        "--burst" => options.burst = value.parse()?,
+        "--pull-runs" => options.pull_runs = value.parse()?,
+        "--peapod" => options.peapod = value.into(),
+        "--images" => options.images = value.into(),
+        "--manifest" => options.manifest = value.into(),
+        other => bail!("unknown option {other}"),
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let options = options()?;
+    if options.pods {
+        pod_bench(&options)?;
+    }
+    if options.pull {
+        pull::run(&options)?;
+    }
+    Ok(())
+}
+
+/// The S1 pod's start and delete latencies, the burst, and podman's kube play beside them.
+fn pod_bench(options: &Options) -> Result<()> {
     let root = tempfile::Builder::new().prefix("peapod-bench-").tempdir()?;
-    let mut agent = Agent::start(&options, root.path())?;
+    let mut agent = Agent::start(options, root.path())?;
     let manifest = std::fs::read_to_string(&options.manifest)?;
     let pod_json = to_json(&manifest)?;
     let name = pod_json["metadata"]["name"]
@@ -111,7 +151,7 @@ fn main() -> Result<()> {
     );
 
     if which("podman") {
-        let mut podman = podman_runs(&options, &manifest)?;
+        let mut podman = podman_runs(options, &manifest)?;
         report("podman kube play (same pod)", &mut podman);
         let ratio = percentile(&mut podman, 50.0) / percentile(&mut starts, 50.0);
         println!("  p50 ratio podman / peapod: {ratio:.1}x");
@@ -163,24 +203,9 @@ struct Agent {
 }
 
 impl Agent {
+    /// An agent on `root` with the busybox test image loaded.
     fn start(options: &Options, root: &Path) -> Result<Agent> {
-        let child = Command::new(&options.peapod)
-            .arg("serve")
-            .env("PEAPOD_ROOT", root)
-            .env("PEAPOD_BRIDGE", BRIDGE)
-            .env("PEAPOD_POD_CIDR", POD_CIDR)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {}", options.peapod.display()))?;
-        let socket = root.join("run/peapod/peapod.sock");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while UnixStream::connect(&socket).is_err() {
-            if Instant::now() > deadline {
-                bail!("the agent did not start");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let agent = Agent::spawn(&options.peapod, root)?;
         let status = Command::new(&options.peapod)
             .args(["load", "-i"])
             .arg(options.images.join("busybox-oci.tar"))
@@ -189,6 +214,28 @@ impl Agent {
             .status()?;
         if !status.success() {
             bail!("loading the busybox image failed (build it with tests/images/build.sh target/test-images)");
+        }
+        Ok(agent)
+    }
+
+    /// An agent on `root` (an empty store), once its socket answers.
+    fn spawn(peapod: &Path, root: &Path) -> Result<Agent> {
+        let child = Command::new(peapod)
+            .arg("serve")
+            .env("PEAPOD_ROOT", root)
+            .env("PEAPOD_BRIDGE", BRIDGE)
+            .env("PEAPOD_POD_CIDR", POD_CIDR)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", peapod.display()))?;
+        let socket = root.join("run/peapod/peapod.sock");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(&socket).is_err() {
+            if Instant::now() > deadline {
+                bail!("the agent did not start");
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         Ok(Agent { child, socket })
     }
@@ -345,10 +392,15 @@ impl Agent {
     fn stop(&mut self) {
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).status();
+        // Absent when no pod ran (the pull benchmark's agents).
+        let _ = Command::new("ip")
+            .args(["link", "del", BRIDGE])
+            .stderr(Stdio::null())
+            .status();
         let table = format!("peapod-{BRIDGE}");
         let _ = Command::new("nft")
             .args(["delete", "table", "ip", &table])
+            .stderr(Stdio::null())
             .status();
     }
 }

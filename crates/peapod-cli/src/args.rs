@@ -29,6 +29,10 @@ pub enum ClientCommand {
     Import(ImportArgs),
     /// Remove one or more images.
     Rmi(RmiArgs),
+    /// Pull an image from a registry.
+    Pull(PullArgs),
+    /// Manage images.
+    Image(ImageArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -195,6 +199,24 @@ pub struct RmiArgs {
     pub refs: Vec<String>,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// The image, e.g. busybox:1.36 or registry.example:5000/app@sha256:...
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ImageArgs {
+    #[command(subcommand)]
+    pub command: ImageCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImageCommand {
+    /// Remove every image no pod uses.
+    Prune,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,5 +327,19 @@ mod tests {
         assert_eq!((a.file.as_str(), a.name.as_str()), ("-", "app:1"));
         assert_eq!(a.change, vec!["ENV A=1", "CMD [\"sh\"]"]);
         assert!(parse(&["apply"]).is_err());
+    }
+
+    #[test]
+    fn pull_and_image_prune() {
+        let ClientCommand::Pull(a) = parse(&["pull", "busybox:1.36"]).unwrap() else {
+            panic!("not pull")
+        };
+        assert_eq!(a.reference, "busybox:1.36");
+        assert!(parse(&["pull"]).is_err());
+        let ClientCommand::Image(a) = parse(&["image", "prune"]).unwrap() else {
+            panic!("not image")
+        };
+        assert!(matches!(a.command, ImageCommand::Prune));
+        assert!(parse(&["image"]).is_err());
     }
 }

@@ -74,6 +74,11 @@ impl Console {
         self.stdin.take().unwrap_or_else(|| Box::new(io::empty()))
     }
 
+    /// True when stdout is the process's own and is a terminal.
+    pub(crate) fn stdout_is_terminal(&self) -> bool {
+        self.terminal && io::stdout().is_terminal()
+    }
+
     /// True when stdin is the process's own and is a terminal.
     pub(crate) fn stdin_is_terminal(&self) -> bool {
         self.terminal && io::stdin().is_terminal()

@@ -6,6 +6,7 @@ use crate::exec::ExecError;
 use crate::get::GetError;
 use crate::images::ImageError;
 use crate::manifest::ManifestError;
+use crate::pull::PullError;
 use crate::target::TargetError;
 
 /// Everything that can end a verb early.
@@ -25,6 +26,8 @@ pub enum CliError {
     Exec(#[from] ExecError),
     #[error(transparent)]
     Image(#[from] ImageError),
+    #[error(transparent)]
+    Pull(#[from] PullError),
     #[error("writing to {stream}: {source}")]
     Write {
         stream: &'static str,

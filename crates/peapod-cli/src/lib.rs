@@ -18,6 +18,7 @@ mod logs;
 mod manifest;
 mod objects;
 mod output;
+mod pull;
 mod query;
 mod target;
 mod terminal;
@@ -28,8 +29,8 @@ mod tests;
 use std::path::PathBuf;
 
 pub use args::{
-    ApplyArgs, ClientCommand, DeleteArgs, DescribeArgs, EventsArgs, ExecArgs, GetArgs, ImagesArgs,
-    ImportArgs, LoadArgs, LogsArgs, OutputFormat, RmiArgs,
+    ApplyArgs, ClientCommand, DeleteArgs, DescribeArgs, EventsArgs, ExecArgs, GetArgs, ImageArgs,
+    ImageCommand, ImagesArgs, ImportArgs, LoadArgs, LogsArgs, OutputFormat, PullArgs, RmiArgs,
 };
 pub use client::{ApiError, Client, ClientError};
 pub use console::Console;
@@ -71,5 +72,9 @@ async fn dispatch(
         ClientCommand::Load(args) => images::load(client, args, console).await,
         ClientCommand::Import(args) => images::import(client, args, console).await,
         ClientCommand::Rmi(args) => images::rmi(client, args, console).await,
+        ClientCommand::Pull(args) => pull::pull(client, args, console).await,
+        ClientCommand::Image(ImageArgs {
+            command: ImageCommand::Prune,
+        }) => pull::prune(client, console).await,
     }
 }

@@ -722,3 +722,104 @@ async fn unreachable_agent_is_one_clear_line() {
         )
     );
 }
+
+fn ndjson(lines: &[Value]) -> Vec<u8> {
+    lines
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn pull_streams_quiet_lines_and_fails_with_one_line() {
+    const LAYER: &str = "sha256:abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
+    let fake = Fake::start(|req: &Recorded| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap();
+        let lines = match body["reference"].as_str().unwrap() {
+            "busybox:1.36" => ndjson(&[
+                json!({"type": "resolved", "reference": "docker.io/library/busybox:1.36",
+                       "manifestDigest": "sha256:m", "layers": [{"digest": LAYER, "size": 2_150_000, "cached": false}]}),
+                json!({"type": "progress", "digest": LAYER, "received": 1000, "total": 2_150_000}),
+                json!({"type": "layerReady", "digest": LAYER, "cached": false}),
+                json!({"type": "done", "image": {"id": "sha256:feedface", "names": ["docker.io/library/busybox:1.36"], "size": 2_150_500}}),
+            ]),
+            "bad::ref" => {
+                return Reply::json(
+                    400,
+                    json!({"kind": "Status", "code": 400, "reason": "BadRequest", "message": "invalid reference format \"bad::ref\""}),
+                )
+            }
+            "truncated" => {
+                ndjson(&[json!({"type": "progress", "digest": LAYER, "received": 1, "total": 2})])
+            }
+            _ => ndjson(&[
+                json!({"type": "error", "message": "failed to pull and unpack image \"docker.io/library/nope:1\": not found"}),
+            ]),
+        };
+        let (tx, rx) = mpsc::channel(4);
+        tokio::spawn(async move {
+            // Split mid-line to exercise the line buffer.
+            let (a, b) = lines.split_at(lines.len() / 2);
+            tx.send(Bytes::copy_from_slice(a)).await.unwrap();
+            tx.send(Bytes::copy_from_slice(b)).await.unwrap();
+        });
+        Reply::Stream(rx)
+    });
+    let o = run(&fake, &["pull", "busybox:1.36"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(
+        o.out,
+        "Pulling docker.io/library/busybox:1.36\nsha256:abcdef012345: done 2.15MB\nImage is up to date for sha256:feedface\n"
+    );
+    let body: Value = serde_json::from_slice(&fake.requests()[0].body).unwrap();
+    assert_eq!(body, json!({"reference": "busybox:1.36"}));
+    assert_eq!(
+        fake.uris(),
+        vec!["POST /apis/images.peapod.io/v1/images/pull"]
+    );
+
+    let o = run(&fake, &["pull", "nope:1"]).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(o.out, "");
+    assert_eq!(
+        o.err,
+        "error: failed to pull and unpack image \"docker.io/library/nope:1\": not found\n"
+    );
+
+    let o = run(&fake, &["pull", "bad::ref"]).await;
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (1, "error: invalid reference format \"bad::ref\"\n")
+    );
+
+    let o = run(&fake, &["pull", "truncated"]).await;
+    assert_eq!(
+        (o.code, o.err.as_str()),
+        (
+            1,
+            "error: the agent ended the pull of truncated without a result\n"
+        )
+    );
+}
+
+#[tokio::test]
+async fn image_prune_lists_what_went() {
+    let fake = Fake::start(|_| {
+        Reply::json(
+            200,
+            json!([{"id": "sha256:aa", "names": ["docker.io/library/busybox:latest"], "size": 2_000_000},
+                   {"id": "sha256:bb", "names": [], "size": 150_000}]),
+        )
+    });
+    let o = run(&fake, &["image", "prune"]).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(
+        o.out,
+        "Deleted: docker.io/library/busybox:latest\nDeleted: sha256:bb\nTotal reclaimed space: 2.15MB\n"
+    );
+    assert_eq!(
+        fake.uris(),
+        vec!["POST /apis/images.peapod.io/v1/images/prune"]
+    );
+}

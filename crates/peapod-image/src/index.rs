@@ -16,6 +16,17 @@ use crate::ImageError;
 pub(crate) struct ImageRecord {
     pub manifest: String,
     pub names: Vec<String>,
+    /// The digest the names last resolved to when that was an index (containerd's image
+    /// target), which kubelet reports in imageID; absent when it is the manifest itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+}
+
+impl ImageRecord {
+    /// Whether a by-digest reference names this image: its manifest or its index.
+    pub(crate) fn resolves_to(&self, digest: &str) -> bool {
+        self.manifest == digest || self.index.as_deref() == Some(digest)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +66,7 @@ impl Index {
 
     /// Records `manifest` with `names`; a name held by another image moves here (like
     /// `docker load` re-tagging). The other image stays, possibly with no names.
-    pub(crate) fn add(&mut self, manifest: &str, names: &[String]) {
+    pub(crate) fn add(&mut self, manifest: &str, names: &[String], resolved: &str) {
         for record in &mut self.images {
             if record.manifest != manifest {
                 record.names.retain(|n| !names.contains(n));
@@ -67,10 +78,14 @@ impl Index {
                 self.images.push(ImageRecord {
                     manifest: manifest.into(),
                     names: Vec::new(),
+                    index: None,
                 });
                 self.images.last_mut().expect("just pushed")
             }
         };
+        if resolved != manifest {
+            record.index = Some(resolved.to_string());
+        }
         for name in names {
             if !record.names.contains(name) {
                 record.names.push(name.clone());
@@ -155,12 +170,14 @@ mod tests {
     #[test]
     fn add_moves_names_and_merges() {
         let mut index = Index::default();
-        index.add("m1", &["a".into(), "b".into()]);
-        index.add("m2", &["b".into(), "c".into()]);
-        index.add("m1", &["a".into(), "d".into()]);
+        index.add("m1", &["a".into(), "b".into()], "m1");
+        index.add("m2", &["b".into(), "c".into()], "i2");
+        index.add("m1", &["a".into(), "d".into()], "m1");
         assert_eq!(index.find("m1").unwrap().names, ["a", "d"]);
         assert_eq!(index.find("m2").unwrap().names, ["b", "c"]);
-        index.add("m3", &[]);
+        assert_eq!(index.find("m1").unwrap().index, None);
+        assert_eq!(index.find("m2").unwrap().index.as_deref(), Some("i2"));
+        index.add("m3", &[], "m3");
         assert!(index.find("m3").unwrap().names.is_empty());
     }
 
@@ -170,7 +187,7 @@ mod tests {
         let path = tmp.path().join("index.json");
         assert_eq!(Index::read(&path).unwrap(), Index::default());
         let mut index = Index::default();
-        index.add("m", &["x".into()]);
+        index.add("m", &["x".into()], "m");
         let scratch = tmp.path().join("scratch");
         fs::create_dir(&scratch).unwrap();
         index.write(&path, &scratch).unwrap();

@@ -1,6 +1,7 @@
-//! peapod's local OCI image store: loads docker-save and OCI layout archives, imports root
-//! filesystem tarballs, unpacks layers for overlayfs, and answers what Kubernetes needs from
-//! an image (process arguments, user resolution, files such as /etc/passwd).
+//! peapod's local OCI image store: pulls from registries, loads docker-save and OCI layout
+//! archives, imports root filesystem tarballs, unpacks layers for overlayfs, and answers
+//! what Kubernetes needs from an image (process arguments, user resolution, files such as
+//! /etc/passwd).
 
 mod blobs;
 mod compression;
@@ -11,9 +12,11 @@ mod layers;
 mod load;
 mod process;
 pub mod reference;
+pub mod registry;
 mod rootfs;
 mod source;
 mod spec;
+mod staging;
 mod store;
 mod unpack;
 mod user;
@@ -40,6 +43,9 @@ pub struct Image {
     pub names: Vec<String>,
     /// `sha256:<hex>` of the manifest.
     pub manifest_digest: String,
+    /// `sha256:<hex>` the image's names resolve to: the index's for a multi-platform image,
+    /// else the manifest's. `<repository>@<repo_digest>` is what kubelet reports as imageID.
+    pub repo_digest: String,
     pub config: ImageConfig,
     /// Compressed layer sizes plus the config size.
     pub size: u64,

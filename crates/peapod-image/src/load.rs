@@ -7,12 +7,14 @@ use crate::compression::Compression;
 use crate::digest::Digest;
 use crate::reference;
 use crate::source::Source;
-use crate::spec::{self, ConfigFile, Descriptor, DockerSaveEntry, Index, Manifest, Probe};
+use crate::spec::{self, ConfigFile, Descriptor, DockerSaveEntry, Index, Manifest};
 use crate::ImageError;
 
 /// An image found in the source, its blobs already in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Found {
+    /// The digest the names resolved to: an index's when they name one, else the manifest's.
+    pub resolved: Digest,
     pub manifest: Digest,
     pub config: Digest,
     pub layers: Vec<(Digest, Digest)>,
@@ -81,6 +83,7 @@ fn read_oci(
         let names = oci_names(descriptor);
         let manifest = resolve_manifest(source, blobs, descriptor)?;
         let mut image = read_manifest(source, blobs, &manifest)?;
+        image.resolved = Digest::parse(&descriptor.digest)?;
         image.names = names;
         found.push(image);
     }
@@ -116,10 +119,6 @@ fn push_normalized(names: &mut Vec<String>, name: &str) {
     }
 }
 
-fn is_index(media_type: &str) -> bool {
-    media_type == spec::OCI_INDEX || media_type == spec::DOCKER_MANIFEST_LIST
-}
-
 /// Follows a descriptor down through image indexes to the manifest for this host.
 fn resolve_manifest(
     source: &mut dyn Source,
@@ -130,16 +129,9 @@ fn resolve_manifest(
     loop {
         let digest = fetch(source, blobs, &current)?;
         let bytes = blobs.read(&digest)?;
-        let media_type = if current.media_type.is_empty() {
-            let probe: Probe = parse_json(&bytes, &current.digest)?;
-            probe.media_type.unwrap_or_else(|| match probe.manifests {
-                Some(_) => spec::OCI_INDEX.into(),
-                None => spec::OCI_MANIFEST.into(),
-            })
-        } else {
-            current.media_type.clone()
-        };
-        if !is_index(&media_type) {
+        let media_type = spec::document_media_type(&current.media_type, &bytes)
+            .map_err(ImageError::json(&current.digest))?;
+        if !spec::is_index(&media_type) {
             return Ok(current);
         }
         let index: Index = parse_json(&bytes, &current.digest)?;
@@ -147,22 +139,15 @@ fn resolve_manifest(
     }
 }
 
-/// The first manifest for linux on this architecture; else the first without a platform.
 fn select_platform(index: &Index, index_digest: &str) -> Result<Descriptor, ImageError> {
-    let (os, architecture) = spec::host_platform();
-    let matching = index.manifests.iter().find(|d| {
-        d.platform
-            .as_ref()
-            .is_some_and(|p| p.os == os && p.architecture == architecture)
-    });
-    matching
-        .or_else(|| index.manifests.iter().find(|d| d.platform.is_none()))
-        .cloned()
-        .ok_or_else(|| ImageError::NoMatchingPlatform {
+    spec::select_platform(index).cloned().ok_or_else(|| {
+        let (os, architecture) = spec::host_platform();
+        ImageError::NoMatchingPlatform {
             index: index_digest.into(),
             os: os.into(),
             architecture: architecture.into(),
-        })
+        }
+    })
 }
 
 /// Fetches a manifest, its config and its layers; checks layers against the diff_ids.
@@ -181,6 +166,7 @@ fn read_manifest(
         layers.push((fetch(source, blobs, layer)?, diff_id));
     }
     Ok(Found {
+        resolved: manifest_digest.clone(),
         manifest: manifest_digest,
         config,
         layers,
@@ -269,6 +255,7 @@ fn read_docker_entry(
         push_normalized(&mut names, tag);
     }
     Ok(Found {
+        resolved: manifest_digest.clone(),
         manifest: manifest_digest,
         config,
         layers: stored.into_iter().zip(diff_ids).collect(),

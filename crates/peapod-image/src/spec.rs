@@ -163,6 +163,39 @@ pub(crate) struct DockerSaveEntry {
     pub layers: Vec<String>,
 }
 
+/// Whether a media type names an image index (OCI index or docker manifest list).
+pub(crate) fn is_index(media_type: &str) -> bool {
+    media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
+}
+
+/// The media type of a manifest document: the descriptor's when it has one, else the
+/// document's own `mediaType`, else guessed from its shape (an index has `manifests`).
+pub(crate) fn document_media_type(
+    declared: &str,
+    bytes: &[u8],
+) -> Result<String, serde_json::Error> {
+    if !declared.is_empty() {
+        return Ok(declared.to_string());
+    }
+    let probe: Probe = serde_json::from_slice(bytes)?;
+    Ok(probe.media_type.unwrap_or_else(|| match probe.manifests {
+        Some(_) => OCI_INDEX.into(),
+        None => OCI_MANIFEST.into(),
+    }))
+}
+
+/// The manifest of an index to use on this host, as containerd's default platform matcher
+/// would pick it: the first for linux on this architecture; else the first without a platform.
+pub(crate) fn select_platform(index: &Index) -> Option<&Descriptor> {
+    let (os, architecture) = host_platform();
+    let matching = index.manifests.iter().find(|d| {
+        d.platform
+            .as_ref()
+            .is_some_and(|p| p.os == os && p.architecture == architecture)
+    });
+    matching.or_else(|| index.manifests.iter().find(|d| d.platform.is_none()))
+}
+
 /// The (os, architecture) of this host in OCI/GOARCH spelling.
 pub(crate) fn host_platform() -> (&'static str, &'static str) {
     let arch = match std::env::consts::ARCH {

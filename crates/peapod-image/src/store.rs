@@ -1,10 +1,13 @@
 //! The image store on disk: layout, image lookup, and the mutating operations (load,
-//! import, remove) with garbage collection of content no image uses.
+//! import, remove, and the commit of a registry pull) with garbage collection of content no
+//! image uses.
 //!
 //! Layout under the root: `blobs/sha256/<hex>`, `layers/<diff_id hex>/`, `index.json`
 //! (names → manifest), `lock`, and `tmp/` for in-progress writes. Writers hold the store
 //! lock for their whole operation, so blobs and layers they add cannot be collected before
-//! the index refers to them; readers take no lock, relying on atomic renames.
+//! the index refers to them; readers take no lock, relying on atomic renames. A pull
+//! downloads without the lock into its own staging area under `tmp/` and takes the lock
+//! only to commit.
 
 use std::collections::HashSet;
 use std::fs;
@@ -21,6 +24,7 @@ use crate::reference;
 use crate::rootfs::MergedRoot;
 use crate::source::{ArchiveSource, DirSource, Source};
 use crate::spec::{self, ConfigFile, Descriptor, Manifest};
+use crate::staging::{self, Staging};
 use crate::{Image, ImageConfig, ImageError};
 
 /// Shortest hex prefix accepted as an image id, as docker and crictl do.
@@ -108,7 +112,11 @@ impl ImageStore {
         }
         let mut index = Index::read(&self.inner.index_path)?;
         for image in &found {
-            index.add(&image.manifest.to_string(), &image.names);
+            index.add(
+                &image.manifest.to_string(),
+                &image.names,
+                &image.resolved.to_string(),
+            );
         }
         index.write(&self.inner.index_path, &self.inner.tmp)?;
         self.collect_garbage();
@@ -175,14 +183,79 @@ impl ImageStore {
             serde_json::to_vec(&manifest).map_err(ImageError::json("image manifest"))?;
         let (manifest_digest, _) = blobs.put_bytes(&manifest_json, "image manifest")?;
         let mut index = Index::read(&self.inner.index_path)?;
-        index.add(&manifest_digest.to_string(), &[name.to_string()]);
+        let manifest_digest = manifest_digest.to_string();
+        index.add(&manifest_digest, &[name.to_string()], &manifest_digest);
         index.write(&self.inner.index_path, &self.inner.tmp)?;
         self.collect_garbage();
-        self.record_image(
-            index
-                .find(&manifest_digest.to_string())
-                .expect("just added"),
-        )
+        self.record_image(index.find(&manifest_digest).expect("just added"))
+    }
+
+    /// Whether the store holds a blob.
+    pub(crate) fn has_blob(&self, digest: &Digest) -> bool {
+        self.inner.blobs.path(digest).is_file()
+    }
+
+    pub(crate) fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, ImageError> {
+        self.inner.blobs.read(digest)
+    }
+
+    /// A private staging area for a pull, cleared when dropped.
+    pub(crate) fn stage(&self) -> Result<Staging, ImageError> {
+        Staging::new(&self.inner.tmp)
+    }
+
+    /// Moves a pulled image's staged blobs and layers into place (those the store already
+    /// has stay as they are) and records it under `name`, which moves here if another image
+    /// had it. Fails, leaving the index untouched, when something the pull counted on
+    /// finding in the store has meanwhile been removed.
+    pub(crate) fn commit(
+        &self,
+        staging: &Staging,
+        image: &Found,
+        name: &str,
+    ) -> Result<Image, ImageError> {
+        let _lock = self.inner.locker.lock()?;
+        let result = self.commit_locked(staging, image, name);
+        if result.is_err() {
+            self.collect_garbage();
+        }
+        result
+    }
+
+    fn commit_locked(
+        &self,
+        staging: &Staging,
+        image: &Found,
+        name: &str,
+    ) -> Result<Image, ImageError> {
+        let blobs = [&image.manifest, &image.config]
+            .into_iter()
+            .chain(image.layers.iter().map(|(blob, _)| blob));
+        for blob in blobs {
+            let target = self.inner.blobs.path(blob);
+            move_into_place(&staging.blob_path(blob), &target)?;
+            if !target.is_file() {
+                return Err(ImageError::MissingBlob {
+                    name: blob.to_string(),
+                    source_path: self.inner.root.clone(),
+                });
+            }
+        }
+        for (_, diff_id) in &image.layers {
+            let target = self.inner.layers.path(diff_id);
+            move_into_place(&staging.layer_path(diff_id), &target)?;
+            if !target.is_dir() {
+                return Err(ImageError::LayerMissing {
+                    diff_id: diff_id.to_string(),
+                });
+            }
+        }
+        let manifest = image.manifest.to_string();
+        let mut index = Index::read(&self.inner.index_path)?;
+        index.add(&manifest, &[name.to_string()], &image.resolved.to_string());
+        index.write(&self.inner.index_path, &self.inner.tmp)?;
+        self.collect_garbage();
+        self.record_image(index.find(&manifest).expect("just added"))
     }
 
     /// Every image, in the order they were first stored.
@@ -275,7 +348,7 @@ impl ImageStore {
                 if let Some(i) = index
                     .images
                     .iter()
-                    .position(|r| r.manifest == *digest && same_repo(r))
+                    .position(|r| r.resolves_to(digest) && same_repo(r))
                 {
                     return Ok((i, Match::Content));
                 }
@@ -301,7 +374,7 @@ impl ImageStore {
             return Ok(None);
         }
         let full = format!("sha256:{hex}");
-        if let Some(i) = index.images.iter().position(|r| r.manifest == full) {
+        if let Some(i) = index.images.iter().position(|r| r.resolves_to(&full)) {
             return Ok(Some((i, Match::Content)));
         }
         let mut hits: Vec<(usize, String)> = Vec::new();
@@ -343,6 +416,10 @@ impl ImageStore {
             id: config_digest.to_string(),
             names: record.names.clone(),
             manifest_digest: manifest_digest.to_string(),
+            repo_digest: record
+                .index
+                .clone()
+                .unwrap_or_else(|| manifest_digest.to_string()),
             config: config.image_config(),
             size,
             layers: diff_ids.iter().map(Digest::to_string).collect(),
@@ -380,14 +457,27 @@ impl ImageStore {
     }
 }
 
+/// Renames a staged blob or layer to its final name unless it is not staged or the store
+/// already has it.
+fn move_into_place(staged: &Path, target: &Path) -> Result<(), ImageError> {
+    if fs::symlink_metadata(staged).is_err() || fs::symlink_metadata(target).is_ok() {
+        return Ok(());
+    }
+    fs::rename(staged, target).map_err(ImageError::io(target))
+}
+
 fn is_hex(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// Empties `dir` (leftovers of interrupted writes).
+/// Empties `dir` (leftovers of interrupted writes), sparing the staging areas of pulls
+/// still running, which write without the store lock.
 fn clear_dir(dir: &Path) -> Result<(), ImageError> {
     for entry in fs::read_dir(dir).map_err(ImageError::io(dir))? {
         let path = entry.map_err(ImageError::io(dir))?.path();
+        if staging::in_use(&path) {
+            continue;
+        }
         let removed = match fs::symlink_metadata(&path) {
             Ok(meta) if meta.is_dir() => fs::remove_dir_all(&path),
             _ => fs::remove_file(&path),
@@ -395,4 +485,32 @@ fn clear_dir(dir: &Path) -> Result<(), ImageError> {
         removed.map_err(ImageError::io(&path))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_spares_a_running_pull_but_clears_leftovers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path()).unwrap();
+        let staging = store.stage().unwrap();
+        let partial = staging.scratch().join("partial");
+        fs::write(&partial, b"half a blob").unwrap();
+        let leftover = tmp.path().join("tmp").join("leftover");
+        fs::write(&leftover, b"x").unwrap();
+
+        ImageStore::open(tmp.path()).unwrap();
+        assert!(partial.exists(), "a live staging area survives open");
+        assert!(!leftover.exists());
+
+        // A pull killed midway leaves its area with a lock file nobody holds.
+        let area = tmp.path().join("tmp").join("pull-dead");
+        fs::create_dir(&area).unwrap();
+        fs::write(area.join("lock"), b"").unwrap();
+        ImageStore::open(tmp.path()).unwrap();
+        assert!(partial.exists());
+        assert!(!area.exists(), "an abandoned staging area is cleared");
+    }
 }

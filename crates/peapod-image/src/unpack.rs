@@ -8,7 +8,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -273,8 +273,17 @@ fn write_file(reader: &mut impl Read, target: &Path) -> Result<(), UnpackError> 
         .custom_flags(libc::O_NOFOLLOW)
         .open(target)
         .map_err(io_err(target))?;
-    io::copy(reader, &mut file).map_err(UnpackError::Read)?;
-    Ok(())
+    // Not io::copy: a full disk must be reported as a write to `target`, not a read.
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(()),
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(UnpackError::Read(e)),
+        };
+        file.write_all(&buffer[..read]).map_err(io_err(target))?;
+    }
 }
 
 fn hard_link<R: Read>(
@@ -735,6 +744,97 @@ pub(crate) mod tests {
         assert_eq!(
             xattr::get(s.layer.join("f"), "trusted.overlay.redirect").unwrap(),
             None
+        );
+    }
+
+    #[test]
+    fn whiteouts_of_dot_and_dot_dot_refused() {
+        for name in [".wh..", ".wh...", ".wh.", "sub/.wh.."] {
+            let s = sandbox();
+            let tar = TarBuilder::new().file(name, b"").finish();
+            let err = unpack(&tar[..], &s.layer).unwrap_err();
+            assert!(
+                matches!(err, UnpackError::InvalidWhiteout { .. }),
+                "{name}: {err}"
+            );
+            assert_outside_untouched(&s);
+        }
+    }
+
+    #[test]
+    fn a_later_entry_replaces_an_earlier_one() {
+        let s = sandbox();
+        let tar = TarBuilder::new()
+            .dir("d2f/")
+            .file("d2f/inner", b"x")
+            .file("d2f", b"file")
+            .file("f2d", b"file")
+            .dir("f2d/")
+            .file("orig", b"orig")
+            .link(tar::EntryType::Link, "linked", "orig")
+            .file("linked", b"new")
+            .finish();
+        unpack(&tar[..], &s.layer).unwrap();
+        assert_eq!(fs::read(s.layer.join("d2f")).unwrap(), b"file");
+        assert!(fs::symlink_metadata(s.layer.join("f2d")).unwrap().is_dir());
+        // The link is unlinked before the new file is written, not written through.
+        assert_eq!(fs::read(s.layer.join("orig")).unwrap(), b"orig");
+        assert_eq!(fs::read(s.layer.join("linked")).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_hard_link_to_a_symlink_stays_a_symlink() {
+        let s = sandbox();
+        let secret = s.outside.join("secret");
+        let tar = TarBuilder::new()
+            .link(tar::EntryType::Symlink, "sym", secret.to_str().unwrap())
+            .link(tar::EntryType::Link, "hard", "sym")
+            .finish();
+        unpack(&tar[..], &s.layer).unwrap();
+        let hard = fs::symlink_metadata(s.layer.join("hard")).unwrap();
+        assert!(hard.file_type().is_symlink());
+        assert_eq!(hard.nlink(), 2);
+        assert_eq!(fs::metadata(&secret).unwrap().nlink(), 1);
+        assert_outside_untouched(&s);
+    }
+
+    #[test]
+    fn block_devices_and_fifos_are_made() {
+        let s = sandbox();
+        let mut builder = TarBuilder::new();
+        builder.device("tty", 5, 0);
+        for (kind, name) in [
+            (tar::EntryType::Block, "loop0"),
+            (tar::EntryType::Fifo, "fifo"),
+        ] {
+            let mut header = TarBuilder::header(kind, 0o640, 0);
+            header.set_device_major(7).unwrap();
+            header.set_device_minor(0).unwrap();
+            builder.append(header, name, &[]);
+        }
+        unpack(&builder.finish()[..], &s.layer).unwrap();
+        let block = fs::symlink_metadata(s.layer.join("loop0")).unwrap();
+        assert!(block.file_type().is_block_device());
+        assert_eq!((block.rdev(), block.mode() & 0o777), (makedev(7, 0), 0o640));
+        let fifo = fs::symlink_metadata(s.layer.join("fifo")).unwrap();
+        assert!(fifo.file_type().is_fifo());
+    }
+
+    #[test]
+    fn gnu_long_names_and_link_targets() {
+        let s = sandbox();
+        let name = format!("{}/file", "d".repeat(150));
+        let target = "t/".repeat(100);
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = TarBuilder::header(tar::EntryType::Regular, 0o644, 2);
+        builder.append_data(&mut header, &name, &b"ok"[..]).unwrap();
+        let mut header = TarBuilder::header(tar::EntryType::Symlink, 0o777, 0);
+        builder.append_link(&mut header, "link", &target).unwrap();
+        unpack(&builder.into_inner().unwrap()[..], &s.layer).unwrap();
+        assert_eq!(fs::read(s.layer.join(&name)).unwrap(), b"ok");
+        assert_eq!(
+            fs::read_link(s.layer.join("link")).unwrap(),
+            Path::new(&target)
         );
     }
 

@@ -102,8 +102,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::agent::AgentConfig> {
+    let paths = peapod::paths::Paths::from_env();
     Ok(peapod::agent::AgentConfig {
-        paths: peapod::paths::Paths::from_env(),
+        registry: peapod_image::registry::RegistryConfig::from_env(&paths.data_dir())?,
+        image_gc: peapod::kubelet::image_gc::ImageGcPolicy::from_env()?,
+        paths,
         backoff_base,
         backoff_cap: std::time::Duration::from_secs(300),
         network: peapod_net::NetworkConfig::from_env()?,

@@ -1,6 +1,7 @@
 //! The agent's HTTP API on its Unix socket, along Kubernetes REST paths: pods (create, apply,
 //! get, list, watch, replace, delete), pods/log, pods/exec, events; plus peapod's image verbs
-//! under /apis/images.peapod.io/v1. Errors are Kubernetes `Status` objects.
+//! under /apis/images.peapod.io/v1 (list, load, import, pull with NDJSON progress, prune,
+//! remove). Errors are Kubernetes `Status` objects.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +21,9 @@ use peapod_store::{StoreError, WatchEventType};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::kubelet::flight::{FlightAborted, Step};
+use crate::kubelet::image_gc::images_in_use;
+use crate::kubelet::images::{PullFailure, Pulled};
 use crate::kubelet::Context;
 use crate::shim::client::ShimClient;
 use crate::shim::protocol::ExecRequest;
@@ -53,6 +57,8 @@ pub fn router(ctx: Shared) -> Router {
             "/apis/images.peapod.io/v1/images/import",
             post(import_image),
         )
+        .route("/apis/images.peapod.io/v1/images/pull", post(pull_image))
+        .route("/apis/images.peapod.io/v1/images/prune", post(prune_images))
         .route(
             "/apis/images.peapod.io/v1/images/{reference}",
             axum::routing::delete(remove_image),
@@ -763,6 +769,7 @@ fn image_json(image: &peapod_image::Image) -> Value {
         "size": image.size,
         "layers": image.layers,
         "manifestDigest": image.manifest_digest,
+        "repoDigest": image.repo_digest,
     })
 }
 
@@ -849,14 +856,9 @@ async fn remove_image(
 ) -> ApiResult<Json<Value>> {
     let image = ctx.images.get(&reference).map_err(image_error)?;
     let pods: Vec<Pod> = ctx.store.list(None)?;
-    let user = pods.iter().find(|pod| {
-        let spec = pod.spec.clone().unwrap_or_default();
-        spec.containers
-            .iter()
-            .chain(spec.init_containers.iter().flatten())
-            .filter_map(|c| c.image.as_deref())
-            .any(|r| ctx.images.get(r).is_ok_and(|i| i.id == image.id))
-    });
+    let user = pods
+        .iter()
+        .find(|pod| images_in_use(std::slice::from_ref(pod), &ctx.images).contains(&image.id));
     if let Some(pod) = user {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -870,4 +872,76 @@ async fn remove_image(
     }
     let removed = ctx.images.remove(&reference).map_err(image_error)?;
     Ok(Json(image_json(&removed)))
+}
+
+#[derive(Deserialize)]
+struct PullBody {
+    reference: String,
+}
+
+/// Streams the pull's progress events, one JSON object a line, then one `done` line with the
+/// image or one `error` line. A client that goes away leaves the pull running.
+async fn pull_image(State(ctx): State<Shared>, Json(body): Json<PullBody>) -> ApiResult<Response> {
+    let mut pull = ctx
+        .image_manager
+        .subscribe(&body.reference)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let reference = body.reference;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::spawn(async move {
+        while let Some(step) = pull.next().await {
+            let value = match step {
+                Step::Event(event) => serde_json::to_value(&event).unwrap_or(Value::Null),
+                Step::Done(outcome) => final_line(&reference, outcome),
+            };
+            let mut line = serde_json::to_vec(&value).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(stream_response(rx, "application/x-ndjson"))
+}
+
+fn final_line(reference: &str, outcome: Result<Pulled, FlightAborted>) -> Value {
+    let failure = match outcome {
+        Ok(Pulled {
+            result: Ok(image), ..
+        }) => return json!({"type": "done", "image": image_json(&image)}),
+        Ok(Pulled {
+            result: Err(failure),
+            ..
+        }) => failure,
+        Err(source) => PullFailure::Aborted {
+            reference: reference.to_string(),
+            source,
+        },
+    };
+    json!({"type": "error", "message": failure.to_string()})
+}
+
+/// Removes every image no pod in the store uses (crictl rmi --prune); returns them.
+async fn prune_images(State(ctx): State<Shared>) -> ApiResult<Json<Value>> {
+    let pods: Vec<Pod> = ctx.store.list(None)?;
+    let images = ctx.images.clone();
+    let removed = tokio::task::spawn_blocking(move || -> ApiResult<Vec<peapod_image::Image>> {
+        let in_use = images_in_use(&pods, &images);
+        let mut removed = Vec::new();
+        for image in images.list().map_err(image_error)? {
+            if in_use.contains(&image.id) {
+                continue;
+            }
+            match images.remove(&image.id) {
+                Ok(_) => removed.push(image),
+                // Removed meanwhile (rmi, image GC): nothing left to prune.
+                Err(peapod_image::ImageError::NotFound { .. }) => {}
+                Err(err) => return Err(image_error(err)),
+            }
+        }
+        Ok(removed)
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))??;
+    Ok(Json(Value::Array(removed.iter().map(image_json).collect())))
 }

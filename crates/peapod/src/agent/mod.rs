@@ -9,10 +9,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use peapod_image::registry::{Puller, RegistryConfig};
 use peapod_image::ImageStore;
 use peapod_net::{Network, NetworkConfig};
 use peapod_store::Store;
 
+use crate::kubelet::image_gc::{self, ImageGcPolicy};
+use crate::kubelet::images::ImageManager;
 use crate::kubelet::{Context, Kubelet};
 use crate::paths::Paths;
 
@@ -46,12 +49,16 @@ pub struct AgentConfig {
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
     pub network: NetworkConfig,
+    /// Insecure registries, the credentials file, download concurrency.
+    pub registry: RegistryConfig,
+    pub image_gc: ImageGcPolicy,
 }
 
 /// An agent whose stores are open and whose socket is bound, not yet serving.
 pub struct Agent {
     ctx: Arc<Context>,
     listener: tokio::net::UnixListener,
+    image_gc: ImageGcPolicy,
 }
 
 impl Agent {
@@ -76,18 +83,25 @@ impl Agent {
         let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660));
         let network =
             Network::open(config.network.clone(), &paths.data_dir().join("network")).await?;
+        let images = ImageStore::open(paths.images_dir())?;
+        let puller = Puller::new(images.clone(), config.registry.clone());
         let ctx = Arc::new(Context {
             network,
             scheduler: Default::default(),
             store: Store::open(&paths.database())?,
-            images: ImageStore::open(paths.images_dir())?,
+            image_manager: ImageManager::new(images.clone(), puller),
+            images,
             node_name: node_name(),
             host_ip: host_ip(),
             paths,
             backoff_base: config.backoff_base,
             backoff_cap: config.backoff_cap,
         });
-        Ok(Agent { ctx, listener })
+        Ok(Agent {
+            ctx,
+            listener,
+            image_gc: config.image_gc,
+        })
     }
 
     pub fn context(&self) -> &Arc<Context> {
@@ -101,10 +115,17 @@ impl Agent {
     ) -> Result<(), AgentError> {
         let socket = self.ctx.paths.socket();
         tokio::spawn(Kubelet::new(self.ctx.clone()).run());
+        let gc = tokio::spawn(image_gc::run(
+            self.ctx.images.clone(),
+            self.ctx.store.clone(),
+            self.ctx.image_manager.usage().clone(),
+            self.image_gc,
+        ));
         tracing::info!(socket = %socket.display(), "peapod agent serving");
         let served = axum::serve(self.listener, api::router(self.ctx))
             .with_graceful_shutdown(shutdown)
             .await;
+        gc.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
             path: socket.display().to_string(),

@@ -3,6 +3,9 @@
 
 pub mod backoff;
 pub mod events;
+pub mod flight;
+pub mod image_gc;
+pub mod images;
 pub mod sandbox;
 pub mod scheduler;
 pub mod status;
@@ -22,7 +25,10 @@ use crate::paths::Paths;
 /// What every pod worker shares.
 pub struct Context {
     pub store: Store,
+    /// The image store, for what needs no pull (listing, bundles, removal).
     pub images: ImageStore,
+    /// Pulls and EnsureImageExists over the same store.
+    pub image_manager: images::ImageManager,
     pub paths: Paths,
     pub node_name: String,
     pub host_ip: String,

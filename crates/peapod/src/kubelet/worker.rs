@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
 use super::events::{self, EventType};
+use super::images::EnsureError;
 use super::sandbox::{self, Sandbox};
 use super::scheduler;
 use super::status;
@@ -556,7 +557,10 @@ impl Worker {
                 // No container was created, so there is nothing to crash-loop on: the kubelet
                 // keeps the reason and its message and retries on a later sync.
                 Some(
-                    "CreateContainerConfigError" | "CreateContainerError" | "ErrImageNeverPull",
+                    "CreateContainerConfigError"
+                    | "CreateContainerError"
+                    | "ErrImageNeverPull"
+                    | "InvalidImageName",
                 ) => {
                     return Some(remaining);
                 }
@@ -601,6 +605,9 @@ impl Worker {
                     &event_message,
                     Some(field_path(container, init)),
                 );
+                if reason == "ImagePullBackOff" {
+                    self.failed_event(pod, reason, Some(field_path(container, init)));
+                }
             }
             self.set_waiting(&key, reason, Some(message));
             return Some(remaining);
@@ -641,39 +648,23 @@ impl Worker {
         });
         let fpath = Some(field_path(container, init));
         let image_ref = image_of(container);
-        let image = match self.ctx.images.get(&image_ref) {
-            Ok(image) => image,
-            Err(err) => {
-                let (reason, message) = if container.image_pull_policy.as_deref() == Some("Never") {
-                    (
-                        "ErrImageNeverPull",
-                        format!("Container image \"{image_ref}\" is not present with pull policy of Never"),
-                    )
-                } else {
-                    (
-                        "ErrImagePull",
-                        format!("image \"{image_ref}\" is not in peapod's image store ({err}); load it with \"peapod load -i\" (registry pulls are not available yet)"),
-                    )
-                };
-                self.failed_event(pod, reason, fpath.clone());
-                self.event(pod, EventType::Warning, "Failed", &message, fpath);
+        let image = match self.ensure_image(pod, container, init).await {
+            Ensured::Ready(image) => *image,
+            Ensured::Failed(failure) => {
+                self.failed_event(pod, failure.reason, fpath.clone());
                 return Some(self.fail_before_start(
                     &name,
                     &image_ref,
                     restart_count,
                     last_state,
-                    reason,
-                    message,
+                    failure.reason,
+                    failure.message,
                 ));
             }
+            // The pod changed while its image was being pulled; the pull goes on and the
+            // next pass, which sees the change first, joins it.
+            Ensured::Interrupted => return Some(Duration::ZERO),
         };
-        self.event(
-            pod,
-            EventType::Normal,
-            "Pulled",
-            &format!("Container image \"{image_ref}\" already present on machine"),
-            fpath.clone(),
-        );
         let image_name = image
             .names
             .first()
@@ -798,6 +789,40 @@ impl Worker {
                 );
                 Some(Duration::ZERO)
             }
+        }
+    }
+
+    /// kubelet's EnsureImageExists for `container`, given up when the pod changes (a delete
+    /// must not wait for a long pull). The status written first shows the pod creating its
+    /// containers while the pull runs.
+    async fn ensure_image(&mut self, pod: &Pod, container: &Container, init: bool) -> Ensured {
+        self.write_status(pod);
+        let ctx = self.ctx.clone();
+        let fpath = Some(field_path(container, init));
+        let subject = pod.clone();
+        let record = move |type_: EventType, reason: &str, message: &str| {
+            events::record(&ctx, &subject, type_, reason, message, fpath.clone());
+        };
+        let ctx = self.ctx.clone();
+        let image = image_of(container);
+        let ensure =
+            ctx.image_manager
+                .ensure(&image, container.image_pull_policy.as_deref(), &record);
+        let seen = identity(pod);
+        let changed = pod_changed(
+            &mut self.poke,
+            &ctx,
+            &self.namespace,
+            &self.name,
+            &self.uid,
+            &seen,
+        );
+        tokio::select! {
+            result = ensure => match result {
+                Ok(image) => Ensured::Ready(Box::new(image)),
+                Err(failure) => Ensured::Failed(failure),
+            },
+            () = changed => Ensured::Interrupted,
         }
     }
 
@@ -1313,6 +1338,36 @@ fn identity(pod: &Pod) -> (ObjectMeta, Option<PodSpec>) {
     (meta, pod.spec.clone())
 }
 
+/// What became of a container's image.
+enum Ensured {
+    Ready(Box<peapod_image::Image>),
+    Failed(EnsureError),
+    Interrupted,
+}
+
+/// Returns once the pod is no longer what `seen` describes (changed, being deleted, gone).
+async fn pod_changed(
+    poke: &mut mpsc::UnboundedReceiver<()>,
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    uid: &str,
+    seen: &(ObjectMeta, Option<PodSpec>),
+) {
+    loop {
+        let current: Option<Pod> = ctx.store.get(namespace, name).ok().flatten();
+        let same = current
+            .filter(|p| p.metadata.uid.as_deref() == Some(uid))
+            .is_some_and(|p| identity(&p) == *seen);
+        if !same {
+            return;
+        }
+        if poke.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
 enum Observed {
     Never,
     Running,
@@ -1358,7 +1413,7 @@ fn image_id(image: &peapod_image::Image) -> String {
         .first()
         .and_then(|n| peapod_image::reference::parse(n).ok())
     {
-        Some(reference) => format!("{}@{}", reference.name(), image.manifest_digest),
+        Some(reference) => format!("{}@{}", reference.name(), image.repo_digest),
         None => image.id.clone(),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,30 +17,12 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The busybox test image archives: `$PEAPOD_TEST_IMAGES` when CI built them, otherwise built
-/// once into the target directory with tests/images/build.sh.
-pub fn images_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        if let Some(dir) = std::env::var_os("PEAPOD_TEST_IMAGES") {
-            let dir = PathBuf::from(dir);
-            if dir.join("busybox-oci.tar").exists() {
-                return dir;
-            }
-        }
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("test-images");
-        if dir.join("busybox-oci.tar").exists() {
-            return dir;
-        }
-        let status = Command::new(repo_root().join("tests/images/build.sh"))
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .expect("running tests/images/build.sh");
-        assert!(status.success(), "building the test images failed");
-        dir
-    })
-}
+/// The registry fixture of peapod-image's tests, shared so that every test finds the busybox
+/// archives in one place (`registry::images_dir`).
+#[path = "../../../peapod-image/tests/support/registry.rs"]
+pub mod registry;
+
+pub use registry::images_dir;
 
 pub struct Agent {
     pub root: tempfile::TempDir,
@@ -50,6 +32,8 @@ pub struct Agent {
     /// never share addresses.
     pub bridge: String,
     pub cidr: String,
+    /// Extra environment of `peapod serve` (see `start_with_env`, `set_env`).
+    env: Vec<(String, String)>,
 }
 
 /// A bridge name and a /24 pod range no other agent of this test run uses.
@@ -76,16 +60,33 @@ impl Agent {
 
     /// An agent on a given bridge and pod range.
     pub fn start_with(backoff: &str, bridge: &str, cidr: &str) -> Agent {
-        let root = tempfile::Builder::new()
-            .prefix("peapod-e2e-")
-            .tempdir()
-            .expect("temporary PEAPOD_ROOT");
+        Agent::start_full(backoff, bridge, cidr, None, &[])
+    }
+
+    fn start_full(
+        backoff: &str,
+        bridge: &str,
+        cidr: &str,
+        parent: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Agent {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("peapod-e2e-");
+        let root = match parent {
+            Some(parent) => builder.tempdir_in(parent),
+            None => builder.tempdir(),
+        }
+        .expect("temporary PEAPOD_ROOT");
         let mut agent = Agent {
             root,
             child: None,
             backoff: backoff.to_string(),
             bridge: bridge.to_string(),
             cidr: cidr.to_string(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         agent.spawn();
         let loaded = agent.cli(&[
@@ -109,6 +110,7 @@ impl Agent {
             .env("PEAPOD_BRIDGE", &self.bridge)
             .env("PEAPOD_POD_CIDR", &self.cidr)
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -608,4 +610,25 @@ pub fn container_pids(uid: &str, container_id: &str) -> Vec<i32> {
         }
     }
     Vec::new()
+}
+
+impl Agent {
+    /// `start()` with extra environment variables for `peapod serve`.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Agent {
+        let (bridge, cidr) = fresh_network();
+        Agent::start_full("1s", &bridge, &cidr, None, env)
+    }
+
+    /// `start_with_env` with the agent's PEAPOD_ROOT a new directory under `parent` (e.g. a
+    /// small tmpfs the test mounted).
+    pub fn start_in(parent: &Path, env: &[(&str, &str)]) -> Agent {
+        let (bridge, cidr) = fresh_network();
+        Agent::start_full("1s", &bridge, &cidr, Some(parent), env)
+    }
+
+    /// Sets an environment variable of `peapod serve` for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
 }
