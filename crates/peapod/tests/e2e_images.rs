@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
 use common::registry::{big_layout, busybox_layout, multi_arch_layout, Registry};
+use common::*;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(30);

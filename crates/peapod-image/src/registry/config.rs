@@ -182,7 +182,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// A user name and password for one registry.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credentials {
     pub username: String,
     pub password: String,

@@ -62,6 +62,7 @@ pub const PROGRESS_STEP: u64 = 64 * 1024;
 pub struct Puller {
     store: ImageStore,
     config: Arc<RegistryConfig>,
+    clients: Arc<pull::Clients>,
 }
 
 impl Puller {
@@ -69,6 +70,7 @@ impl Puller {
         Puller {
             store,
             config: Arc::new(config),
+            clients: Arc::default(),
         }
     }
 
@@ -89,7 +91,7 @@ impl Puller {
                 reference: reference.into(),
                 source,
             })?;
-        pull::Session::new(&self.store, &self.config, &parsed, progress)?
+        pull::Session::new(&self.store, &self.config, &self.clients, &parsed, progress)?
             .run()
             .await
     }

@@ -2,7 +2,8 @@
 //! lacks into a private staging area (verified, layers unpacked as they arrive), then commit
 //! everything to the store at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -13,7 +14,7 @@ use oci_client::RegistryOperation;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{LayerInfo, PullError, PullEvent, RegistryConfig, PROGRESS_STEP};
+use super::{Credentials, LayerInfo, PullError, PullEvent, RegistryConfig, PROGRESS_STEP};
 use crate::blobs::Expected;
 use crate::digest::Digest;
 use crate::load::{self, Found};
@@ -36,6 +37,59 @@ const READ_TIMEOUT: Duration = Duration::from_secs(120);
 const USER_AGENT: &str = concat!("peapod/", env!("CARGO_PKG_VERSION"));
 
 type Progress<'a> = &'a (dyn Fn(PullEvent) + Send + Sync);
+
+/// HTTP clients kept between pulls, one per registry, transport and credentials: building one
+/// loads the system's CA roots, which costs more than a cached pull. oci-client keeps the
+/// first credentials it is given for a registry, so changed credentials get a new client.
+#[derive(Default)]
+pub(crate) struct Clients {
+    by_key: Mutex<HashMap<ClientKey, oci_client::Client>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clients = self.by_key.lock().map_or(0, |c| c.len());
+        f.debug_struct("Clients")
+            .field("clients", &clients)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ClientKey {
+    registry: String,
+    plain_http: bool,
+    credentials: Option<Credentials>,
+}
+
+impl Clients {
+    fn get(
+        &self,
+        key: ClientKey,
+        max_downloads: usize,
+    ) -> Result<oci_client::Client, oci_client::errors::OciDistributionError> {
+        let mut clients = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let protocol = if key.plain_http {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let client = oci_client::Client::try_from(ClientConfig {
+            protocol,
+            platform_resolver: None,
+            max_concurrent_download: max_downloads.max(1),
+            connect_timeout: Some(CONNECT_TIMEOUT),
+            read_timeout: Some(READ_TIMEOUT),
+            user_agent: USER_AGENT,
+            ..ClientConfig::default()
+        })?;
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
 
 pub(crate) struct Session<'a> {
     store: &'a ImageStore,
@@ -61,6 +115,7 @@ impl<'a> Session<'a> {
     pub(crate) fn new(
         store: &'a ImageStore,
         config: &RegistryConfig,
+        clients: &Clients,
         reference: &Reference,
         progress: Progress<'a>,
     ) -> Result<Session<'a>, PullError> {
@@ -71,24 +126,17 @@ impl<'a> Session<'a> {
                 reference: name.clone(),
                 source,
             })?;
+        let key = ClientKey {
+            registry: reference.registry.clone(),
+            plain_http: config.is_plain_http(&reference.registry),
+            credentials: credentials.clone(),
+        };
         let auth = credentials.map_or(RegistryAuth::Anonymous, |c| {
             RegistryAuth::Basic(c.username, c.password)
         });
-        let protocol = if config.is_plain_http(&reference.registry) {
-            ClientProtocol::Http
-        } else {
-            ClientProtocol::Https
-        };
-        let client = oci_client::Client::try_from(ClientConfig {
-            protocol,
-            platform_resolver: None,
-            max_concurrent_download: config.max_concurrent_downloads.max(1),
-            connect_timeout: Some(CONNECT_TIMEOUT),
-            read_timeout: Some(READ_TIMEOUT),
-            user_agent: USER_AGENT,
-            ..ClientConfig::default()
-        })
-        .map_err(|e| PullError::resolving(&name, &reference.registry, e))?;
+        let client = clients
+            .get(key, config.max_concurrent_downloads)
+            .map_err(|e| PullError::resolving(&name, &reference.registry, e))?;
         let target = match (&reference.digest, &reference.tag) {
             (Some(digest), _) => oci_client::Reference::with_digest(
                 reference.registry.clone(),

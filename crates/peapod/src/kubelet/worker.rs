@@ -23,6 +23,10 @@ use super::Context;
 use crate::runtime::bundle::{self, BundleInputs, PodFacts};
 use crate::shim::protocol::{ContainerStatus as ShimStatus, ExitEvent, ExitInfo};
 
+/// How long an image may take to be ready before the pod's status is written while waiting
+/// for it; a present image never waits this long, so a start costs no extra status write.
+const STATUS_DURING_PULL_AFTER: Duration = Duration::from_millis(200);
+
 /// Why the worker woke up.
 enum Wake {
     Exit(ExitEvent),
@@ -796,7 +800,6 @@ impl Worker {
     /// must not wait for a long pull). The status written first shows the pod creating its
     /// containers while the pull runs.
     async fn ensure_image(&mut self, pod: &Pod, container: &Container, init: bool) -> Ensured {
-        self.write_status(pod);
         let ctx = self.ctx.clone();
         let fpath = Some(field_path(container, init));
         let subject = pod.clone();
@@ -805,10 +808,33 @@ impl Worker {
         };
         let ctx = self.ctx.clone();
         let image = image_of(container);
-        let ensure =
-            ctx.image_manager
-                .ensure(&image, container.image_pull_policy.as_deref(), &record);
+        let mut ensure = std::pin::pin!(ctx.image_manager.ensure(
+            &image,
+            container.image_pull_policy.as_deref(),
+            &record
+        ));
         let seen = identity(pod);
+        let finish = |result: Result<peapod_image::Image, EnsureError>| match result {
+            Ok(image) => Ensured::Ready(Box::new(image)),
+            Err(failure) => Ensured::Failed(failure),
+        };
+        {
+            let changed = pod_changed(
+                &mut self.poke,
+                &ctx,
+                &self.namespace,
+                &self.name,
+                &self.uid,
+                &seen,
+            );
+            tokio::select! {
+                result = &mut ensure => return finish(result),
+                () = changed => return Ensured::Interrupted,
+                () = tokio::time::sleep(STATUS_DURING_PULL_AFTER) => {}
+            }
+        }
+        // A pull that takes a while: show where the pod stands meanwhile.
+        self.write_status(pod);
         let changed = pod_changed(
             &mut self.poke,
             &ctx,
@@ -818,10 +844,7 @@ impl Worker {
             &seen,
         );
         tokio::select! {
-            result = ensure => match result {
-                Ok(image) => Ensured::Ready(Box::new(image)),
-                Err(failure) => Ensured::Failed(failure),
-            },
+            result = ensure => finish(result),
             () = changed => Ensured::Interrupted,
         }
     }
