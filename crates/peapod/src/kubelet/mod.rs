@@ -9,6 +9,7 @@ pub mod images;
 pub mod sandbox;
 pub mod scheduler;
 pub mod status;
+pub mod termination;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -2,7 +2,7 @@
 //! containers in order, sidecars beside the app containers, restarts under the restart policy
 //! with crash-loop back-off, graceful termination — and writes the pod's status.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use super::images::EnsureError;
 use super::sandbox::{self, Sandbox};
 use super::scheduler;
 use super::status;
+use super::termination;
 use super::Context;
 use crate::runtime::bundle::{self, BundleInputs, PodFacts};
 use crate::shim::protocol::{ContainerStatus as ShimStatus, ExitEvent, ExitInfo};
@@ -59,6 +60,8 @@ pub struct Worker {
     /// Why kubelet's admission refused the pod (status reason and message).
     rejected: Option<(String, String)>,
     poke: mpsc::UnboundedReceiver<()>,
+    /// Containers whose terminationMessagePolicy is FallbackToLogsOnError (immutable).
+    fallback_to_logs: HashSet<String>,
 }
 
 impl Worker {
@@ -79,6 +82,7 @@ impl Worker {
             pod_ip: None,
             rejected: None,
             poke,
+            fallback_to_logs: fallback_to_logs(pod),
         };
         worker.adopt_status(pod);
         worker
@@ -323,13 +327,18 @@ impl Worker {
             self.stop_sandbox().await;
             return None;
         }
+        let spec = pod.spec.clone().unwrap_or_default();
+        let deadline_left = self.active_deadline_left(&spec);
+        if deadline_left.is_some_and(|left| left.is_zero()) {
+            self.exceed_active_deadline(pod, &spec).await;
+            return None;
+        }
         if self.sandbox.is_none() {
             if let Some(wait) = self.ensure_sandbox(pod).await {
-                return Some(wait);
+                return Some(deadline_left.map_or(wait, |left| left.min(wait)));
             }
         }
-        let spec = pod.spec.clone().unwrap_or_default();
-        let mut wake: Option<Duration> = None;
+        let mut wake: Option<Duration> = deadline_left;
         let mut note = |d: Option<Duration>| {
             if let Some(d) = d {
                 wake = Some(wake.map_or(d, |w: Duration| w.min(d)));
@@ -405,6 +414,35 @@ impl Worker {
             self.stop_sandbox().await;
         }
         wake
+    }
+
+    /// Time left before activeDeadlineSeconds, counted from status.startTime as kubelet's
+    /// activeDeadlineHandler does; None without a deadline.
+    fn active_deadline_left(&self, spec: &k8s_openapi::api::core::v1::PodSpec) -> Option<Duration> {
+        let seconds = u64::try_from(spec.active_deadline_seconds?).ok()?;
+        let started = self.start_time.as_ref()?.0;
+        let active = jiff::Timestamp::now().duration_since(started);
+        let active = Duration::try_from(active).unwrap_or_default();
+        Some(Duration::from_secs(seconds).saturating_sub(active))
+    }
+
+    /// The pod outlived activeDeadlineSeconds: kubelet fails it with DeadlineExceeded and
+    /// kills its containers as it would on deletion (grace period, stop signal).
+    async fn exceed_active_deadline(
+        &mut self,
+        pod: &Pod,
+        spec: &k8s_openapi::api::core::v1::PodSpec,
+    ) {
+        let message = "Pod was active on the node longer than the specified deadline";
+        self.event(pod, EventType::Normal, "DeadlineExceeded", message, None);
+        self.rejected = Some(("DeadlineExceeded".into(), message.into()));
+        let grace =
+            Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+        self.stop_containers(pod, &spec.containers, false, grace)
+            .await;
+        self.stop_sidecars(pod, spec).await;
+        self.terminal = true;
+        self.stop_sandbox().await;
     }
 
     async fn ensure_sandbox(&mut self, pod: &Pod) -> Option<Duration> {
@@ -897,13 +935,16 @@ impl Worker {
 
     fn on_exit(&mut self, event: &ExitEvent) {
         let full_id = format!("peapod://{}", event.id);
-        let Some(tracked) = self
+        let Some(name) = self
             .containers
-            .values_mut()
-            .find(|t| t.status.container_id.as_deref() == Some(full_id.as_str()))
+            .iter()
+            .find(|(_, t)| t.status.container_id.as_deref() == Some(full_id.as_str()))
+            .map(|(name, _)| name.clone())
         else {
             return;
         };
+        let message = self.termination_message(&name, &event.id, event.exit.code);
+        let tracked = self.containers.get_mut(&name).expect("found above");
         let started_at = tracked
             .status
             .state
@@ -928,7 +969,7 @@ impl Worker {
                 exit_code: event.exit.code,
                 signal: event.exit.signal,
                 reason: Some(reason.into()),
-                message: None,
+                message,
                 started_at,
                 finished_at: Some(Time(
                     jiff::Timestamp::from_nanosecond(event.exit.finished_at as i128)
@@ -941,6 +982,26 @@ impl Worker {
         tracked.status.ready = false;
         tracked.status.started = Some(false);
         tracked.exited_at = Some(Instant::now());
+    }
+
+    /// What kubelet puts in state.terminated.message for the attempt that just exited.
+    fn termination_message(
+        &self,
+        name: &str,
+        container_id: &str,
+        exit_code: i32,
+    ) -> Option<String> {
+        let restart_count = self.containers.get(name)?.status.restart_count;
+        let attempt = bundle::attempt_dir(&self.ctx.paths, &self.uid, name, container_id);
+        let log = self.ctx.paths.container_log(
+            &self.namespace,
+            &self.name,
+            &self.uid,
+            name,
+            restart_count,
+        );
+        let fallback = exit_code != 0 && self.fallback_to_logs.contains(name);
+        termination::read(&bundle::termination_log(&attempt), &log, fallback)
     }
 
     fn on_sandbox_gone(&mut self) {
@@ -1174,13 +1235,7 @@ impl Worker {
     }
 
     fn remove_attempt_dir(&self, name: &str, id: &str) {
-        let dir = self
-            .ctx
-            .paths
-            .pod_data_dir(&self.uid)
-            .join("containers")
-            .join(name)
-            .join(id);
+        let dir = bundle::attempt_dir(&self.ctx.paths, &self.uid, name, id);
         let _ = std::fs::remove_dir_all(dir);
         let bundle = self
             .ctx
@@ -1220,16 +1275,23 @@ impl Worker {
         } else {
             "PodInitializing"
         };
-        (
-            pick(init_containers, "PodInitializing"),
-            pick(&spec.containers, app_reason),
-        )
+        let mut init = pick(init_containers, "PodInitializing");
+        let mut app = pick(&spec.containers, app_reason);
+        let mut all: Vec<&mut ContainerStatus> = init.iter_mut().chain(app.iter_mut()).collect();
+        termination::cap_pod_messages(&mut all);
+        (init, app)
     }
 
     fn write_status(&self, pod: &Pod) {
         let spec = pod.spec.clone().unwrap_or_default();
         let (init, app) = self.statuses(&spec);
-        let phase = status::phase(&spec, &init, &app, self.terminal);
+        // A pod the kubelet failed itself (admission, active deadline) is Failed whatever
+        // its containers say.
+        let phase = if self.rejected.is_some() {
+            "Failed"
+        } else {
+            status::phase(&spec, &init, &app, self.terminal)
+        };
         let previous = pod
             .status
             .as_ref()
@@ -1473,4 +1535,17 @@ pub fn parse_signal(name: &str) -> Option<i32> {
     full.parse::<nix::sys::signal::Signal>()
         .ok()
         .map(|s| s as i32)
+}
+
+fn fallback_to_logs(pod: &Pod) -> HashSet<String> {
+    let Some(spec) = &pod.spec else {
+        return HashSet::new();
+    };
+    spec.init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .filter(|c| c.termination_message_policy.as_deref() == Some("FallbackToLogsOnError"))
+        .map(|c| c.name.clone())
+        .collect()
 }

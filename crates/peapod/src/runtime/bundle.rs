@@ -3,6 +3,7 @@
 //! the directories of its overlay root.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
@@ -58,6 +59,20 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> BundleError {
     move |source| BundleError::Io { path, source }
 }
 
+/// The agent-side directory of one container attempt (its termination-message file).
+pub fn attempt_dir(paths: &Paths, uid: &str, container: &str, container_id: &str) -> PathBuf {
+    paths
+        .pod_data_dir(uid)
+        .join("containers")
+        .join(container)
+        .join(container_id)
+}
+
+/// The host side of the attempt's terminationMessagePath.
+pub fn termination_log(attempt_dir: &Path) -> PathBuf {
+    attempt_dir.join("termination-log")
+}
+
 /// Writes the bundle and returns the request that asks the shim to create the container.
 pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
     let uid = inputs.pod.metadata.uid.as_deref().unwrap_or_default();
@@ -93,12 +108,7 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
 
     let run_dir = inputs.paths.pod_run_dir(uid);
     let bundle = run_dir.join("bundles").join(inputs.container_id);
-    let attempt = inputs
-        .paths
-        .pod_data_dir(uid)
-        .join("containers")
-        .join(&container.name)
-        .join(inputs.container_id);
+    let attempt = attempt_dir(inputs.paths, uid, &container.name, inputs.container_id);
     let rootfs = bundle.join("rootfs");
     for dir in [&bundle, &attempt, &rootfs] {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
@@ -117,8 +127,11 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         destination: "/dev/shm".into(),
         read_only: false,
     });
-    let termination_log = attempt.join("termination-log");
+    let termination_log = termination_log(&attempt);
     std::fs::write(&termination_log, b"").map_err(io_err(&termination_log))?;
+    // Any user the container runs as may write its message, as kubelet's 0666 file allows.
+    std::fs::set_permissions(&termination_log, std::fs::Permissions::from_mode(0o666))
+        .map_err(io_err(&termination_log))?;
     binds.push(BindMount {
         source: termination_log,
         destination: container
