@@ -390,6 +390,9 @@ impl Agent {
     }
 
     fn stop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
         // Absent when no pod ran (the pull benchmark's agents).
@@ -402,6 +405,13 @@ impl Agent {
             .args(["delete", "table", "ip", &table])
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A run that fails midway (an error returned with `?`) still stops its agent.
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
