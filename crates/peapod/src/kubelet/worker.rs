@@ -857,34 +857,31 @@ impl Worker {
             Err(failure) => Ensured::Failed(failure),
         };
         {
-            let changed = pod_changed(
-                &mut self.poke,
-                &ctx,
-                &self.namespace,
-                &self.name,
-                &self.uid,
-                &seen,
-            );
             tokio::select! {
                 result = &mut ensure => return finish(result),
-                () = changed => return Ensured::Interrupted,
+                () = self.pod_changed_from(&seen) => return Ensured::Interrupted,
                 () = tokio::time::sleep(STATUS_DURING_PULL_AFTER) => {}
             }
         }
         // A pull that takes a while: show where the pod stands meanwhile.
         self.write_status(pod);
-        let changed = pod_changed(
+        tokio::select! {
+            result = ensure => finish(result),
+            () = self.pod_changed_from(&seen) => Ensured::Interrupted,
+        }
+    }
+
+    /// Resolves once the pod in the store is no longer `seen` (or is gone).
+    async fn pod_changed_from(&mut self, seen: &(ObjectMeta, Option<PodSpec>)) {
+        pod_changed(
             &mut self.poke,
-            &ctx,
+            &self.ctx,
             &self.namespace,
             &self.name,
             &self.uid,
-            &seen,
-        );
-        tokio::select! {
-            result = ensure => finish(result),
-            () = changed => Ensured::Interrupted,
-        }
+            seen,
+        )
+        .await
     }
 
     /// A start that failed before any process existed: the container waits with `reason`.
