@@ -21,6 +21,9 @@ fn play_streams_prefixed_logs_and_cleans_up_on_interrupt() {
     let mut play = Command::new(peapod_bin())
         .args(["play", "-f", manifest.to_str().unwrap()])
         .env("PEAPOD_ROOT", agent.path())
+        // The agent's own network, which its Drop removes: never the default peapod0.
+        .env("PEAPOD_BRIDGE", &agent.bridge)
+        .env("PEAPOD_POD_CIDR", &agent.cidr)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
