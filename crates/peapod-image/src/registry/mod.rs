@@ -74,10 +74,6 @@ impl Puller {
         }
     }
 
-    pub fn config(&self) -> &RegistryConfig {
-        &self.config
-    }
-
     /// Pulls `reference` (normalized first) for the host platform: fetches only the blobs the
     /// store lacks, verifies each blob's digest and size, unpacks layers, and records the
     /// image under the normalized reference. Emits progress through `progress`.

@@ -11,6 +11,7 @@ use peapod_image::{reference, Image, ImageStore, ReferenceError};
 
 use super::events::EventType;
 use super::flight::{Coalesce, FlightAborted, Flights, Subscription};
+use super::format_go_duration;
 use super::image_gc::ImageUsage;
 
 impl Coalesce for PullEvent {
@@ -129,10 +130,6 @@ impl ImageManager {
         }
     }
 
-    pub fn store(&self) -> &ImageStore {
-        &self.store
-    }
-
     /// When images were first seen and last used, for image GC.
     pub fn usage(&self) -> &Arc<ImageUsage> {
         &self.usage
@@ -229,8 +226,8 @@ impl ImageManager {
             Ok((pulled, elapsed)) => {
                 let message = format!(
                     "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {} bytes.",
-                    go_duration_ms(elapsed),
-                    go_duration_ms(waiting_since.elapsed()),
+                    format_go_duration(elapsed),
+                    format_go_duration(waiting_since.elapsed()),
                     pulled.size
                 );
                 record(EventType::Normal, "Pulled", &message);
@@ -258,31 +255,6 @@ impl ImageManager {
                 }
             },
         }
-    }
-}
-
-/// Go's `time.Duration.String()` of `d` truncated to milliseconds, as kubelet prints pull
-/// times: "523ms", "1.234s", "1m2.5s".
-pub fn go_duration_ms(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let (hours, minutes) = (ms / 3_600_000, (ms / 60_000) % 60);
-    let (secs, frac) = ((ms / 1000) % 60, ms % 1000);
-    let mut seconds = secs.to_string();
-    if frac > 0 {
-        let digits = format!("{frac:03}");
-        seconds.push('.');
-        seconds.push_str(digits.trim_end_matches('0'));
-    }
-    match (hours, minutes) {
-        (0, 0) => format!("{seconds}s"),
-        (0, m) => format!("{m}m{seconds}s"),
-        (h, m) => format!("{h}h{m}m{seconds}s"),
     }
 }
 
@@ -341,19 +313,5 @@ mod tests {
         assert!(!falls_back_to_present(Always, false, true));
         assert!(!falls_back_to_present(IfNotPresent, true, true));
         assert!(!falls_back_to_present(IfNotPresent, false, true));
-    }
-
-    #[test]
-    fn pull_durations_print_like_go() {
-        let ms = Duration::from_millis;
-        assert_eq!(go_duration_ms(ms(0)), "0s");
-        assert_eq!(go_duration_ms(Duration::from_micros(1500)), "1ms");
-        assert_eq!(go_duration_ms(ms(523)), "523ms");
-        assert_eq!(go_duration_ms(ms(1000)), "1s");
-        assert_eq!(go_duration_ms(ms(1234)), "1.234s");
-        assert_eq!(go_duration_ms(ms(1230)), "1.23s");
-        assert_eq!(go_duration_ms(ms(62_500)), "1m2.5s");
-        assert_eq!(go_duration_ms(ms(120_000)), "2m0s");
-        assert_eq!(go_duration_ms(ms(3_723_000)), "1h2m3s");
     }
 }

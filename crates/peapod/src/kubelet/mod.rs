@@ -180,17 +180,28 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
     }
 }
 
-/// Go's time.Duration formatting, as kubelet's messages print it ("10s", "1m20s", "5m0s").
+/// Go's `time.Duration.String()` of `d` truncated to milliseconds, as kubelet's messages print
+/// it: "523ms", "1.234s", "1m20s", "5m0s".
 pub fn format_go_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        return format!("{secs}s");
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
     }
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else {
-        format!("{m}m{s}s")
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let (hours, minutes) = (ms / 3_600_000, (ms / 60_000) % 60);
+    let (secs, frac) = ((ms / 1000) % 60, ms % 1000);
+    let mut seconds = secs.to_string();
+    if frac > 0 {
+        let digits = format!("{frac:03}");
+        seconds.push('.');
+        seconds.push_str(digits.trim_end_matches('0'));
+    }
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, m) => format!("{m}m{seconds}s"),
+        (h, m) => format!("{h}h{m}m{seconds}s"),
     }
 }
 
@@ -203,6 +214,16 @@ mod tests {
         assert_eq!(format_go_duration(Duration::from_secs(10)), "10s");
         assert_eq!(format_go_duration(Duration::from_secs(80)), "1m20s");
         assert_eq!(format_go_duration(Duration::from_secs(300)), "5m0s");
+        let ms = Duration::from_millis;
+        assert_eq!(format_go_duration(ms(0)), "0s");
+        assert_eq!(format_go_duration(Duration::from_micros(1500)), "1ms");
+        assert_eq!(format_go_duration(ms(523)), "523ms");
+        assert_eq!(format_go_duration(ms(1000)), "1s");
+        assert_eq!(format_go_duration(ms(1234)), "1.234s");
+        assert_eq!(format_go_duration(ms(1230)), "1.23s");
+        assert_eq!(format_go_duration(ms(62_500)), "1m2.5s");
+        assert_eq!(format_go_duration(ms(120_000)), "2m0s");
+        assert_eq!(format_go_duration(ms(3_723_000)), "1h2m3s");
     }
 
     #[test]
