@@ -106,6 +106,7 @@ fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::age
     Ok(peapod::agent::AgentConfig {
         registry: peapod_image::registry::RegistryConfig::from_env(&paths.data_dir())?,
         image_gc: peapod::kubelet::image_gc::ImageGcPolicy::from_env()?,
+        policy: peapod::kubelet::policy::KubeletPolicy::from_env()?,
         paths,
         backoff_base,
         backoff_cap: std::time::Duration::from_secs(300),

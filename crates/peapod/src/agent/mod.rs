@@ -52,6 +52,7 @@ pub struct AgentConfig {
     /// Insecure registries, the credentials file, download concurrency.
     pub registry: RegistryConfig,
     pub image_gc: ImageGcPolicy,
+    pub policy: crate::kubelet::policy::KubeletPolicy,
 }
 
 /// An agent whose stores are open and whose socket is bound, not yet serving.
@@ -96,6 +97,7 @@ impl Agent {
             paths,
             backoff_base: config.backoff_base,
             backoff_cap: config.backoff_cap,
+            policy: config.policy,
         });
         Ok(Agent {
             ctx,

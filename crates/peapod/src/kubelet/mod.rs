@@ -6,6 +6,7 @@ pub mod events;
 pub mod flight;
 pub mod image_gc;
 pub mod images;
+pub mod policy;
 pub mod sandbox;
 pub mod scheduler;
 pub mod status;
@@ -38,6 +39,8 @@ pub struct Context {
     /// CrashLoopBackOff's first delay (kubelet: 10 s) and cap (5 min).
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// Node options: pod pids limit, unsafe sysctls allowed.
+    pub policy: policy::KubeletPolicy,
 }
 
 pub struct Kubelet {
