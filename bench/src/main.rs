@@ -4,18 +4,23 @@
 //! once, timed until all run, with the agent's and shims' memory per pod. With podman
 //! installed, the same pod and a burst of 20 through `podman kube play` in the same run.
 //!
-//! Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
+//! Then the steady-state benchmarks (see `steady`): the agent's CPU and memory while 100 idle
+//! pods run, and while 100 pods run an httpGet readiness and an exec liveness probe every
+//! second. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
 //! `peapod pull` into a fresh agent and by `podman pull`, side by side.
 //!
-//! The agent runs on its own bridge (ppbench0) and range (10.199.0.0/16), removed at the end.
+//! The agent runs on its own bridge (ppbench0) and range (10.231.0.0/16), removed at the end.
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
-//!                     [--peapod PATH] [--images DIR] [--manifest FILE]
+//!                     [--idle] [--probes] [--skip-steady] [--window SECS] [--steady-pods N]
+//!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
+//! `--pull-only`, `--idle` and `--probes` select what runs (together: each of them); without
+//! any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -24,10 +29,15 @@ use serde_json::Value;
 mod pull;
 #[path = "../../crates/peapod-image/tests/support/registry.rs"]
 mod registry;
+mod steady;
 
 const BRIDGE: &str = "ppbench0";
-const POD_CIDR: &str = "10.199.0.0/16";
+/// Outside 10.100-10.199, where the e2e tests pick their ranges, so both can run at once.
+const POD_CIDR: &str = "10.231.0.0/16";
 const PODMAN_BURST: usize = 20;
+/// How long a burst of pods may take to run, or to go once deleted.
+const BURST_TIMEOUT: Duration = Duration::from_secs(120);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Options {
     runs: usize,
@@ -35,40 +45,71 @@ struct Options {
     pull_runs: usize,
     pods: bool,
     pull: bool,
+    idle: bool,
+    probes: bool,
+    podman_idle: bool,
+    window: Duration,
+    steady_pods: usize,
     peapod: PathBuf,
     images: PathBuf,
     manifest: PathBuf,
 }
 
 fn options() -> Result<Options> {
+    let mut options = options_default();
+    parse_args(&mut options, std::env::args().skip(1))?;
+    Ok(options)
+}
+
+fn options_default() -> Options {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut options = Options {
+    Options {
         runs: 20,
         burst: 100,
         pull_runs: 5,
         pods: true,
         pull: true,
+        idle: true,
+        probes: true,
+        podman_idle: false,
+        window: Duration::from_secs(30),
+        steady_pods: 100,
         peapod: repo.join("target/release/peapod"),
         images: repo.join("target/test-images"),
         manifest: repo.join("examples/s1-web-content-sidecar.yaml"),
-    };
-    let mut args = std::env::args().skip(1);
+    }
+}
+
+fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> Result<()> {
+    let mut selected = Vec::new();
+    let mut skip_pull = false;
+    let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--pull-only" => options.pods = false,
-            "--skip-pull" => options.pull = false,
+            "--pull-only" | "--idle" | "--probes" => selected.push(arg),
+            "--skip-pull" => skip_pull = true,
+            "--skip-steady" => (options.idle, options.probes) = (false, false),
+            "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
                     .next()
                     .with_context(|| format!("{arg} needs a value"))?;
-                set_option(&mut options, &arg, value)?;
+                set_option(options, &arg, value)?;
             }
         }
     }
-    if !options.pods && !options.pull {
-        bail!("--pull-only and --skip-pull together leave nothing to measure");
+    if !selected.is_empty() {
+        let chosen = |flag: &str| selected.iter().any(|s| s == flag);
+        options.pods = false;
+        options.pull = chosen("--pull-only");
+        options.idle = chosen("--idle");
+        options.probes = chosen("--probes");
     }
-    Ok(options)
+    options.pull &= !skip_pull;
+    if !(options.pods || options.pull || options.idle || options.probes) {
+        bail!("these options leave nothing to measure");
+    }
+    Ok(())
 }
 
 fn set_option(options: &mut Options, name: &str, value: String) -> Result<()> {
@@ -76,6 +117,8 @@ fn set_option(options: &mut Options, name: &str, value: String) -> Result<()> {
         "--runs" => options.runs = value.parse()?,
         "--burst" => options.burst = value.parse()?,
         "--pull-runs" => options.pull_runs = value.parse()?,
+        "--window" => options.window = Duration::from_secs_f64(value.parse()?),
+        "--steady-pods" => options.steady_pods = value.parse()?,
         "--peapod" => options.peapod = value.into(),
         "--images" => options.images = value.into(),
         "--manifest" => options.manifest = value.into(),
@@ -88,6 +131,12 @@ fn main() -> Result<()> {
     let options = options()?;
     if options.pods {
         pod_bench(&options)?;
+    }
+    if options.idle {
+        steady::run(&options, steady::Kind::Idle)?;
+    }
+    if options.probes {
+        steady::run(&options, steady::Kind::Probes)?;
     }
     if options.pull {
         pull::run(&options)?;
@@ -200,6 +249,8 @@ fn percentile(samples: &mut [f64], p: f64) -> f64 {
 struct Agent {
     child: Child,
     socket: PathBuf,
+    /// Set once stopped: the exit status, None when it had to be killed.
+    exit: Option<Option<ExitStatus>>,
 }
 
 impl Agent {
@@ -237,7 +288,11 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(Agent { child, socket })
+        Ok(Agent {
+            child,
+            socket,
+            exit: None,
+        })
     }
 
     /// Milliseconds from the apply request to the watch event showing every container running.
@@ -272,86 +327,115 @@ impl Agent {
     /// Applies `count` copies of the pod at once; times until the watch has seen every one
     /// Running, measures memory, then deletes them all.
     fn burst(&self, pod: &Value, count: usize, root: &Path) -> Result<Burst> {
-        let mut watch = self.request("GET", "/api/v1/namespaces/default/pods?watch=true", None)?;
-        let names: Vec<String> = (0..count).map(|i| format!("burst-{i}")).collect();
+        let mut watch = self.watch()?;
+        let pods: Vec<Value> = (0..count)
+            .map(|i| {
+                let mut copy = pod.clone();
+                copy["metadata"]["name"] = Value::String(format!("burst-{i}"));
+                copy
+            })
+            .collect();
         let started = Instant::now();
-        std::thread::scope(|scope| -> Result<()> {
-            let applies: Vec<_> = names
-                .iter()
-                .map(|name| {
-                    let mut copy = pod.clone();
-                    copy["metadata"]["name"] = Value::String(name.clone());
-                    scope.spawn(move || -> Result<()> {
-                        let mut response = self.request(
-                            "PATCH",
-                            &format!("/api/v1/namespaces/default/pods/{name}"),
-                            Some(&copy.to_string()),
-                        )?;
-                        let mut text = String::new();
-                        response.read_to_string(&mut text)?;
-                        if !text.starts_with("HTTP/1.1 201") {
-                            bail!("applying {name}: {}", text.lines().next().unwrap_or(""));
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            for apply in applies {
-                apply.join().expect("apply thread")?;
-            }
-            Ok(())
-        })?;
-        let mut reader = BufReader::new(&mut watch);
-        skip_headers(&mut reader)?;
-        let mut running = std::collections::HashSet::new();
-        let mut line = String::new();
-        while running.len() < count {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                bail!("watch ended with {} of {count} pods running", running.len());
-            }
-            let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
-                continue;
-            };
-            if all_running(&event["object"]) {
-                if let Some(name) = event["object"]["metadata"]["name"].as_str() {
-                    running.insert(name.to_string());
-                }
-            }
-        }
+        self.apply_all(&pods)?;
+        wait_for(&mut watch, count, BURST_TIMEOUT, all_running)?;
         let running_ms = started.elapsed().as_secs_f64() * 1000.0;
         let agent_rss_kib = status_field(self.child.id(), "VmRSS:");
         let shims_anon_kib = shim_pids(root)
             .into_iter()
             .map(|pid| status_field(pid, "RssAnon:"))
             .sum();
-        let started = Instant::now();
-        for name in &names {
-            let mut response = self.request(
-                "DELETE",
-                &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds=0"),
-                None,
-            )?;
-            response.read_to_string(&mut String::new())?;
-        }
-        while !shim_pids(root).is_empty() || self.pod_count()? > 0 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let delete_ms = self.delete_all(&pod_names(&pods), 0, root)?;
         Ok(Burst {
             running_ms,
-            delete_ms: started.elapsed().as_secs_f64() * 1000.0,
+            delete_ms,
             agent_rss_kib,
             shims_anon_kib,
         })
     }
 
-    fn pod_count(&self) -> Result<usize> {
+    /// A watch on the default namespace's pods, past its response headers.
+    fn watch(&self) -> Result<BufReader<UnixStream>> {
+        let watch = self.request("GET", "/api/v1/namespaces/default/pods?watch=true", None)?;
+        let mut reader = BufReader::new(watch);
+        skip_headers(&mut reader)?;
+        Ok(reader)
+    }
+
+    /// Applies every pod at once, one concurrent request each; fails on the first refusal.
+    fn apply_all(&self, pods: &[Value]) -> Result<()> {
+        std::thread::scope(|scope| -> Result<()> {
+            let applies: Vec<_> = pods
+                .iter()
+                .map(|pod| scope.spawn(move || self.apply(pod)))
+                .collect();
+            for apply in applies {
+                apply.join().expect("apply thread")?;
+            }
+            Ok(())
+        })
+    }
+
+    fn apply(&self, pod: &Value) -> Result<()> {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        let mut response = self.request(
+            "PATCH",
+            &format!("/api/v1/namespaces/default/pods/{name}"),
+            Some(&pod.to_string()),
+        )?;
+        let mut text = String::new();
+        response.read_to_string(&mut text)?;
+        if !text.starts_with("HTTP/1.1 201") {
+            let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+            bail!(
+                "applying {name}: {} {body}",
+                text.lines().next().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes the named pods with a grace period of `grace` seconds, then waits until neither
+    /// a pod nor a shim of this agent is left; milliseconds from the first request.
+    fn delete_all(&self, names: &[String], grace: u64, root: &Path) -> Result<f64> {
+        let started = Instant::now();
+        for name in names {
+            let mut response = self.request(
+                "DELETE",
+                &format!("/api/v1/namespaces/default/pods/{name}?gracePeriodSeconds={grace}"),
+                None,
+            )?;
+            response.read_to_string(&mut String::new())?;
+        }
+        let deadline = started + BURST_TIMEOUT + Duration::from_secs(grace);
+        while !shim_pids(root).is_empty() || self.pod_count()? > 0 {
+            if Instant::now() > deadline {
+                bail!(
+                    "{} pods and {} shims still there {} s after their deletion",
+                    self.pod_count()?,
+                    shim_pids(root).len(),
+                    deadline.duration_since(started).as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(started.elapsed().as_secs_f64() * 1000.0)
+    }
+
+    /// The default namespace's pods, as the API lists them.
+    fn pods(&self) -> Result<Vec<Value>> {
         let mut response = self.request("GET", "/api/v1/namespaces/default/pods", None)?;
         let mut text = String::new();
         response.read_to_string(&mut text)?;
         let body = text.split("\r\n\r\n").nth(1).unwrap_or("{}");
-        let list: Value = serde_json::from_str(body).unwrap_or_default();
-        Ok(list["items"].as_array().map_or(0, Vec::len))
+        let mut list: Value = serde_json::from_str(body).unwrap_or_default();
+        Ok(match list["items"].take() {
+            Value::Array(items) => items,
+            _ => Vec::new(),
+        })
+    }
+
+    fn pod_count(&self) -> Result<usize> {
+        Ok(self.pods()?.len())
     }
 
     fn delete_pod(&self, name: &str) -> Result<f64> {
@@ -390,11 +474,36 @@ impl Agent {
     }
 
     fn stop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
+        self.shut_down();
+    }
+
+    /// Stops the agent and fails unless it exits with status 0 on its own after SIGTERM.
+    fn stop_cleanly(&mut self) -> Result<()> {
+        match self.shut_down() {
+            Some(status) if status.success() => Ok(()),
+            Some(status) => bail!("the agent did not stop cleanly: {status}"),
+            None => bail!(
+                "the agent did not stop within {} s of SIGTERM",
+                STOP_TIMEOUT.as_secs()
+            ),
         }
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then SIGKILL after `STOP_TIMEOUT`; removes the bench's bridge and table. The
+    /// exit status, None when the agent had to be killed (the first call's, on later calls).
+    fn shut_down(&mut self) -> Option<ExitStatus> {
+        if let Some(exit) = self.exit {
+            return exit;
+        }
+        let exit = match self.child.try_wait() {
+            Ok(None) => {
+                unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+                self.wait_exit()
+            }
+            Ok(status) => status,
+            Err(_) => None,
+        };
+        self.exit = Some(exit);
         // Absent when no pod ran (the pull benchmark's agents).
         let _ = Command::new("ip")
             .args(["link", "del", BRIDGE])
@@ -405,6 +514,20 @@ impl Agent {
             .args(["delete", "table", "ip", &table])
             .stderr(Stdio::null())
             .status();
+        exit
+    }
+
+    fn wait_exit(&mut self) -> Option<ExitStatus> {
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        None
     }
 }
 
@@ -424,6 +547,62 @@ fn skip_headers(reader: &mut impl BufRead) -> Result<()> {
             return Ok(());
         }
     }
+}
+
+/// Reads watch events until `done` holds for `count` pods at once (each pod as its latest
+/// event shows it); fails after `timeout`.
+fn wait_for(
+    watch: &mut BufReader<UnixStream>,
+    count: usize,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut states = std::collections::HashMap::new();
+    let mut line = String::new();
+    while states.values().filter(|done| **done).count() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let timed_out = || {
+            let done = states.values().filter(|done| **done).count();
+            anyhow::anyhow!(
+                "{done} of {count} pods in the awaited state after {} s",
+                timeout.as_secs()
+            )
+        };
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        watch.get_ref().set_read_timeout(Some(left))?;
+        line.clear();
+        match watch.read_line(&mut line) {
+            Ok(0) => bail!("the watch ended before {count} pods were ready"),
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(timed_out())
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        let pod = &event["object"];
+        if let Some(name) = pod["metadata"]["name"].as_str() {
+            let gone = event["type"] == "DELETED";
+            states.insert(name.to_string(), !gone && done(pod));
+        }
+    }
+    Ok(())
+}
+
+fn pod_names(pods: &[Value]) -> Vec<String> {
+    pods.iter()
+        .filter_map(|pod| pod["metadata"]["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn all_running(pod: &Value) -> bool {
@@ -538,4 +717,48 @@ fn podman_burst(manifest: &str, count: usize) -> Result<f64> {
     let file = tempfile::Builder::new().suffix(".yaml").tempfile()?;
     std::fs::write(file.path(), documents.join("\n---\n"))?;
     podman_play(file.path())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Options> {
+        let mut options = options_default();
+        parse_args(&mut options, args.iter().map(|a| a.to_string()))?;
+        Ok(options)
+    }
+
+    fn modes(o: &Options) -> (bool, bool, bool, bool) {
+        (o.pods, o.idle, o.probes, o.pull)
+    }
+
+    #[test]
+    fn without_a_selection_everything_runs() {
+        let o = parsed(&["--window", "2.5", "--steady-pods", "7"]).unwrap();
+        assert_eq!(modes(&o), (true, true, true, true));
+        assert_eq!(o.window, Duration::from_millis(2500));
+        assert_eq!(o.steady_pods, 7);
+        assert!(!o.podman_idle);
+        assert!(parsed(&["--podman-idle"]).unwrap().podman_idle);
+    }
+
+    #[test]
+    fn selections_add_up_and_exclude_the_rest() {
+        assert_eq!(
+            modes(&parsed(&["--idle"]).unwrap()),
+            (false, true, false, false)
+        );
+        let both = parsed(&["--probes", "--pull-only"]).unwrap();
+        assert_eq!(modes(&both), (false, false, true, true));
+    }
+
+    #[test]
+    fn skips_remove_modes_and_an_empty_run_is_refused() {
+        let o = parsed(&["--skip-steady", "--skip-pull"]).unwrap();
+        assert_eq!(modes(&o), (true, false, false, false));
+        assert!(parsed(&["--pull-only", "--skip-pull"]).is_err());
+        assert!(parsed(&["--window"]).is_err());
+        assert!(parsed(&["--bogus", "1"]).is_err());
+    }
 }

@@ -7,7 +7,6 @@
 use serde_json::Value;
 
 const NOT_SUPPORTED: &str = "not supported by peapod, ignored";
-const NOT_YET_SUPPORTED: &str = "not yet supported by peapod, ignored";
 
 /// How peapod treats a field and what lies under it.
 #[derive(Debug)]
@@ -21,10 +20,14 @@ pub enum Node {
     /// Present in the schema, not implemented: warns with this message.
     Warn(&'static str),
     /// Implemented, but some values are not: returns the message for a value that warns.
+    /// Also called for zero values (`false`, `""`), which can matter here.
     Check(fn(&Value) -> Option<String>),
+    /// A map whose keys are implemented when the function says so; any other key warns
+    /// (`path[key]`).
+    Keys(fn(&str) -> bool),
 }
 
-use Node::{Check, Leaf, List, Object, Warn};
+use Node::{Check, Keys, Leaf, List, Object, Warn};
 
 /// The Pod object, from its root.
 pub static POD: Node = Object(&[
@@ -41,7 +44,7 @@ const METADATA: Node = Object(&[
     ("generateName", Leaf),
     ("namespace", Leaf),
     ("labels", Leaf),
-    ("annotations", Leaf),
+    ("annotations", Keys(is_implemented_annotation)),
     // Server-set fields, ignored on input.
     ("uid", Leaf),
     ("resourceVersion", Leaf),
@@ -71,9 +74,43 @@ const POD_SPEC: Node = Object(&[
     ("enableServiceLinks", Leaf),
     // peapod never mounts a token; asking for one (true) is harmless.
     ("automountServiceAccountToken", Leaf),
-    ("securityContext", Object(&[])),
+    ("securityContext", POD_SECURITY_CONTEXT),
     ("hostAliases", Leaf),
     ("activeDeadlineSeconds", Leaf),
+    ("hostUsers", Check(host_users_warning)),
+]);
+
+const POD_SECURITY_CONTEXT: Node = Object(&[
+    ("runAsUser", Leaf),
+    ("runAsGroup", Leaf),
+    ("runAsNonRoot", Leaf),
+    ("supplementalGroups", Leaf),
+    (
+        "supplementalGroupsPolicy",
+        Check(supplemental_groups_policy_warning),
+    ),
+    ("fsGroup", Leaf),
+    ("fsGroupChangePolicy", Leaf),
+    ("seccompProfile", Leaf),
+    ("sysctls", Leaf),
+]);
+
+const SECURITY_CONTEXT: Node = Object(&[
+    ("runAsUser", Leaf),
+    ("runAsGroup", Leaf),
+    ("runAsNonRoot", Leaf),
+    ("capabilities", Leaf),
+    ("privileged", Leaf),
+    ("readOnlyRootFilesystem", Leaf),
+    ("allowPrivilegeEscalation", Leaf),
+    ("seccompProfile", Leaf),
+    ("procMount", Check(proc_mount_warning)),
+]);
+
+/// peapod enforces cpu and memory only.
+const RESOURCES: Node = Object(&[
+    ("limits", Keys(is_enforced_resource)),
+    ("requests", Keys(is_enforced_resource)),
 ]);
 
 const CONTAINER: Node = Object(&[
@@ -89,18 +126,15 @@ const CONTAINER: Node = Object(&[
     ("restartPolicy", Leaf),
     ("terminationMessagePath", Leaf),
     ("terminationMessagePolicy", Leaf),
-    (
-        "securityContext",
-        Object(&[("allowPrivilegeEscalation", Leaf)]),
-    ),
+    ("securityContext", SECURITY_CONTEXT),
     ("tty", Leaf),
     ("stdin", Leaf),
     ("stdinOnce", Leaf),
-    ("resources", Check(resources_warning)),
-    ("livenessProbe", Warn(NOT_YET_SUPPORTED)),
-    ("readinessProbe", Warn(NOT_YET_SUPPORTED)),
-    ("startupProbe", Warn(NOT_YET_SUPPORTED)),
-    ("lifecycle", Warn(NOT_YET_SUPPORTED)),
+    ("resources", RESOURCES),
+    ("livenessProbe", Leaf),
+    ("readinessProbe", Leaf),
+    ("startupProbe", Leaf),
+    ("lifecycle", Leaf),
 ]);
 
 const ENV_VAR: Node = Object(&[
@@ -146,7 +180,7 @@ pub const SUPPORTED_ENV_FIELD_PATHS: &[&str] = &[
 ];
 
 fn field_path_warning(value: &Value) -> Option<String> {
-    let path = value.as_str()?;
+    let path = value.as_str().filter(|p| !p.is_empty())?;
     let subscripted = ["metadata.labels['", "metadata.annotations['"]
         .iter()
         .any(|p| path.starts_with(p) && path.ends_with("']"));
@@ -156,11 +190,38 @@ fn field_path_warning(value: &Value) -> Option<String> {
     Some(format!("field path {path:?} {NOT_SUPPORTED}"))
 }
 
-fn resources_warning(value: &Value) -> Option<String> {
-    let any = value
-        .as_object()
-        .is_some_and(|o| o.values().any(|v| !is_empty(v)));
-    any.then(|| "resources are not enforced by peapod yet".to_string())
+fn is_enforced_resource(name: &str) -> bool {
+    matches!(name, "cpu" | "memory")
+}
+
+/// The deprecated seccomp and AppArmor annotations, which the API server turns into
+/// securityContext fields; peapod reads the fields only.
+fn is_implemented_annotation(key: &str) -> bool {
+    let ignored_prefixes = [
+        "container.seccomp.security.alpha.kubernetes.io/",
+        "container.apparmor.security.beta.kubernetes.io/",
+    ];
+    key != "seccomp.security.alpha.kubernetes.io/pod"
+        && !ignored_prefixes.iter().any(|p| key.starts_with(p))
+}
+
+fn value_warning(value: &Value) -> String {
+    format!("value {value} {NOT_SUPPORTED}")
+}
+
+/// `hostUsers: false` asks for a user namespace, which peapod does not create.
+fn host_users_warning(value: &Value) -> Option<String> {
+    (value == &Value::Bool(false)).then(|| value_warning(value))
+}
+
+/// `Unmasked` (with `hostUsers: false`) would drop the masked /proc paths.
+fn proc_mount_warning(value: &Value) -> Option<String> {
+    (value.as_str() == Some("Unmasked")).then(|| value_warning(value))
+}
+
+/// `Strict` would leave out the image's groups; peapod always merges them.
+fn supplemental_groups_policy_warning(value: &Value) -> Option<String> {
+    (value.as_str() == Some("Strict")).then(|| value_warning(value))
 }
 
 /// Zero values mean the same as an absent field, so they never warn.
@@ -198,13 +259,25 @@ fn join(path: &str, name: &str) -> String {
 }
 
 fn walk(node: &Node, value: &Value, path: &str, out: &mut Vec<String>) {
+    if let Check(check) = node {
+        out.extend(check(value).map(|m| format!("{path}: {m}")));
+        return;
+    }
     if is_empty(value) {
         return;
     }
     match node {
-        Leaf => {}
+        Leaf | Check(_) => {}
         Warn(message) => out.push(format!("{path}: {message}")),
-        Check(check) => out.extend(check(value).map(|m| format!("{path}: {m}"))),
+        Keys(implemented) => {
+            let mut keys: Vec<_> = value.as_object().into_iter().flatten().collect();
+            keys.sort_by(|a, b| a.0.cmp(b.0));
+            for (key, v) in keys {
+                if !is_empty(v) && !implemented(key) {
+                    out.push(format!("{path}[{key}]: {NOT_SUPPORTED}"));
+                }
+            }
+        }
         List(item) => {
             for (i, v) in value.as_array().into_iter().flatten().enumerate() {
                 walk(item, v, &format!("{path}[{i}]"), out);
@@ -263,14 +336,86 @@ mod tests {
                 "spec.affinity: not supported by peapod, ignored",
                 "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
                 "spec.containers[0].env[2].valueFrom.secretKeyRef: not supported by peapod, ignored",
-                "spec.containers[0].livenessProbe: not yet supported by peapod, ignored",
-                "spec.containers[0].resources: resources are not enforced by peapod yet",
-                "spec.containers[0].securityContext.privileged: not supported by peapod, ignored",
                 "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
-                "spec.securityContext.runAsUser: not supported by peapod, ignored",
                 "spec.volumes[0].configMap: not supported by peapod, ignored",
             ]
         );
+    }
+
+    #[test]
+    fn probes_hooks_resources_and_security_are_implemented() {
+        let c = json!({
+            "name": "c",
+            "livenessProbe": {"httpGet": {"port": 80, "httpHeaders": [{"name": "A", "value": "b"}]}},
+            "readinessProbe": {"tcpSocket": {"port": 80}},
+            "startupProbe": {"grpc": {"port": 80, "service": "s"}, "terminationGracePeriodSeconds": 5},
+            "lifecycle": {"postStart": {"exec": {"command": ["x"]}}, "preStop": {"sleep": {"seconds": 1}}},
+            "resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1"}},
+            "securityContext": {
+                "runAsUser": 1, "runAsGroup": 1, "runAsNonRoot": true,
+                "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}, "privileged": true,
+                "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                "seccompProfile": {"type": "Localhost", "localhostProfile": "p.json"},
+                "procMount": "Default"
+            }
+        });
+        assert_eq!(
+            unsupported_fields(&CONTAINER, &c, "c"),
+            Vec::<String>::new()
+        );
+        let sc = json!({
+            "runAsUser": 1, "runAsGroup": 1, "runAsNonRoot": true, "supplementalGroups": [1],
+            "supplementalGroupsPolicy": "Merge", "fsGroup": 1, "fsGroupChangePolicy": "Always",
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]
+        });
+        assert_eq!(
+            unsupported_fields(&POD_SECURITY_CONTEXT, &sc, "sc"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn names_what_peapod_still_ignores() {
+        let pod = json!({
+            "metadata": {"annotations": {
+                "seccomp.security.alpha.kubernetes.io/pod": "runtime/default",
+                "container.apparmor.security.beta.kubernetes.io/c": "unconfined",
+                "note": "kept"
+            }},
+            "spec": {
+                "hostUsers": false,
+                "securityContext": {"supplementalGroupsPolicy": "Strict",
+                                    "seLinuxOptions": {"level": "s0"}, "appArmorProfile": {"type": "Unconfined"}},
+                "containers": [{
+                    "name": "c",
+                    "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}],
+                    "resources": {"limits": {"memory": "1Gi", "ephemeral-storage": "1Gi"},
+                                  "requests": {"example.com/dev": "1"}, "claims": [{"name": "x"}]},
+                    "securityContext": {"procMount": "Unmasked", "windowsOptions": {"runAsUserName": "u"}}
+                }]
+            }
+        });
+        assert_eq!(
+            unsupported_pod_fields(&pod),
+            vec![
+                "metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: not supported by peapod, ignored",
+                "metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: not supported by peapod, ignored",
+                "spec.containers[0].resizePolicy: not supported by peapod, ignored",
+                "spec.containers[0].resources.claims: not supported by peapod, ignored",
+                "spec.containers[0].resources.limits[ephemeral-storage]: not supported by peapod, ignored",
+                "spec.containers[0].resources.requests[example.com/dev]: not supported by peapod, ignored",
+                "spec.containers[0].securityContext.procMount: value \"Unmasked\" not supported by peapod, ignored",
+                "spec.containers[0].securityContext.windowsOptions: not supported by peapod, ignored",
+                "spec.hostUsers: value false not supported by peapod, ignored",
+                "spec.securityContext.appArmorProfile: not supported by peapod, ignored",
+                "spec.securityContext.seLinuxOptions: not supported by peapod, ignored",
+                "spec.securityContext.supplementalGroupsPolicy: value \"Strict\" not supported by peapod, ignored",
+            ]
+        );
+        let fine = json!({"spec": {"hostUsers": true, "containers": [{"name": "c", "env": [
+            {"name": "E", "valueFrom": {"fieldRef": {"fieldPath": ""}}}]}]}});
+        assert_eq!(unsupported_pod_fields(&fine), Vec::<String>::new());
     }
 
     #[test]

@@ -33,6 +33,8 @@ pub enum ClientCommand {
     Pull(PullArgs),
     /// Manage images.
     Image(ImageArgs),
+    /// Display resource (CPU/memory) usage.
+    Top(TopArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -203,6 +205,46 @@ pub struct RmiArgs {
 pub struct PullArgs {
     /// The image, e.g. busybox:1.36 or registry.example:5000/app@sha256:...
     pub reference: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    #[command(subcommand)]
+    pub command: TopCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum TopCommand {
+    /// Display resource (CPU/memory) usage of pods.
+    ///
+    /// Memory is the working set; CPU the rate since the last look, or over half a second
+    /// when the last look is too recent or too old.
+    #[command(visible_alias = "pods", alias = "po")]
+    Pod(TopPodArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TopPodArgs {
+    /// Show only this pod.
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// List pods across all namespaces.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Label selector to filter on, e.g. -l app=web.
+    #[arg(short = 'l', long)]
+    pub selector: Option<String>,
+    /// Print usage of containers within a pod.
+    #[arg(long)]
+    pub containers: bool,
+    /// Print output without headers.
+    #[arg(long)]
+    pub no_headers: bool,
+    /// Sort pods by "cpu" or "memory".
+    #[arg(long, value_name = "cpu|memory")]
+    pub sort_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -22,6 +22,7 @@ mod pull;
 mod query;
 mod target;
 mod terminal;
+mod top;
 
 #[cfg(test)]
 mod tests;
@@ -31,6 +32,7 @@ use std::path::PathBuf;
 pub use args::{
     ApplyArgs, ClientCommand, DeleteArgs, DescribeArgs, EventsArgs, ExecArgs, GetArgs, ImageArgs,
     ImageCommand, ImagesArgs, ImportArgs, LoadArgs, LogsArgs, OutputFormat, PullArgs, RmiArgs,
+    TopArgs, TopCommand, TopPodArgs,
 };
 pub use client::{ApiError, Client, ClientError};
 pub use console::Console;
@@ -76,5 +78,6 @@ async fn dispatch(
         ClientCommand::Image(ImageArgs {
             command: ImageCommand::Prune,
         }) => pull::prune(client, console).await,
+        ClientCommand::Top(args) => top::top(client, args, console).await,
     }
 }

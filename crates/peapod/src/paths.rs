@@ -48,6 +48,11 @@ impl Paths {
         self.data_dir().join("images")
     }
 
+    /// Localhost seccomp profiles, as kubelet's `<root>/seccomp`.
+    pub fn seccomp_dir(&self) -> PathBuf {
+        self.data_dir().join("seccomp")
+    }
+
     /// Pod data kept on disk (volumes, container writable layers), as kubelet's /var/lib/kubelet/pods.
     pub fn pod_data_dir(&self, uid: &str) -> PathBuf {
         self.data_dir().join("pods").join(uid)

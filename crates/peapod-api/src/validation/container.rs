@@ -1,18 +1,18 @@
 //! Container validation: the checks common to regular and init containers (name,
-//! image, ports, env, volume mounts, pull policy, resources), plus the list rules
-//! (unique names, host port conflicts, sidecars, probes).
+//! image, ports, env, volume mounts, pull policy; resources and securityContext through
+//! their modules), plus the list rules (unique names, host port conflicts, sidecars,
+//! which of them may carry probes and hooks).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-use k8s_openapi::api::core::v1::{
-    Container, EnvVar, Lifecycle, LifecycleHandler, Probe, VolumeMount,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity as K8sQuantity;
+use k8s_openapi::api::core::v1::{Container, EnvVar, VolumeMount};
 
+use super::handlers::{forbid_handlers, validate_handlers};
 use super::names;
+use super::resources::validate_resources;
+use super::security::validate_security_context;
 use super::volume::local_descending_path;
-use super::{quantity_errors, FieldError, FieldPath};
-use crate::quantity::Quantity;
+use super::{FieldError, FieldPath};
 
 const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
 const PULL_POLICIES: &[&str] = &["Always", "IfNotPresent", "Never"];
@@ -46,13 +46,20 @@ const DOWNWARD_API_LABELS: &[&str] = &[
     "status.podIPs",
     "spec.host",
 ];
-const NON_NEGATIVE: &str = "must be greater than or equal to 0";
-const INIT_ONLY: &str = "may not be set for init containers without restartPolicy=Always";
+
+/// What the container checks need from the pod around them.
+pub struct PodContext<'a> {
+    pub volumes: &'a HashSet<String>,
+    /// spec.terminationGracePeriodSeconds, bounding lifecycle sleep actions.
+    pub grace_period: Option<i64>,
+    /// false when spec.hostUsers is false (procMount Unmasked needs it).
+    pub host_users: bool,
+}
 
 /// validateContainers: regular containers.
 pub fn validate_containers(
     containers: &[Container],
-    volumes: &HashSet<String>,
+    pod: &PodContext,
     path: &FieldPath,
 ) -> Vec<FieldError> {
     if containers.is_empty() {
@@ -62,11 +69,11 @@ pub fn validate_containers(
     let mut seen = HashSet::new();
     for (i, c) in containers.iter().enumerate() {
         let c_path = path.index(i);
-        errs.extend(validate_common(c, volumes, &c_path));
+        errs.extend(validate_common(c, pod, &c_path));
         if !seen.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(&c_path.child("name"), &c.name));
         }
-        errs.extend(validate_handlers(c, &c_path));
+        errs.extend(validate_handlers(c, pod.grace_period, &c_path));
         if c.restart_policy.is_some() {
             let detail = "may not be set for non-init containers";
             errs.push(FieldError::forbidden(
@@ -83,14 +90,14 @@ pub fn validate_containers(
 pub fn validate_init_containers(
     containers: &[Container],
     regular: &[Container],
-    volumes: &HashSet<String>,
+    pod: &PodContext,
     path: &FieldPath,
 ) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut seen: HashSet<&str> = regular.iter().map(|c| c.name.as_str()).collect();
     for (i, c) in containers.iter().enumerate() {
         let c_path = path.index(i);
-        errs.extend(validate_common(c, volumes, &c_path));
+        errs.extend(validate_common(c, pod, &c_path));
         let policy = c.restart_policy.as_deref();
         if let Some(policy) = policy.filter(|p| *p != "Always") {
             let field = c_path.child("restartPolicy");
@@ -104,7 +111,7 @@ pub fn validate_init_containers(
         // Init containers run one by one, so only conflicts within one count.
         errs.extend(host_port_conflicts(std::iter::once((i, c)), path));
         if policy == Some("Always") {
-            errs.extend(validate_handlers(c, &c_path));
+            errs.extend(validate_handlers(c, pod.grace_period, &c_path));
         } else {
             errs.extend(forbid_handlers(c, &c_path));
         }
@@ -113,7 +120,7 @@ pub fn validate_init_containers(
 }
 
 /// validateContainerCommon
-fn validate_common(c: &Container, volumes: &HashSet<String>, path: &FieldPath) -> Vec<FieldError> {
+fn validate_common(c: &Container, pod: &PodContext, path: &FieldPath) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let name_path = path.child("name");
     if c.name.is_empty() {
@@ -140,7 +147,7 @@ fn validate_common(c: &Container, volumes: &HashSet<String>, path: &FieldPath) -
     let mounts = c.volume_mounts.as_deref().unwrap_or_default();
     errs.extend(validate_volume_mounts(
         mounts,
-        volumes,
+        pod.volumes,
         &path.child("volumeMounts"),
     ));
     errs.extend(required_enum(
@@ -153,6 +160,13 @@ fn validate_common(c: &Container, volumes: &HashSet<String>, path: &FieldPath) -
             resources.limits.as_ref(),
             resources.requests.as_ref(),
             &path.child("resources"),
+        ));
+    }
+    if let Some(sc) = &c.security_context {
+        errs.extend(validate_security_context(
+            sc,
+            pod.host_users,
+            &path.child("securityContext"),
         ));
     }
     errs
@@ -435,188 +449,6 @@ fn validate_sub_paths(
         errs.extend(local_descending_path(
             sub_path_expr,
             &list_path.child("subPathExpr"),
-        ));
-    }
-    errs
-}
-
-type ResourceList = BTreeMap<String, K8sQuantity>;
-
-/// Resources peapod accepts without a `/` (validateContainerResourceName).
-fn is_standard_container_resource(name: &str) -> bool {
-    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.starts_with("hugepages-")
-}
-
-/// Native resources other than hugepages may be requested below their limit.
-fn is_overcommit_allowed(name: &str) -> bool {
-    let native = !name.contains('/') || name.contains("kubernetes.io/");
-    native && !name.starts_with("hugepages-")
-}
-
-fn validate_resource_entry(name: &str, value: &str, path: &FieldPath) -> Vec<FieldError> {
-    let mut errs: Vec<FieldError> = names::qualified_name(name)
-        .iter()
-        .map(|m| FieldError::invalid(path, name, m))
-        .collect();
-    if !name.contains('/') && !is_standard_container_resource(name) {
-        errs.push(FieldError::invalid(
-            path,
-            name,
-            "must be a standard resource for containers",
-        ));
-    }
-    let format_errs = quantity_errors(value, path);
-    if format_errs.is_empty() && value.parse::<Quantity>().is_ok_and(|q| q.is_negative()) {
-        errs.push(FieldError::invalid(path, value, NON_NEGATIVE));
-    }
-    errs.extend(format_errs);
-    errs
-}
-
-/// ValidateContainerResourceRequirements: names, quantities, request <= limit.
-pub fn validate_resources(
-    limits: Option<&ResourceList>,
-    requests: Option<&ResourceList>,
-    path: &FieldPath,
-) -> Vec<FieldError> {
-    let (lim_path, req_path) = (path.child("limits"), path.child("requests"));
-    let mut errs = Vec::new();
-    for (name, q) in limits.into_iter().flatten() {
-        errs.extend(validate_resource_entry(name, &q.0, &lim_path.key(name)));
-    }
-    for (name, q) in requests.into_iter().flatten() {
-        errs.extend(validate_resource_entry(name, &q.0, &req_path.key(name)));
-        let limit = limits.and_then(|l| l.get(name));
-        let (Some(limit), Ok(request)) = (limit, q.0.parse::<Quantity>()) else {
-            continue;
-        };
-        let Ok(limit_q) = limit.0.parse::<Quantity>() else {
-            continue;
-        };
-        if request != limit_q && !is_overcommit_allowed(name) {
-            let detail = format!("must be equal to {name} limit of {}", limit.0);
-            errs.push(FieldError::invalid(&req_path, &q.0, &detail));
-        } else if request > limit_q {
-            let detail = format!("must be less than or equal to {name} limit of {}", limit.0);
-            errs.push(FieldError::invalid(&req_path, &q.0, &detail));
-        }
-    }
-    errs
-}
-
-/// Probes and lifecycle hooks of regular containers and sidecars.
-fn validate_handlers(c: &Container, path: &FieldPath) -> Vec<FieldError> {
-    let mut errs = Vec::new();
-    if let Some(lifecycle) = &c.lifecycle {
-        errs.extend(validate_lifecycle(lifecycle, &path.child("lifecycle")));
-    }
-    let probes = [
-        ("livenessProbe", &c.liveness_probe, true),
-        ("readinessProbe", &c.readiness_probe, false),
-        ("startupProbe", &c.startup_probe, true),
-    ];
-    for (field, probe, success_must_be_one) in probes {
-        if let Some(probe) = probe {
-            errs.extend(validate_probe(
-                probe,
-                success_must_be_one,
-                &path.child(field),
-            ));
-        }
-    }
-    if let Some(probe) = &c.readiness_probe {
-        if let Some(seconds) = probe.termination_grace_period_seconds {
-            let field = path
-                .child("readinessProbe")
-                .child("terminationGracePeriodSeconds");
-            errs.push(FieldError::invalid(
-                &field,
-                seconds,
-                "must not be set for readinessProbes",
-            ));
-        }
-    }
-    errs
-}
-
-fn forbid_handlers(c: &Container, path: &FieldPath) -> Vec<FieldError> {
-    let present = [
-        ("lifecycle", c.lifecycle.is_some()),
-        ("livenessProbe", c.liveness_probe.is_some()),
-        ("readinessProbe", c.readiness_probe.is_some()),
-        ("startupProbe", c.startup_probe.is_some()),
-    ];
-    present
-        .iter()
-        .filter(|(_, set)| *set)
-        .map(|(field, _)| FieldError::forbidden(&path.child(field), INIT_ONLY))
-        .collect()
-}
-
-fn validate_lifecycle(lifecycle: &Lifecycle, path: &FieldPath) -> Vec<FieldError> {
-    let hooks = [
-        ("postStart", &lifecycle.post_start),
-        ("preStop", &lifecycle.pre_stop),
-    ];
-    hooks
-        .into_iter()
-        .filter_map(|(field, hook)| hook.as_ref().map(|h| (field, h)))
-        .flat_map(|(field, hook)| {
-            let LifecycleHandler {
-                exec,
-                http_get,
-                tcp_socket,
-                sleep,
-            } = hook;
-            let kinds = [
-                ("exec", exec.is_some()),
-                ("httpGet", http_get.is_some()),
-                ("tcpSocket", tcp_socket.is_some()),
-                ("sleep", sleep.is_some()),
-            ];
-            handler_count_errors(&kinds, &path.child(field))
-        })
-        .collect()
-}
-
-/// validateHandler: exactly one handler type.
-fn handler_count_errors(kinds: &[(&str, bool)], path: &FieldPath) -> Vec<FieldError> {
-    let set: Vec<&str> = kinds.iter().filter(|(_, s)| *s).map(|(k, _)| *k).collect();
-    if set.is_empty() {
-        return vec![FieldError::required(path, "must specify a handler type")];
-    }
-    set[1..]
-        .iter()
-        .map(|k| FieldError::forbidden(&path.child(k), "may not specify more than 1 handler type"))
-        .collect()
-}
-
-fn validate_probe(probe: &Probe, success_must_be_one: bool, path: &FieldPath) -> Vec<FieldError> {
-    let kinds = [
-        ("exec", probe.exec.is_some()),
-        ("httpGet", probe.http_get.is_some()),
-        ("tcpSocket", probe.tcp_socket.is_some()),
-        ("grpc", probe.grpc.is_some()),
-    ];
-    let mut errs = handler_count_errors(&kinds, path);
-    let numbers = [
-        ("initialDelaySeconds", probe.initial_delay_seconds),
-        ("timeoutSeconds", probe.timeout_seconds),
-        ("periodSeconds", probe.period_seconds),
-        ("successThreshold", probe.success_threshold),
-        ("failureThreshold", probe.failure_threshold),
-    ];
-    for (field, value) in numbers {
-        if let Some(v) = value.filter(|v| *v < 0) {
-            errs.push(FieldError::invalid(&path.child(field), v, NON_NEGATIVE));
-        }
-    }
-    let success = probe.success_threshold.unwrap_or(1);
-    if success_must_be_one && success != 1 {
-        errs.push(FieldError::invalid(
-            &path.child("successThreshold"),
-            success,
-            "must be 1",
         ));
     }
     errs

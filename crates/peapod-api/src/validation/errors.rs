@@ -69,6 +69,14 @@ macro_rules! bare_bad_value {
 }
 bare_bad_value!(i32, i64, u16, usize, bool);
 
+/// Structs: Kubernetes prints Go's `%#v` of its internal type (with pointer
+/// addresses); peapod prints the object's JSON instead.
+impl BadValue for serde_json::Value {
+    fn render(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl<T: BadValue + ?Sized> BadValue for &T {
     fn render(&self) -> String {
         (**self).render()

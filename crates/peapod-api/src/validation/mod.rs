@@ -4,9 +4,12 @@
 mod container;
 mod dns;
 mod errors;
+mod handlers;
 mod meta;
 pub mod names;
 mod path;
+mod resources;
+mod security;
 mod spec;
 mod update;
 mod volume;
@@ -15,6 +18,7 @@ use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 
 pub use errors::{go_quote, BadValue, ErrorKind, FieldError, ValidationErrors};
 pub use path::FieldPath;
+pub use security::{dotted_sysctl_name, is_known_capability, LINUX_CAPABILITIES};
 pub use spec::{DNS_POLICIES, RESTART_POLICIES};
 pub use volume::HOST_PATH_TYPES;
 
@@ -356,6 +360,41 @@ mod tests {
     }
 
     #[test]
+    fn handlers_and_security_contexts_are_checked_in_pod_order() {
+        let errs = errors(json!({
+            "terminationGracePeriodSeconds": 10,
+            "hostNetwork": true,
+            "securityContext": {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]},
+            "containers": [container(json!({
+                "securityContext": {"runAsUser": -1},
+                "lifecycle": {"preStop": {"sleep": {"seconds": 20}}},
+                "livenessProbe": {"httpGet": {"port": "web"}}
+            }))],
+            "initContainers": [{"name": "side", "image": "x", "restartPolicy": "Always",
+                                "securityContext": {"procMount": "Unmasked"},
+                                "readinessProbe": {"exec": {"command": []}}}]
+        }));
+        assert_eq!(
+            errs,
+            vec![
+                "spec.containers[0].securityContext.runAsUser: Invalid value: -1: must be between 0 and 2147483647, inclusive",
+                "spec.containers[0].lifecycle.preStop.sleep: Invalid value: 20: must be non-negative and less than terminationGracePeriodSeconds (10)",
+                r#"spec.containers[0].livenessProbe.httpGet.port: Invalid value: "web": must be a port number or the name of one of the container's ports"#,
+                r#"spec.initContainers[0].securityContext.procMount: Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`"#,
+                "spec.initContainers[0].readinessProbe.exec.command: Required value",
+                r#"spec.securityContext.sysctls[0].name: Invalid value: "net.core.somaxconn": may not be specified when 'hostNetwork' is true"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn unsafe_but_valid_sysctls_pass_the_api() {
+        let errs = errors(json!({"containers": [container(json!({}))],
+            "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "1"}]}}));
+        assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
     fn grace_period_and_deadline() {
         let errs = errors(json!({"containers": [container(json!({}))],
                                  "terminationGracePeriodSeconds": -1, "activeDeadlineSeconds": 0}));
@@ -410,10 +449,13 @@ mod tests {
         assert_eq!(
             errs,
             vec![
+                r#"spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource type or fully qualified"#,
                 r#"spec.containers[0].resources.limits[gpu]: Invalid value: "gpu": must be a standard resource for containers"#,
                 r#"spec.containers[0].resources.requests: Invalid value: "1": must be less than or equal to cpu limit of 500m"#,
                 r#"spec.containers[0].resources.requests[example.com/dev]: Invalid value: "-1": must be greater than or equal to 0"#,
+                "spec.containers[0].resources.limits: Required value: Limit must be set for non overcommitable resources",
                 // Defaulting copied the gpu limit into requests.
+                r#"spec.containers[0].resources.requests[gpu]: Invalid value: "gpu": must be a standard resource type or fully qualified"#,
                 r#"spec.containers[0].resources.requests[gpu]: Invalid value: "gpu": must be a standard resource for containers"#,
             ]
         );
@@ -426,7 +468,7 @@ mod tests {
     #[test]
     fn hugepages_request_must_equal_limit() {
         let errs = one_container(json!({"resources": {
-            "limits": {"hugepages-2Mi": "4Mi"}, "requests": {"hugepages-2Mi": "2Mi"}
+            "limits": {"hugepages-2Mi": "4Mi", "memory": "1Gi"}, "requests": {"hugepages-2Mi": "2Mi"}
         }}));
         assert_eq!(
             errs,

@@ -16,6 +16,9 @@ const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist 
 const ENV_VAR_NAME_FMT: &str = "[-._a-zA-Z][-._a-zA-Z0-9]*";
 const ENV_VAR_NAME_MSG: &str = "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit";
 
+const SYSCTL_SEGMENT_FMT: &str = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?";
+const SYSCTL_MAX_LENGTH: usize = 253;
+
 pub const DNS1123_LABEL_MAX: usize = 63;
 pub const DNS1123_SUBDOMAIN_MAX: usize = 253;
 const QUALIFIED_NAME_MAX: usize = 63;
@@ -31,6 +34,10 @@ static QUALIFIED_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(QUALIFIED_NAM
 static LABEL_VALUE: LazyLock<Regex> =
     LazyLock::new(|| anchored(&format!("({QUALIFIED_NAME_FMT})?")));
 static ENV_VAR_NAME: LazyLock<Regex> = LazyLock::new(|| anchored(ENV_VAR_NAME_FMT));
+static SYSCTL_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    let segment = SYSCTL_SEGMENT_FMT;
+    Regex::new(&format!("^({segment}[\\./])*{segment}$")).expect("static regex")
+});
 static PORT_NAME_CHARSET: LazyLock<Regex> = LazyLock::new(|| anchored("[-a-z0-9]+"));
 
 fn subdomain_fmt() -> String {
@@ -211,6 +218,17 @@ pub fn port_num(port: i64) -> Vec<String> {
     vec![inclusive_range_error(1, 65535)]
 }
 
+/// IsValidSysctlName (dots or slashes between segments), with validateSysctls' message.
+pub fn sysctl_name(value: &str) -> Vec<String> {
+    if value.len() <= SYSCTL_MAX_LENGTH && SYSCTL_NAME.is_match(value) {
+        return Vec::new();
+    }
+    vec![format!(
+        "must have at most {SYSCTL_MAX_LENGTH} characters and match regex {}",
+        SYSCTL_NAME.as_str()
+    )]
+}
+
 /// IsValidIP
 pub fn ip(value: &str) -> Vec<String> {
     if value.parse::<IpAddr>().is_ok() {
@@ -289,6 +307,15 @@ mod tests {
         );
         assert_eq!(port_num(0), vec!["must be between 1 and 65535, inclusive"]);
         assert!(ip("10.0.0.1").is_empty() && ip("::1").is_empty());
+        assert!(sysctl_name("kernel.shm_rmid_forced").is_empty());
+        assert!(sysctl_name("net/ipv4/conf/eno2.100/rp_filter").is_empty());
+        assert_eq!(
+            sysctl_name("bar.."),
+            vec![
+                r"must have at most 253 characters and match regex ^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
+            ]
+        );
+        assert_eq!(sysctl_name(&"a".repeat(254)).len(), 1);
         assert_eq!(ip("10.0.0").len(), 1);
     }
 }

@@ -2,9 +2,12 @@
 
 use k8s_openapi::api::core::v1::{HostAlias, PodSpec};
 
-use super::container::{image_whitespace, validate_containers, validate_init_containers};
+use super::container::{
+    image_whitespace, validate_containers, validate_init_containers, PodContext,
+};
 use super::dns::validate_pod_dns_config;
 use super::names;
+use super::security::{validate_host_users, validate_pod_security_context};
 use super::volume::validate_volumes;
 use super::{FieldError, FieldPath};
 
@@ -25,15 +28,20 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
     let containers_path = path.child("containers");
     let init_path = path.child("initContainers");
     let init = spec.init_containers.as_deref().unwrap_or_default();
+    let pod = PodContext {
+        volumes: &volume_names,
+        grace_period: spec.termination_grace_period_seconds,
+        host_users: spec.host_users != Some(false),
+    };
     errs.extend(validate_containers(
         &spec.containers,
-        &volume_names,
+        &pod,
         &containers_path,
     ));
     errs.extend(validate_init_containers(
         init,
         &spec.containers,
-        &volume_names,
+        &pod,
         &init_path,
     ));
     errs.extend(enum_field(
@@ -46,11 +54,19 @@ pub fn validate_pod_spec(spec: &PodSpec, path: &FieldPath) -> Vec<FieldError> {
         DNS_POLICIES,
         &path.child("dnsPolicy"),
     ));
+    if let Some(sc) = &spec.security_context {
+        errs.extend(validate_pod_security_context(
+            sc,
+            spec,
+            &path.child("securityContext"),
+        ));
+    }
     errs.extend(validate_pod_dns_config(
         spec.dns_config.as_ref(),
         spec.dns_policy.as_deref(),
         &path.child("dnsConfig"),
     ));
+    errs.extend(validate_host_users(spec, path));
     errs.extend(validate_names(spec, path));
     errs.extend(validate_active_deadline(spec.active_deadline_seconds, path));
     errs.extend(validate_host_aliases(

@@ -49,6 +49,18 @@ pub fn router(ctx: Shared) -> Router {
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             post(pod_exec).get(pod_exec),
         )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/pods",
+            get(super::metrics::list_all_pod_metrics),
+        )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods",
+            get(super::metrics::list_pod_metrics),
+        )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}",
+            get(super::metrics::get_pod_metrics),
+        )
         .route("/api/v1/events", get(list_all_events))
         .route("/api/v1/namespaces/{ns}/events", get(list_events))
         .route("/apis/images.peapod.io/v1/images", get(list_images))

@@ -3,6 +3,7 @@
 //! no pod: the shims keep running and a new agent re-attaches to them.
 
 pub mod api;
+pub mod metrics;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;

@@ -4,9 +4,13 @@
 pub mod backoff;
 pub mod events;
 pub mod flight;
+pub mod hooks;
 pub mod image_gc;
 pub mod images;
+pub mod pod_cgroup;
 pub mod policy;
+pub mod probe_workers;
+pub mod prober;
 pub mod sandbox;
 pub mod scheduler;
 pub mod status;
@@ -169,9 +173,13 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
             any = true;
         }
         for resource in ["cpu", "memory"] {
-            let limit = limits.get(resource);
-            let request = requests.get(resource).or(limit);
-            if limit.is_none() || request.map(|q| &q.0) != limit.map(|q| &q.0) {
+            // Compared as amounts, not text: requests 1000m and limits 1 are equal.
+            let amount = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| {
+                q.0.parse::<peapod_api::quantity::Quantity>().ok()
+            };
+            let limit = limits.get(resource).and_then(amount);
+            let request = requests.get(resource).and_then(amount).or(limit.clone());
+            if limit.is_none() || request != limit {
                 guaranteed = false;
             }
         }
@@ -242,5 +250,11 @@ mod tests {
         let b = spec(serde_json::json!({"containers": [{"name": "a", "resources":
             {"requests": {"cpu": "1"}}}]}));
         assert_eq!(qos_class(&b), "Burstable");
+        let same = spec(
+            serde_json::json!({"containers": [{"name": "a", "resources": {
+            "requests": {"cpu": "1000m", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "1024Mi"}}}]}),
+        );
+        assert_eq!(qos_class(&same), "Guaranteed");
     }
 }

@@ -38,6 +38,10 @@ pub enum SandboxError {
     Network(#[from] peapod_net::NetError),
     #[error("the pod sandbox (pid {0}) runs but does not answer on its socket")]
     Unresponsive(i32),
+    #[error(transparent)]
+    PodCgroup(#[from] super::pod_cgroup::PodCgroupError),
+    #[error("setting the pod's sysctls: {0}")]
+    Sysctls(#[from] crate::runtime::sysctls::SysctlError),
 }
 
 pub struct Sandbox {
@@ -61,6 +65,7 @@ pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
     // on the node's ports: kill them first, as kubelet kills a pod's containers before it
     // creates a new sandbox for it.
     kill_container_processes(&ctx.paths, &uid);
+    super::pod_cgroup::ensure(ctx, pod)?;
     let result = start(ctx, pod, &uid).await;
     if result.is_err() {
         stop_shim(ctx, &uid).await;
@@ -100,6 +105,20 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         .await
         .map_err(|e| LaunchError::Failed(e.to_string()))??;
     let _ = std::fs::write(run_dir.join(SHIM_PID_FILE), pid.to_string());
+    // Network sysctls live in the pod's network namespace, which the shim holds, so they are
+    // set there once, as containerd sets them on the sandbox.
+    let sysctls = pod
+        .spec
+        .as_ref()
+        .map(crate::runtime::sysctls::sandbox_sysctls)
+        .unwrap_or_default();
+    if !sysctls.is_empty() {
+        tokio::task::spawn_blocking(move || {
+            crate::runtime::sysctls::write_in_pod(pid, &sysctls)
+        })
+        .await
+        .map_err(|e| LaunchError::Failed(e.to_string()))??;
+    }
     if !host_network {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         ctx.network.attach(uid, &netns, &host_ports(pod)).await?;

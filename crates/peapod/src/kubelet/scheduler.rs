@@ -62,7 +62,7 @@ impl Conflict {
     /// kubelet's rejection of a pod bound to this node whose port is taken.
     pub fn admission_message(&self) -> String {
         format!(
-            "Pod was rejected: Predicate NodePorts failed: node(s) didn't have free ports for \
+            "Predicate NodePorts failed: node(s) didn't have free ports for \
              the requested pod ports ({} is used by pod {})",
             self.claim, self.holder
         )

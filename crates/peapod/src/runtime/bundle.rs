@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 use peapod_image::{Image, ImageStore};
 
 use super::etc_files::EtcFiles;
+use super::security::{self, SecurityError};
 use super::spec::{BindMount, ContainerSpec};
 use crate::paths::Paths;
 use crate::shim::protocol::{CreateRequest, Overlay};
@@ -32,6 +33,27 @@ pub enum BundleError {
     },
     #[error("invalid runtime spec: {0}")]
     Spec(#[from] serde_json::Error),
+    /// runAsNonRoot refused, an unknown capability, a seccomp profile that cannot be loaded:
+    /// kubelet's own messages.
+    #[error(transparent)]
+    Security(#[from] SecurityError),
+}
+
+impl BundleError {
+    /// The container's waiting reason, as kubelet tells them apart: what it refuses while
+    /// generating the container's configuration (runAsNonRoot, env, volumes) is a
+    /// CreateContainerConfigError; what fails when the runtime builds it, a
+    /// CreateContainerError.
+    pub fn waiting_reason(&self) -> &'static str {
+        match self {
+            BundleError::Io { .. }
+            | BundleError::Spec(_)
+            | BundleError::Security(
+                SecurityError::UnknownCapability { .. } | SecurityError::Seccomp { .. },
+            ) => "CreateContainerError",
+            _ => "CreateContainerConfigError",
+        }
+    }
 }
 
 /// What the pod knows about itself that env fieldRefs can read.
@@ -102,9 +124,14 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         .map(|s| expand(s))
         .collect();
     let process = peapod_image::process_args(&inputs.image.config, &command, &args)?;
-    let user = inputs.image.config.user.clone().unwrap_or_default();
+    let image_user = inputs.image.config.user.clone().unwrap_or_default();
+    let context = security::effective(inputs.pod, container);
+    security::verify_run_as_non_root(inputs.pod, container, &context, &image_user)?;
+    let user = security::user_spec(&context, &image_user);
     let (user_id, group_id, groups) =
         peapod_image::resolve_user(inputs.images, inputs.image, &user)?;
+    let settings =
+        security::security(inputs.pod, container, &context, &inputs.paths.seccomp_dir())?;
 
     let run_dir = inputs.paths.pod_run_dir(uid);
     let bundle = run_dir.join("bundles").join(inputs.container_id);
@@ -154,12 +181,8 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             .unwrap_or_else(|| "/".into()),
         uid: user_id,
         gid: group_id,
-        additional_gids: groups,
-        no_new_privileges: container
-            .security_context
-            .as_ref()
-            .and_then(|s| s.allow_privilege_escalation)
-            == Some(false),
+        additional_gids: security::additional_gids(&groups, inputs.pod),
+        security: settings,
         rootfs: rootfs.clone(),
         share_pid: inputs
             .pod
@@ -171,6 +194,10 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             "{}/pod{uid}/{}",
             inputs.paths.cgroup_parent(),
             inputs.container_id
+        ),
+        resources: super::resources::for_container(
+            container,
+            &format!("{}/pod{uid}", inputs.paths.cgroup_parent()),
         ),
         binds,
     };
@@ -194,6 +221,9 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             inputs.restart_count,
         ),
         stdin: container.stdin.unwrap_or(false),
+        oom_score_adj: Some(crate::kubelet::pod_cgroup::container_oom_score_adj(
+            inputs.pod, container,
+        )),
     })
 }
 

@@ -3,4 +3,8 @@
 
 pub mod bundle;
 pub mod etc_files;
+pub mod resources;
+pub mod seccomp;
+pub mod security;
 pub mod spec;
+pub mod sysctls;

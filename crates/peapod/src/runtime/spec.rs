@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
+use super::security::Security;
+
 /// Docker's (and containerd's) default capability set.
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "CAP_CHOWN",
@@ -66,11 +68,14 @@ pub struct ContainerSpec {
     pub uid: u32,
     pub gid: u32,
     pub additional_gids: Vec<u32>,
-    pub no_new_privileges: bool,
+    /// Capabilities, no_new_privileges, read-only root, masked paths, seccomp, sysctls.
+    pub security: Security,
     pub rootfs: PathBuf,
     /// Shared PID namespace: the container joins the shim's instead of getting its own.
     pub share_pid: bool,
     pub cgroups_path: String,
+    /// `linux.resources` entries besides `devices` (cpu, memory, unified), merged in as given.
+    pub resources: Value,
     pub binds: Vec<BindMount>,
 }
 
@@ -80,15 +85,23 @@ impl ContainerSpec {
     }
 
     fn to_json(&self) -> Value {
-        let capabilities: Vec<&str> = DEFAULT_CAPABILITIES.to_vec();
-        let effective = if self.uid == 0 {
-            capabilities.clone()
+        let security = &self.security;
+        let capabilities = &security.capabilities;
+        let effective: &[String] = if self.uid == 0 { capabilities } else { &[] };
+        let sys_access = if security.privileged { "rw" } else { "ro" };
+        let (masked, readonly) = if security.masked_paths {
+            (MASKED_PATHS, READONLY_PATHS)
         } else {
-            Vec::new()
+            (&[][..], &[][..])
         };
         let mut namespaces = vec![json!({"type": "mount"})];
         if !self.share_pid {
             namespaces.push(json!({"type": "pid"}));
+        }
+        if !security.sysctls.is_empty() {
+            // youki writes IPC sysctls only into a listed IPC namespace: name the pod's (the
+            // shim's, which the runtime's own process is in) explicitly.
+            namespaces.push(json!({"type": "ipc", "path": "/proc/self/ns/ipc"}));
         }
         let mut mounts = vec![
             json!({"destination": "/proc", "type": "proc", "source": "proc",
@@ -100,7 +113,7 @@ impl ContainerSpec {
             json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                    "options": ["nosuid", "noexec", "nodev"]}),
             json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
-                   "options": ["nosuid", "noexec", "nodev", "ro"]}),
+                   "options": ["nosuid", "noexec", "nodev", sys_access]}),
         ];
         mounts.extend(self.binds.iter().map(|bind| {
             let mut options = vec!["rbind", "rprivate"];
@@ -110,7 +123,7 @@ impl ContainerSpec {
             json!({"destination": bind.destination, "type": "bind",
                    "source": bind.source, "options": options})
         }));
-        json!({
+        let mut spec = json!({
             "ociVersion": "1.0.2",
             "process": {
                 "terminal": false,
@@ -123,18 +136,42 @@ impl ContainerSpec {
                     "effective": effective,
                     "permitted": effective,
                 },
-                "noNewPrivileges": self.no_new_privileges,
             },
-            "root": {"path": self.rootfs, "readonly": false},
+            "root": {"path": self.rootfs, "readonly": security.read_only_root},
             "mounts": mounts,
             "linux": {
                 "cgroupsPath": self.cgroups_path,
-                "resources": {"devices": [{"allow": false, "access": "rwm"}]},
+                "resources": {"devices": [{"allow": security.privileged, "access": "rwm"}]},
                 "namespaces": namespaces,
-                "maskedPaths": MASKED_PATHS,
-                "readonlyPaths": READONLY_PATHS,
+                "maskedPaths": masked,
+                "readonlyPaths": readonly,
             },
-        })
+        });
+        if let Value::Object(resources) = &self.resources {
+            for (key, value) in resources {
+                spec["linux"]["resources"][key] = value.clone();
+            }
+        }
+        self.add_security_options(&mut spec);
+        spec
+    }
+
+    /// Fields present only when set. noNewPrivileges is never written false: youki installs
+    /// seccomp before dropping capabilities only when the field is absent.
+    fn add_security_options(&self, spec: &mut Value) {
+        let security = &self.security;
+        if security.no_new_privileges {
+            spec["process"]["noNewPrivileges"] = json!(true);
+        }
+        if let Some(seccomp) = &security.seccomp {
+            spec["linux"]["seccomp"] = seccomp.clone();
+        }
+        if !security.sysctls.is_empty() {
+            spec["linux"]["sysctl"] = json!(security.sysctls);
+        }
+        if !security.devices.is_empty() {
+            spec["linux"]["devices"] = json!(security.devices);
+        }
     }
 }
 
@@ -150,10 +187,11 @@ mod tests {
             uid: 0,
             gid: 0,
             additional_gids: vec![],
-            no_new_privileges: false,
+            security: Security::default(),
             rootfs: "/r".into(),
             share_pid: false,
             cgroups_path: "/peapod/pod1/c1".into(),
+            resources: Value::Null,
             binds: vec![BindMount {
                 source: "/data".into(),
                 destination: "/pod-data".into(),
@@ -206,5 +244,75 @@ mod tests {
                 .len(),
             DEFAULT_CAPABILITIES.len()
         );
+    }
+
+    #[test]
+    fn no_new_privileges_is_true_or_absent_never_false() {
+        let json = spec().to_json();
+        assert!(json["process"].get("noNewPrivileges").is_none());
+        let mut s = spec();
+        s.security.no_new_privileges = true;
+        assert_eq!(s.to_json()["process"]["noNewPrivileges"], json!(true));
+        let oci = s.to_oci().unwrap();
+        assert_eq!(
+            oci.process().as_ref().unwrap().no_new_privileges(),
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn privileged_unmasks_and_allows_devices_and_rw_sys() {
+        let json = spec().to_json();
+        assert_eq!(
+            json["linux"]["resources"]["devices"][0]["allow"],
+            json!(false)
+        );
+        assert!(!json["linux"]["maskedPaths"].as_array().unwrap().is_empty());
+        let mut s = spec();
+        s.security.privileged = true;
+        s.security.masked_paths = false;
+        s.security.read_only_root = true;
+        s.security
+            .sysctls
+            .insert("kernel.shm_rmid_forced".into(), "1".into());
+        s.security.seccomp = Some(json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        let json = s.to_json();
+        assert_eq!(
+            json["linux"]["resources"]["devices"][0]["allow"],
+            json!(true)
+        );
+        assert_eq!(json["linux"]["maskedPaths"], json!([]));
+        assert_eq!(json["linux"]["readonlyPaths"], json!([]));
+        assert_eq!(json["root"]["readonly"], json!(true));
+        assert_eq!(
+            json["linux"]["sysctl"]["kernel.shm_rmid_forced"],
+            json!("1")
+        );
+        assert_eq!(
+            json["linux"]["namespaces"].as_array().unwrap().last(),
+            Some(&json!({"type": "ipc", "path": "/proc/self/ns/ipc"}))
+        );
+        let sys = json["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert!(sys["options"].as_array().unwrap().contains(&json!("rw")));
+        assert!(s.to_oci().is_ok());
+    }
+
+    #[test]
+    fn resources_merge_beside_devices() {
+        let mut s = spec();
+        s.resources = json!({"cpu": {"shares": 256, "period": 100000, "quota": 50000},
+                             "memory": {"limit": 16777216, "swap": 16777216}});
+        let oci = s.to_oci().unwrap();
+        let resources = oci.linux().as_ref().unwrap().resources().clone().unwrap();
+        assert_eq!(resources.devices().as_ref().unwrap().len(), 1);
+        let cpu = resources.cpu().clone().unwrap();
+        assert_eq!((cpu.shares(), cpu.quota()), (Some(256), Some(50000)));
+        assert_eq!(resources.memory().unwrap().limit(), Some(16777216));
+        assert!(oci.process().as_ref().unwrap().oom_score_adj().is_none());
     }
 }

@@ -27,6 +27,9 @@ pub enum LaunchError {
     Failed(String),
 }
 
+/// containerd's `defaultSandboxOOMAdj`.
+const SANDBOX_OOM_SCORE_ADJ: i32 = -998;
+
 /// What a shim needs to know at start.
 pub struct LaunchSpec {
     pub pod_uid: String,
@@ -113,6 +116,11 @@ pub fn launch(spec: &LaunchSpec) -> Result<i32, LaunchError> {
     });
     let pid = unsafe { nix::sched::clone(child, &mut stack, flags, Some(libc::SIGCHLD)) }
         .map_err(LaunchError::Clone)?;
+    // The shim is the pod's sandbox, which containerd gives -998; container inits get their
+    // own score from the shim before they start.
+    if let Err(err) = super::runtime::set_oom_score_adj(pid.as_raw(), SANDBOX_OOM_SCORE_ADJ) {
+        tracing::warn!(%err, "protecting the pod sandbox from the OOM killer");
+    }
     drop(ready_w);
     let mut ready = String::new();
     let _ = File::from(ready_r).read_to_string(&mut ready);

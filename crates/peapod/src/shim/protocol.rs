@@ -48,6 +48,9 @@ pub struct CreateRequest {
     /// CRI-format log file for stdout and stderr.
     pub log_path: PathBuf,
     pub stdin: bool,
+    /// Written to the container init's /proc/<pid>/oom_score_adj before it starts.
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
 }
 
 /// An overlayfs root: lower layers listed top first, as overlayfs wants them.
@@ -109,6 +112,9 @@ pub struct ExitInfo {
     pub code: i32,
     pub signal: Option<i32>,
     pub finished_at: i64,
+    /// The kernel OOM-killed a process of the container's cgroup.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// A container exit, as streamed by `Watch`.

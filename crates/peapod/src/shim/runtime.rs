@@ -35,6 +35,13 @@ pub enum RuntimeError {
     },
     #[error("invalid signal {0}")]
     Signal(i32),
+    #[error("setting the oom_score_adj of process {pid} to {value}: {source}")]
+    OomScoreAdj {
+        pid: i32,
+        value: i32,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Stdio handed to a new process: the write ends of the shim's pipes (or a terminal).
@@ -147,31 +154,89 @@ impl Runtime {
         process_json: &Path,
         console_socket: &Path,
     ) -> Result<i32, RuntimeError> {
-        let pid = self
+        let builder = self
             .builder(id, "exec in")?
             .with_console_socket(Some(console_socket))
             .as_tenant()
             .with_process(Some(process_json))
-            .with_detach(true)
-            .build()
+            .with_detach(true);
+        let pid = self
+            .with_container_score(id, || builder.build())
             .map_err(|source| lc_err("exec in", id, source))?;
         Ok(pid.as_raw())
     }
 
     /// Starts `command` inside container `id` (its namespaces and cgroup); returns its pid.
     pub fn exec(&self, id: &str, command: Vec<String>, stdio: Stdio) -> Result<i32, RuntimeError> {
-        let pid = with_stdio(self.builder(id, "exec in")?, stdio)
+        let builder = with_stdio(self.builder(id, "exec in")?, stdio)
             .as_tenant()
             .with_container_args(command)
-            .with_detach(true)
-            .build()
+            .with_detach(true);
+        let pid = self
+            .with_container_score(id, || builder.build())
             .map_err(|source| lc_err("exec in", id, source))?;
         Ok(pid.as_raw())
+    }
+
+    /// Runs `fork` (an exec's build, which forks from the shim) with the shim's own
+    /// oom_score_adj switched to that of container `id`'s init, so the new process is born
+    /// with its container's score, as runc gives exec processes the container's.
+    fn with_container_score<T>(&self, id: &str, fork: impl FnOnce() -> T) -> T {
+        let score = |pid: &str| -> Option<i32> {
+            std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let own = score("self");
+        let init = self.load(id).ok().and_then(|c| c.pid());
+        let theirs = init.and_then(|pid| score(&pid.as_raw().to_string()));
+        let self_pid = std::process::id() as i32;
+        match (own, theirs) {
+            (Some(own), Some(theirs)) if own != theirs => {
+                let _ = set_oom_score_adj(self_pid, theirs);
+                let result = fork();
+                let _ = set_oom_score_adj(self_pid, own);
+                result
+            }
+            _ => fork(),
+        }
     }
 
     fn load(&self, id: &str) -> Result<Container, RuntimeError> {
         Container::load(self.state_root.join(id)).map_err(|source| lc_err("loading", id, source))
     }
+}
+
+/// Sets a process's OOM score adjustment (youki's own `oomScoreAdj` would set the shim's
+/// instead). Without CAP_SYS_RESOURCE the kernel refuses a score below the one inherited;
+/// the process then keeps that one, as containerd's `restrict_oom_score_adj` clamps.
+pub fn set_oom_score_adj(pid: i32, value: i32) -> Result<(), RuntimeError> {
+    match std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()) {
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            tracing::debug!(pid, value, "no privilege to lower oom_score_adj; kept");
+            Ok(())
+        }
+        result => result.map_err(|source| RuntimeError::OomScoreAdj { pid, value, source }),
+    }
+}
+
+/// Whether the kernel OOM-killed a process in the cgroup of the container whose bundle is
+/// `bundle`; read before libcontainer's delete removes that cgroup.
+pub fn oom_killed(bundle: &Path) -> bool {
+    let Ok(config) = std::fs::read(bundle.join("config.json")) else {
+        return false;
+    };
+    let Ok(config) = serde_json::from_slice::<serde_json::Value>(&config) else {
+        return false;
+    };
+    config["linux"]["cgroupsPath"].as_str().is_some_and(|path| {
+        crate::runtime::resources::oom_kill_count(
+            Path::new(crate::runtime::resources::CGROUP_ROOT),
+            path,
+        ) > 0
+    })
 }
 
 /// Hands the process its stdio: the write ends of the shim's pipes, and stdin when it has one.

@@ -116,6 +116,8 @@ struct ExecSession {
     inbuf: Vec<u8>,
     open_pipes: u8,
     exit_code: Option<i32>,
+    /// The exec'd process, a process group leader (libcontainer's init calls setsid).
+    pid: i32,
 }
 
 struct Shim {
@@ -361,6 +363,14 @@ impl Shim {
                 stderr: err_w,
             },
         )?;
+        if let Some(adj) = request.oom_score_adj {
+            // The init waits for start: its children inherit the score set now.
+            if let Err(err) = super::runtime::set_oom_score_adj(pid, adj) {
+                let _ = self.runtime.delete(&request.id);
+                let _ = waitpid(Pid::from_raw(pid), None);
+                return Err(err.into());
+            }
+        }
         let owner = Owner::Container(request.id.clone());
         self.add_pipe(out_r, owner.clone(), Stream::Stdout)?;
         self.add_pipe(err_r, owner.clone(), Stream::Stderr)?;
@@ -559,6 +569,7 @@ impl Shim {
                 inbuf: early_frames,
                 open_pipes,
                 exit_code: None,
+                pid,
             },
         );
         // Frames read together with the request will not wake epoll again: apply them now.
@@ -673,13 +684,32 @@ impl Shim {
                 _ => {}
             }
         }
+        // A half-closed client (no more stdin) still reads the output, so it stays registered
+        // to see its hang-up; a client gone for good takes its process with it.
         if closed {
             session.stdin = None;
-            let token = session.client_token;
-            if let Some(Source::ExecClient { .. }) = self.sources.remove(&token) {
-                let _ = self.poll.registry().deregister(&mut session.client);
+            if peer_hung_up(session.client.as_raw_fd()) {
+                self.abandon_session(session_id);
             }
         }
+    }
+
+    /// The client of an exec went away (a probe that timed out): kill the process group, so a
+    /// background child holding the output dies too, and stop relaying its output.
+    fn abandon_session(&mut self, session_id: u64) {
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return;
+        };
+        if let Some(Source::ExecClient { .. }) = self.sources.remove(&session.client_token) {
+            let _ = self.poll.registry().deregister(&mut session.client);
+        }
+        // Once the leader is reaped and the pipes closed, its number may be reused.
+        if session.exit_code.is_none() || session.open_pipes > 0 {
+            let _ = nix::sys::signal::killpg(Pid::from_raw(session.pid), Signal::SIGKILL);
+        }
+        session.open_pipes = 0;
+        self.drop_pipes_of(&Owner::Exec(session_id));
+        self.maybe_finish_session(session_id);
     }
 
     fn drain_pipe(&mut self, token: Token) {
@@ -778,6 +808,7 @@ impl Shim {
                     code,
                     signal,
                     finished_at: now_nanos(),
+                    oom_killed: super::runtime::oom_killed(&container.bundle),
                 };
                 container.info.exit = Some(exit);
                 container.info.status = ContainerStatus::Exited;
@@ -947,6 +978,17 @@ fn send_frame(stream: &UnixStream, channel: u8, value: &serde_json::Value) {
 
 fn into_std(stream: UnixStream) -> std::os::unix::net::UnixStream {
     std::os::unix::net::UnixStream::from(OwnedFd::from(stream))
+}
+
+/// Whether the peer of socket `fd` closed both directions (not just its writing half).
+fn peer_hung_up(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ready = unsafe { libc::poll(&mut pfd, 1, 0) };
+    ready > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0
 }
 
 /// Writes everything to a possibly non-blocking fd, waiting (bounded) for room.

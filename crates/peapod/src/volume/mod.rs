@@ -10,6 +10,10 @@ use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 
 use crate::runtime::spec::BindMount;
 
+pub mod ownership;
+
+use ownership::FsGroup;
+
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
     #[error("hostPath type check failed: {path} is not {expected}")]
@@ -56,16 +60,28 @@ pub fn prepare(pod: &Pod, pod_data_dir: &Path) -> Result<HashMap<String, HostVol
         .as_ref()
         .and_then(|s| s.volumes.as_deref())
         .unwrap_or_default();
+    let fs_group = FsGroup::of(pod);
     volumes
         .iter()
-        .map(|v| Ok((v.name.clone(), prepare_one(v, pod_data_dir)?)))
+        .map(|v| {
+            let prepared = prepare_one(v, pod_data_dir, fs_group.as_ref())?;
+            Ok((v.name.clone(), prepared))
+        })
         .collect()
 }
 
-fn prepare_one(volume: &Volume, pod_data_dir: &Path) -> Result<HostVolume, VolumeError> {
+/// Volumes kubelet manages ownership of (emptyDir here; never hostPath) get the pod's fsGroup.
+fn prepare_one(
+    volume: &Volume,
+    pod_data_dir: &Path,
+    fs_group: Option<&FsGroup>,
+) -> Result<HostVolume, VolumeError> {
     if let Some(empty_dir) = &volume.empty_dir {
         let path = empty_dir_path(pod_data_dir, &volume.name);
         create_dir(&volume.name, &path, 0o777)?;
+        if let Some(fs_group) = fs_group {
+            ownership::set_volume_ownership(&path, fs_group, false);
+        }
         let tmpfs = (empty_dir.medium.as_deref() == Some("Memory")).then(|| {
             empty_dir
                 .size_limit

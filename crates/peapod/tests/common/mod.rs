@@ -24,6 +24,9 @@ pub mod registry;
 
 pub use registry::images_dir;
 
+/// A gRPC health server the probe tests serve inside a pod's network namespace.
+pub mod grpc_health;
+
 pub struct Agent {
     pub root: tempfile::TempDir,
     child: Option<Child>,
@@ -630,5 +633,121 @@ impl Agent {
     pub fn set_env(&mut self, key: &str, value: &str) {
         self.env.retain(|(k, _)| k != key);
         self.env.push((key.to_string(), value.to_string()));
+    }
+}
+
+impl Agent {
+    /// GET `path` from the agent's API (over its socket) as JSON, as kubectl would read it.
+    pub fn api_get(&self, path: &str) -> Value {
+        let out = Command::new("curl")
+            .args(["-sf", "--unix-socket"])
+            .arg(self.socket())
+            .arg(format!("http://localhost{path}"))
+            .output()
+            .expect("running curl");
+        assert!(out.status.success(), "GET {path}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("API JSON")
+    }
+
+    /// The events (as JSON objects) whose involved object is the pod with `uid`.
+    pub fn events_of(&self, uid: &str) -> Vec<Value> {
+        let list = self.api_get("/api/v1/events");
+        list["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["involvedObject"]["uid"] == uid)
+            .cloned()
+            .collect()
+    }
+
+    /// Waits until an event of pod `uid` with `reason` and a message `check` accepts exists.
+    pub fn wait_event(
+        &self,
+        uid: &str,
+        reason: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> Value {
+        let matching = |events: &Vec<Value>| {
+            events
+                .iter()
+                .find(|e| e["reason"] == reason && check(e["message"].as_str().unwrap_or("")))
+                .cloned()
+        };
+        let events = poll(
+            timeout,
+            Duration::from_millis(200),
+            || self.events_of(uid),
+            |events| matching(events).is_some(),
+        );
+        matching(&events).unwrap_or_else(|| {
+            panic!(
+                "no {reason} event as expected for pod {uid}; events: {:#}\nagent log:\n{}",
+                Value::Array(events),
+                self.agent_log()
+            )
+        })
+    }
+
+    /// Starts watching pod `name` through the API (`?watch=true`), as `get -w` does.
+    pub fn watch_pod(&self, name: &str) -> PodWatch {
+        let mut child = Command::new("curl")
+            .args(["-sN", "--unix-socket"])
+            .arg(self.socket())
+            .arg(format!(
+                "http://localhost/api/v1/namespaces/default/pods?watch=true&fieldSelector=metadata.name={name}"
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running curl");
+        let stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Ok(event) = serde_json::from_str::<Value>(&line) {
+                    sink.lock().unwrap().push(event);
+                }
+            }
+        });
+        let watch = PodWatch {
+            child,
+            seen,
+            reader: Some(reader),
+        };
+        wait_until(Duration::from_secs(5), "the watch's first event", || {
+            !watch.seen.lock().unwrap().is_empty()
+        });
+        watch
+    }
+}
+
+/// A running `?watch=true` request on one pod; `stop` returns the watch events seen.
+pub struct PodWatch {
+    child: Child,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl PodWatch {
+    /// Ends the watch; the events ({type, object}) it delivered, in order.
+    pub fn stop(mut self) -> Vec<Value> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for PodWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
