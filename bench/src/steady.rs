@@ -240,6 +240,7 @@ struct Usage {
     agent_switches_per_s: f64,
     helpers: usize,
     helpers_cpu_pct: f64,
+    helpers_reaped_cpu_pct: f64,
     helpers_rss_kib: u64,
     helpers_anon_kib: u64,
 }
@@ -268,8 +269,16 @@ impl Usage {
 
     /// The helper processes' totals; most of their RSS is the binary's shared page cache.
     fn helpers_line(&self, what: &str) -> String {
+        let reaped = if self.helpers_reaped_cpu_pct > 0.0 {
+            format!(
+                ", and {:.2} % in the processes they ran and reaped (exec probes)",
+                self.helpers_reaped_cpu_pct
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{what} ({}): CPU {:.2} % of a core in total; RSS {} KiB in total, of which private {} KiB ({:.0} KiB each)",
+            "{what} ({}): CPU {:.2} % of a core in total{reaped}; RSS {} KiB in total, of which private {} KiB ({:.0} KiB each)",
             self.helpers,
             self.helpers_cpu_pct,
             self.helpers_rss_kib,
@@ -282,7 +291,7 @@ impl Usage {
 /// Measures `pid` over `window` (sampling memory and threads every second), and beside it the
 /// helper processes `helpers` lists at both ends of the window.
 fn measure(pid: u32, window: Duration, helpers: impl Fn() -> Vec<u32>) -> Usage {
-    let before_helpers = helper_ticks(&helpers());
+    let before_helpers = helper_stats(&helpers());
     let before = ProcStat::read(pid).unwrap_or_default();
     let before_switches = context_switches(pid);
     let started = Instant::now();
@@ -296,9 +305,7 @@ fn measure(pid: u32, window: Duration, helpers: impl Fn() -> Vec<u32>) -> Usage 
     let seconds = started.elapsed().as_secs_f64();
     let after = ProcStat::read(pid).unwrap_or_default();
     let after_switches = context_switches(pid);
-    let mut after_helpers = helper_ticks(&helpers());
-    // Short-lived ones (an exec probe's process) would skew the per-process figures.
-    after_helpers.retain(|pid, _| before_helpers.contains_key(pid));
+    let after_helpers = helper_stats(&helpers());
 
     usage.agent_cpu_ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks);
     usage.agent_cpu_pct = cpu_pct(usage.agent_cpu_ticks, seconds);
@@ -311,27 +318,40 @@ fn measure(pid: u32, window: Duration, helpers: impl Fn() -> Vec<u32>) -> Usage 
     // VmHWM is synced lazily, so a sample may have seen more.
     usage.agent_hwm_kib = status_field(pid, "VmHWM:").max(usage.agent_rss_max_kib);
     usage.agent_switches_per_s = after_switches.saturating_sub(before_switches) as f64 / seconds;
-    let helper_delta: u64 = after_helpers
-        .iter()
-        .map(|(pid, after)| after.saturating_sub(before_helpers[pid]))
-        .sum();
-    usage.helpers = after_helpers.len();
-    usage.helpers_cpu_pct = cpu_pct(helper_delta, seconds);
-    usage.helpers_rss_kib = after_helpers
-        .keys()
-        .map(|pid| status_field(*pid, "VmRSS:"))
-        .sum();
-    usage.helpers_anon_kib = after_helpers
-        .keys()
-        .map(|pid| status_field(*pid, "RssAnon:"))
-        .sum();
+    add_helpers(&mut usage, &before_helpers, &after_helpers, seconds);
     usage
 }
 
-fn helper_ticks(pids: &[u32]) -> HashMap<u32, u64> {
+fn helper_stats(pids: &[u32]) -> HashMap<u32, ProcStat> {
     pids.iter()
-        .filter_map(|pid| Some((*pid, ProcStat::read(*pid)?.cpu_ticks)))
+        .filter_map(|pid| Some((*pid, ProcStat::read(*pid)?)))
         .collect()
+}
+
+/// Fills in the helpers' figures from the processes present at both ends of the window
+/// (short-lived ones, such as an exec probe's process, would skew the per-process figures).
+fn add_helpers(
+    usage: &mut Usage,
+    before: &HashMap<u32, ProcStat>,
+    after: &HashMap<u32, ProcStat>,
+    seconds: f64,
+) {
+    let lasting: Vec<(&ProcStat, &ProcStat)> = after
+        .iter()
+        .filter_map(|(pid, end)| Some((before.get(pid)?, end)))
+        .collect();
+    let delta = |ticks: fn(&ProcStat) -> u64| -> u64 {
+        lasting
+            .iter()
+            .map(|(start, end)| ticks(end).saturating_sub(ticks(start)))
+            .sum()
+    };
+    usage.helpers = lasting.len();
+    usage.helpers_cpu_pct = cpu_pct(delta(|s| s.cpu_ticks), seconds);
+    usage.helpers_reaped_cpu_pct = cpu_pct(delta(|s| s.reaped_children_ticks), seconds);
+    let pids = || after.keys().filter(|pid| before.contains_key(pid));
+    usage.helpers_rss_kib = pids().map(|pid| status_field(*pid, "VmRSS:")).sum();
+    usage.helpers_anon_kib = pids().map(|pid| status_field(*pid, "RssAnon:")).sum();
 }
 
 /// The same idle pods through `podman kube play` (one multi-document file), then podman's
@@ -405,22 +425,14 @@ fn remove_podman_pods(names: &[String]) -> Result<()> {
 
 /// Every conmon process's CPU over `window` (podman has no agent to measure).
 fn measure_conmon(window: Duration) -> Usage {
-    let before = helper_ticks(&conmon_pids());
+    let before = helper_stats(&conmon_pids());
     let started = Instant::now();
     std::thread::sleep(window);
     let seconds = started.elapsed().as_secs_f64();
-    let after = helper_ticks(&conmon_pids());
-    let delta: u64 = after
-        .iter()
-        .filter_map(|(pid, ticks)| Some(ticks.saturating_sub(*before.get(pid)?)))
-        .sum();
-    Usage {
-        helpers: after.len(),
-        helpers_cpu_pct: cpu_pct(delta, seconds),
-        helpers_rss_kib: after.keys().map(|pid| status_field(*pid, "VmRSS:")).sum(),
-        helpers_anon_kib: after.keys().map(|pid| status_field(*pid, "RssAnon:")).sum(),
-        ..Usage::default()
-    }
+    let after = helper_stats(&conmon_pids());
+    let mut usage = Usage::default();
+    add_helpers(&mut usage, &before, &after, seconds);
+    usage
 }
 
 fn conmon_pids() -> Vec<u32> {
@@ -534,6 +546,24 @@ mod tests {
         assert_eq!(container["livenessProbe"]["periodSeconds"], 1);
         let idle = Kind::Idle.pod(0, "busybox");
         assert!(idle["spec"]["containers"][0]["readinessProbe"].is_null());
+    }
+
+    #[test]
+    fn helpers_count_only_what_they_used_within_the_window() {
+        let second = clock_ticks_per_second() as u64;
+        let stat = |cpu, reaped| ProcStat {
+            cpu_ticks: cpu,
+            reaped_children_ticks: reaped,
+            threads: 1,
+        };
+        let before = HashMap::from([(1, stat(5, 0)), (2, stat(0, 0))]);
+        let after = HashMap::from([(1, stat(5 + second, second)), (3, stat(9 * second, 0))]);
+        let mut usage = Usage::default();
+        add_helpers(&mut usage, &before, &after, 10.0);
+        assert_eq!(usage.helpers, 1);
+        assert!((usage.helpers_cpu_pct - 10.0).abs() < 1e-9);
+        assert!((usage.helpers_reaped_cpu_pct - 10.0).abs() < 1e-9);
+        assert!(usage.helpers_line("shims").contains("reaped (exec probes)"));
     }
 
     #[test]

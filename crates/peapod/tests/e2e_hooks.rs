@@ -167,13 +167,18 @@ spec:
     ));
     agent.wait_running("pre-stop");
     let uid = agent.uid("pre-stop");
+    let watch = agent.watch_pod("pre-stop");
     let took = timed_delete(&agent, "pre-stop");
+    let seen = watch.stop();
     let order = std::fs::read_to_string(dir.path().join("order")).unwrap_or_default();
     assert_eq!(order, "prestop\nterm\n", "preStop, then SIGTERM");
+    assert!(took >= Duration::from_secs(1), "the hook's 1 s: {took:?}");
+    let (after, terminated) = finished_after_delete(&seen, "c");
     assert!(
-        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
-        "the hook's 1 s, then a prompt exit on TERM: {took:?}"
+        (1..=3).contains(&after),
+        "the hook's 1 s, then a prompt exit on TERM within the 5 s grace: {after} s"
     );
+    assert_eq!(terminated["exitCode"], 0, "{terminated:#}");
     let killing = agent.wait_event(&uid, "Killing", T, |_| true);
     assert_eq!(message(&killing), "Stopping container c");
     agent.leak_check(&uid);
@@ -268,10 +273,21 @@ spec:
     ));
     agent.wait_running("pre-stop-sleep");
     let uid = agent.uid("pre-stop-sleep");
+    let watch = agent.watch_pod("pre-stop-sleep");
     let took = timed_delete(&agent, "pre-stop-sleep");
+    let seen = watch.stop();
     assert!(
-        took >= Duration::from_secs(3) && took < Duration::from_secs(8),
-        "3 s of preStop sleep, then TERM ends it: {took:?}"
+        took >= Duration::from_secs(3),
+        "3 s of preStop sleep: {took:?}"
+    );
+    let (after, terminated) = finished_after_delete(&seen, "c");
+    assert!(
+        (3..=5).contains(&after),
+        "3 s of preStop sleep, then TERM ends it well within the 10 s grace: {after} s, {terminated:#}"
+    );
+    assert_eq!(
+        terminated["exitCode"], 0,
+        "the TERM trap exits 0: {terminated:#}"
     );
     let order = std::fs::read_to_string(dir.path().join("order")).unwrap_or_default();
     assert_eq!(
@@ -302,25 +318,21 @@ spec:
     let watch = agent.watch_pod("stubborn");
     let took = timed_delete(&agent, "stubborn");
     let seen = watch.stop();
+    // The CLI's own wall time also counts process start-up on a loaded machine: the bound
+    // that matters is the agent's, finishedAt - deletionTimestamp, checked below.
     assert!(
-        took >= Duration::from_millis(1800) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(1800) && took < Duration::from_secs(10),
         "SIGKILL after the 2 s grace: {took:?}; watch: {:#}\nagent log:\n{}",
         Value::Array(seen.clone()),
         agent.agent_log()
     );
-    let last = seen
-        .iter()
-        .rev()
-        .find(|e| container(&e["object"], "c")["state"]["terminated"].is_object())
-        .unwrap_or_else(|| {
-            panic!(
-                "the pod never showed c terminated before it went: {:#}",
-                Value::Array(seen.clone())
-            )
-        });
-    let terminated = &container(&last["object"], "c")["state"]["terminated"];
+    let (after, terminated) = finished_after_delete(&seen, "c");
     assert_eq!(terminated["exitCode"], 137, "{terminated:#}");
     assert_eq!(terminated["reason"], "Error", "{terminated:#}");
+    assert!(
+        (2..=3).contains(&after),
+        "SIGKILL when the 2 s grace ran out, not before: {after} s, {terminated:#}"
+    );
     let killing = agent.wait_event(&uid, "Killing", T, |_| true);
     assert_eq!(message(&killing), "Stopping container c");
     agent.leak_check(&uid);

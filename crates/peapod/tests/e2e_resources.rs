@@ -67,7 +67,11 @@ fn settable_adj(adj: i32) -> i32 {
 
 /// The oom_score_adj of the pod's shim (its sandbox).
 fn shim_oom_score_adj(agent: &Agent, uid: &str) -> i32 {
-    let pid_file = agent.path().join("run/peapod/pods").join(uid).join("shim.pid");
+    let pid_file = agent
+        .path()
+        .join("run/peapod/pods")
+        .join(uid)
+        .join("shim.pid");
     let pid = read(&pid_file);
     read(Path::new(&format!("/proc/{pid}/oom_score_adj")))
         .parse()
@@ -178,7 +182,11 @@ fn requests_and_limits_reach_the_cgroups_and_oom_score() {
         settable_adj(expected),
         "burstable oom_score_adj"
     );
-    assert_eq!(shim_oom_score_adj(&agent, &uid), settable_adj(-998), "sandbox");
+    assert_eq!(
+        shim_oom_score_adj(&agent, &uid),
+        settable_adj(-998),
+        "sandbox"
+    );
 
     agent.apply(GUARANTEED);
     agent.apply(BEST_EFFORT);
@@ -208,7 +216,11 @@ fn requests_and_limits_reach_the_cgroups_and_oom_score() {
     let be_id = container_id_of(&best_effort, "app");
     assert_eq!(oom_score_adj(&be_uid, &be_id), 1000, "best-effort");
     let exec = agent.exec("best-effort", "app", &["cat", "/proc/self/oom_score_adj"]);
-    assert_eq!(exec.1.trim(), "1000", "an exec'd process scores as its container");
+    assert_eq!(
+        exec.1.trim(),
+        "1000",
+        "an exec'd process scores as its container"
+    );
     if !unified() {
         let cpu = container_cgroup(&agent, "cpu", &be_uid, &be_id);
         assert_eq!(read(&cpu.join("cpu.shares")), "2");

@@ -95,6 +95,22 @@ fn users_groups_and_fs_group_volume_ownership() {
     let file: Vec<&str> = lines[4].split_whitespace().collect();
     assert_eq!((file[2], file[3]), ("1000", "2000"), "{logs}");
 
+    // A memory-backed emptyDir (a tmpfs the shim mounts) gets the same ownership.
+    let memory = pod(
+        "memory",
+        "{runAsUser: 1000, fsGroup: 2000}",
+        "{}",
+        "ls -lnd /data; touch /data/new; ls -ln /data/new",
+    )
+    .replace("emptyDir: {}", "emptyDir: {medium: Memory}");
+    let logs = succeeds(&agent, "memory", &memory);
+    let lines: Vec<Vec<&str>> = logs
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!((lines[0][0], lines[0][3]), ("drwxrwsrwx", "2000"), "{logs}");
+    assert_eq!((lines[1][2], lines[1][3]), ("1000", "2000"), "{logs}");
+
     // Without a securityContext the image's root user runs.
     let logs = succeeds(&agent, "root", &pod("root", "{}", "{}", "id -u; id -g"));
     assert_eq!(logs, "0\n0\n");

@@ -113,21 +113,20 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         .map(crate::runtime::sysctls::sandbox_sysctls)
         .unwrap_or_default();
     if !sysctls.is_empty() {
-        tokio::task::spawn_blocking(move || {
-            crate::runtime::sysctls::write_in_pod(pid, &sysctls)
-        })
-        .await
-        .map_err(|e| LaunchError::Failed(e.to_string()))??;
+        tokio::task::spawn_blocking(move || crate::runtime::sysctls::write_in_pod(pid, &sysctls))
+            .await
+            .map_err(|e| LaunchError::Failed(e.to_string()))??;
     }
     if !host_network {
         let netns = PathBuf::from(format!("/proc/{pid}/ns/net"));
         ctx.network.attach(uid, &netns, &host_ports(pod)).await?;
     }
     let client = ShimClient::new(&run_dir);
+    let fs_group = volume::ownership::FsGroup::of(pod).map(|g| g.gid);
     for volume in volumes.values() {
         if let Some(size) = volume.tmpfs {
             client
-                .mount_tmpfs(&volume.path, size)
+                .mount_tmpfs(&volume.path, size, fs_group)
                 .await
                 .map_err(|e| SandboxError::Tmpfs(e.to_string()))?;
         }

@@ -29,6 +29,10 @@ pub enum Request {
     MountTmpfs {
         path: PathBuf,
         size: Option<u64>,
+        /// The pod's fsGroup: the tmpfs root is owned by it, setgid, as kubelet's volume
+        /// ownership walk leaves an emptyDir.
+        #[serde(default)]
+        gid: Option<u32>,
     },
     /// Stream one line per container exit until the connection closes.
     Watch,

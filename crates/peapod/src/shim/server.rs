@@ -296,7 +296,7 @@ impl Shim {
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal } => self.kill(&id, signal),
             Request::Remove { id } => self.remove(&id),
-            Request::MountTmpfs { path, size } => match setup::tmpfs(&path, size) {
+            Request::MountTmpfs { path, size, gid } => match setup::tmpfs(&path, size, gid) {
                 Ok(()) => Response::Ok,
                 Err(err) => error(err.to_string()),
             },

@@ -751,3 +751,33 @@ impl Drop for PodWatch {
         let _ = self.child.wait();
     }
 }
+
+/// From a watch of a deleted pod: how many whole seconds after the delete request
+/// (`deletionTimestamp` − `deletionGracePeriodSeconds`, as the API server sets them)
+/// `container` finished, and its terminated state. The agent's own timing, unaffected by how
+/// slowly the CLI starts on a loaded machine.
+pub fn finished_after_delete(seen: &[Value], container_name: &str) -> (i64, Value) {
+    let last = seen
+        .iter()
+        .rev()
+        .find(|e| {
+            container(&e["object"], container_name)["state"]["terminated"].is_object()
+                && e["object"]["metadata"]["deletionTimestamp"].is_string()
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the watch never showed {container_name} terminated during deletion: {:#}",
+                Value::Array(seen.to_vec())
+            )
+        });
+    let meta = &last["object"]["metadata"];
+    let grace = meta["deletionGracePeriodSeconds"]
+        .as_i64()
+        .expect("a grace period");
+    let requested = timestamp(&meta["deletionTimestamp"]).as_second() - grace;
+    let terminated = container(&last["object"], container_name)["state"]["terminated"].clone();
+    (
+        timestamp(&terminated["finishedAt"]).as_second() - requested,
+        terminated,
+    )
+}

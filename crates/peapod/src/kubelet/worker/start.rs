@@ -256,31 +256,37 @@ impl Worker {
                 // the container is started at once, without a readiness probe ready at once.
                 let started = !self.startup_probed.contains(&name);
                 let ready = started && !self.readiness_probed.contains(&name);
-                self.containers.insert(
-                    name,
-                    Tracked {
-                        status: ContainerStatus {
-                            state: Some(ContainerState {
-                                running: Some(ContainerStateRunning {
-                                    started_at: Some(now()),
-                                }),
-                                ..Default::default()
-                            }),
-                            ready,
-                            started: Some(started),
-                            ..base
-                        },
-                        exited_at: None,
-                    },
-                );
+                let running = ContainerStatus {
+                    state: Some(ContainerState {
+                        running: Some(ContainerStateRunning {
+                            started_at: Some(now()),
+                        }),
+                        ..Default::default()
+                    }),
+                    ready,
+                    started: Some(started),
+                    ..base
+                };
                 let post_start = container
                     .lifecycle
                     .as_ref()
                     .and_then(|l| l.post_start.as_ref());
-                match post_start {
-                    Some(hook) => self.run_post_start(pod, container, init, hook, &id).await,
-                    None => None,
+                if let Some(hook) = post_start {
+                    // While postStart runs the pod shows the container still being created,
+                    // as kubelet's status written before its blocked sync does.
+                    let creating = ContainerStatus {
+                        state: Some(waiting("ContainerCreating", None)),
+                        ready: false,
+                        started: Some(false),
+                        ..running.clone()
+                    };
+                    self.track(&name, creating);
+                    self.write_status(pod);
+                    self.track(&name, running);
+                    return self.run_post_start(pod, container, init, hook, &id).await;
                 }
+                self.track(&name, running);
+                None
             }
             Err(err) => {
                 let message = err.to_string();
@@ -311,6 +317,17 @@ impl Worker {
                 Some(Duration::ZERO)
             }
         }
+    }
+
+    /// Records `status` as the container's current attempt.
+    fn track(&mut self, name: &str, status: ContainerStatus) {
+        self.containers.insert(
+            name.to_string(),
+            Tracked {
+                status,
+                exited_at: None,
+            },
+        );
     }
 
     /// postStart, which the container's Running state waits for; when it fails the container
