@@ -183,7 +183,7 @@ async fn verify_empty(
             return Err(TopError::NotAvailable {
                 namespace: pod.metadata.namespace.clone().unwrap_or_default(),
                 name: pod.metadata.name.clone().unwrap_or_default(),
-                age: go_duration(age),
+                age: peapod_printers::go_duration(age),
             }
             .into());
         }
@@ -458,37 +458,6 @@ fn ceil_div(value: i128, by: i128) -> i128 {
     }
 }
 
-/// Go's `time.Duration.String()` (kubectl prints pod ages with it here).
-fn go_duration(d: std::time::Duration) -> String {
-    let nanos = d.as_nanos();
-    match nanos {
-        0 => "0s".to_string(),
-        n if n < 1_000 => format!("{n}ns"),
-        n if n < 1_000_000 => format!("{}µs", fraction(n, 3)),
-        n if n < 1_000_000_000 => format!("{}ms", fraction(n, 6)),
-        n => {
-            let seconds = fraction(n % 60_000_000_000, 9);
-            let minutes = n / 60_000_000_000;
-            match (minutes / 60, minutes % 60) {
-                (0, 0) => format!("{seconds}s"),
-                (0, m) => format!("{m}m{seconds}s"),
-                (h, m) => format!("{h}h{m}m{seconds}s"),
-            }
-        }
-    }
-}
-
-/// `value / 10^digits` with the fraction's trailing zeros dropped.
-fn fraction(value: u128, digits: u32) -> String {
-    let scale = 10u128.pow(digits);
-    let (whole, part) = (value / scale, value % scale);
-    if part == 0 {
-        return whole.to_string();
-    }
-    let part = format!("{part:0width$}", width = digits as usize);
-    format!("{whole}.{}", part.trim_end_matches('0'))
-}
-
 /// The scripted agent of the crate's verb tests (tests.rs keeps its module private).
 #[cfg(test)]
 #[allow(dead_code, clippy::duplicate_mod)]
@@ -624,10 +593,13 @@ mod tests {
     #[test]
     fn durations_read_like_go() {
         assert_eq!(
-            go_duration(std::time::Duration::from_millis(183_250)),
+            peapod_printers::go_duration(std::time::Duration::from_millis(183_250)),
             "3m3.25s"
         );
-        assert_eq!(go_duration(std::time::Duration::from_secs(7200)), "2h0m0s");
+        assert_eq!(
+            peapod_printers::go_duration(std::time::Duration::from_secs(7200)),
+            "2h0m0s"
+        );
     }
 
     // ----- the verb against a fake agent ---------------------------------------------------

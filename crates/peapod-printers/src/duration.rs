@@ -93,6 +93,37 @@ fn with_remainder(major: i128, major_unit: &str, minor: i128, minor_unit: &str) 
     }
 }
 
+/// Go's `time.Duration.String()`: "0s", "500ms", "1.5µs", "10.5s", "1m30s", "1h0m0s".
+pub fn go_duration(d: std::time::Duration) -> String {
+    let nanos = d.as_nanos();
+    match nanos {
+        0 => "0s".to_string(),
+        n if n < 1_000 => format!("{n}ns"),
+        n if n < 1_000_000 => format!("{}µs", fraction(n, 3)),
+        n if n < 1_000_000_000 => format!("{}ms", fraction(n, 6)),
+        n => {
+            let seconds = fraction(n % 60_000_000_000, 9);
+            let minutes = n / 60_000_000_000;
+            match (minutes / 60, minutes % 60) {
+                (0, 0) => format!("{seconds}s"),
+                (0, m) => format!("{m}m{seconds}s"),
+                (h, m) => format!("{h}h{m}m{seconds}s"),
+            }
+        }
+    }
+}
+
+/// `value / 10^digits` with the fraction's trailing zeros dropped.
+fn fraction(value: u128, digits: u32) -> String {
+    let scale = 10u128.pow(digits);
+    let (whole, part) = (value / scale, value % scale);
+    if part == 0 {
+        return whole.to_string();
+    }
+    let part = format!("{part:0width$}", width = digits as usize);
+    format!("{whole}.{}", part.trim_end_matches('0'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +199,30 @@ mod tests {
         let now = Timestamp::from_second(1_000).unwrap();
         assert_eq!(since(None, now), "<unknown>");
         assert_eq!(since(Some(Timestamp::from_second(700).unwrap()), now), "5m");
+    }
+
+    #[test]
+    fn durations_read_like_go() {
+        assert_eq!(go_duration(std::time::Duration::ZERO), "0s");
+        assert_eq!(go_duration(std::time::Duration::from_millis(500)), "500ms");
+        assert_eq!(go_duration(std::time::Duration::from_millis(501)), "501ms");
+        assert_eq!(go_duration(std::time::Duration::from_nanos(1500)), "1.5µs");
+        assert_eq!(go_duration(std::time::Duration::from_nanos(999)), "999ns");
+        assert_eq!(
+            go_duration(std::time::Duration::from_millis(10_500)),
+            "10.5s"
+        );
+        assert_eq!(
+            go_duration(std::time::Duration::from_millis(90_000)),
+            "1m30s"
+        );
+        assert_eq!(
+            go_duration(std::time::Duration::from_millis(3_600_000)),
+            "1h0m0s"
+        );
+        assert_eq!(
+            go_duration(std::time::Duration::from_nanos(3_723_000_000_001)),
+            "1h2m3.000000001s"
+        );
     }
 }

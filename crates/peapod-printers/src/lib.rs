@@ -13,7 +13,7 @@ mod table;
 mod tabwriter;
 
 pub use describe::{describe_pod, describe_pod_in};
-pub use duration::{human_duration, short_human_duration};
+pub use duration::{go_duration, human_duration, short_human_duration};
 pub use events::{event_row, event_table, event_table_header};
 pub use pods::{pod_row, pod_status, pod_table, pod_table_header};
 pub use table::{align, object_name, table, TableStream};

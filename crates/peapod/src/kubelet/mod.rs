@@ -194,26 +194,7 @@ pub fn qos_class(spec: &PodSpec) -> &'static str {
 /// Go's `time.Duration.String()` of `d` truncated to milliseconds, as kubelet's messages print
 /// it: "523ms", "1.234s", "1m20s", "5m0s".
 pub fn format_go_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms == 0 {
-        return "0s".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let (hours, minutes) = (ms / 3_600_000, (ms / 60_000) % 60);
-    let (secs, frac) = ((ms / 1000) % 60, ms % 1000);
-    let mut seconds = secs.to_string();
-    if frac > 0 {
-        let digits = format!("{frac:03}");
-        seconds.push('.');
-        seconds.push_str(digits.trim_end_matches('0'));
-    }
-    match (hours, minutes) {
-        (0, 0) => format!("{seconds}s"),
-        (0, m) => format!("{m}m{seconds}s"),
-        (h, m) => format!("{h}h{m}m{seconds}s"),
-    }
+    peapod_printers::go_duration(Duration::from_millis(d.as_millis() as u64))
 }
 
 #[cfg(test)]

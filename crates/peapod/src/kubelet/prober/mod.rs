@@ -12,6 +12,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Probe};
 
 use crate::shim::client::ShimClient;
+/// Go's `%q`, as kubelet's messages quote values.
+pub(crate) use peapod_api::validation::go_quote;
 
 /// The Kubernetes minor version peapod reports in User-Agent headers.
 pub const KUBE_VERSION: &str = "1.33";
@@ -178,27 +180,6 @@ fn exec_outcome(result: Result<exec::ExecOutput, exec::ExecError>) -> ProbeOutco
         Err(err @ exec::ExecError::TimedOut { .. }) => ProbeOutcome::Failure(err.to_string()),
         Err(err) => ProbeOutcome::Errored(err.to_string()),
     }
-}
-
-/// Go's `%q` of a string (strconv.Quote), as kubelet's messages print quoted values.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]
