@@ -1,6 +1,6 @@
 //! Events about a pod, recorded the way kubelet's event recorder does.
 
-use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference, Pod};
+use k8s_openapi::api::core::v1::{Container, Event, EventSource, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::Context;
@@ -9,6 +9,13 @@ use super::Context;
 pub enum EventType {
     Normal,
     Warning,
+}
+
+/// The event's fieldPath for a container: `spec.containers{name}` or
+/// `spec.initContainers{name}`.
+pub fn field_path(container: &Container, init: bool) -> String {
+    let list = if init { "initContainers" } else { "containers" };
+    format!("spec.{list}{{{}}}", container.name)
 }
 
 pub fn record(

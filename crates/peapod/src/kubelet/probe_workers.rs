@@ -286,7 +286,7 @@ impl ProbeTask {
                 EventType::Warning,
                 reason,
                 &message,
-                Some(self.field_path()),
+                Some(events::field_path(&self.container, self.init)),
             );
         }
         let Some(passed) = outcome.passed() else {
@@ -301,15 +301,6 @@ impl ProbeTask {
             });
         }
         true
-    }
-
-    fn field_path(&self) -> String {
-        let list = if self.init {
-            "initContainers"
-        } else {
-            "containers"
-        };
-        format!("spec.{list}{{{}}}", self.container.name)
     }
 }
 

@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
-use super::events::{self, EventType};
+use super::events::{self, field_path, EventType};
 use super::hooks::{self, HookTarget};
 use super::images::EnsureError;
 use super::probe_workers::{Instance, ProbeReport, ProbeWorkers};
@@ -700,11 +700,6 @@ fn image_id(image: &peapod_image::Image) -> String {
         Some(reference) => format!("{}@{}", reference.name(), image.repo_digest),
         None => image.id.clone(),
     }
-}
-
-fn field_path(container: &Container, init: bool) -> String {
-    let list = if init { "initContainers" } else { "containers" };
-    format!("spec.{list}{{{}}}", container.name)
 }
 
 fn new_container_id() -> String {
