@@ -13,4 +13,4 @@ mod writer;
 pub use error::LogError;
 pub use line::{format_timestamp, parse_line, LogLine, ParseError, Stream, MAX_CONTENT_LEN};
 pub use reader::{read_log, ReadOptions};
-pub use writer::LogWriter;
+pub use writer::{LogWriter, LOG_DIR_MODE, LOG_FILE_MODE};

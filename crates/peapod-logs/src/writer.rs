@@ -4,8 +4,9 @@
 //! beyond [`MAX_CONTENT_LEN`] goes out early as `P` records, and output left unterminated at
 //! exit is written as a final `P` record.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
@@ -13,6 +14,12 @@ use jiff::Timestamp;
 use crate::line::{encode, Stream, MAX_CONTENT_LEN};
 use crate::rotation::{next_rotated_path, prune};
 use crate::LogError;
+
+/// The mode of a log file: containerd writes container logs 0640, readable by root's group but
+/// not by other users (a container's output may hold anything).
+pub const LOG_FILE_MODE: u32 = 0o640;
+/// The mode of the directories `LogWriter::open` creates (a pod's log directory, kubelet's 0750).
+pub const LOG_DIR_MODE: u32 = 0o750;
 
 /// Appends CRI records to a log file. Each `write` call ends with one plain append of the
 /// records it produced, so readers see complete lines promptly and the producer never waits
@@ -34,10 +41,14 @@ impl LogWriter {
     /// disables rotation) and at most `max_files` files are kept, the current one included.
     pub fn open(path: &Path, max_size: u64, max_files: usize) -> Result<LogWriter, LogError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| LogError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            DirBuilder::new()
+                .recursive(true)
+                .mode(LOG_DIR_MODE)
+                .create(dir)
+                .map_err(|source| LogError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
         }
         let file = open_append(path)?;
         let size = file
@@ -199,6 +210,7 @@ fn open_append(path: &Path) -> Result<File, LogError> {
     OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(LOG_FILE_MODE)
         .open(path)
         .map_err(|source| LogError::Open {
             path: path.to_path_buf(),
@@ -402,6 +414,21 @@ mod tests {
             summary(&records(&path)),
             [(Stream::Stdout, false, "c".into())]
         );
+    }
+
+    #[test]
+    fn logs_are_closed_to_other_users_after_rotation_too() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut w, path) = open(dir.path());
+        assert_eq!(mode(&dir.path().join("pod")), LOG_DIR_MODE);
+        assert_eq!(mode(&dir.path().join("pod/c")), LOG_DIR_MODE);
+        assert_eq!(mode(&path), LOG_FILE_MODE);
+        w.max_size = 10;
+        w.write(Stream::Stdout, b"first\nsecond\n").unwrap();
+        assert_eq!(rotated_siblings(&path).unwrap().len(), 1);
+        assert_eq!(mode(&path), LOG_FILE_MODE);
     }
 
     #[test]

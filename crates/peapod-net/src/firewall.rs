@@ -1,6 +1,7 @@
 //! The agent's own nftables table (family ip, named after its bridge): masquerade for traffic
 //! leaving the pod range, and the DNAT rules of hostPorts, as the CNI portmap plugin sets them
-//! up. Every change is one `nft -f -` transaction; no other table is ever read or written.
+//! up, and kube-proxy's guard of the node's loopback. Every change is one `nft -f -`
+//! transaction; no other table is ever read or written.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -13,6 +14,12 @@ use ipnet::Ipv4Net;
 use crate::config::NetworkConfig;
 
 const HOSTPORTS: &str = "hostports";
+
+/// The comment of the input rule that keeps pods off the node's loopback services: with
+/// `route_localnet` on the bridge (hostPorts on 127.0.0.1 need it), the kernel would deliver
+/// a frame a pod addresses to 127.0.0.1 (CVE-2020-8558). kube-proxy's rule since 1.18.4:
+/// only replies and DNAT-ed connections may reach 127.0.0.0/8 from outside it.
+const LOOPBACK_GUARD: &str = "pods may not reach the node's loopback (CVE-2020-8558)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
@@ -140,14 +147,17 @@ impl Firewall {
              add chain ip {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}\n\
              add chain ip {t} output {{ type nat hook output priority -100; policy accept; }}\n\
              add chain ip {t} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n\
+             add chain ip {t} input {{ type filter hook input priority filter; policy accept; }}\n\
              flush chain ip {t} prerouting\n\
              flush chain ip {t} output\n\
              flush chain ip {t} postrouting\n\
+             flush chain ip {t} input\n\
              add rule ip {t} prerouting fib daddr type local jump {HOSTPORTS}\n\
              add rule ip {t} output fib daddr type local jump {HOSTPORTS}\n\
              add rule ip {t} postrouting ct status dnat ip saddr 127.0.0.0/8 oifname \"{bridge}\" masquerade comment \"localhost to a host port\"\n\
              add rule ip {t} postrouting ct status dnat ip saddr {cidr} ip daddr {cidr} masquerade comment \"a pod to a host port of the pod range\"\n\
-             add rule ip {t} postrouting ip saddr {cidr} ip daddr != {cidr} ip daddr != 224.0.0.0/4 masquerade comment \"pods to beyond the node\"\n"
+             add rule ip {t} postrouting ip saddr {cidr} ip daddr != {cidr} ip daddr != 224.0.0.0/4 masquerade comment \"pods to beyond the node\"\n\
+             add rule ip {t} input iifname \"{bridge}\" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state & (established | related) == 0 ct status & dnat == 0 drop comment \"{LOOPBACK_GUARD}\"\n"
         )
     }
 
@@ -285,6 +295,28 @@ mod tests {
             "{rules}"
         );
         assert_eq!(rules.matches("masquerade").count(), 3, "{rules}");
+    }
+
+    #[test]
+    fn only_replies_and_dnat_reach_loopback_from_the_bridge() {
+        let table = TestTable::new("fwtest-lo");
+        table.0.ensure_base().unwrap();
+        let rules = table.ruleset();
+        let guard: Vec<&str> = rules
+            .lines()
+            .filter(|l| l.contains(LOOPBACK_GUARD))
+            .collect();
+        assert_eq!(guard.len(), 1, "{rules}");
+        for part in [
+            "iifname \"fwtest-lo\"",
+            "ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8",
+            "established",
+            "related",
+            "dnat drop",
+        ] {
+            assert!(guard[0].contains(part), "{part} in {rules}");
+        }
+        assert!(rules.contains("hook input priority filter"), "{rules}");
     }
 
     #[test]

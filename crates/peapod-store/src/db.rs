@@ -1,5 +1,7 @@
 //! SQLite schema and row access: one table of objects as JSON plus the global revision counter.
 
+use std::fs::{OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,8 +44,15 @@ pub(crate) struct Row {
     pub value: Value,
 }
 
+/// The mode of the database and its `-wal` and `-shm` files: they hold every object, Secrets
+/// and env values included, so only their owner reads them, as etcd keeps its data 0600.
+pub const DATABASE_MODE: u32 = 0o600;
+
 /// Opens (creating if needed) the database in WAL mode with every commit synced.
 pub(crate) fn open(path: Option<&Path>) -> Result<Connection, StoreError> {
+    if let Some(path) = path {
+        restrict_files(path)?;
+    }
     let shown = path.map_or_else(|| PathBuf::from(":memory:"), Path::to_path_buf);
     let setup = || -> rusqlite::Result<Connection> {
         let conn = match path {
@@ -62,6 +71,32 @@ pub(crate) fn open(path: Option<&Path>) -> Result<Connection, StoreError> {
         path: shown,
         source,
     })
+}
+
+/// Creates the database file owner-only before SQLite does (SQLite gives `-wal` and `-shm` the
+/// database's mode), and tightens the files of a database an older version left readable.
+fn restrict_files(path: &Path) -> Result<(), StoreError> {
+    let failed = |file: &Path, source| StoreError::Permissions {
+        path: file.to_path_buf(),
+        source,
+    };
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(DATABASE_MODE)
+        .open(path)
+        .map_err(|err| failed(path, err))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = PathBuf::from(file);
+        if let Err(err) = std::fs::set_permissions(&file, Permissions::from_mode(DATABASE_MODE)) {
+            if err.kind() != std::io::ErrorKind::NotFound {
+                return Err(failed(&file, err));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn revision(conn: &Connection) -> Result<u64, StoreError> {
@@ -233,6 +268,30 @@ mod tests {
 
     fn pod_key(namespace: &str, name: &str) -> ObjectKey {
         TypeInfo::of::<Pod>().object(Some(namespace), name)
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn database_files_are_private_to_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("peapod.db");
+        let files = ["peapod.db", "peapod.db-wal", "peapod.db-shm"].map(|n| dir.path().join(n));
+        let conn = open(Some(&path)).unwrap();
+        put(&conn, &pod_key("default", "web"), 1, &json!({})).unwrap();
+        for file in &files {
+            assert_eq!(mode(file), DATABASE_MODE, "{}", file.display());
+        }
+        // A database an older version left readable to everyone is tightened when opened.
+        for file in &files {
+            std::fs::set_permissions(file, Permissions::from_mode(0o644)).unwrap();
+        }
+        let _again = open(Some(&path)).unwrap();
+        for file in &files {
+            assert_eq!(mode(file), DATABASE_MODE, "{}", file.display());
+        }
     }
 
     #[test]

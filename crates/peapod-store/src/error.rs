@@ -44,6 +44,12 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    #[error("restricting store database file {path}: {source}")]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("encoding object: {0}")]

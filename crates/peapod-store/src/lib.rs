@@ -10,6 +10,7 @@ mod meta;
 mod store;
 mod watch;
 
+pub use db::DATABASE_MODE;
 pub use error::StoreError;
 pub use store::{Store, StoreOptions};
 pub use watch::{WatchEvent, WatchEventType, WatchStream};

@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod kubelet;
 pub mod paths;
+pub mod perms;
 pub mod play;
 pub mod runtime;
 pub mod shim;

@@ -74,8 +74,16 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The agent logs what kubelet logs at its default level (starts, adoptions, restarts,
+    // failed writes); client verbs only what went wrong. RUST_LOG overrides both.
+    let default_level = match cli.command {
+        Command::Serve { .. } | Command::Play { .. } => "info",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
@@ -107,6 +115,7 @@ fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::age
         registry: peapod_image::registry::RegistryConfig::from_env(&paths.data_dir())?,
         image_gc: peapod::kubelet::image_gc::ImageGcPolicy::from_env()?,
         policy: peapod::kubelet::policy::KubeletPolicy::from_env()?,
+        eviction: peapod::kubelet::eviction::EvictionPolicy::from_env()?,
         paths,
         backoff_base,
         backoff_cap: std::time::Duration::from_secs(300),
@@ -117,7 +126,7 @@ fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::age
 fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
     let config = agent_config(backoff_base)?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let shutdown = async {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
@@ -128,7 +137,11 @@ fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
             }
         };
         peapod::agent::serve(config, shutdown).await
-    })?;
+    });
+    // Streams cut at shutdown may leave tasks blocked on a file or a socket: never wait
+    // for them (kubelet and the API server exit without draining them either).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served?;
     Ok(())
 }
 
@@ -138,7 +151,7 @@ fn shim_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
-        .with_writer(std::io::stderr)
+        .with_writer(|| peapod::shim::diagnostics::LossyStderr)
         .without_time()
         .init();
     run_shim(cli.command)

@@ -53,9 +53,14 @@ impl Paths {
         self.data_dir().join("seccomp")
     }
 
-    /// Pod data kept on disk (volumes, container writable layers), as kubelet's /var/lib/kubelet/pods.
+    /// Where each pod's data directory lives, as kubelet's /var/lib/kubelet/pods.
+    pub fn pods_data_root(&self) -> PathBuf {
+        self.data_dir().join("pods")
+    }
+
+    /// Pod data kept on disk (volumes, container writable layers).
     pub fn pod_data_dir(&self, uid: &str) -> PathBuf {
-        self.data_dir().join("pods").join(uid)
+        self.pods_data_root().join(uid)
     }
 
     /// Pod runtime state: the shim socket, OCI bundles, generated /etc files, libcontainer state.

@@ -95,7 +95,7 @@ fn users_groups_and_fs_group_volume_ownership() {
     let file: Vec<&str> = lines[4].split_whitespace().collect();
     assert_eq!((file[2], file[3]), ("1000", "2000"), "{logs}");
 
-    // A memory-backed emptyDir (a tmpfs the shim mounts) gets the same ownership.
+    // A memory-backed emptyDir (a tmpfs on the host) gets the same ownership.
     let memory = pod(
         "memory",
         "{runAsUser: 1000, fsGroup: 2000}",

@@ -7,6 +7,7 @@ pub mod metrics;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,15 +20,12 @@ use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
 use crate::kubelet::{Context, Kubelet};
 use crate::paths::Paths;
+use crate::perms;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("creating {path}: {source}")]
-    Dir {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Perms(#[from] perms::PermsError),
     #[error("opening the object store: {0}")]
     Store(#[from] peapod_store::StoreError),
     #[error("opening the image store: {0}")]
@@ -54,35 +52,30 @@ pub struct AgentConfig {
     pub registry: RegistryConfig,
     pub image_gc: ImageGcPolicy,
     pub policy: crate::kubelet::policy::KubeletPolicy,
+    pub eviction: crate::kubelet::eviction::EvictionPolicy,
 }
+
+/// How long requests in flight may take to finish once the agent is told to stop.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// An agent whose stores are open and whose socket is bound, not yet serving.
 pub struct Agent {
     ctx: Arc<Context>,
     listener: tokio::net::UnixListener,
     image_gc: ImageGcPolicy,
+    eviction: crate::kubelet::eviction::EvictionPolicy,
 }
 
 impl Agent {
     pub async fn open(config: AgentConfig) -> Result<Agent, AgentError> {
         let paths = config.paths.clone();
-        for dir in [paths.data_dir(), paths.run_dir(), paths.pod_logs_root()] {
-            std::fs::create_dir_all(&dir).map_err(|source| AgentError::Dir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+        perms::secure_roots(&paths)?;
         let socket = paths.socket();
         if tokio::net::UnixStream::connect(&socket).await.is_ok() {
             return Err(AgentError::AlreadyRunning(socket.display().to_string()));
         }
         let _ = std::fs::remove_file(&socket);
-        let listener =
-            tokio::net::UnixListener::bind(&socket).map_err(|source| AgentError::Listen {
-                path: socket.display().to_string(),
-                source,
-            })?;
-        let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o660));
+        let listener = bind_socket(&socket)?;
         let network =
             Network::open(config.network.clone(), &paths.data_dir().join("network")).await?;
         let images = ImageStore::open(paths.images_dir())?;
@@ -99,11 +92,13 @@ impl Agent {
             backoff_base: config.backoff_base,
             backoff_cap: config.backoff_cap,
             policy: config.policy,
+            evictions: Default::default(),
         });
         Ok(Agent {
             ctx,
             listener,
             image_gc: config.image_gc,
+            eviction: config.eviction,
         })
     }
 
@@ -117,7 +112,7 @@ impl Agent {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AgentError> {
         let socket = self.ctx.paths.socket();
-        tokio::spawn(Kubelet::new(self.ctx.clone()).run());
+        tokio::spawn(Kubelet::new(self.ctx.clone()).run(self.eviction));
         let gc = tokio::spawn(image_gc::run(
             self.ctx.images.clone(),
             self.ctx.store.clone(),
@@ -125,9 +120,25 @@ impl Agent {
             self.image_gc,
         ));
         tracing::info!(socket = %socket.display(), "peapod agent serving");
-        let served = axum::serve(self.listener, api::router(self.ctx))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+        let signalled = async move {
+            shutdown.await;
+            tracing::info!("peapod agent stopping; pods keep running");
+            let _ = stopping_tx.send(true);
+        };
+        let served =
+            axum::serve(self.listener, api::router(self.ctx)).with_graceful_shutdown(signalled);
+        // Watches, log follows and exec sessions never end by themselves: in-flight requests
+        // get a bounded time, then every open stream is cut, as kube-apiserver's shutdown does.
+        let cut_streams = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::info!("closing the API streams still open");
+        };
+        let served = tokio::select! {
+            served = served => served,
+            () = cut_streams => Ok(()),
+        };
         gc.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
@@ -198,4 +209,43 @@ fn default_route_interface() -> Option<String> {
         (fields.get(1) == Some(&"00000000") && fields.get(7) == Some(&"00000000"))
             .then(|| fields[0].to_string())
     })
+}
+
+/// Binds the API socket where no other user can connect before it is 0660, whatever the
+/// umask: in a fresh 0700 directory beside it, then renamed into place.
+fn bind_socket(socket: &Path) -> Result<tokio::net::UnixListener, AgentError> {
+    let failed = |source| AgentError::Listen {
+        path: socket.display().to_string(),
+        source,
+    };
+    let private = tempfile::Builder::new()
+        .prefix(".bind-")
+        .tempdir_in(socket.parent().unwrap_or(Path::new("/")))
+        .map_err(failed)?;
+    let staged = private.path().join("peapod.sock");
+    let listener = tokio::net::UnixListener::bind(&staged).map_err(failed)?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(perms::SOCKET))
+        .map_err(failed)?;
+    std::fs::rename(&staged, socket).map_err(failed)?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_api_socket_is_bound_0660_and_nothing_is_left_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("peapod.sock");
+        let _listener = bind_socket(&socket).unwrap();
+        let mode = std::fs::metadata(&socket).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, perms::SOCKET);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["peapod.sock"]);
+        tokio::net::UnixStream::connect(&socket).await.unwrap();
+    }
 }

@@ -249,6 +249,19 @@ pub fn collect(
     policy: &ImageGcPolicy,
 ) -> Result<Vec<Image>, GcError> {
     let (capacity, available) = filesystem_usage(images.root())?;
+    let needed = policy.bytes_to_free(capacity, available);
+    free(images, pods, usage, needed.unwrap_or(0), policy.minimum_age)
+}
+
+/// Removes unused images, least recently used first and none younger than `minimum_age`,
+/// until `needed` bytes are free (nothing when 0, but usage is still recorded).
+pub fn free(
+    images: &ImageStore,
+    pods: &Store,
+    usage: &ImageUsage,
+    needed: u64,
+    minimum_age: Duration,
+) -> Result<Vec<Image>, GcError> {
     let stored = images.list()?;
     let now = Instant::now();
     let ids: Vec<&str> = stored.iter().map(|i| i.id.as_str()).collect();
@@ -257,9 +270,9 @@ pub fn collect(
         usage.used(id, now);
     }
     let records = usage.detect(&ids, now);
-    let Some(needed) = policy.bytes_to_free(capacity, available) else {
+    if needed == 0 {
         return Ok(Vec::new());
-    };
+    }
     let candidates: Vec<Candidate> = stored
         .iter()
         .map(|image| {
@@ -275,7 +288,7 @@ pub fn collect(
         .collect();
     let mut removed = Vec::new();
     let mut freed = 0;
-    for victim in victims(&candidates, needed, now, policy.minimum_age) {
+    for victim in victims(&candidates, needed, now, minimum_age) {
         let image = stored.iter().find(|i| i.id == victim.id).cloned();
         images.remove(&victim.id)?;
         freed += victim.size;

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod events;
+pub mod eviction;
 pub mod flight;
 pub mod hooks;
 pub mod image_gc;
@@ -45,6 +46,8 @@ pub struct Context {
     pub backoff_cap: Duration,
     /// Node options: pod pids limit, unsafe sysctls allowed.
     pub policy: policy::KubeletPolicy,
+    /// Pods the eviction manager evicted, for their workers, and DiskPressure.
+    pub evictions: eviction::Evictions,
 }
 
 pub struct Kubelet {
@@ -60,8 +63,26 @@ impl Kubelet {
         })
     }
 
-    /// Runs until the store's watch ends.
-    pub async fn run(self: Arc<Self>) {
+    /// Runs until the store's watch ends, with the eviction manager beside it.
+    pub async fn run(self: Arc<Self>, eviction: eviction::EvictionPolicy) {
+        let kubelet = Arc::downgrade(&self);
+        let manager = tokio::spawn(eviction::run(self.ctx.clone(), eviction, move |uid| {
+            if let Some(kubelet) = kubelet.upgrade() {
+                kubelet.wake(uid);
+            }
+        }));
+        self.watch_pods().await;
+        manager.abort();
+    }
+
+    /// Wakes the worker of pod `uid`, if it has one.
+    fn wake(&self, uid: &str) {
+        if let Some(tx) = self.workers.lock().expect("worker map lock").get(uid) {
+            let _ = tx.send(());
+        }
+    }
+
+    async fn watch_pods(self: &Arc<Self>) {
         loop {
             let (pods, _, mut watch) = match self.ctx.store.list_watch::<Pod>(None) {
                 Ok(listed) => listed,

@@ -65,6 +65,7 @@ pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
     // on the node's ports: kill them first, as kubelet kills a pod's containers before it
     // creates a new sandbox for it.
     kill_container_processes(&ctx.paths, &uid);
+    kill_stray_shims(&ctx.paths.pod_run_dir(&uid), &uid).await;
     super::pod_cgroup::ensure(ctx, pod)?;
     let result = start(ctx, pod, &uid).await;
     if result.is_err() {
@@ -122,15 +123,7 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         ctx.network.attach(uid, &netns, &host_ports(pod)).await?;
     }
     let client = ShimClient::new(&run_dir);
-    let fs_group = volume::ownership::FsGroup::of(pod).map(|g| g.gid);
-    for volume in volumes.values() {
-        if let Some(size) = volume.tmpfs {
-            client
-                .mount_tmpfs(&volume.path, size, fs_group)
-                .await
-                .map_err(|e| SandboxError::Tmpfs(e.to_string()))?;
-        }
-    }
+    mark_ready(&run_dir, pid)?;
     Ok(Sandbox {
         client,
         volumes,
@@ -139,6 +132,27 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
 }
 
 const SHIM_PID_FILE: &str = "shim.pid";
+/// Written last, with the shim's pid, once every step of the sandbox's set-up succeeded: a
+/// shim found without it was cut off mid-way (the agent died) and is not adopted.
+const READY_FILE: &str = "sandbox.ready";
+
+fn mark_ready(run_dir: &Path, pid: i32) -> Result<(), SandboxError> {
+    let failed = |source| SandboxError::EtcFiles {
+        path: run_dir.join(READY_FILE).display().to_string(),
+        source,
+    };
+    let staged = run_dir.join(format!("{READY_FILE}.tmp"));
+    std::fs::write(&staged, pid.to_string()).map_err(failed)?;
+    std::fs::rename(&staged, run_dir.join(READY_FILE)).map_err(failed)
+}
+
+fn ready_pid(run_dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(run_dir.join(READY_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
 
 /// The pid of the pod's shim if that process still runs (not a zombie).
 fn running_shim(run_dir: &Path, uid: &str) -> Option<i32> {
@@ -151,6 +165,32 @@ fn running_shim(run_dir: &Path, uid: &str) -> Option<i32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let state = stat.rsplit(')').next()?.split_whitespace().next()?;
     (cmdline.contains("\0shim\0") && cmdline.contains(uid) && state != "Z").then_some(pid)
+}
+
+/// Shims of the pod that no pid file names: the agent died while launching them. They hold
+/// no container yet, and a second shim must never serve the same pod.
+async fn kill_stray_shims(run_dir: &Path, uid: &str) {
+    let needle = format!(
+        "\0shim\0--pod-uid\0{uid}\0--run-dir\0{}\0",
+        run_dir.display()
+    );
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read_to_string(entry.path().join("cmdline")).unwrap_or_default();
+        if cmdline.contains(&needle) {
+            tracing::info!(uid, pid, "killing a pod sandbox whose launch was cut off");
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            wait_gone(pid).await;
+        }
+    }
 }
 
 /// Writes the pod's /etc files from the node's, recording kubelet's DNS warnings.
@@ -186,22 +226,125 @@ fn write_etc_files(
     Ok(())
 }
 
-/// The sandbox of a pod whose shim already runs (the agent restarted), if it answers.
-pub async fn attach(ctx: &Context, pod: &Pod) -> Option<Sandbox> {
+/// What an agent finds of a pod's sandbox when it (re)starts the pod's worker.
+pub enum Found {
+    /// A complete sandbox whose shim answers: adopted as it is.
+    Ready(Sandbox),
+    /// No shim answers: a new sandbox is to be made.
+    Absent,
+    /// A shim answers but its sandbox is not whole (why): kubelet's NotReady sandbox, to be
+    /// killed and re-created.
+    Broken(Sandbox, String),
+}
+
+impl Found {
+    /// The shim to talk to, whole or not (to stop its containers, say).
+    pub fn any(self) -> Option<Sandbox> {
+        match self {
+            Found::Ready(sandbox) | Found::Broken(sandbox, _) => Some(sandbox),
+            Found::Absent => None,
+        }
+    }
+}
+
+/// The sandbox of a pod whose shim already runs (the agent restarted), checked as kubelet
+/// checks a sandbox's readiness: set-up finished, network in place.
+pub async fn attach(ctx: &Context, pod: &Pod) -> Found {
     let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let client = ShimClient::new(&ctx.paths.pod_run_dir(&uid));
-    client.state().await.ok()?;
-    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid)).ok()?;
-    let pod_ip = if uses_host_network(pod) {
-        ctx.host_ip.clone()
-    } else {
-        ctx.network.pod_ip(&uid)?.to_string()
+    let run_dir = ctx.paths.pod_run_dir(&uid);
+    let client = ShimClient::new(&run_dir);
+    let Ok(state) = client.state().await else {
+        return Found::Absent;
     };
-    Some(Sandbox {
+    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid));
+    let address = if uses_host_network(pod) {
+        Ok(ctx.host_ip.clone())
+    } else {
+        ctx.network
+            .pod_ip(&uid)
+            .ok_or_else(|| "it holds no pod address".to_string())
+            .and_then(|ip| check_network(ctx, &uid, state.pid, ip).map(|()| ip.to_string()))
+    };
+    let broken = if ready_pid(&run_dir) != Some(state.pid) {
+        Some("its set-up never finished".to_string())
+    } else {
+        address
+            .as_ref()
+            .err()
+            .cloned()
+            .or_else(|| volumes.as_ref().err().map(ToString::to_string))
+    };
+    let sandbox = Sandbox {
         client,
-        volumes,
-        pod_ip,
-    })
+        volumes: volumes.unwrap_or_default(),
+        pod_ip: address.unwrap_or_default(),
+    };
+    match broken {
+        None => Found::Ready(sandbox),
+        Some(why) => Found::Broken(sandbox, why),
+    }
+}
+
+/// The pod's veth is on the bridge, and its namespace has eth0 with the pod's address and a
+/// default route.
+fn check_network(ctx: &Context, uid: &str, pid: i32, ip: Ipv4Addr) -> Result<(), String> {
+    let veth = Path::new("/sys/class/net").join(peapod_net::host_veth_name(uid));
+    let master = std::fs::read_link(veth.join("master")).map_err(|_| "its veth is gone")?;
+    if master.file_name() != Some(std::ffi::OsStr::new(&ctx.network.config().bridge)) {
+        return Err("its veth is not on the bridge".into());
+    }
+    let read = |file: &str| std::fs::read_to_string(format!("/proc/{pid}/net/{file}"));
+    let devices = read("dev").map_err(|e| e.to_string())?;
+    if !devices.lines().any(|l| l.trim_start().starts_with("eth0:")) {
+        return Err("its network namespace has no eth0".into());
+    }
+    let addresses = read("fib_trie").map_err(|e| e.to_string())?;
+    if !addresses.contains(&format!(" {ip}\n")) {
+        return Err(format!("eth0 lacks the pod address {ip}"));
+    }
+    let routes = read("route").map_err(|e| e.to_string())?;
+    let default_route = routes.lines().skip(1).any(|l| {
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        fields.first() == Some(&"eth0") && fields.get(1) == Some(&"00000000")
+    });
+    if !default_route {
+        return Err("its network namespace has no default route".into());
+    }
+    Ok(())
+}
+
+/// Containers and runtime state of a sandbox whose shim died: nothing of it may linger
+/// beside the sandbox that replaces it. Returns its container cgroups, to be removed once
+/// their killed processes are gone (see [`remove_cgroups_when_empty`]).
+pub fn clean_dead_sandbox(paths: &Paths, uid: &str) -> Vec<PathBuf> {
+    kill_container_processes(paths, uid);
+    let run_dir = paths.pod_run_dir(uid);
+    remove_dir(&run_dir.join("runtime"));
+    let _ = std::fs::remove_file(run_dir.join(READY_FILE));
+    pod_cgroup_dirs(paths, uid)
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|children| children.flatten().map(|c| c.path()))
+        .filter(|path| path.is_dir())
+        .collect()
+}
+
+/// Removes cgroups whose processes were killed. A killed container init was reparented to
+/// the host's init, and its pids charge stays until that init reaps it: wait up to a minute.
+pub fn remove_cgroups_when_empty(dirs: Vec<PathBuf>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut left = dirs;
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        left.retain(|dir| {
+            std::fs::remove_dir(dir).is_err_and(|e| e.kind() != std::io::ErrorKind::NotFound)
+        });
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    for dir in left {
+        tracing::warn!(?dir, "a dead container's cgroup is still in use");
+    }
 }
 
 /// Stops the shim (which kills and deletes any container left), waits for it to exit, and
@@ -252,6 +395,7 @@ fn host_ports(pod: &Pod) -> Vec<HostPort> {
 pub fn remove_files(paths: &Paths, uid: &str) {
     kill_container_processes(paths, uid);
     remove_dir(&paths.pod_run_dir(uid));
+    volume::teardown(&paths.pod_data_dir(uid));
     remove_dir(&paths.pod_data_dir(uid));
     if let Ok(entries) = std::fs::read_dir(paths.pod_logs_root()) {
         for entry in entries.flatten() {

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
 use peapod_image::{Image, ImageStore};
 
+use super::cgroupfs::CgroupFs;
 use super::etc_files::EtcFiles;
+use super::resources::CGROUP_ROOT;
 use super::security::{self, SecurityError};
 use super::spec::{BindMount, ContainerSpec};
 use crate::paths::Paths;
+use crate::perms;
 use crate::shim::protocol::{CreateRequest, Overlay};
 use crate::volume::{self, HostVolume, VolumeError};
 
@@ -156,9 +159,13 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
     });
     let termination_log = termination_log(&attempt);
     std::fs::write(&termination_log, b"").map_err(io_err(&termination_log))?;
-    // Any user the container runs as may write its message, as kubelet's 0666 file allows.
-    std::fs::set_permissions(&termination_log, std::fs::Permissions::from_mode(0o666))
-        .map_err(io_err(&termination_log))?;
+    // Any user the container runs as may write its message, as kubelet's 0666 file allows;
+    // other host users cannot reach it (the pod's data directory is closed to them).
+    std::fs::set_permissions(
+        &termination_log,
+        std::fs::Permissions::from_mode(perms::TERMINATION_LOG),
+    )
+    .map_err(io_err(&termination_log))?;
     binds.push(BindMount {
         source: termination_log,
         destination: container
@@ -168,6 +175,11 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         read_only: false,
     });
     binds.extend(volume::container_binds(container, inputs.volumes, &expand)?);
+    let pod_cgroup = format!("{}/pod{uid}", inputs.paths.cgroup_parent());
+    let cgroups_path = format!("{pod_cgroup}/{}", inputs.container_id);
+    let skeleton = bundle.join("cgroup");
+    let cgroupfs = CgroupFs::prepare(Path::new(CGROUP_ROOT), &cgroups_path, &skeleton)
+        .map_err(io_err(&skeleton))?;
 
     let spec = ContainerSpec {
         args: process,
@@ -190,19 +202,14 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             .as_ref()
             .and_then(|s| s.share_process_namespace)
             .unwrap_or(false),
-        cgroups_path: format!(
-            "{}/pod{uid}/{}",
-            inputs.paths.cgroup_parent(),
-            inputs.container_id
-        ),
-        resources: super::resources::for_container(
-            container,
-            &format!("{}/pod{uid}", inputs.paths.cgroup_parent()),
-        ),
+        cgroups_path,
+        resources: super::resources::for_container(container, &pod_cgroup),
         binds,
+        cgroupfs: Some(cgroupfs),
     };
     let config = bundle.join("config.json");
-    std::fs::write(&config, serde_json::to_vec(&spec.to_oci()?)?).map_err(io_err(&config))?;
+    perms::write_private(&config, &serde_json::to_vec(&spec.to_oci()?)?)
+        .map_err(io_err(&config))?;
     Ok(CreateRequest {
         id: inputs.container_id.to_string(),
         name: container.name.clone(),
@@ -224,6 +231,7 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         oom_score_adj: Some(crate::kubelet::pod_cgroup::container_oom_score_adj(
             inputs.pod, container,
         )),
+        labels: Default::default(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! the pod's managed /etc files.
 
 pub mod bundle;
+pub mod cgroupfs;
 pub mod etc_files;
 pub mod resources;
 pub mod seccomp;

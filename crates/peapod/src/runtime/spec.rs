@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use oci_spec::runtime::Spec;
 use serde_json::{json, Value};
 
+use super::cgroupfs::CgroupFs;
 use super::security::Security;
 
 /// Docker's (and containerd's) default capability set.
@@ -77,6 +78,8 @@ pub struct ContainerSpec {
     /// `linux.resources` entries besides `devices` (cpu, memory, unified), merged in as given.
     pub resources: Value,
     pub binds: Vec<BindMount>,
+    /// What the container sees at /sys/fs/cgroup (nothing when None).
+    pub cgroupfs: Option<CgroupFs>,
 }
 
 impl ContainerSpec {
@@ -103,6 +106,8 @@ impl ContainerSpec {
             // shim's, which the runtime's own process is in) explicitly.
             namespaces.push(json!({"type": "ipc", "path": "/proc/self/ns/ipc"}));
         }
+        let cgroupfs = self.cgroupfs.as_ref();
+        namespaces.extend(cgroupfs.and_then(|c| c.namespace(security.privileged)));
         let mut mounts = vec![
             json!({"destination": "/proc", "type": "proc", "source": "proc",
                    "options": ["nosuid", "noexec", "nodev"]}),
@@ -115,6 +120,11 @@ impl ContainerSpec {
             json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                    "options": ["nosuid", "noexec", "nodev", sys_access]}),
         ];
+        mounts.extend(
+            cgroupfs
+                .map(|c| c.mounts(security.privileged))
+                .unwrap_or_default(),
+        );
         mounts.extend(self.binds.iter().map(|bind| {
             let mut options = vec!["rbind", "rprivate"];
             if bind.read_only {
@@ -197,6 +207,7 @@ mod tests {
                 destination: "/pod-data".into(),
                 read_only: true,
             }],
+            cgroupfs: None,
         }
     }
 
@@ -299,6 +310,24 @@ mod tests {
             .find(|m| m["destination"] == "/sys")
             .unwrap();
         assert!(sys["options"].as_array().unwrap().contains(&json!("rw")));
+        assert!(s.to_oci().is_ok());
+    }
+
+    #[test]
+    fn cgroupfs_follows_sys_and_comes_with_its_namespace() {
+        let mut s = spec();
+        s.cgroupfs = Some(CgroupFs::Unified);
+        let json = s.to_json();
+        let mounts = json["mounts"].as_array().unwrap();
+        let sys = mounts.iter().position(|m| m["destination"] == "/sys");
+        let cgroup = mounts
+            .iter()
+            .position(|m| m["destination"] == "/sys/fs/cgroup");
+        assert_eq!(cgroup, sys.map(|i| i + 1), "{mounts:?}");
+        assert_eq!(
+            json["linux"]["namespaces"].as_array().unwrap().last(),
+            Some(&json!({"type": "cgroup"}))
+        );
         assert!(s.to_oci().is_ok());
     }
 

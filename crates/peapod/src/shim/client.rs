@@ -85,7 +85,7 @@ impl ShimClient {
     }
 
     pub async fn create(&self, request: CreateRequest) -> Result<i32, ShimClientError> {
-        match self.call(&Request::Create(request)).await? {
+        match self.call(&Request::Create(Box::new(request))).await? {
             Response::Created { pid } => Ok(pid),
             _ => Err(ShimClientError::Unexpected("create")),
         }

@@ -8,6 +8,8 @@
 //! is only safe when no other thread can hold a lock the child needs.
 
 pub mod client;
+pub mod diagnostics;
+mod executor;
 pub mod launch;
 pub mod protocol;
 mod runtime;

@@ -13,7 +13,7 @@ pub enum Request {
     /// The shim's pid and every container it knows.
     State,
     /// Mount the container's root, create it through libcontainer (not yet started).
-    Create(CreateRequest),
+    Create(Box<CreateRequest>),
     Start {
         id: String,
     },
@@ -55,6 +55,20 @@ pub struct CreateRequest {
     /// Written to the container init's /proc/<pid>/oom_score_adj before it starts.
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
+    /// What the agent needs to adopt the container after a restart of its own.
+    #[serde(default)]
+    pub labels: ContainerLabels,
+}
+
+/// Kept by the shim with each container and returned by `State`, as kubelet keeps its
+/// container labels in the runtime: a restarted agent finds the attempt and image of a
+/// container whose start it never recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerLabels {
+    /// The container's restartCount for this attempt (its log is `<restartCount>.log`).
+    pub restart_count: i32,
+    pub image: String,
+    pub image_id: String,
 }
 
 /// An overlayfs root: lower layers listed top first, as overlayfs wants them.
@@ -108,6 +122,8 @@ pub struct ContainerInfo {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub exit: Option<ExitInfo>,
+    #[serde(default)]
+    pub labels: ContainerLabels,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
+use super::executor::CleanSignals;
 use super::protocol::Overlay;
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +108,7 @@ impl Runtime {
     /// A builder for container `id` in this pod's state root; `action` names it in errors.
     fn builder(&self, id: &str, action: &'static str) -> Result<ContainerBuilder, RuntimeError> {
         ContainerBuilder::new(id.to_string(), SyscallType::default())
+            .with_executor(CleanSignals)
             .with_root_path(&self.state_root)
             .map_err(|source| lc_err(action, id, source))
     }
@@ -166,11 +168,12 @@ impl Runtime {
         Ok(pid.as_raw())
     }
 
-    /// Starts `command` inside container `id` (its namespaces and cgroup); returns its pid.
-    pub fn exec(&self, id: &str, command: Vec<String>, stdio: Stdio) -> Result<i32, RuntimeError> {
+    /// Starts the process described by `process_json` (an OCI process) inside container `id`
+    /// (its namespaces and cgroup); returns its pid.
+    pub fn exec(&self, id: &str, process_json: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
         let builder = with_stdio(self.builder(id, "exec in")?, stdio)
             .as_tenant()
-            .with_container_args(command)
+            .with_process(Some(process_json))
             .with_detach(true);
         let pid = self
             .with_container_score(id, || builder.build())

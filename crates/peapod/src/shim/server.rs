@@ -17,6 +17,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use peapod_logs::{LogWriter, Stream};
 
+use super::diagnostics::FailureReport;
 use super::protocol::{
     frame, ContainerInfo, ContainerStatus, CreateRequest, ExecRequest, ExitEvent, ExitInfo,
     Request, Response, ShimState,
@@ -102,6 +103,7 @@ enum Owner {
 struct Container {
     info: ContainerInfo,
     log: LogWriter,
+    log_failures: FailureReport,
     root: PathBuf,
     bundle: PathBuf,
     open_pipes: u8,
@@ -292,7 +294,7 @@ impl Shim {
     fn handle(&mut self, request: Request, stream: UnixStream, token: Token, rest: Vec<u8>) {
         let response = match request {
             Request::State => Response::State(self.state()),
-            Request::Create(create) => self.create(create),
+            Request::Create(create) => self.create(*create),
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal } => self.kill(&id, signal),
             Request::Remove { id } => self.remove(&id),
@@ -386,8 +388,10 @@ impl Shim {
                     created_at: now_nanos(),
                     started_at: None,
                     exit: None,
+                    labels: request.labels.clone(),
                 },
                 log,
+                log_failures: FailureReport::default(),
                 root: request.rootfs.target.clone(),
                 bundle: request.bundle.clone(),
                 open_pipes: 2,
@@ -501,14 +505,15 @@ impl Shim {
             self.try_exec_tty(&request, session)
                 .map(|(pid, master)| (pid, None, Some(master), Vec::new()))
         } else {
-            self.try_exec(&request).map(|(pid, stdin, out_r, err_r)| {
-                (
-                    pid,
-                    stdin,
-                    None,
-                    vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
-                )
-            })
+            self.try_exec(&request, session)
+                .map(|(pid, stdin, out_r, err_r)| {
+                    (
+                        pid,
+                        stdin,
+                        None,
+                        vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)],
+                    )
+                })
         };
         let (pid, stdin, tty, pipes) = match started {
             Ok(started) => started,
@@ -576,15 +581,16 @@ impl Shim {
         self.read_exec_client(session);
     }
 
-    /// A terminal exec: the container's process spec with the command and `terminal: true`;
-    /// libcontainer creates the pty inside the container and hands us its master.
-    fn try_exec_tty(
-        &mut self,
+    /// The exec's OCI process, written to a file in the run directory: the container's own
+    /// process (user, capabilities, no_new_privs, cwd, env) with the exec's command, as
+    /// containerd's CRI exec builds it.
+    fn write_exec_process(
+        &self,
         request: &ExecRequest,
         session: u64,
-    ) -> Result<(i32, File), ShimError> {
-        let bundle = self.containers[&request.id].bundle.clone();
-        let config = bundle.join("config.json");
+    ) -> Result<PathBuf, ShimError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let config = self.containers[&request.id].bundle.join("config.json");
         let spec: serde_json::Value = std::fs::read(&config)
             .map_err(io_err(config.display().to_string()))
             .and_then(|bytes| {
@@ -595,11 +601,29 @@ impl Shim {
             })?;
         let mut process = spec["process"].clone();
         process["args"] = serde_json::json!(request.command);
-        process["terminal"] = serde_json::json!(true);
+        process["terminal"] = serde_json::json!(request.tty);
         let process_json = self.run_dir.join(format!("exec-{session}.json"));
-        let socket_path = self.run_dir.join(format!("console-{session}.sock"));
-        std::fs::write(&process_json, process.to_string())
+        // Only root reads it: it holds the container's environment.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&process_json)
+            .and_then(|mut file| file.write_all(process.to_string().as_bytes()))
             .map_err(io_err(process_json.display().to_string()))?;
+        Ok(process_json)
+    }
+
+    /// A terminal exec: libcontainer creates the pty inside the container and hands us its
+    /// master.
+    fn try_exec_tty(
+        &mut self,
+        request: &ExecRequest,
+        session: u64,
+    ) -> Result<(i32, File), ShimError> {
+        let process_json = self.write_exec_process(request, session)?;
+        let socket_path = self.run_dir.join(format!("console-{session}.sock"));
         let _ = std::fs::remove_file(&socket_path);
         let listener = std::os::unix::net::UnixListener::bind(&socket_path)
             .map_err(io_err(socket_path.display().to_string()))?;
@@ -617,6 +641,7 @@ impl Shim {
     fn try_exec(
         &mut self,
         request: &ExecRequest,
+        session: u64,
     ) -> Result<(i32, Option<File>, OwnedFd, OwnedFd), ShimError> {
         let (out_r, out_w) = pipe()?;
         let (err_r, err_w) = pipe()?;
@@ -626,16 +651,18 @@ impl Shim {
         } else {
             (None, None)
         };
+        let process_json = self.write_exec_process(request, session)?;
         let pid = self.runtime.exec(
             &request.id,
-            request.command.clone(),
+            &process_json,
             Stdio {
                 stdin: stdin_child,
                 stdout: out_w,
                 stderr: err_w,
             },
-        )?;
-        Ok((pid, stdin_ours, out_r, err_r))
+        );
+        let _ = std::fs::remove_file(&process_json);
+        Ok((pid?, stdin_ours, out_r, err_r))
     }
 
     fn read_exec_client(&mut self, session_id: u64) {
@@ -733,7 +760,11 @@ impl Shim {
                     Owner::Container(id) => {
                         if let Some(container) = self.containers.get_mut(id) {
                             if let Err(err) = container.log.write(*stream, &chunk[..n]) {
-                                tracing::warn!(%err, id, "writing container log");
+                                if let Some(failures) =
+                                    container.log_failures.failed(std::time::Instant::now())
+                                {
+                                    tracing::warn!(%err, id, failures, "writing container log");
+                                }
                             }
                         }
                     }

@@ -1,15 +1,18 @@
 //! Pod volumes: where each one lives on the host (emptyDir under the pod's data directory,
-//! hostPath with kubelet's type checks) and how a container's volumeMounts become bind mounts,
-//! including subPath / subPathExpr resolved so they can never leave their volume.
+//! a tmpfs there for medium Memory, hostPath with kubelet's type checks) and how a container's
+//! volumeMounts become bind mounts, including subPath / subPathExpr resolved so they can never
+//! leave their volume.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, Pod, Volume};
+use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, Volume};
 
+use crate::perms;
 use crate::runtime::spec::BindMount;
 
+pub mod memory;
 pub mod ownership;
 
 use ownership::FsGroup;
@@ -28,6 +31,15 @@ pub enum VolumeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("mounting the memory of volume {volume:?} at {path}: {source}")]
+    Tmpfs {
+        volume: String,
+        path: String,
+        #[source]
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    PodDir(#[from] perms::PermsError),
     #[error("volume {0:?} has no source peapod supports")]
     Unsupported(String),
     #[error("volumeMount {mount:?} names no volume of the pod")]
@@ -38,12 +50,10 @@ pub enum VolumeError {
     SubPathInvalid { volume: String, sub_path: String },
 }
 
-/// A volume ready on the host.
+/// A volume ready on the host (a memory-backed emptyDir with its tmpfs mounted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostVolume {
     pub path: PathBuf,
-    /// emptyDir with medium Memory: the shim mounts a tmpfs of this size (None: unlimited) here.
-    pub tmpfs: Option<Option<u64>>,
 }
 
 /// kubelet's layout: `<pod dir>/volumes/kubernetes.io~empty-dir/<name>`.
@@ -53,8 +63,10 @@ pub fn empty_dir_path(pod_data_dir: &Path, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Creates or checks every volume of the pod. Nothing is mounted here.
+/// Creates or checks every volume of the pod, in its data directory closed to other users, and
+/// mounts the tmpfs of memory-backed emptyDirs that lack theirs.
 pub fn prepare(pod: &Pod, pod_data_dir: &Path) -> Result<HashMap<String, HostVolume>, VolumeError> {
+    perms::ensure_dir(pod_data_dir, perms::POD_DATA)?;
     let volumes = pod
         .spec
         .as_ref()
@@ -78,19 +90,21 @@ fn prepare_one(
 ) -> Result<HostVolume, VolumeError> {
     if let Some(empty_dir) = &volume.empty_dir {
         let path = empty_dir_path(pod_data_dir, &volume.name);
-        create_dir(&volume.name, &path, 0o777)?;
+        create_dir(&volume.name, &path, perms::EMPTY_DIR)?;
+        if empty_dir.medium.as_deref() == Some("Memory") {
+            let gid = fs_group.map(|g| g.gid);
+            memory::mount_once(&path, size_limit(empty_dir), gid).map_err(|source| {
+                VolumeError::Tmpfs {
+                    volume: volume.name.clone(),
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+        }
         if let Some(fs_group) = fs_group {
             ownership::set_volume_ownership(&path, fs_group, false);
         }
-        let tmpfs = (empty_dir.medium.as_deref() == Some("Memory")).then(|| {
-            empty_dir
-                .size_limit
-                .as_ref()
-                .and_then(|q| q.0.parse::<peapod_api::quantity::Quantity>().ok())
-                .and_then(|q| q.value())
-                .and_then(|bytes| u64::try_from(bytes).ok())
-        });
-        return Ok(HostVolume { path, tmpfs });
+        return Ok(HostVolume { path });
     }
     if let Some(host_path) = &volume.host_path {
         let path = PathBuf::from(&host_path.path);
@@ -99,9 +113,25 @@ fn prepare_one(
             &path,
             host_path.type_.as_deref().unwrap_or(""),
         )?;
-        return Ok(HostVolume { path, tmpfs: None });
+        return Ok(HostVolume { path });
     }
     Err(VolumeError::Unsupported(volume.name.clone()))
+}
+
+/// The emptyDir's sizeLimit in bytes (None: unlimited).
+fn size_limit(empty_dir: &EmptyDirVolumeSource) -> Option<u64> {
+    empty_dir
+        .size_limit
+        .as_ref()
+        .and_then(|q| q.0.parse::<peapod_api::quantity::Quantity>().ok())
+        .and_then(|q| q.value())
+        .and_then(|bytes| u64::try_from(bytes).ok())
+}
+
+/// Unmounts what `prepare` mounted for the pod, so that its data directory can be removed.
+/// Safe after a crash: what is still mounted is found in the mount table.
+pub fn teardown(pod_data_dir: &Path) {
+    memory::unmount_under(pod_data_dir);
 }
 
 fn create_dir(volume: &str, path: &Path, mode: u32) -> Result<(), VolumeError> {
@@ -133,12 +163,12 @@ fn check_host_path(volume: &str, path: &Path, type_: &str) -> Result<(), VolumeE
     match type_ {
         "" => {
             if meta.is_err() {
-                create_dir(volume, path, 0o755)?;
+                create_dir(volume, path, perms::HOST_PATH_DIR)?;
             }
             Ok(())
         }
         "DirectoryOrCreate" => match meta {
-            Err(_) => create_dir(volume, path, 0o755),
+            Err(_) => create_dir(volume, path, perms::HOST_PATH_DIR),
             Ok(m) if m.is_dir() => Ok(()),
             Ok(_) => Err(wrong("a directory")),
         },
@@ -151,7 +181,7 @@ fn check_host_path(volume: &str, path: &Path, type_: &str) -> Result<(), VolumeE
             Err(_) => std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .mode(0o644)
+                .mode(perms::HOST_PATH_FILE)
                 .open(path)
                 .map(|_| ())
                 .map_err(io(volume, path)),
@@ -239,7 +269,7 @@ pub fn resolve_sub_path(volume: &str, root: &Path, sub_path: &str) -> Result<Pat
         };
         let next = current.join(part);
         if std::fs::symlink_metadata(&next).is_err() {
-            create_dir(volume, &next, 0o755)?;
+            create_dir(volume, &next, perms::HOST_PATH_DIR)?;
         }
         let resolved = next.canonicalize().map_err(io(volume, &next))?;
         if !resolved.starts_with(&root) {

@@ -8,7 +8,7 @@ use std::path::Path;
 const RW_MASK: u32 = 0o660;
 const RO_MASK: u32 = 0o440;
 const EXEC_MASK: u32 = 0o110;
-const SETGID: u32 = 0o2000;
+pub(super) const SETGID: u32 = 0o2000;
 
 /// The pod's fsGroup and fsGroupChangePolicy, when it sets an fsGroup.
 #[derive(Debug, Clone, PartialEq, Eq)]

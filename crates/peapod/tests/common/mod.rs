@@ -338,9 +338,11 @@ impl Agent {
         std::fs::read_to_string(self.root.path().join("agent.log")).unwrap_or_default()
     }
 
-    /// Deletes the pod (waiting until it is gone) and checks nothing of it is left.
+    /// Deletes the pod (waiting until it is gone) and checks nothing of it is left: before
+    /// the delete, that no container of it runs twice; after, that nothing of it remains.
     pub fn delete_and_check(&self, name: &str, grace: &str) {
         let uid = self.uid(name);
+        self.assert_single_instances(&uid);
         self.ok(&["delete", "pod", name, "--grace-period", grace]);
         assert!(
             self.pod(name).is_none(),
@@ -373,6 +375,69 @@ impl Agent {
 }
 
 impl Agent {
+    /// What the pod's shim says it holds (`{"pid":..,"containers":[..]}`), None without one.
+    pub fn shim_state(&self, uid: &str) -> Option<Value> {
+        use std::io::{BufRead, Write};
+        let socket = self
+            .root
+            .path()
+            .join("run/peapod/pods")
+            .join(uid)
+            .join("shim.sock");
+        let mut stream = std::os::unix::net::UnixStream::connect(socket).ok()?;
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        stream.write_all(b"{\"op\":\"state\"}\n").ok()?;
+        let mut line = String::new();
+        std::io::BufReader::new(stream).read_line(&mut line).ok()?;
+        serde_json::from_str(&line).ok()
+    }
+
+    /// No container of pod `uid` has two live instances, and none was left created but never
+    /// started.
+    pub fn assert_single_instances(&self, uid: &str) {
+        let Some(state) = self.shim_state(uid) else {
+            return;
+        };
+        let mut live: std::collections::HashMap<String, usize> = Default::default();
+        for c in state["containers"].as_array().into_iter().flatten() {
+            let status = c["status"].as_str().unwrap_or_default();
+            assert_ne!(
+                status, "created",
+                "pod {uid}: a container created but never started: {c}"
+            );
+            if status == "running" {
+                *live
+                    .entry(c["name"].as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
+            }
+        }
+        for (name, count) in live {
+            assert_eq!(
+                count, 1,
+                "pod {uid}: container {name} runs {count} times: {state:#}"
+            );
+        }
+    }
+
+    /// Sends `signal` to the agent and waits at most `within` for it to exit; how long it took.
+    pub fn stop_agent(&mut self, signal: i32, within: Duration) -> Duration {
+        let mut child = self.child.take().expect("agent running");
+        let started = Instant::now();
+        unsafe { libc::kill(child.id() as i32, signal) };
+        while started.elapsed() < within {
+            if child.try_wait().ok().flatten().is_some() {
+                return started.elapsed();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "the agent did not exit within {within:?} of signal {signal}:\n{}",
+            self.agent_log()
+        );
+    }
+
     pub fn nft_table(&self) -> String {
         format!("peapod-{}", self.bridge)
     }

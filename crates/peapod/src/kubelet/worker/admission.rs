@@ -23,6 +23,9 @@ impl Worker {
                 let spec = pod.spec.clone().unwrap_or_default();
                 if let Some(message) = sysctls::forbidden(&spec, &self.ctx.policy) {
                     self.reject(pod, "SysctlForbidden", &message);
+                } else if self.ctx.evictions.disk_pressure() {
+                    // kubelet's eviction admission: no new pod while the node is short of disk.
+                    self.reject(pod, "Evicted", "The node had condition: [DiskPressure]. ");
                 }
             }
             return true;

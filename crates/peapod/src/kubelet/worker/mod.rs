@@ -29,12 +29,16 @@ use crate::runtime::sysctls;
 use crate::shim::protocol::{ContainerStatus as ShimStatus, ExitEvent, ExitInfo};
 
 mod admission;
+mod adopt;
 mod probes;
 mod report;
 mod start;
 mod stop;
 
 use stop::StopReason;
+
+/// How soon a status write that failed is tried again.
+const STATUS_RETRY: Duration = Duration::from_secs(1);
 
 /// Why the worker woke up.
 enum Wake {
@@ -75,8 +79,11 @@ pub struct Worker {
     sandbox_retry_at: Option<Instant>,
     /// Kept once the sandbox is gone: a finished pod still reports the address it had.
     pod_ip: Option<String>,
-    /// Why kubelet's admission refused the pod (status reason and message).
+    /// Why the kubelet failed the pod itself: admission, active deadline, eviction (status
+    /// reason and message).
     rejected: Option<(String, String)>,
+    /// The eviction manager evicted the pod: its DisruptionTarget condition says so.
+    evicted: bool,
     poke: mpsc::UnboundedReceiver<()>,
     /// Containers whose terminationMessagePolicy is FallbackToLogsOnError (immutable).
     fallback_to_logs: HashSet<String>,
@@ -110,6 +117,7 @@ impl Worker {
             sandbox_retry_at: None,
             pod_ip: None,
             rejected: None,
+            evicted: false,
             poke,
             fallback_to_logs: fallback_to_logs(pod),
             probes: None,
@@ -156,11 +164,18 @@ impl Worker {
                 self.terminate_and_remove(&pod).await;
                 return;
             }
+            if let Some(message) = self.ctx.evictions.take(&self.uid) {
+                if !self.terminal {
+                    self.evict(&pod, message).await;
+                }
+            }
             if !self.admitted(&pod).await {
                 continue;
             }
-            let wake_in = self.sync(&pod).await;
-            self.write_status(&pod);
+            let mut wake_in = self.sync(&pod).await;
+            if !self.write_status(&pod) {
+                wake_in = Some(wake_in.map_or(STATUS_RETRY, |w| w.min(STATUS_RETRY)));
+            }
             self.publish_instances();
             // The worker's own status write comes back as a watch poke. Like the kubelet,
             // which syncs on pod updates and container events but not on its status writes,
@@ -178,10 +193,15 @@ impl Worker {
                             continue;
                         }
                     }
-                    Wake::SandboxGone => self.on_sandbox_gone(),
+                    Wake::SandboxGone => {
+                        tracing::warn!(pod = %self.name, "pod sandbox exited; it will be re-created");
+                        self.on_sandbox_gone(&pod).await;
+                    }
                     Wake::Timer => {}
                     Wake::Poke => {
-                        if self.current_pod().is_some_and(|now| identity(&now) == seen) {
+                        let evicted = self.ctx.evictions.is_pending(&self.uid);
+                        if !evicted && self.current_pod().is_some_and(|now| identity(&now) == seen)
+                        {
                             continue;
                         }
                     }
@@ -332,6 +352,22 @@ impl Worker {
         self.rejected = Some(("DeadlineExceeded".into(), message.into()));
         let grace =
             Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
+        self.kill_pod(pod, spec, grace).await;
+    }
+
+    /// kubelet's eviction (a hard threshold: no grace period): the Evicted event, the pod
+    /// Failed with reason Evicted and a DisruptionTarget condition, its containers killed.
+    async fn evict(&mut self, pod: &Pod, message: String) {
+        self.event(pod, EventType::Warning, "Evicted", &message, None);
+        self.rejected = Some(("Evicted".into(), message));
+        self.evicted = true;
+        self.write_status(pod);
+        let spec = pod.spec.clone().unwrap_or_default();
+        self.kill_pod(pod, &spec, Duration::ZERO).await;
+    }
+
+    /// Stops every container of a pod the kubelet failed, then its sandbox.
+    async fn kill_pod(&mut self, pod: &Pod, spec: &PodSpec, grace: Duration) {
         self.stop_containers(
             pod,
             &spec.containers,
@@ -352,10 +388,13 @@ impl Worker {
                 return Some(at - now);
             }
         }
-        let attached = sandbox::attach(&self.ctx, pod).await;
-        let result = match attached {
-            Some(sandbox) => Ok(sandbox),
-            None => sandbox::create(&self.ctx, pod).await,
+        let result = match sandbox::attach(&self.ctx, pod).await {
+            sandbox::Found::Ready(sandbox) => Ok(sandbox),
+            sandbox::Found::Absent => sandbox::create(&self.ctx, pod).await,
+            sandbox::Found::Broken(_, why) => {
+                self.replace_broken_sandbox(pod, &why).await;
+                sandbox::create(&self.ctx, pod).await
+            }
         };
         match result {
             Ok(sandbox) => {
@@ -401,66 +440,6 @@ impl Worker {
             });
         }
         self.exits = Some(rx);
-    }
-
-    /// After an agent restart: containers that exited meanwhile get their exit recorded;
-    /// containers the shim no longer has (a new sandbox) are treated as gone.
-    async fn reconcile_with_shim(&mut self) {
-        let Some(client) = self.sandbox.as_ref().map(|s| s.client.clone()) else {
-            return;
-        };
-        let Ok(state) = client.state().await else {
-            return;
-        };
-        let known: HashMap<String, _> = state
-            .containers
-            .iter()
-            .map(|c| (c.id.clone(), c.clone()))
-            .collect();
-        let mut exits = Vec::new();
-        for tracked in self.containers.values_mut() {
-            let Some(id) = container_id(&tracked.status) else {
-                continue;
-            };
-            let running = tracked
-                .status
-                .state
-                .as_ref()
-                .is_some_and(|s| s.running.is_some());
-            match known.get(&id) {
-                Some(c) if c.status == ShimStatus::Exited && running => {
-                    if let Some(exit) = c.exit {
-                        exits.push(ExitEvent {
-                            id: id.clone(),
-                            exit,
-                        });
-                    }
-                }
-                None if running => exits.push(ExitEvent {
-                    id: id.clone(),
-                    exit: ExitInfo {
-                        code: 137,
-                        signal: Some(libc::SIGKILL),
-                        finished_at: crate::shim::protocol_now(),
-                        oom_killed: false,
-                    },
-                }),
-                _ => {}
-            }
-        }
-        for event in exits {
-            self.on_exit(&event);
-        }
-        let current: Vec<String> = self
-            .containers
-            .values()
-            .filter_map(|t| container_id(&t.status))
-            .collect();
-        for c in state.containers {
-            if !current.contains(&c.id) && c.status == ShimStatus::Exited {
-                let _ = client.remove(&c.id).await;
-            }
-        }
     }
 
     fn state_of(&self, name: &str) -> Observed {
@@ -570,12 +549,38 @@ impl Worker {
         termination::read(&bundle::termination_log(&attempt), &log, fallback)
     }
 
-    fn on_sandbox_gone(&mut self) {
-        tracing::warn!(pod = %self.name, "pod sandbox exited; it will be recreated");
+    /// kubelet's answer to a NotReady sandbox: SandboxChanged, the sandbox and its containers
+    /// killed, a new one made (the containers restart in it, their restartCount grows).
+    async fn replace_broken_sandbox(&mut self, pod: &Pod, why: &str) {
+        tracing::info!(pod = %self.name, why, "pod sandbox is not whole; re-creating it");
+        sandbox::stop_shim(&self.ctx, &self.uid).await;
+        self.on_sandbox_gone(pod).await;
+    }
+
+    /// The sandbox is gone (its shim died, or was stopped as broken): what ran in it is
+    /// recorded as killed and its remains are cleared before a new one is made.
+    async fn on_sandbox_gone(&mut self, pod: &Pod) {
+        self.event(
+            pod,
+            EventType::Normal,
+            "SandboxChanged",
+            "Pod sandbox changed, it will be killed and re-created.",
+            None,
+        );
+        self.forget_sandbox().await;
+    }
+
+    /// Records what ran in the sandbox as killed and clears its remains.
+    async fn forget_sandbox(&mut self) {
         self.sandbox = None;
         self.exits = None;
         self.probes = None;
-        sandbox::kill_container_processes(&self.ctx.paths, &self.uid);
+        let (paths, uid) = (self.ctx.paths.clone(), self.uid.clone());
+        let cleaned =
+            tokio::task::spawn_blocking(move || sandbox::clean_dead_sandbox(&paths, &uid));
+        if let Ok(cgroups) = cleaned.await {
+            tokio::task::spawn_blocking(move || sandbox::remove_cgroups_when_empty(cgroups));
+        }
         let running: Vec<String> = self
             .containers
             .values()
@@ -585,12 +590,7 @@ impl Worker {
         for id in running {
             self.on_exit(&ExitEvent {
                 id,
-                exit: ExitInfo {
-                    code: 137,
-                    signal: Some(libc::SIGKILL),
-                    finished_at: crate::shim::protocol_now(),
-                    oom_killed: false,
-                },
+                exit: adopt::killed_exit(),
             });
         }
     }

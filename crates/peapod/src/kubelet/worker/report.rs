@@ -37,7 +37,9 @@ impl Worker {
         (init, app)
     }
 
-    pub(super) fn write_status(&self, pod: &Pod) {
+    /// Writes the pod's status if it changed; false when the write failed (a full disk,
+    /// say), so that the caller tries again.
+    pub(super) fn write_status(&self, pod: &Pod) -> bool {
         let spec = pod.spec.clone().unwrap_or_default();
         let (init, app) = self.statuses(&spec);
         // A pod the kubelet failed itself (admission, active deadline) is Failed whatever
@@ -94,7 +96,7 @@ impl Worker {
             .find(|c| c.type_ == "PodScheduled")
             .cloned()
             .unwrap_or_else(|| status::condition(&[], "PodScheduled", true, None, None, &now));
-        let conditions = vec![
+        let mut conditions = vec![
             status::condition(
                 &previous,
                 "PodReadyToStartContainers",
@@ -122,6 +124,21 @@ impl Worker {
             ),
             scheduled,
         ];
+        if self.evicted {
+            // kubelet marks the pods it evicts as disrupted, first among the conditions.
+            let message = self.rejected.as_ref().map(|(_, m)| m.clone());
+            conditions.insert(
+                0,
+                status::condition(
+                    &previous,
+                    "DisruptionTarget",
+                    true,
+                    Some("TerminationByKubelet"),
+                    message,
+                    &now,
+                ),
+            );
+        }
         let status = PodStatus {
             phase: Some(phase.to_string()),
             conditions: Some(conditions),
@@ -140,14 +157,16 @@ impl Worker {
             ..Default::default()
         };
         if pod.status.as_ref() == Some(&status) {
-            return;
+            return true;
         }
         let mut updated = pod.clone();
         updated.metadata.resource_version = None;
         updated.status = Some(status);
-        if let Err(err) = self.ctx.store.update_status(updated) {
-            if !matches!(err, peapod_store::StoreError::NotFound { .. }) {
-                tracing::warn!(pod = %self.name, %err, "writing pod status");
+        match self.ctx.store.update_status(updated) {
+            Ok(_) | Err(peapod_store::StoreError::NotFound { .. }) => true,
+            Err(err) => {
+                tracing::warn!(pod = %self.name, %err, "writing pod status; will retry");
+                false
             }
         }
     }

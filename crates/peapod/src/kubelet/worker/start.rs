@@ -2,6 +2,7 @@
 //! its postStart hook, and the waiting states and back-off of a start that failed.
 
 use super::*;
+use crate::shim::protocol::ContainerLabels;
 
 /// How long an image may take to be ready before the pod's status is written while waiting
 /// for it; a present image never waits this long, so a start costs no extra status write.
@@ -200,7 +201,14 @@ impl Worker {
             restart_count,
         });
         let request = match prepared {
-            Ok(request) => request,
+            Ok(mut request) => {
+                request.labels = ContainerLabels {
+                    restart_count,
+                    image: image_name.clone(),
+                    image_id: image_id.clone(),
+                };
+                request
+            }
             Err(err) => {
                 let message = err.to_string();
                 self.failed_event(pod, &message, fpath);

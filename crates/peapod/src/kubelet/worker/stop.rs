@@ -144,7 +144,7 @@ impl Worker {
                     }
                 }
                 Ok(_) => {
-                    self.on_sandbox_gone();
+                    self.forget_sandbox().await;
                     return;
                 }
                 Err(_) if killed => return,
@@ -241,7 +241,7 @@ impl Worker {
     /// the grace period; then the sandbox, the pod's files, and the object itself.
     pub(super) async fn terminate_and_remove(&mut self, pod: &Pod) {
         if self.sandbox.is_none() && !self.terminal {
-            if let Some(sandbox) = sandbox::attach(&self.ctx, pod).await {
+            if let Some(sandbox) = sandbox::attach(&self.ctx, pod).await.any() {
                 self.watch_exits(&sandbox).await;
                 self.sandbox = Some(sandbox);
                 self.reconcile_with_shim().await;
@@ -286,7 +286,7 @@ impl Worker {
         }
         self.terminal = true;
         self.write_status(pod);
-        if self.sandbox.take().is_some() || sandbox::attach(&self.ctx, pod).await.is_some() {
+        if self.sandbox.take().is_some() || sandbox::attach(&self.ctx, pod).await.any().is_some() {
             sandbox::stop_shim(&self.ctx, &self.uid).await;
         }
         sandbox::remove_files(&self.ctx.paths, &self.uid);
