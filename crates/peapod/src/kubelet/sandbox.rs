@@ -32,8 +32,6 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
-    #[error("preparing the pod's memory volume: {0}")]
-    Tmpfs(String),
     #[error("setting up the pod network: {0}")]
     Network(#[from] peapod_net::NetError),
     #[error("the pod sandbox (pid {0}) runs but does not answer on its socket")]

@@ -110,23 +110,6 @@ impl ShimClient {
         self.ok(&Request::Remove { id: id.into() }, "remove").await
     }
 
-    pub async fn mount_tmpfs(
-        &self,
-        path: &Path,
-        size: Option<u64>,
-        gid: Option<u32>,
-    ) -> Result<(), ShimClientError> {
-        self.ok(
-            &Request::MountTmpfs {
-                path: path.to_path_buf(),
-                size,
-                gid,
-            },
-            "mount",
-        )
-        .await
-    }
-
     pub async fn shutdown(&self) -> Result<(), ShimClientError> {
         self.ok(&Request::Shutdown, "shutdown").await
     }

@@ -25,15 +25,6 @@ pub enum Request {
     Remove {
         id: String,
     },
-    /// Mount a tmpfs (an emptyDir with medium Memory) in the pod's mount namespace.
-    MountTmpfs {
-        path: PathBuf,
-        size: Option<u64>,
-        /// The pod's fsGroup: the tmpfs root is owned by it, setgid, as kubelet's volume
-        /// ownership walk leaves an emptyDir.
-        #[serde(default)]
-        gid: Option<u32>,
-    },
     /// Stream one line per container exit until the connection closes.
     Watch,
     /// Run a process in a container; the connection then carries [`frame`]s.

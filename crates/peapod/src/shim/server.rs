@@ -298,10 +298,6 @@ impl Shim {
             Request::Start { id } => self.start(&id),
             Request::Kill { id, signal } => self.kill(&id, signal),
             Request::Remove { id } => self.remove(&id),
-            Request::MountTmpfs { path, size, gid } => match setup::tmpfs(&path, size, gid) {
-                Ok(()) => Response::Ok,
-                Err(err) => error(err.to_string()),
-            },
             Request::Watch => {
                 let std_stream = into_std(stream);
                 self.watchers.push(std_stream);

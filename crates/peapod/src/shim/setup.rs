@@ -123,26 +123,3 @@ pub fn pod_shm(path: &Path) -> Result<(), SetupError> {
 pub fn child_subreaper() -> Result<(), SetupError> {
     nix::sys::prctl::set_child_subreaper(true).map_err(SetupError::Subreaper)
 }
-
-/// An emptyDir with medium Memory: a tmpfs of the pod, limited to sizeLimit when given, and
-/// with an fsGroup owned by that group and setgid (kubelet's `0777 | 0660 | 02000 | 0110`).
-pub fn tmpfs(path: &Path, size: Option<u64>, gid: Option<u32>) -> Result<(), SetupError> {
-    let mut options = match gid {
-        Some(gid) => format!("mode=2777,gid={gid}"),
-        None => "mode=0777".to_string(),
-    };
-    if let Some(bytes) = size {
-        options.push_str(&format!(",size={bytes}"));
-    }
-    mount(
-        Some("tmpfs"),
-        path,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(options.as_str()),
-    )
-    .map_err(|source| SetupError::Shm {
-        path: path.display().to_string(),
-        source,
-    })
-}
