@@ -1,8 +1,12 @@
 //! Splits a manifest stream (multi-document YAML, or one or more concatenated JSON
 //! objects) into object documents, expanding `kind: List`.
 
-use serde::Deserialize;
+mod duplicates;
+mod nesting;
+
 use serde_json::Value;
+
+pub use duplicates::{DuplicateField, Tracked};
 
 /// One object document from a manifest stream; `index` is its 0-based position
 /// among the returned documents.
@@ -10,6 +14,9 @@ use serde_json::Value;
 pub struct Document {
     pub index: usize,
     pub value: Value,
+    /// Keys its source document gave twice in one mapping (`value` keeps the last), which
+    /// strict field validation refuses. A `List`'s are all on its first item.
+    pub duplicates: Vec<DuplicateField>,
 }
 
 /// Why a manifest stream could not be split; `document` is the 0-based index of the
@@ -76,11 +83,13 @@ pub fn decode_documents(input: &[u8]) -> Result<Vec<Document>, DecodeError> {
         split_yaml(input)?
     };
     let mut documents = Vec::new();
-    for (source, value) in sources {
-        for value in expand_list(source, value)? {
+    for (source, tracked) in sources {
+        let mut duplicates = Some(tracked.duplicates);
+        for value in expand_list(source, tracked.value)? {
             documents.push(Document {
                 index: documents.len(),
                 value,
+                duplicates: duplicates.take().unwrap_or_default(),
             });
         }
     }
@@ -95,32 +104,46 @@ fn looks_like_json(input: &[u8]) -> bool {
 }
 
 /// Source documents with their 0-based position in the stream.
-type Sources = Vec<(usize, Value)>;
+type Sources = Vec<(usize, Tracked)>;
 
 fn split_json(input: &[u8]) -> Result<Sources, DecodeError> {
-    let stream = serde_json::Deserializer::from_slice(input).into_iter::<Value>();
+    let stream = serde_json::Deserializer::from_slice(input).into_iter::<Tracked>();
     stream
         .enumerate()
         .map(|(document, item)| {
-            item.map(|v| (document, v)).map_err(|e| DecodeError::Json {
-                document,
-                line: e.line(),
-                column: e.column(),
-                message: strip_location(&e.to_string()),
-            })
+            item.map(|tracked| (document, tracked))
+                .map_err(|e| DecodeError::Json {
+                    document,
+                    line: e.line(),
+                    column: e.column(),
+                    message: strip_location(&e.to_string()),
+                })
         })
         .collect()
 }
 
 fn split_yaml(input: &[u8]) -> Result<Sources, DecodeError> {
+    nesting::check(input).map_err(too_deep)?;
     let mut values = Vec::new();
     for (document, de) in serde_yaml_ng::Deserializer::from_slice(input).enumerate() {
-        let value = Value::deserialize(de).map_err(|e| yaml_error(document, &e))?;
-        if !value.is_null() {
-            values.push((document, value));
+        let tracked = Tracked::deserialize_yaml(de).map_err(|e| yaml_error(document, &e))?;
+        if !tracked.value.is_null() {
+            values.push((document, tracked));
         }
     }
     Ok(values)
+}
+
+fn too_deep(at: nesting::TooDeep) -> DecodeError {
+    DecodeError::Yaml {
+        document: at.document,
+        line: at.line,
+        column: at.column,
+        message: format!(
+            "recursion limit exceeded: more than {} nested collections",
+            nesting::MAX_DEPTH
+        ),
+    }
 }
 
 fn yaml_error(document: usize, e: &serde_yaml_ng::Error) -> DecodeError {
@@ -276,6 +299,56 @@ mod tests {
             DecodeError::Json { document, line, .. } => assert_eq!((document, line), (0, 2)),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn repeated_yaml_keys_are_kept_with_their_line_and_the_last_value() {
+        let input = b"kind: Pod\n---\nkind: Pod\nmetadata:\n  name: a\n  name: b\n";
+        let docs = decode_documents(input).unwrap();
+        assert!(docs[0].duplicates.is_empty());
+        assert_eq!(docs[1].value["metadata"]["name"], "b");
+        assert_eq!(
+            docs[1].duplicates,
+            vec![DuplicateField {
+                path: "metadata.name".into(),
+                key: "name".into(),
+                line: Some(6),
+            }]
+        );
+    }
+
+    #[test]
+    fn repeated_json_keys_are_named_by_path_only() {
+        let docs = decode_documents(br#"{"kind": "Pod", "spec": {"x": 1, "x": 2}}"#).unwrap();
+        let said: Vec<String> = docs[0].duplicates.iter().map(ToString::to_string).collect();
+        assert_eq!(said, [r#"duplicate field "spec.x""#]);
+    }
+
+    #[test]
+    fn a_lists_repeated_keys_go_with_its_first_item() {
+        let input =
+            b"apiVersion: v1\nkind: List\nkind: List\nitems:\n- {kind: Pod}\n- {kind: Pod}\n";
+        let docs = decode_documents(input).unwrap();
+        assert_eq!(docs[0].duplicates.len(), 1);
+        assert!(docs[1].duplicates.is_empty());
+    }
+
+    #[test]
+    fn a_deep_flow_nest_fails_at_once_with_the_recursion_limit() {
+        let started = std::time::Instant::now();
+        let input = format!("kind: Pod\nspec: {}", "[".repeat(100_000));
+        let err = decode_documents(input.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "document 0: yaml: line 2, column 135: recursion limit exceeded: more than 128 nested collections"
+        );
+        let json = "{\"a\":".repeat(100_000);
+        let err = decode_documents(json.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().contains("recursion limit exceeded"),
+            "{err}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod defaults;
 pub mod expand;
+pub mod field_validation;
 pub mod object;
 pub mod quantity;
 pub mod selector;

@@ -6,6 +6,7 @@ use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
 use crate::decode::Document;
+use crate::field_validation::{FieldValidation, StrictDecodingError, StrictFields};
 use crate::quantity::{Quantity, QUANTITY_FORMAT_ERROR};
 use crate::{defaults, support, warnings};
 
@@ -15,11 +16,47 @@ pub enum Object {
     Pod(Box<Pod>),
 }
 
-/// A typed object and the warnings to show the user (without the `Warning: ` prefix).
+impl Object {
+    /// Its kind and API version.
+    pub fn kind_version(&self) -> (&'static str, &'static str) {
+        match self {
+            Object::Pod(_) => ("Pod", "v1"),
+        }
+    }
+}
+
+/// A typed object, what field validation judges in it, and the other warnings to show the
+/// user (without the `Warning: ` prefix).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
     pub object: Object,
+    /// Unknown fields and keys given twice.
+    pub fields: StrictFields,
+    /// Fields peapod does not implement, Kubernetes' own pod warnings.
     pub warnings: Vec<String>,
+}
+
+impl Decoded {
+    /// Field validation, `unknown` for unknown fields and `duplicates` for keys given twice
+    /// (Kubernetes applies one mode to both): every warning to show, field warnings first,
+    /// or kube-apiserver's refusal.
+    pub fn field_validation(
+        &self,
+        unknown: FieldValidation,
+        duplicates: FieldValidation,
+    ) -> Result<Vec<String>, StrictDecodingError> {
+        let (kind, version) = self.object.kind_version();
+        let mut warnings =
+            self.fields
+                .check(unknown, duplicates)
+                .map_err(|errors| StrictDecodingError {
+                    kind: kind.to_string(),
+                    version: version.to_string(),
+                    errors,
+                })?;
+        warnings.extend(self.warnings.iter().cloned());
+        Ok(warnings)
+    }
 }
 
 /// Why a document is not a usable object; messages follow the API server's wording.
@@ -101,17 +138,17 @@ fn parse_pod(doc: &Document) -> Result<Decoded, ObjectError> {
     let mut unknown = Vec::new();
     let pod: Pod = deserialize_tracking_unknown(doc, &mut unknown)?;
     check_pod_quantities(doc.index, &pod)?;
-    let mut all = unknown
-        .iter()
-        .map(|path| format!("unknown field {path:?}"))
-        .collect::<Vec<_>>();
     let typed = serde_json::to_value(&pod).unwrap_or(Value::Null);
-    all.extend(support::unsupported_pod_fields(&typed));
+    let mut all = support::unsupported_pod_fields(&typed);
     let mut defaulted = pod.clone();
     defaults::default_pod(&mut defaulted);
     all.extend(warnings::pod_warnings(&defaulted));
     Ok(Decoded {
         object: Object::Pod(Box::new(pod)),
+        fields: StrictFields {
+            unknown,
+            duplicates: doc.duplicates.clone(),
+        },
         warnings: all,
     })
 }
@@ -174,7 +211,10 @@ mod tests {
     }
 
     fn pod_warnings(yaml: &str) -> Vec<String> {
-        parse(yaml).unwrap().warnings
+        let decoded = parse(yaml).unwrap();
+        decoded
+            .field_validation(FieldValidation::Warn, FieldValidation::Warn)
+            .unwrap()
     }
 
     #[test]
@@ -243,6 +283,33 @@ mod tests {
     fn top_level_unknown_field_has_no_leading_dot() {
         let w = pod_warnings("apiVersion: v1\nkind: Pod\nspecc: {}\nspec:\n  containers: []\n");
         assert_eq!(w, vec![r#"unknown field "specc""#]);
+    }
+
+    #[test]
+    fn unknown_and_repeated_fields_are_kept_apart_from_the_other_warnings() {
+        let d = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: a, name: b}\nspec:\n  affinity: {nodeAffinity: {}}\n  containers:\n  - {name: c, image: i, comand: [sh]}\n").unwrap();
+        assert_eq!(d.fields.unknown, ["spec.containers[0].comand"]);
+        assert_eq!(d.fields.duplicates[0].path, "metadata.name");
+        assert_eq!(
+            d.warnings,
+            ["spec.affinity: not supported by peapod, ignored"]
+        );
+    }
+
+    #[test]
+    fn strict_field_validation_refuses_as_kube_apiserver_does() {
+        let d = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: c, image: i, comand: [sh]}\n").unwrap();
+        let err = d
+            .field_validation(FieldValidation::Strict, FieldValidation::Strict)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].comand""#
+        );
+        let ignored = d
+            .field_validation(FieldValidation::Ignore, FieldValidation::Ignore)
+            .unwrap();
+        assert!(ignored.is_empty(), "{ignored:?}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! `apply -f`: every manifest decoded first, then each object server-side applied with a
-//! PATCH; prints `pod/NAME created|configured|unchanged` and the agent's warnings.
+//! `apply -f`: every manifest decoded and checked first, then each object server-side
+//! applied with a PATCH; prints `pod/NAME created|configured|unchanged` and the warnings.
 
 use crate::args::ApplyArgs;
 use crate::client::{warnings, ApiError, Call, Client, ClientError, Reply};
@@ -7,8 +7,9 @@ use crate::console::Console;
 use crate::error::CliError;
 use crate::manifest::{self, ManifestObject};
 use crate::query::pod_path;
-use peapod_api::decode::Document;
+use peapod_api::field_validation::FieldValidation;
 use peapod_api::object::{parse_object, Decoded, Object};
+use peapod_api::validation::go_quote;
 
 /// Response header telling what the apply did.
 const APPLY_RESULT_HEADER: &str = "x-peapod-apply";
@@ -26,16 +27,26 @@ pub async fn apply(
         args.namespace.as_deref(),
         &mut stdin,
     )?;
-    // Validate every object as the agent will, before sending any: an invalid document
+    let mode = FieldValidation::from(args.validate);
+    // Check every object as the API server will, before sending any: a refused document
     // anywhere in the input means nothing is created (no half-applied multi-document file).
-    if let Some(error) = objects.iter().find_map(invalid) {
-        console.eprintln(&error.to_string());
-        return Ok(1);
+    let mut checked = Vec::with_capacity(objects.len());
+    for object in &objects {
+        match admit(object, mode) {
+            Ok(warnings) => checked.push((object, warnings)),
+            Err(error) => {
+                console.eprintln(&error.to_string());
+                return Ok(1);
+            }
+        }
     }
     let mut failed = false;
-    for object in &objects {
-        let reply = send(client, object).await?;
-        for warning in warnings(&reply.headers) {
+    for (object, local_warnings) in checked {
+        let reply = send(client, object, mode).await?;
+        let agent_warnings = warnings(&reply.headers)
+            .into_iter()
+            .filter(|w| mode != FieldValidation::Ignore || !is_unknown_field(w));
+        for warning in local_warnings.into_iter().chain(agent_warnings) {
             console.eprintln(&format!("Warning: {warning}"));
         }
         let result = result_word(&reply);
@@ -51,40 +62,70 @@ pub async fn apply(
     Ok(i32::from(failed))
 }
 
-/// The agent's create-time refusal of `object` (defaulting then validation), if any.
-fn invalid(object: &ManifestObject) -> Option<ApiError> {
-    let doc = Document {
-        index: object.document,
-        value: object.value.clone(),
+/// The API server's create-time refusal of `object` (strict decoding under `mode`, then
+/// defaulting and validation), or the warnings only the CLI can give: the agent gets the
+/// document re-encoded, without its duplicate keys.
+fn admit(object: &ManifestObject, mode: FieldValidation) -> Result<Vec<String>, ApiError> {
+    // manifest::load has decoded every object already.
+    let Ok(decoded) = parse_object(&object.document()) else {
+        return Ok(Vec::new());
     };
-    let Ok(Decoded {
-        object: Object::Pod(pod),
-        ..
-    }) = parse_object(&doc)
-    else {
-        return None;
-    };
+    decoded
+        .field_validation(mode, mode)
+        .map_err(|error| ApiError {
+            code: 400,
+            reason: "BadRequest".to_string(),
+            message: format!("error when creating {}: {error}", go_quote(&object.source)),
+        })?;
+    validate(object, decoded)?;
+    if mode != FieldValidation::Warn {
+        return Ok(Vec::new());
+    }
+    Ok(object.duplicates.iter().map(ToString::to_string).collect())
+}
+
+/// Defaulting then validation, as the agent does them.
+fn validate(object: &ManifestObject, decoded: Decoded) -> Result<(), ApiError> {
+    let Object::Pod(pod) = decoded.object;
     let mut pod = *pod;
     if pod.metadata.namespace.as_deref().is_none_or(str::is_empty) {
         pod.metadata.namespace = Some(object.namespace.clone());
     }
     peapod_api::defaults::default_pod(&mut pod);
-    let errors = peapod_api::validation::validate_pod(&pod).err()?;
-    Some(ApiError {
+    peapod_api::validation::validate_pod(&pod).map_err(|errors| ApiError {
         code: 422,
         reason: "Invalid".to_string(),
         message: errors.to_string(),
     })
 }
 
-async fn send(client: &Client, object: &ManifestObject) -> Result<Reply, ClientError> {
+/// The agent warns of unknown fields until it reads `fieldValidation` itself.
+fn is_unknown_field(warning: &str) -> bool {
+    warning.starts_with("unknown field \"")
+}
+
+async fn send(
+    client: &Client,
+    object: &ManifestObject,
+    mode: FieldValidation,
+) -> Result<Reply, ClientError> {
     let body = object.value.to_string().into_bytes();
-    let call = Call::new(
-        hyper::Method::PATCH,
+    let path = format!(
+        "{}?fieldValidation={}",
         pod_path(&object.namespace, &object.name),
-    )
-    .body(APPLY_PATCH, body);
+        field_validation_param(mode)
+    );
+    let call = Call::new(hyper::Method::PATCH, path).body(APPLY_PATCH, body);
     client.send(call).await
+}
+
+/// The API's `fieldValidation` value, which kubectl sends with every write.
+fn field_validation_param(mode: FieldValidation) -> &'static str {
+    match mode {
+        FieldValidation::Strict => "Strict",
+        FieldValidation::Warn => "Warn",
+        FieldValidation::Ignore => "Ignore",
+    }
 }
 
 /// `created`, `configured` or `unchanged` from the agent; `configured` when it does not say.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Subcommand, ValueEnum};
+use peapod_api::field_validation::FieldValidation;
 
 /// One client verb with its flags; the lead's `main` embeds this in the `peapod` command.
 #[derive(Debug, Clone, Subcommand)]
@@ -45,6 +46,39 @@ pub struct ApplyArgs {
     /// The namespace for objects that do not name one.
     #[arg(short, long)]
     pub namespace: Option<String>,
+    /// Unknown or duplicate fields: strict (or true) refuses the input, warn warns about them,
+    /// ignore (or false) drops them silently.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MODE",
+        default_value = "strict",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "strict",
+        ignore_case = true
+    )]
+    pub validate: Validate,
+}
+
+/// kubectl's `--validate` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Validate {
+    #[value(alias = "true")]
+    Strict,
+    Warn,
+    #[value(alias = "false")]
+    Ignore,
+}
+
+impl From<Validate> for FieldValidation {
+    fn from(validate: Validate) -> Self {
+        match validate {
+            Validate::Strict => FieldValidation::Strict,
+            Validate::Warn => FieldValidation::Warn,
+            Validate::Ignore => FieldValidation::Ignore,
+        }
+    }
 }
 
 /// `-o` formats of `get`.
@@ -286,6 +320,33 @@ mod tests {
         assert!(a.stdin && a.tty);
         assert_eq!(a.container.as_deref(), Some("app"));
         assert_eq!(a.command, vec!["sh", "-c", "ls -l"]);
+    }
+
+    #[test]
+    fn apply_validates_strictly_unless_told_otherwise_as_kubectl_does() {
+        let validate = |args: &[&str]| match parse(args).unwrap() {
+            ClientCommand::Apply(a) => a.validate,
+            other => panic!("not apply: {other:?}"),
+        };
+        assert_eq!(validate(&["apply", "-f", "x.yaml"]), Validate::Strict);
+        assert_eq!(
+            validate(&["apply", "--validate", "-f", "x.yaml"]),
+            Validate::Strict
+        );
+        for (flag, expected) in [
+            ("--validate=strict", Validate::Strict),
+            ("--validate=true", Validate::Strict),
+            ("--validate=warn", Validate::Warn),
+            ("--validate=Ignore", Validate::Ignore),
+            ("--validate=false", Validate::Ignore),
+        ] {
+            assert_eq!(
+                validate(&["apply", flag, "-f", "x.yaml"]),
+                expected,
+                "{flag}"
+            );
+        }
+        assert!(parse(&["apply", "--validate=maybe", "-f", "x.yaml"]).is_err());
     }
 
     #[test]

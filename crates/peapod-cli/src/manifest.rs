@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use peapod_api::decode::{decode_documents, DecodeError};
+use peapod_api::decode::{decode_documents, DecodeError, Document, DuplicateField};
 use peapod_api::object::{parse_object, ObjectError};
 use serde_json::Value;
 
@@ -22,6 +22,19 @@ pub struct ManifestObject {
     pub name: String,
     /// The document as written, so the agent sees (and warns about) every field.
     pub value: Value,
+    /// Keys the document gives twice; `value` holds the last, so only the CLI can tell.
+    pub duplicates: Vec<DuplicateField>,
+}
+
+impl ManifestObject {
+    /// The object as a decoded document again.
+    pub fn document(&self) -> Document {
+        Document {
+            index: self.document,
+            value: self.value.clone(),
+            duplicates: self.duplicates.clone(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +176,7 @@ fn decode(
             namespace,
             name,
             value: doc.value,
+            duplicates: doc.duplicates,
         });
     }
     Ok(objects)

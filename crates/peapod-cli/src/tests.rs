@@ -107,7 +107,10 @@ async fn apply_prints_each_result_and_the_warnings() {
     let requests = fake.requests();
     assert_eq!(requests.len(), 3);
     assert_eq!(requests[0].method, "PATCH");
-    assert_eq!(requests[0].uri, "/api/v1/namespaces/dev/pods/a");
+    assert_eq!(
+        requests[0].uri,
+        "/api/v1/namespaces/dev/pods/a?fieldValidation=Strict"
+    );
     assert_eq!(
         requests[0].header("content-type"),
         "application/apply-patch+json"
@@ -133,6 +136,151 @@ async fn apply_sends_nothing_when_any_document_fails_to_decode() {
     );
     assert_eq!(o.err.lines().count(), 1);
     assert!(fake.requests().is_empty());
+}
+
+/// A pod `p` whose container carries `extra` (YAML flow-mapping entries).
+fn pod_manifest(extra: &str) -> String {
+    format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - {{name: c, image: busybox, {extra}}}\n")
+}
+
+fn created(warnings: &[&str]) -> Reply {
+    let mut headers = vec![("x-peapod-apply", "created".to_string())];
+    for warning in warnings {
+        let value = format!("299 - {}", serde_json::to_string(warning).unwrap());
+        headers.push(("warning", value));
+    }
+    Reply::Full {
+        status: 201,
+        headers,
+        body: vec![],
+    }
+}
+
+#[tokio::test]
+async fn apply_refuses_an_unknown_field_as_kubectls_default_strict_validation_does() {
+    let fake = Fake::start(|_| created(&[]));
+    let input = format!("{}---\n{}", manifest(&["a"]), pod_manifest("comand: [sh]"));
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "Error from server (BadRequest): error when creating \"STDIN\": Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: unknown field \"spec.containers[0].comand\"\n"
+    );
+    assert!(fake.requests().is_empty(), "nothing is sent");
+}
+
+#[tokio::test]
+async fn apply_refuses_a_key_given_twice_naming_its_line() {
+    let fake = Fake::start(|_| created(&[]));
+    let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\nspec:\n  containers:\n  - name: c\n    image: busybox\n    image: nginx\n";
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "Error from server (BadRequest): error when creating \"STDIN\": Pod in version \"v1\" cannot be handled as a Pod: strict decoding error: yaml: unmarshal errors:\n  line 5: key \"name\" already set in map\n  line 10: key \"image\" already set in map\n"
+    );
+    assert!(fake.requests().is_empty(), "nothing is sent");
+}
+
+#[tokio::test]
+async fn apply_refuses_a_key_given_twice_in_json_naming_its_path() {
+    let fake = Fake::start(|_| created(&[]));
+    let input = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "image": "nginx"}]}}"#;
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err
+            .ends_with("strict decoding error: duplicate field \"spec.containers[0].image\"\n"),
+        "{}",
+        o.err
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn apply_with_validate_warn_sends_the_object_and_warns_of_what_strict_refuses() {
+    let fake = Fake::start(|_| created(&[r#"unknown field "spec.containers[0].comand""#]));
+    let input = pod_manifest("comand: [sh], image: nginx");
+    let o = run_at(
+        &fake.socket,
+        &["apply", "--validate=warn", "-f", "-"],
+        input.as_bytes(),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out, "pod/p created\n");
+    assert_eq!(
+        o.err,
+        "Warning: line 7: key \"image\" already set in map\nWarning: unknown field \"spec.containers[0].comand\"\n"
+    );
+    let requests = fake.requests();
+    assert_eq!(
+        requests[0].uri,
+        "/api/v1/namespaces/default/pods/p?fieldValidation=Warn"
+    );
+    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(
+        body["spec"]["containers"][0]["image"], "nginx",
+        "the last value wins"
+    );
+}
+
+#[tokio::test]
+async fn apply_with_validate_false_drops_unknown_fields_silently() {
+    let fake = Fake::start(|_| {
+        created(&[
+            r#"unknown field "spec.containers[0].comand""#,
+            "spec.affinity: not supported by peapod, ignored",
+        ])
+    });
+    let input = pod_manifest("comand: [sh]");
+    let o = run_at(
+        &fake.socket,
+        &["apply", "--validate=false", "-f", "-"],
+        input.as_bytes(),
+    )
+    .await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(
+        o.err,
+        "Warning: spec.affinity: not supported by peapod, ignored\n"
+    );
+    assert!(fake.requests()[0].uri.ends_with("?fieldValidation=Ignore"));
+}
+
+#[tokio::test]
+async fn apply_refuses_what_the_runtime_could_not_run_naming_the_field() {
+    let fake = Fake::start(|_| created(&[]));
+    let input = format!(
+        "{}  volumes: [{{name: v, emptyDir: {{}}}}]\n",
+        pod_manifest(r#"volumeMounts: [{name: v, mountPath: /proc}], args: ["a\0b"]"#)
+    );
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "The Pod \"p\" is invalid: [spec.containers[0].args[0]: Invalid value: \"a\\x00b\": must not contain a NUL byte, spec.containers[0].volumeMounts[0].mountPath: Invalid value: \"/proc\": must not be /proc or below it: the container runtime mounts procfs there]\n"
+    );
+    assert!(fake.requests().is_empty());
+}
+
+#[tokio::test]
+async fn apply_refuses_a_deep_flow_nest_at_once() {
+    let fake = Fake::start(|_| created(&[]));
+    let input = format!("apiVersion: v1\nkind: Pod\nspec: {}", "[".repeat(100_000));
+    let started = std::time::Instant::now();
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(o.code, 1);
+    assert_eq!(
+        o.err,
+        "error: error parsing STDIN: document 0: yaml: line 3, column 135: recursion limit exceeded: more than 128 nested collections\n"
+    );
 }
 
 #[tokio::test]

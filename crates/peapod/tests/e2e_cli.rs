@@ -190,6 +190,94 @@ fn bad_input_is_refused_whole_with_one_clear_error() {
     assert_nothing_created(&agent);
 }
 
+/// POST of `body` to the agent's pods in `default`: the status code and the `Status` message.
+fn post_pod_json(agent: &Agent, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(agent.socket()).unwrap();
+    write!(
+        stream,
+        "POST /api/v1/namespaces/default/pods HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let status: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    (
+        code,
+        status["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn what_strict_validation_or_the_runtime_would_refuse_is_refused_at_apply_naming_the_field() {
+    let agent = Agent::start();
+    let apply = |args: &[&str], manifest: &str| agent.cli_stdin(args, manifest);
+    let pod = |container: &str| {
+        format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  terminationGracePeriodSeconds: 1\n  volumes: [{{name: v, emptyDir: {{}}}}]\n  containers:\n  - name: c\n    image: busybox\n    command: [sleep, \"3600\"]\n{container}")
+    };
+
+    // kubectl's default --validate=strict: unknown fields and keys given twice.
+    let out = apply(&["apply", "-f", "-"], &pod("    comand: [sh]\n"));
+    assert_refused(
+        &out,
+        r#"Error from server (BadRequest): error when creating "STDIN": Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.containers[0].comand""#,
+    );
+    let out = apply(&["apply", "-f", "-"], &pod("    image: nginx\n"));
+    assert_refused(
+        &out,
+        "strict decoding error: yaml: unmarshal errors:\n  line 12: key \"image\" already set in map",
+    );
+    assert_nothing_created(&agent);
+
+    // Values no runtime can use, refused before a container fails to start on them.
+    let cases = [
+        (
+            "    volumeMounts: [{name: v, mountPath: /proc, subPath: x}]\n",
+            r#"spec.containers[0].volumeMounts[0].mountPath: Invalid value: "/proc": must not be /proc or below it: the container runtime mounts procfs there"#,
+        ),
+        (
+            "    env: [{name: X, value: \"a\\0b\"}]\n",
+            r#"spec.containers[0].env[0].value: Invalid value: "a\x00b": must not contain a NUL byte"#,
+        ),
+    ];
+    for (container, expected) in cases {
+        let out = apply(&["apply", "-f", "-"], &pod(container));
+        assert_refused(&out, expected);
+        assert_stderr_has(&out, r#"The Pod "bad" is invalid"#);
+        assert_nothing_created(&agent);
+    }
+
+    // The agent refuses a JSON body with a key given twice, naming its path.
+    let (code, message) = post_pod_json(
+        &agent,
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad", "name": "other"},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}"#,
+    );
+    assert_eq!(code, 400, "{message}");
+    assert_eq!(
+        message,
+        r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: duplicate field "metadata.name""#
+    );
+    assert_nothing_created(&agent);
+
+    // --validate=warn creates the pod and says what strict validation would refuse.
+    let out = apply(
+        &["apply", "--validate=warn", "-f", "-"],
+        &pod("    comand: [sh]\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(text(&out.stdout), "pod/bad created\n");
+    assert_stderr_has(
+        &out,
+        r#"Warning: unknown field "spec.containers[0].comand""#,
+    );
+    agent.wait_running("bad");
+    agent.delete_and_check("bad", "1");
+}
+
 #[test]
 fn image_not_in_the_store_is_err_image_pull_then_image_pull_back_off() {
     let agent = Agent::start();

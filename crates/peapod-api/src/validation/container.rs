@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, VolumeMount};
 use super::handlers::{forbid_handlers, validate_handlers};
 use super::names;
 use super::resources::validate_resources;
+use super::runtime::{nul_bytes, proc_mount};
 use super::security::validate_security_context;
 use super::volume::local_descending_path;
 use super::{FieldError, FieldPath};
@@ -134,6 +135,7 @@ fn validate_common(c: &Container, pod: &PodContext, path: &FieldPath) -> Vec<Fie
     if image.is_empty() {
         errs.push(FieldError::required(&path.child("image"), ""));
     }
+    errs.extend(nul_bytes(c, path));
     errs.extend(required_enum(
         c.termination_message_policy.as_deref(),
         TERMINATION_MESSAGE_POLICIES,
@@ -419,6 +421,7 @@ fn validate_volume_mounts(
             let field = m_path.child("mountPath");
             errs.push(FieldError::invalid(&field, &m.mount_path, "must be unique"));
         }
+        errs.extend(proc_mount(m, &m_path.child("mountPath")));
         errs.extend(validate_sub_paths(m, path, &m_path));
     }
     errs

@@ -9,6 +9,7 @@ mod meta;
 pub mod names;
 mod path;
 mod resources;
+mod runtime;
 mod security;
 mod spec;
 mod update;
@@ -154,6 +155,35 @@ mod tests {
 
     fn one_container(extra: Value) -> Vec<String> {
         errors(json!({"containers": [container(extra)]}))
+    }
+
+    #[test]
+    fn a_sub_path_mount_over_proc_in_an_init_container_is_refused_with_its_field_path() {
+        let errs = errors(json!({
+            "volumes": [{"name": "v", "emptyDir": {}}],
+            "initContainers": [container(json!({
+                "name": "init",
+                "volumeMounts": [{"name": "v", "mountPath": "/proc/self", "subPath": "x"}]
+            }))],
+            "containers": [container(json!({}))]
+        }));
+        assert_eq!(
+            errs,
+            [
+                r#"spec.initContainers[0].volumeMounts[0].mountPath: Invalid value: "/proc/self": must not be /proc or below it: the container runtime mounts procfs there"#
+            ]
+        );
+    }
+
+    #[test]
+    fn a_nul_byte_in_a_command_is_refused_with_its_field_path() {
+        let errs = one_container(json!({"command": ["sle\u{0}ep", "1"]}));
+        assert_eq!(
+            errs,
+            [
+                r#"spec.containers[0].command[0]: Invalid value: "sle\x00ep": must not contain a NUL byte"#
+            ]
+        );
     }
 
     #[test]

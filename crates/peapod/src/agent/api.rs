@@ -14,7 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use peapod_api::decode::Document;
+use peapod_api::decode::{Document, Tracked};
+use peapod_api::field_validation::FieldValidation;
 use peapod_api::object::{parse_object, Object};
 use peapod_api::selector::LabelSelector;
 use peapod_store::{StoreError, WatchEventType};
@@ -290,13 +291,20 @@ fn admit(
     ctx: &Context,
     ns: &str,
     path_name: Option<&str>,
-    body: Value,
+    body: Tracked,
 ) -> ApiResult<(Pod, Vec<String>)> {
     let decoded = parse_object(&Document {
         index: 0,
-        value: body,
+        value: body.value,
+        duplicates: body.duplicates,
     })
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // kube-apiserver refuses keys given twice under fieldValidation=Strict, which kubectl
+    // sends by default (it warns without one); unknown fields stay warnings until the
+    // agent reads fieldValidation.
+    let warnings = decoded
+        .field_validation(FieldValidation::Warn, FieldValidation::Strict)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let Object::Pod(pod) = decoded.object;
     let mut pod = *pod;
     match pod.metadata.namespace.as_deref() {
@@ -332,7 +340,7 @@ fn admit(
         Some(_) => {}
     }
     check_host_ips(&pod, &super::node_addresses())?;
-    Ok((pod, decoded.warnings))
+    Ok((pod, warnings))
 }
 
 /// A hostPort can only be published on an address the node has.
@@ -401,7 +409,7 @@ fn create(ctx: &Context, mut pod: Pod) -> ApiResult<Pod> {
 async fn create_pod(
     State(ctx): State<Shared>,
     Path(ns): Path<String>,
-    Json(body): Json<Value>,
+    Json(body): Json<Tracked>,
 ) -> ApiResult<Response> {
     let (pod, warnings) = admit(&ctx, &ns, None, body)?;
     let created = create(&ctx, pod)?;
@@ -415,7 +423,7 @@ async fn create_pod(
 async fn apply_pod(
     State(ctx): State<Shared>,
     Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(body): Json<Tracked>,
 ) -> ApiResult<Response> {
     let (pod, warnings) = admit(&ctx, &ns, Some(&name), body)?;
     let Some(old) = ctx.store.get::<Pod>(&ns, &name)? else {
@@ -435,7 +443,7 @@ async fn apply_pod(
 async fn replace_pod(
     State(ctx): State<Shared>,
     Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Value>,
+    Json(body): Json<Tracked>,
 ) -> ApiResult<Response> {
     let (pod, warnings) = admit(&ctx, &ns, Some(&name), body)?;
     let old = find_pod(&ctx, &ns, &name)?;
