@@ -32,6 +32,12 @@ pub enum SandboxError {
         #[source]
         source: std::io::Error,
     },
+    #[error("recording the finished sandbox in {path}: {source}")]
+    MarkReady {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("setting up the pod network: {0}")]
     Network(#[from] peapod_net::NetError),
     #[error("the pod sandbox (pid {0}) runs but does not answer on its socket")]
@@ -135,7 +141,7 @@ const SHIM_PID_FILE: &str = "shim.pid";
 const READY_FILE: &str = "sandbox.ready";
 
 fn mark_ready(run_dir: &Path, pid: i32) -> Result<(), SandboxError> {
-    let failed = |source| SandboxError::EtcFiles {
+    let failed = |source| SandboxError::MarkReady {
         path: run_dir.join(READY_FILE).display().to_string(),
         source,
     };
