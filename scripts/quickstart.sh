@@ -1,7 +1,8 @@
 #!/bin/bash
 # Quick start on a fresh Debian 12 machine, as root: install, build, then run the S1 seed pod
 # (a backend writing the time into a shared volume, a frontend serving it) and show it working:
-# the page fetched from the host at the pod's IP, and from inside the pod over localhost.
+# the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
+# the same pod through the real kubectl, with the kubeconfig the agent wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -34,5 +35,10 @@ sleep 1
 curl -s "http://$pod_ip:8080/index.html"
 peapod exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
 peapod describe pod example-pod
-peapod delete pod example-pod --grace-period 1
+export KUBECONFIG="$PEAPOD_ROOT/var/lib/peapod/kubeconfig.yaml"
+kubectl get namespaces
+kubectl get pods -o wide
+kubectl label pod example-pod tier=web
+kubectl get pods -l tier=web -L tier
+kubectl delete pod example-pod --grace-period 1
 { set +x; } 2>/dev/null

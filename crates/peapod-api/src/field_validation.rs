@@ -48,7 +48,7 @@ impl fmt::Display for StrictDecodingError {
 impl StrictFields {
     /// The warnings to give under the two modes (duplicates first, as kube-apiserver lists
     /// them for YAML), or the error when either mode is Strict and has something to refuse.
-    pub(crate) fn check(
+    pub fn check(
         &self,
         unknown: FieldValidation,
         duplicates: FieldValidation,

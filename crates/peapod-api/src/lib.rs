@@ -7,6 +7,7 @@ pub mod defaults;
 pub mod expand;
 pub mod field_validation;
 pub mod object;
+pub mod qos;
 pub mod quantity;
 pub mod selector;
 pub mod support;

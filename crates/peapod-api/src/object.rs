@@ -157,13 +157,36 @@ fn deserialize_tracking_unknown<T: serde::de::DeserializeOwned>(
     doc: &Document,
     unknown: &mut Vec<String>,
 ) -> Result<T, ObjectError> {
-    let mut record = |path: serde_ignored::Path<'_>| unknown.push(render_ignored(&path));
-    let de = serde_ignored::Deserializer::new(&doc.value, &mut record);
-    serde_path_to_error::deserialize(de).map_err(|e| ObjectError::Type {
+    let (typed, found) = decode_typed(&doc.value).map_err(|e| ObjectError::Type {
         document: doc.index,
+        path: e.path,
+        message: e.message,
+    })?;
+    unknown.extend(found);
+    Ok(typed)
+}
+
+/// A value that does not fit its type: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct TypeError {
+    pub path: String,
+    pub message: String,
+}
+
+/// Deserializes `value` into `T`, returning the paths of the fields `T` does not have
+/// (`spec.containers[0].cammand`).
+pub fn decode_typed<T: serde::de::DeserializeOwned>(
+    value: &Value,
+) -> Result<(T, Vec<String>), TypeError> {
+    let mut unknown = Vec::new();
+    let mut record = |path: serde_ignored::Path<'_>| unknown.push(render_ignored(&path));
+    let de = serde_ignored::Deserializer::new(value, &mut record);
+    let typed = serde_path_to_error::deserialize(de).map_err(|e| TypeError {
         path: e.path().to_string(),
         message: e.into_inner().to_string(),
-    })
+    })?;
+    Ok((typed, unknown))
 }
 
 /// `spec.containers[0].cammand`, as kubectl prints unknown fields.

@@ -1,5 +1,6 @@
-//! `apply -f`: every manifest decoded and checked first, then each object server-side
-//! applied with a PATCH; prints `pod/NAME created|configured|unchanged` and the warnings.
+//! `apply -f`: every manifest decoded and checked first, then each object created, or its
+//! labels, annotations and spec replaced (a PUT with the live resourceVersion); prints
+//! `pod/NAME created|configured|unchanged` and the warnings.
 
 use crate::args::ApplyArgs;
 use crate::client::{warnings, ApiError, Call, Client, ClientError, Reply};
@@ -10,10 +11,6 @@ use crate::query::pod_path;
 use peapod_api::field_validation::FieldValidation;
 use peapod_api::object::{parse_object, Decoded, Object};
 use peapod_api::validation::go_quote;
-
-/// Response header telling what the apply did.
-const APPLY_RESULT_HEADER: &str = "x-peapod-apply";
-const APPLY_PATCH: &str = "application/apply-patch+json";
 
 pub async fn apply(
     client: &Client,
@@ -42,21 +39,20 @@ pub async fn apply(
     }
     let mut failed = false;
     for (object, local_warnings) in checked {
-        let reply = send(client, object, mode).await?;
-        let agent_warnings = warnings(&reply.headers)
+        let outcome = send(client, object, mode).await?;
+        let agent_warnings = outcome
+            .warnings
             .into_iter()
             .filter(|w| mode != FieldValidation::Ignore || !is_unknown_field(w));
         for warning in local_warnings.into_iter().chain(agent_warnings) {
             console.eprintln(&format!("Warning: {warning}"));
         }
-        let result = result_word(&reply);
-        match reply.success().await {
-            Ok(_) => console.print(&format!("pod/{} {result}\n", object.name))?,
-            Err(ClientError::Api(error)) => {
+        match outcome.result {
+            Ok(result) => console.print(&format!("pod/{} {result}\n", object.name))?,
+            Err(error) => {
                 console.eprintln(&error.to_string());
                 failed = true;
             }
-            Err(other) => return Err(other.into()),
         }
     }
     Ok(i32::from(failed))
@@ -104,19 +100,113 @@ fn is_unknown_field(warning: &str) -> bool {
     warning.starts_with("unknown field \"")
 }
 
+/// What the agent said to one object: its warnings, and the result word or its refusal.
+struct Outcome {
+    warnings: Vec<String>,
+    result: Result<&'static str, ApiError>,
+}
+
+/// Times a replace is tried again when the object changed between its read and its write
+/// (kubectl apply's `maxPatchRetry`).
+const CONFLICT_RETRIES: usize = 5;
+
+/// [`send_once`], again while the live object keeps changing under it (a status write).
 async fn send(
     client: &Client,
     object: &ManifestObject,
     mode: FieldValidation,
-) -> Result<Reply, ClientError> {
-    let body = object.value.to_string().into_bytes();
-    let path = format!(
-        "{}?fieldValidation={}",
-        pod_path(&object.namespace, &object.name),
-        field_validation_param(mode)
-    );
-    let call = Call::new(hyper::Method::PATCH, path).body(APPLY_PATCH, body);
-    client.send(call).await
+) -> Result<Outcome, ClientError> {
+    let mut attempt = 0;
+    loop {
+        let outcome = send_once(client, object, mode).await?;
+        attempt += 1;
+        match &outcome.result {
+            Err(error) if error.reason == "Conflict" && attempt < CONFLICT_RETRIES => {}
+            _ => return Ok(outcome),
+        }
+    }
+}
+
+/// Creates the object, or replaces what a manifest says of a live one (labels, annotations,
+/// spec; a bound pod keeps its node), with the live resourceVersion as the precondition.
+async fn send_once(
+    client: &Client,
+    object: &ManifestObject,
+    mode: FieldValidation,
+) -> Result<Outcome, ClientError> {
+    let path = pod_path(&object.namespace, &object.name);
+    let query = format!("?fieldValidation={}", field_validation_param(mode));
+    let live = match client.send(Call::get(path.clone())).await?.success().await {
+        Ok(reply) => reply.json::<serde_json::Value>().await?,
+        Err(ClientError::Api(error)) if error.is_not_found() => {
+            let collection = path.rsplit_once('/').map_or(path.as_str(), |(c, _)| c);
+            let call =
+                Call::new(hyper::Method::POST, format!("{collection}{query}")).json(&object.value);
+            return outcome(client.send(call).await?, |_| "created").await;
+        }
+        Err(ClientError::Api(error)) => {
+            let result = Err(error);
+            return Ok(Outcome {
+                warnings: Vec::new(),
+                result,
+            });
+        }
+        Err(other) => return Err(other),
+    };
+    let before = resource_version(&live);
+    let call = Call::new(hyper::Method::PUT, format!("{path}{query}"))
+        .json(&overlay(&live, &object.value));
+    outcome(client.send(call).await?, move |after| {
+        if resource_version(after) == before {
+            "unchanged"
+        } else {
+            "configured"
+        }
+    })
+    .await
+}
+
+async fn outcome(
+    reply: Reply,
+    word: impl FnOnce(&serde_json::Value) -> &'static str,
+) -> Result<Outcome, ClientError> {
+    let warnings = warnings(&reply.headers);
+    let result = match reply.json::<serde_json::Value>().await {
+        Ok(stored) => Ok(word(&stored)),
+        Err(ClientError::Api(error)) => Err(error),
+        Err(other) => return Err(other),
+    };
+    Ok(Outcome { warnings, result })
+}
+
+/// The live object with the manifest's labels, annotations and spec.
+fn overlay(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json::Value {
+    let mut candidate = live.clone();
+    for field in ["labels", "annotations"] {
+        match manifest.pointer(&format!("/metadata/{field}")) {
+            Some(value) => candidate["metadata"][field] = value.clone(),
+            None => {
+                if let Some(metadata) = candidate["metadata"].as_object_mut() {
+                    metadata.remove(field);
+                }
+            }
+        }
+    }
+    let mut spec = manifest.get("spec").cloned().unwrap_or_default();
+    let bound = live.pointer("/spec/nodeName").cloned();
+    if let (Some(fields), Some(node)) = (spec.as_object_mut(), bound) {
+        fields.entry("nodeName").or_insert(node);
+    }
+    candidate["spec"] = spec;
+    candidate
+}
+
+fn resource_version(object: &serde_json::Value) -> String {
+    object
+        .pointer("/metadata/resourceVersion")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The API's `fieldValidation` value, which kubectl sends with every write.
@@ -126,15 +216,4 @@ fn field_validation_param(mode: FieldValidation) -> &'static str {
         FieldValidation::Warn => "Warn",
         FieldValidation::Ignore => "Ignore",
     }
-}
-
-/// `created`, `configured` or `unchanged` from the agent; `configured` when it does not say.
-fn result_word(reply: &Reply) -> String {
-    reply
-        .headers
-        .get(APPLY_RESULT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty())
-        .unwrap_or("configured")
-        .to_string()
 }

@@ -76,23 +76,39 @@ fn manifest(names: &[&str]) -> String {
         .join("---\n")
 }
 
+/// The stored object a POST or PUT answers with: the body sent, at `resource_version`.
+fn stored(req: &Recorded, resource_version: &str) -> Value {
+    let mut object: Value = serde_json::from_slice(&req.body).unwrap();
+    object["metadata"]["resourceVersion"] = json!(resource_version);
+    object
+}
+
+/// A 2xx answer carrying `body` and one `Warning` header per warning.
+fn written(status: u16, body: Value, warnings: &[&str]) -> Reply {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    for warning in warnings {
+        let value = format!("299 - {}", serde_json::to_string(warning).unwrap());
+        headers.push(("warning", value));
+    }
+    Reply::Full {
+        status,
+        headers,
+        body: body.to_string().into_bytes(),
+    }
+}
+
 #[tokio::test]
 async fn apply_prints_each_result_and_the_warnings() {
+    // a is new; b is live and changes (resourceVersion 7 → 8); c is live and does not.
     let fake = Fake::start(|req| {
-        let name = req.path().rsplit('/').next().unwrap().to_string();
-        let result = match name.as_str() {
-            "a" => "created",
-            "b" => "configured",
-            _ => "unchanged",
-        };
-        let mut headers = vec![("x-peapod-apply", result.to_string())];
-        if name == "b" {
-            headers.push(("warning", r#"299 - "unknown field \"spec.x\"""#.to_string()));
-        }
-        Reply::Full {
-            status: 200,
-            headers,
-            body: b"{}".to_vec(),
+        let name = req.path().rsplit('/').next().unwrap();
+        match (req.method.as_str(), name) {
+            ("GET", "a") => Reply::not_found("pods", "a"),
+            ("GET", _) => Reply::json(200, pod(name, "dev")),
+            ("POST", _) => written(201, stored(req, "1"), &[]),
+            ("PUT", "b") => written(200, stored(req, "8"), &[r#"unknown field "spec.x""#]),
+            ("PUT", _) => written(200, stored(req, "7"), &[]),
+            _ => Reply::json(405, json!({})),
         }
     });
     let o = run_at(
@@ -104,19 +120,142 @@ async fn apply_prints_each_result_and_the_warnings() {
     assert_eq!(o.code, 0, "{}", o.err);
     assert_eq!(o.out, "pod/a created\npod/b configured\npod/c unchanged\n");
     assert_eq!(o.err, "Warning: unknown field \"spec.x\"\n");
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/dev/pods/a",
+            "POST /api/v1/namespaces/dev/pods?fieldValidation=Strict",
+            "GET /api/v1/namespaces/dev/pods/b",
+            "PUT /api/v1/namespaces/dev/pods/b?fieldValidation=Strict",
+            "GET /api/v1/namespaces/dev/pods/c",
+            "PUT /api/v1/namespaces/dev/pods/c?fieldValidation=Strict",
+        ]
+    );
     let requests = fake.requests();
-    assert_eq!(requests.len(), 3);
-    assert_eq!(requests[0].method, "PATCH");
-    assert_eq!(
-        requests[0].uri,
-        "/api/v1/namespaces/dev/pods/a?fieldValidation=Strict"
-    );
-    assert_eq!(
-        requests[0].header("content-type"),
-        "application/apply-patch+json"
-    );
-    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    assert_eq!(requests[1].header("content-type"), "application/json");
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
     assert_eq!(body["metadata"]["name"], "a");
+    // The PUT is the live object (its uid and resourceVersion, the precondition) with the
+    // manifest's spec.
+    assert_eq!(requests[3].header("content-type"), "application/json");
+    let body: Value = serde_json::from_slice(&requests[3].body).unwrap();
+    assert_eq!(body["metadata"]["uid"], "uid-b");
+    assert_eq!(body["metadata"]["resourceVersion"], "7");
+    assert_eq!(
+        body["spec"],
+        json!({"containers": [{"name": "c", "image": "busybox"}]})
+    );
+}
+
+#[tokio::test]
+async fn apply_again_of_an_unchanged_object_prints_unchanged() {
+    // An API server holding one pod: a PUT must carry the stored resourceVersion, and bumps
+    // it only when labels, annotations or spec change.
+    let store: Arc<Mutex<Option<Value>>> = Arc::default();
+    let fake = Fake::start(move |req| {
+        let mut store = store.lock().unwrap();
+        match (req.method.as_str(), store.clone()) {
+            ("GET", Some(live)) => Reply::json(200, live),
+            ("GET", None) => Reply::not_found("pods", "p"),
+            ("POST", None) => {
+                let object = stored(req, "1");
+                *store = Some(object.clone());
+                written(201, object, &[])
+            }
+            ("PUT", Some(live)) => {
+                let sent: Value = serde_json::from_slice(&req.body).unwrap();
+                let version = |o: &Value| {
+                    o["metadata"]["resourceVersion"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                };
+                if version(&sent) != version(&live) {
+                    return Reply::json(
+                        409,
+                        json!({"kind": "Status", "code": 409, "reason": "Conflict",
+                        "message": "the object has been modified"}),
+                    );
+                }
+                let same = ["/metadata/labels", "/metadata/annotations", "/spec"]
+                    .iter()
+                    .all(|field| sent.pointer(field) == live.pointer(field));
+                let next = if same {
+                    version(&live)
+                } else {
+                    (version(&live).parse::<u64>().unwrap() + 1).to_string()
+                };
+                let object = stored(req, &next);
+                *store = Some(object.clone());
+                written(200, object, &[])
+            }
+            _ => Reply::json(405, json!({})),
+        }
+    });
+    let input = manifest(&["p"]);
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (0, "pod/p created\n"),
+        "{}",
+        o.err
+    );
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (0, "pod/p unchanged\n"),
+        "{}",
+        o.err
+    );
+    assert_eq!(o.err, "");
+    let labelled = input.replace("{name: p}", "{name: p, labels: {app: web}}");
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], labelled.as_bytes()).await;
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (0, "pod/p configured\n"),
+        "{}",
+        o.err
+    );
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], labelled.as_bytes()).await;
+    assert_eq!(
+        (o.code, o.out.as_str()),
+        (0, "pod/p unchanged\n"),
+        "{}",
+        o.err
+    );
+    let methods: Vec<String> = fake.requests().into_iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        ["GET", "POST", "GET", "PUT", "GET", "PUT", "GET", "PUT"]
+    );
+}
+
+#[tokio::test]
+async fn apply_to_a_bound_pod_keeps_its_node() {
+    let fake = Fake::start(|req| match req.method.as_str() {
+        "GET" => {
+            let mut live = pod("p", "default");
+            live["spec"]["nodeName"] = json!("node-1");
+            Reply::json(200, live)
+        }
+        _ => written(200, stored(req, "8"), &[]),
+    });
+    let input = MANIFEST.replace("{name: NAME}", "{name: p, labels: {app: web}}");
+    let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out, "pod/p configured\n");
+    let requests = fake.requests();
+    assert_eq!(requests[1].method, "PUT");
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
+    assert_eq!(
+        body["spec"],
+        json!({"containers": [{"name": "c", "image": "busybox"}], "nodeName": "node-1"})
+    );
+    assert_eq!(body["metadata"]["labels"], json!({"app": "web"}));
+    assert_eq!(
+        body["status"]["phase"], "Running",
+        "the live status is kept"
+    );
 }
 
 #[tokio::test]
@@ -143,22 +282,17 @@ fn pod_manifest(extra: &str) -> String {
     format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  containers:\n  - {{name: c, image: busybox, {extra}}}\n")
 }
 
-fn created(warnings: &[&str]) -> Reply {
-    let mut headers = vec![("x-peapod-apply", "created".to_string())];
-    for warning in warnings {
-        let value = format!("299 - {}", serde_json::to_string(warning).unwrap());
-        headers.push(("warning", value));
-    }
-    Reply::Full {
-        status: 201,
-        headers,
-        body: vec![],
+/// The API server's answers to applying a new pod: not found, then created with `warnings`.
+fn created(req: &Recorded, warnings: &[&str]) -> Reply {
+    match req.method.as_str() {
+        "GET" => Reply::not_found("pods", req.path().rsplit('/').next().unwrap()),
+        _ => written(201, stored(req, "1"), warnings),
     }
 }
 
 #[tokio::test]
 async fn apply_refuses_an_unknown_field_as_kubectls_default_strict_validation_does() {
-    let fake = Fake::start(|_| created(&[]));
+    let fake = Fake::start(|req| created(req, &[]));
     let input = format!("{}---\n{}", manifest(&["a"]), pod_manifest("comand: [sh]"));
     let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
     assert_eq!(o.code, 1);
@@ -171,7 +305,7 @@ async fn apply_refuses_an_unknown_field_as_kubectls_default_strict_validation_do
 
 #[tokio::test]
 async fn apply_refuses_a_key_given_twice_naming_its_line() {
-    let fake = Fake::start(|_| created(&[]));
+    let fake = Fake::start(|req| created(req, &[]));
     let input = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  name: q\nspec:\n  containers:\n  - name: c\n    image: busybox\n    image: nginx\n";
     let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
     assert_eq!(o.code, 1);
@@ -184,7 +318,7 @@ async fn apply_refuses_a_key_given_twice_naming_its_line() {
 
 #[tokio::test]
 async fn apply_refuses_a_key_given_twice_in_json_naming_its_path() {
-    let fake = Fake::start(|_| created(&[]));
+    let fake = Fake::start(|req| created(req, &[]));
     let input = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "busybox", "image": "nginx"}]}}"#;
     let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
@@ -200,7 +334,7 @@ async fn apply_refuses_a_key_given_twice_in_json_naming_its_path() {
 
 #[tokio::test]
 async fn apply_with_validate_warn_sends_the_object_and_warns_of_what_strict_refuses() {
-    let fake = Fake::start(|_| created(&[r#"unknown field "spec.containers[0].comand""#]));
+    let fake = Fake::start(|req| created(req, &[r#"unknown field "spec.containers[0].comand""#]));
     let input = pod_manifest("comand: [sh], image: nginx");
     let o = run_at(
         &fake.socket,
@@ -214,12 +348,15 @@ async fn apply_with_validate_warn_sends_the_object_and_warns_of_what_strict_refu
         o.err,
         "Warning: line 7: key \"image\" already set in map\nWarning: unknown field \"spec.containers[0].comand\"\n"
     );
-    let requests = fake.requests();
     assert_eq!(
-        requests[0].uri,
-        "/api/v1/namespaces/default/pods/p?fieldValidation=Warn"
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/default/pods/p",
+            "POST /api/v1/namespaces/default/pods?fieldValidation=Warn",
+        ]
     );
-    let body: Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let requests = fake.requests();
+    let body: Value = serde_json::from_slice(&requests[1].body).unwrap();
     assert_eq!(
         body["spec"]["containers"][0]["image"], "nginx",
         "the last value wins"
@@ -228,11 +365,14 @@ async fn apply_with_validate_warn_sends_the_object_and_warns_of_what_strict_refu
 
 #[tokio::test]
 async fn apply_with_validate_false_drops_unknown_fields_silently() {
-    let fake = Fake::start(|_| {
-        created(&[
-            r#"unknown field "spec.containers[0].comand""#,
-            "spec.affinity: not supported by peapod, ignored",
-        ])
+    let fake = Fake::start(|req| {
+        created(
+            req,
+            &[
+                r#"unknown field "spec.containers[0].comand""#,
+                "spec.affinity: not supported by peapod, ignored",
+            ],
+        )
     });
     let input = pod_manifest("comand: [sh]");
     let o = run_at(
@@ -246,12 +386,19 @@ async fn apply_with_validate_false_drops_unknown_fields_silently() {
         o.err,
         "Warning: spec.affinity: not supported by peapod, ignored\n"
     );
-    assert!(fake.requests()[0].uri.ends_with("?fieldValidation=Ignore"));
+    assert_eq!(o.out, "pod/p created\n");
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/default/pods/p",
+            "POST /api/v1/namespaces/default/pods?fieldValidation=Ignore",
+        ]
+    );
 }
 
 #[tokio::test]
 async fn apply_refuses_what_the_runtime_could_not_run_naming_the_field() {
-    let fake = Fake::start(|_| created(&[]));
+    let fake = Fake::start(|req| created(req, &[]));
     let input = format!(
         "{}  volumes: [{{name: v, emptyDir: {{}}}}]\n",
         pod_manifest(r#"volumeMounts: [{name: v, mountPath: /proc}], args: ["a\0b"]"#)
@@ -267,7 +414,7 @@ async fn apply_refuses_what_the_runtime_could_not_run_naming_the_field() {
 
 #[tokio::test]
 async fn apply_refuses_a_deep_flow_nest_at_once() {
-    let fake = Fake::start(|_| created(&[]));
+    let fake = Fake::start(|req| created(req, &[]));
     let input = format!("apiVersion: v1\nkind: Pod\nspec: {}", "[".repeat(100_000));
     let started = std::time::Instant::now();
     let o = run_at(&fake.socket, &["apply", "-f", "-"], input.as_bytes()).await;
@@ -286,18 +433,17 @@ async fn apply_refuses_a_deep_flow_nest_at_once() {
 #[tokio::test]
 async fn apply_server_errors_continue_with_the_next_object() {
     let fake = Fake::start(|req| {
-        if req.path().ends_with("/a") {
+        let name = serde_json::from_slice::<Value>(&req.body)
+            .map(|body| body["metadata"]["name"].clone())
+            .unwrap_or_default();
+        if req.method == "POST" && name == "a" {
             Reply::json(
                 422,
                 json!({"kind": "Status", "status": "Failure", "reason": "Invalid", "code": 422,
                 "message": "Pod \"a\" is invalid: spec.containers[0].image: Required value"}),
             )
         } else {
-            Reply::Full {
-                status: 201,
-                headers: vec![("x-peapod-apply", "created".into())],
-                body: vec![],
-            }
+            created(req, &[])
         }
     });
     let o = run_at(
@@ -311,6 +457,15 @@ async fn apply_server_errors_continue_with_the_next_object() {
     assert_eq!(
         o.err,
         "The Pod \"a\" is invalid: spec.containers[0].image: Required value\n"
+    );
+    assert_eq!(
+        fake.uris(),
+        vec![
+            "GET /api/v1/namespaces/default/pods/a",
+            "POST /api/v1/namespaces/default/pods?fieldValidation=Strict",
+            "GET /api/v1/namespaces/default/pods/b",
+            "POST /api/v1/namespaces/default/pods?fieldValidation=Strict",
+        ]
     );
 }
 

@@ -1,6 +1,7 @@
 //! SQLite schema and row access: one table of objects as JSON plus the global revision counter.
 
 use std::fs::{OpenOptions, Permissions};
+use std::ops::ControlFlow;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
-use crate::key::{ObjectKey, TypeInfo};
+use crate::key::{ObjectKey, ResourceKey};
 use crate::StoreError;
 
 /// Kind column of core/v1 Events, which get the extra index columns.
@@ -73,6 +74,20 @@ pub(crate) fn open(path: Option<&Path>) -> Result<Connection, StoreError> {
     })
 }
 
+/// Opens a query-only connection to the database at `path`, which the writer has set up.
+pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let setup = || -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(conn)
+    };
+    setup().map_err(|source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Creates the database file owner-only before SQLite does (SQLite gives `-wal` and `-shm` the
 /// database's mode), and tightens the files of a database an older version left readable.
 fn restrict_files(path: &Path) -> Result<(), StoreError> {
@@ -120,7 +135,7 @@ pub(crate) fn load(conn: &Connection, key: &ObjectKey) -> Result<Option<Row>, St
     let found: Option<(i64, String)> = conn
         .query_row(
             "SELECT rv, json FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-            params![key.ty.key, key.namespace, key.name],
+            params![key.ty.storage_kind(), key.namespace, key.name],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
@@ -132,22 +147,74 @@ pub(crate) fn load(conn: &Connection, key: &ObjectKey) -> Result<Option<Row>, St
 /// All objects of a type, optionally in one namespace, sorted by namespace then name.
 pub(crate) fn load_all(
     conn: &Connection,
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     namespace: Option<&str>,
 ) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::new();
+    scan(conn, ty, namespace, None, |row| {
+        rows.push(row);
+        ControlFlow::Continue(())
+    })?;
+    Ok(rows)
+}
+
+/// Visits the objects of a type in namespace-then-name order, optionally in one namespace and
+/// only those after `after` (namespace, name), until `visit` breaks.
+pub(crate) fn scan(
+    conn: &Connection,
+    ty: &ResourceKey,
+    namespace: Option<&str>,
+    after: Option<(&str, &str)>,
+    mut visit: impl FnMut(Row) -> ControlFlow<()>,
+) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT namespace, name, rv, json FROM objects
          WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2)
+           AND (?3 IS NULL OR (namespace, name) > (?3, ?4))
          ORDER BY namespace, name",
     )?;
-    let rows = stmt.query_map(params![ty.key, namespace], raw_row)?;
-    collect_rows(ty, rows)
+    let (after_namespace, after_name) = after.unzip();
+    let rows = stmt.query_map(
+        params![ty.storage_kind(), namespace, after_namespace, after_name],
+        raw_row,
+    )?;
+    for row in rows {
+        let (namespace, name, rv, json) = row?;
+        let key = ObjectKey {
+            ty: ty.clone(),
+            namespace,
+            name,
+        };
+        if visit(decode_row(key, rv, &json)?).is_break() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How many objects of a type (optionally in one namespace) come after `after`.
+pub(crate) fn count_after(
+    conn: &Connection,
+    ty: &ResourceKey,
+    namespace: Option<&str>,
+    after: (&str, &str),
+) -> Result<u64, StoreError> {
+    let count: i64 = conn
+        .prepare_cached(
+            "SELECT COUNT(*) FROM objects
+             WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2) AND (namespace, name) > (?3, ?4)",
+        )?
+        .query_row(
+            params![ty.storage_kind(), namespace, after.0, after.1],
+            |row| row.get(0),
+        )?;
+    Ok(count as u64)
 }
 
 /// Events, optionally in one namespace and/or about one involved object uid.
 pub(crate) fn load_events(
     conn: &Connection,
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     namespace: Option<&str>,
     involved_uid: Option<&str>,
 ) -> Result<Vec<Row>, StoreError> {
@@ -157,14 +224,14 @@ pub(crate) fn load_events(
            AND (?3 IS NULL OR involved_uid = ?3)
          ORDER BY namespace, name",
     )?;
-    let rows = stmt.query_map(params![ty.key, namespace, involved_uid], raw_row)?;
+    let rows = stmt.query_map(params![ty.storage_kind(), namespace, involved_uid], raw_row)?;
     collect_rows(ty, rows)
 }
 
 /// Events whose last occurrence is before `second` (unix seconds).
 pub(crate) fn events_before(
     conn: &Connection,
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     second: i64,
 ) -> Result<Vec<Row>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -172,7 +239,7 @@ pub(crate) fn events_before(
          WHERE kind = ?1 AND event_time < ?2
          ORDER BY namespace, name",
     )?;
-    let rows = stmt.query_map(params![ty.key, second], raw_row)?;
+    let rows = stmt.query_map(params![ty.storage_kind(), second], raw_row)?;
     collect_rows(ty, rows)
 }
 
@@ -183,13 +250,13 @@ pub(crate) fn put(
     rv: u64,
     value: &Value,
 ) -> Result<(), StoreError> {
-    let (involved_uid, event_time) = event_columns(&key.ty.key, value);
+    let (involved_uid, event_time) = event_columns(key.ty.storage_kind(), value);
     conn.prepare_cached(
         "INSERT OR REPLACE INTO objects (kind, namespace, name, rv, json, involved_uid, event_time)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
-        key.ty.key,
+        key.ty.storage_kind(),
         key.namespace,
         key.name,
         rv as i64,
@@ -202,7 +269,7 @@ pub(crate) fn put(
 
 pub(crate) fn remove(conn: &Connection, key: &ObjectKey) -> Result<(), StoreError> {
     conn.prepare_cached("DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3")?
-        .execute(params![key.ty.key, key.namespace, key.name])?;
+        .execute(params![key.ty.storage_kind(), key.namespace, key.name])?;
     Ok(())
 }
 
@@ -213,7 +280,7 @@ fn raw_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
 }
 
 fn collect_rows(
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     rows: impl Iterator<Item = rusqlite::Result<RawRow>>,
 ) -> Result<Vec<Row>, StoreError> {
     rows.map(|row| {
@@ -229,7 +296,7 @@ fn collect_rows(
 }
 
 fn decode_row(key: ObjectKey, rv: i64, json: &str) -> Result<Row, StoreError> {
-    let value = serde_json::from_str(json).map_err(|source| key.decode(source))?;
+    let value = serde_json::from_str(json).map_err(|source| key.decode_error(source))?;
     Ok(Row {
         key,
         rv: rv as u64,
@@ -267,7 +334,7 @@ mod tests {
     use super::*;
 
     fn pod_key(namespace: &str, name: &str) -> ObjectKey {
-        TypeInfo::of::<Pod>().object(Some(namespace), name)
+        ResourceKey::of::<Pod>().object(Some(namespace), name)
     }
 
     fn mode(path: &Path) -> u32 {
@@ -320,7 +387,7 @@ mod tests {
         for (namespace, name) in [("b", "x"), ("a", "z"), ("a", "y")] {
             put(&conn, &pod_key(namespace, name), 1, &json!({})).unwrap();
         }
-        let ty = TypeInfo::of::<Pod>();
+        let ty = ResourceKey::of::<Pod>();
         let names: Vec<_> = load_all(&conn, &ty, None)
             .unwrap()
             .into_iter()
@@ -328,6 +395,28 @@ mod tests {
             .collect();
         assert_eq!(names, ["a/y", "a/z", "b/x"]);
         assert_eq!(load_all(&conn, &ty, Some("b")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn scan_starts_after_a_key_and_stops_on_break() {
+        let conn = open(None).unwrap();
+        for (namespace, name) in [("a", "x"), ("a", "y"), ("b", "a"), ("b", "b")] {
+            put(&conn, &pod_key(namespace, name), 1, &json!({})).unwrap();
+        }
+        let ty = ResourceKey::of::<Pod>();
+        let mut seen = Vec::new();
+        scan(&conn, &ty, None, Some(("a", "x")), |row| {
+            seen.push(format!("{}/{}", row.key.namespace, row.key.name));
+            if seen.len() == 2 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap();
+        assert_eq!(seen, ["a/y", "b/a"]);
+        assert_eq!(count_after(&conn, &ty, None, ("a", "y")).unwrap(), 2);
+        assert_eq!(count_after(&conn, &ty, Some("a"), ("a", "x")).unwrap(), 1);
     }
 
     #[test]

@@ -29,15 +29,31 @@ pub enum StoreError {
         namespace: String,
         name: String,
     },
+    /// A delete precondition (uid or resourceVersion) did not match the stored object.
+    #[error(
+        "Operation cannot be fulfilled on {kind} \"{name}\": StorageError: invalid object, \
+         Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: {message}"
+    )]
+    PreconditionFailed {
+        kind: String,
+        namespace: String,
+        name: String,
+        key: String,
+        message: String,
+    },
     #[error("{kind} \"{name}\" is invalid: {message}")]
     Invalid {
         kind: String,
         name: String,
         message: String,
     },
-    /// A watch receiver fell too far behind; the caller must list and watch again.
-    #[error("too old resource version: the watch fell behind, list and watch again")]
-    Expired,
+    /// A watch asked for (or fell behind to) changes older than the kept history; the caller
+    /// must list and watch again. `oldest` is the oldest revision a watch can start from.
+    #[error("too old resource version: {requested} ({oldest})")]
+    Expired { requested: u64, oldest: u64 },
+    /// A list's continue token could not be decoded.
+    #[error("{message}")]
+    BadContinue { message: String },
     #[error("opening store database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -69,9 +85,12 @@ impl StoreError {
     pub fn code(&self) -> u16 {
         match self {
             StoreError::NotFound { .. } => 404,
-            StoreError::AlreadyExists { .. } | StoreError::Conflict { .. } => 409,
+            StoreError::AlreadyExists { .. }
+            | StoreError::Conflict { .. }
+            | StoreError::PreconditionFailed { .. } => 409,
             StoreError::Invalid { .. } => 422,
-            StoreError::Expired => 410,
+            StoreError::Expired { .. } => 410,
+            StoreError::BadContinue { .. } => 400,
             _ => 500,
         }
     }
@@ -81,9 +100,10 @@ impl StoreError {
         match self {
             StoreError::NotFound { .. } => "NotFound",
             StoreError::AlreadyExists { .. } => "AlreadyExists",
-            StoreError::Conflict { .. } => "Conflict",
+            StoreError::Conflict { .. } | StoreError::PreconditionFailed { .. } => "Conflict",
             StoreError::Invalid { .. } => "Invalid",
-            StoreError::Expired => "Expired",
+            StoreError::Expired { .. } => "Expired",
+            StoreError::BadContinue { .. } => "BadRequest",
             _ => "InternalError",
         }
     }
@@ -133,9 +153,34 @@ mod tests {
             name,
         };
         assert_eq!((conflict.code(), conflict.reason()), (409, "Conflict"));
+        let expired = StoreError::Expired {
+            requested: 3,
+            oldest: 10,
+        };
+        assert_eq!((expired.code(), expired.reason()), (410, "Expired"));
+        assert_eq!(expired.to_string(), "too old resource version: 3 (10)");
+        let bad = StoreError::BadContinue {
+            message: "continue key is not valid: x".into(),
+        };
+        assert_eq!((bad.code(), bad.reason()), (400, "BadRequest"));
+    }
+
+    #[test]
+    fn precondition_failures_are_conflicts_worded_like_kube() {
+        let (kind, namespace, name) = key();
+        let failed = StoreError::PreconditionFailed {
+            kind,
+            namespace,
+            name,
+            key: "/registry/pods/default/web".into(),
+            message: "Precondition failed: UID in precondition: a, UID in object meta: b".into(),
+        };
+        assert_eq!((failed.code(), failed.reason()), (409, "Conflict"));
         assert_eq!(
-            (StoreError::Expired.code(), StoreError::Expired.reason()),
-            (410, "Expired")
+            failed.to_string(),
+            "Operation cannot be fulfilled on pods \"web\": StorageError: invalid object, \
+             Code: 4, Key: /registry/pods/default/web, ResourceVersion: 0, \
+             AdditionalErrorMsg: Precondition failed: UID in precondition: a, UID in object meta: b"
         );
     }
 }

@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::db::{self, Row};
-use crate::key::{ObjectKey, TypeInfo};
-use crate::store::{decode, decode_rows, Writer};
+use crate::key::{ObjectKey, ResourceKey};
+use crate::writer::Writer;
 use crate::{Store, StoreError};
 
 /// Identical events closer together than this are folded into one with a higher count.
@@ -23,8 +23,8 @@ impl Store {
     pub fn record_event(&self, mut event: Event) -> Result<Event, StoreError> {
         let at = occurred_at(&event);
         event.metadata.namespace = Some(event_namespace(&event));
-        let ty = TypeInfo::of::<Event>();
-        self.write(|w| match similar(w, &ty, &event, at)? {
+        let ty = ResourceKey::of::<Event>();
+        self.write(false, |w| match similar(w, &ty, &event, at)? {
             Some((row, existing)) => aggregate(w, row, existing, at),
             None => insert_new(w, &ty, event, at),
         })
@@ -36,14 +36,15 @@ impl Store {
         namespace: Option<&str>,
         involved_uid: Option<&str>,
     ) -> Result<Vec<Event>, StoreError> {
-        let ty = TypeInfo::of::<Event>();
-        decode_rows(db::load_events(&self.lock(), &ty, namespace, involved_uid)?)
+        let ty = ResourceKey::of::<Event>();
+        let rows = self.read(|conn| db::load_events(conn, &ty, namespace, involved_uid))?;
+        rows.iter().map(|row| row.key.decode(&row.value)).collect()
     }
 
     /// Deletes every event about the object with `involved_uid`; returns how many.
     pub fn delete_events_for(&self, involved_uid: &str) -> Result<usize, StoreError> {
-        let ty = TypeInfo::of::<Event>();
-        self.write(|w| {
+        let ty = ResourceKey::of::<Event>();
+        self.write(false, |w| {
             let rows = db::load_events(w.conn(), &ty, None, Some(involved_uid))?;
             remove_all(w, rows)
         })
@@ -51,8 +52,8 @@ impl Store {
 
     /// Deletes every event last seen before `older_than`; returns how many.
     pub fn expire_events(&self, older_than: Timestamp) -> Result<usize, StoreError> {
-        let ty = TypeInfo::of::<Event>();
-        self.write(|w| {
+        let ty = ResourceKey::of::<Event>();
+        self.write(false, |w| {
             let rows = db::events_before(w.conn(), &ty, older_than.as_second())?;
             remove_all(w, rows)
         })
@@ -80,7 +81,7 @@ fn event_namespace(event: &Event) -> String {
 /// The most recent stored event `event` would aggregate into, with its row.
 fn similar(
     w: &Writer<'_>,
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     event: &Event,
     at: Timestamp,
 ) -> Result<Option<(Row, Event)>, StoreError> {
@@ -92,7 +93,7 @@ fn similar(
     )?;
     let mut best: Option<(Row, Event)> = None;
     for row in rows {
-        let stored: Event = decode(&row.key, row.value.clone())?;
+        let stored: Event = row.key.decode(&row.value)?;
         let Some(last) = last_seen(&stored) else {
             continue;
         };
@@ -141,12 +142,12 @@ fn aggregate(
     existing.last_timestamp = Some(Time(last));
     let value = serde_json::to_value(&existing)?;
     let stored = w.replace(&row, value)?.unwrap_or(row.value);
-    decode(&row.key, stored)
+    row.key.decode(&stored)
 }
 
 fn insert_new(
     w: &mut Writer<'_>,
-    ty: &TypeInfo,
+    ty: &ResourceKey,
     mut event: Event,
     at: Timestamp,
 ) -> Result<Event, StoreError> {
@@ -167,7 +168,7 @@ fn insert_new(
 }
 
 /// `<involvedObject.name>.<hex unix nanos>`, moving on a nanosecond if that name is taken.
-fn free_name(w: &Writer<'_>, ty: &TypeInfo, event: &Event) -> Result<ObjectKey, StoreError> {
+fn free_name(w: &Writer<'_>, ty: &ResourceKey, event: &Event) -> Result<ObjectKey, StoreError> {
     let base = event.involved_object.name.as_deref().unwrap_or_default();
     let mut nanos = Timestamp::now().as_nanosecond();
     loop {

@@ -1,17 +1,28 @@
 //! peapod's object store: Kubernetes objects kept in SQLite the way the API server keeps them in
 //! etcd, with a global resourceVersion, optimistic concurrency, core/v1 Event aggregation and a
-//! gapless list + watch.
+//! gapless list + watch. Objects of any kind are reachable as JSON values keyed at run time
+//! ([`ResourceKey`], `Store::*_raw`), the API a generic API server sits on; the typed API over
+//! k8s-openapi types is a thin layer over it.
 
 mod db;
 mod error;
 mod events;
+mod history;
 mod key;
+mod list;
 mod meta;
+pub mod meta_rules;
+mod options;
+mod readers;
 mod store;
 mod watch;
+mod writer;
 
 pub use db::DATABASE_MODE;
 pub use error::StoreError;
+pub use key::ResourceKey;
+pub use list::{ListOptions, Predicate, RawList};
+pub use options::{DeleteOptionsRaw, Deleted, Updated, WriteOptions};
 pub use store::{Store, StoreOptions};
 pub use watch::{WatchEvent, WatchEventType, WatchStream};
 

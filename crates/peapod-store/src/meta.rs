@@ -1,21 +1,45 @@
-//! The API server's ObjectMeta rules: what the system sets on create and what an update may change.
+//! The API server's ObjectMeta rules on JSON objects: what the system sets on create, what an
+//! update may change, and how deletion is marked.
 
 use jiff::Timestamp;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde_json::{json, Value};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::{json, Map, Value};
 
 /// Characters Kubernetes uses for generated name suffixes (no vowels, no confusable digits).
 const NAME_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 const GENERATED_SUFFIX_LEN: usize = 5;
 const MAX_NAME_LEN: usize = 63;
 
+/// Metadata an update can never change: always taken from the stored object.
+const SYSTEM_FIELDS: [&str; 5] = [
+    "name",
+    "namespace",
+    "uid",
+    "creationTimestamp",
+    "generation",
+];
+
+/// `metadata.<name>` of `value`, treating JSON null as absent.
+pub(crate) fn field<'a>(value: &'a Value, name: &str) -> Option<&'a Value> {
+    value
+        .get("metadata")?
+        .get(name)
+        .filter(|found| !found.is_null())
+}
+
+/// `metadata.<name>` of `value` when it is a string.
+pub(crate) fn str_field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
+    field(value, name)?.as_str()
+}
+
 /// Sets the fields the system owns on a new object.
-pub(crate) fn prepare_create(meta: &mut ObjectMeta, now: Timestamp) {
-    meta.uid = Some(uuid::Uuid::new_v4().to_string());
-    meta.creation_timestamp = Some(Time(now));
-    meta.generation = Some(1);
-    meta.deletion_timestamp = None;
-    meta.deletion_grace_period_seconds = None;
+pub(crate) fn prepare_create(value: &mut Value, now: Timestamp) {
+    let metadata = metadata_mut(value);
+    metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    metadata.insert("creationTimestamp".into(), time(now));
+    metadata.insert("generation".into(), json!(1));
+    metadata.remove("deletionTimestamp");
+    metadata.remove("deletionGracePeriodSeconds");
 }
 
 /// `generateName` + 5 random characters, the prefix cut so the result stays a valid name.
@@ -35,25 +59,25 @@ pub(crate) fn generate_name(prefix: &str) -> String {
 }
 
 /// Keeps the system-owned metadata of `old` on an updated object; errors name an immutable field.
-pub(crate) fn carry_over(new: &mut ObjectMeta, old: &ObjectMeta) -> Result<(), String> {
-    if let (Some(given), Some(stored)) = (&new.uid, &old.uid) {
+pub(crate) fn carry_over(new: &mut Value, old: &Value) -> Result<(), String> {
+    if let (Some(given), Some(stored)) = (str_field(new, "uid"), str_field(old, "uid")) {
         if given != stored {
             return Err(format!(
                 "metadata.uid: Invalid value: \"{given}\": field is immutable"
             ));
         }
     }
-    new.name.clone_from(&old.name);
-    new.namespace.clone_from(&old.namespace);
-    new.uid.clone_from(&old.uid);
-    new.creation_timestamp.clone_from(&old.creation_timestamp);
-    new.generation = old.generation;
-    // An update may set a deletion timestamp but never move or remove one.
-    if old.deletion_timestamp.is_some() {
-        new.deletion_timestamp.clone_from(&old.deletion_timestamp);
+    let grace_given = field(new, "deletionGracePeriodSeconds").is_some();
+    let metadata = metadata_mut(new);
+    for name in SYSTEM_FIELDS {
+        copy_field(metadata, old, name);
     }
-    if new.deletion_grace_period_seconds.is_none() {
-        new.deletion_grace_period_seconds = old.deletion_grace_period_seconds;
+    // An update may set a deletion timestamp but never move or remove one.
+    if field(old, "deletionTimestamp").is_some() {
+        copy_field(metadata, old, "deletionTimestamp");
+    }
+    if !grace_given {
+        copy_field(metadata, old, "deletionGracePeriodSeconds");
     }
     Ok(())
 }
@@ -63,21 +87,61 @@ pub(crate) fn bump_generation(new: &mut Value, old: &Value) {
     if new.get("spec") == old.get("spec") {
         return;
     }
-    let generation = old
-        .pointer("/metadata/generation")
+    let generation = field(old, "generation")
         .and_then(Value::as_i64)
         .unwrap_or(0);
     metadata_mut(new).insert("generation".into(), json!(generation + 1));
 }
 
-/// Replaces `target`'s `status` with `source`'s (removing it when `source` has none).
-pub(crate) fn copy_status(target: &mut Value, source: &Value) {
-    let Some(fields) = target.as_object_mut() else {
-        return;
-    };
-    match source.get("status") {
-        Some(status) => fields.insert("status".into(), status.clone()),
-        None => fields.remove("status"),
+pub(crate) fn has_finalizers(value: &Value) -> bool {
+    field(value, "finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| !finalizers.is_empty())
+}
+
+/// Whether an update of an object being deleted takes away its last finalizer, after which the
+/// object goes, as kube-apiserver's store deletes it during the update.
+pub(crate) fn empties_finalizers(new: &Value, old: &Value) -> bool {
+    field(old, "deletionTimestamp").is_some()
+        && has_finalizers(old)
+        && !has_finalizers(new)
+        && !has_spec_finalizers(new)
+}
+
+/// A Namespace's own finalizers (`spec.finalizers`) also keep it, as kube's namespace
+/// strategy says in `ShouldDeleteDuringUpdate`; the namespace controller removes it.
+fn has_spec_finalizers(value: &Value) -> bool {
+    value
+        .pointer("/spec/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|finalizers| !finalizers.is_empty())
+}
+
+/// Marks an object with finalizers as being deleted: deletionTimestamp now and a grace period
+/// of 0, each only if not set already.
+pub(crate) fn mark_deleting(value: &mut Value, now: Timestamp) {
+    let metadata = metadata_mut(value);
+    if metadata.get("deletionTimestamp").is_none_or(Value::is_null) {
+        metadata.insert("deletionTimestamp".into(), time(now));
+    }
+    if metadata
+        .get("deletionGracePeriodSeconds")
+        .is_none_or(Value::is_null)
+    {
+        metadata.insert("deletionGracePeriodSeconds".into(), json!(0));
+    }
+}
+
+pub(crate) fn set_name(value: &mut Value, name: &str) {
+    metadata_mut(value).insert("name".into(), json!(name));
+}
+
+/// Sets `metadata.namespace`, or removes it for cluster-scoped kinds.
+pub(crate) fn set_namespace(value: &mut Value, namespace: Option<&str>) {
+    let metadata = metadata_mut(value);
+    match namespace {
+        Some(namespace) => metadata.insert("namespace".into(), json!(namespace)),
+        None => metadata.remove("namespace"),
     };
 }
 
@@ -85,7 +149,23 @@ pub(crate) fn set_resource_version(value: &mut Value, rv: u64) {
     metadata_mut(value).insert("resourceVersion".into(), json!(rv.to_string()));
 }
 
-fn metadata_mut(value: &mut Value) -> &mut serde_json::Map<String, Value> {
+pub(crate) fn clear_resource_version(value: &mut Value) {
+    metadata_mut(value).remove("resourceVersion");
+}
+
+/// A timestamp as Kubernetes writes it (RFC 3339, whole seconds).
+fn time(at: Timestamp) -> Value {
+    serde_json::to_value(Time(at)).unwrap_or_else(|_| json!(at.to_string()))
+}
+
+fn copy_field(metadata: &mut Map<String, Value>, old: &Value, name: &str) {
+    match field(old, name) {
+        Some(stored) => metadata.insert(name.into(), stored.clone()),
+        None => metadata.remove(name),
+    };
+}
+
+pub(crate) fn metadata_mut(value: &mut Value) -> &mut Map<String, Value> {
     if !value.is_object() {
         *value = json!({});
     }
@@ -105,23 +185,22 @@ fn metadata_mut(value: &mut Value) -> &mut serde_json::Map<String, Value> {
 mod tests {
     use super::*;
 
-    fn stored_meta() -> ObjectMeta {
-        let mut meta = ObjectMeta {
-            name: Some("web".into()),
-            namespace: Some("default".into()),
-            ..ObjectMeta::default()
-        };
-        prepare_create(&mut meta, Timestamp::UNIX_EPOCH);
-        meta
+    fn stored() -> Value {
+        let mut value = json!({"metadata": {"name": "web", "namespace": "default"}});
+        prepare_create(&mut value, Timestamp::UNIX_EPOCH);
+        value
     }
 
     #[test]
     fn create_sets_uid_generation_and_time() {
-        let meta = stored_meta();
-        assert_eq!(meta.uid.as_ref().map(String::len), Some(36));
-        assert_eq!(meta.generation, Some(1));
-        assert_eq!(meta.creation_timestamp, Some(Time(Timestamp::UNIX_EPOCH)));
-        assert_ne!(stored_meta().uid, meta.uid);
+        let value = stored();
+        assert_eq!(str_field(&value, "uid").map(str::len), Some(36));
+        assert_eq!(value["metadata"]["generation"], 1);
+        assert_eq!(
+            value["metadata"]["creationTimestamp"],
+            "1970-01-01T00:00:00Z"
+        );
+        assert_ne!(str_field(&stored(), "uid"), str_field(&value, "uid"));
     }
 
     #[test]
@@ -135,42 +214,47 @@ mod tests {
 
     #[test]
     fn update_keeps_system_fields() {
-        let old = stored_meta();
-        let mut new = ObjectMeta {
-            name: Some("web".into()),
-            labels: Some([("a".to_string(), "b".to_string())].into()),
-            generation: Some(7),
-            ..ObjectMeta::default()
-        };
+        let old = stored();
+        let mut new = json!({"metadata": {"name": "other", "labels": {"a": "b"}, "generation": 7}});
         carry_over(&mut new, &old).unwrap();
-        assert_eq!((&new.uid, new.generation), (&old.uid, Some(1)));
-        assert_eq!(new.creation_timestamp, old.creation_timestamp);
-        assert!(new.labels.is_some());
+        assert_eq!(new["metadata"]["uid"], old["metadata"]["uid"]);
+        assert_eq!(new["metadata"]["generation"], 1);
+        assert_eq!(new["metadata"]["name"], "web");
+        assert_eq!(new["metadata"]["namespace"], "default");
+        assert_eq!(
+            new["metadata"]["creationTimestamp"],
+            old["metadata"]["creationTimestamp"]
+        );
+        assert_eq!(new["metadata"]["labels"]["a"], "b");
     }
 
     #[test]
     fn deletion_timestamp_can_be_set_but_not_moved() {
-        let mut old = stored_meta();
+        let old = stored();
         let mut new = old.clone();
-        new.deletion_timestamp = Some(Time(Timestamp::from_second(10).unwrap()));
-        new.deletion_grace_period_seconds = Some(30);
+        let meta = metadata_mut(&mut new);
+        meta.insert("deletionTimestamp".into(), json!("1970-01-01T00:00:10Z"));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(30));
         carry_over(&mut new, &old).unwrap();
-        assert!(new.deletion_timestamp.is_some());
+        assert!(field(&new, "deletionTimestamp").is_some());
 
-        old = new.clone();
+        let old = new;
         let mut moved = old.clone();
-        moved.deletion_timestamp = None;
-        moved.deletion_grace_period_seconds = None;
+        metadata_mut(&mut moved).insert("deletionTimestamp".into(), Value::Null);
+        metadata_mut(&mut moved).remove("deletionGracePeriodSeconds");
         carry_over(&mut moved, &old).unwrap();
-        assert_eq!(moved.deletion_timestamp, old.deletion_timestamp);
-        assert_eq!(moved.deletion_grace_period_seconds, Some(30));
+        assert_eq!(
+            moved["metadata"]["deletionTimestamp"],
+            old["metadata"]["deletionTimestamp"]
+        );
+        assert_eq!(moved["metadata"]["deletionGracePeriodSeconds"], 30);
     }
 
     #[test]
     fn changing_the_uid_is_rejected() {
-        let old = stored_meta();
+        let old = stored();
         let mut new = old.clone();
-        new.uid = Some("other".into());
+        metadata_mut(&mut new).insert("uid".into(), json!("other"));
         let err = carry_over(&mut new, &old).unwrap_err();
         assert!(err.contains("field is immutable"), "{err}");
     }
@@ -187,12 +271,29 @@ mod tests {
     }
 
     #[test]
-    fn status_is_copied_or_removed() {
-        let mut target = json!({"spec": 1, "status": {"phase": "Pending"}});
-        copy_status(&mut target, &json!({"status": {"phase": "Running"}}));
-        assert_eq!(target["status"]["phase"], "Running");
-        copy_status(&mut target, &json!({"spec": 2}));
-        assert_eq!(target, json!({"spec": 1}));
+    fn deletion_marks_only_unset_fields() {
+        let mut value = json!({"metadata": {"finalizers": ["x"]}});
+        mark_deleting(&mut value, Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            value["metadata"]["deletionTimestamp"],
+            "1970-01-01T00:00:00Z"
+        );
+        assert_eq!(value["metadata"]["deletionGracePeriodSeconds"], 0);
+        let before = value.clone();
+        mark_deleting(&mut value, Timestamp::from_second(99).unwrap());
+        assert_eq!(value, before);
+    }
+
+    #[test]
+    fn only_taking_the_last_finalizer_of_a_deleting_object_empties_it() {
+        let deleting = json!({"metadata": {"deletionTimestamp": "t", "finalizers": ["x"]}});
+        let emptied = json!({"metadata": {"deletionTimestamp": "t", "finalizers": []}});
+        assert!(empties_finalizers(&emptied, &deleting));
+        assert!(!empties_finalizers(&deleting, &deleting));
+        let live = json!({"metadata": {"finalizers": ["x"]}});
+        assert!(!empties_finalizers(&json!({}), &live));
+        // A graceful deletion (timestamp, no finalizers) stays until it is deleted.
+        assert!(!empties_finalizers(&emptied, &emptied));
     }
 
     #[test]
@@ -200,5 +301,7 @@ mod tests {
         let mut value = json!({"kind": "Pod"});
         set_resource_version(&mut value, 42);
         assert_eq!(value["metadata"]["resourceVersion"], "42");
+        clear_resource_version(&mut value);
+        assert_eq!(value["metadata"], json!({}));
     }
 }

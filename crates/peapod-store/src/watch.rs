@@ -1,5 +1,7 @@
-//! Watch: committed changes fanned out to watchers, filtered to one type and namespace.
+//! Watch: the stream of committed changes of one kind (and namespace) a watcher receives, first
+//! replayed from the history, then live.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -8,13 +10,15 @@ use tokio::sync::broadcast;
 
 use crate::StoreError;
 
-/// The type of a watch event, serialized as the API server's `ADDED` / `MODIFIED` / `DELETED`.
+/// The type of a watch event, serialized as the API server's `ADDED` / `MODIFIED` / `DELETED` /
+/// `BOOKMARK`. The store never emits `Bookmark`: API servers synthesise them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum WatchEventType {
     Added,
     Modified,
     Deleted,
+    Bookmark,
 }
 
 impl WatchEventType {
@@ -23,6 +27,7 @@ impl WatchEventType {
             WatchEventType::Added => "ADDED",
             WatchEventType::Modified => "MODIFIED",
             WatchEventType::Deleted => "DELETED",
+            WatchEventType::Bookmark => "BOOKMARK",
         }
     }
 }
@@ -33,9 +38,12 @@ pub struct WatchEvent {
     pub kind: WatchEventType,
     pub object: Value,
     pub resource_version: u64,
+    /// For `Modified`, the object before the change (kube's watch cache `PrevObject`), so a
+    /// filtered watch can tell an object leaving its selection.
+    pub previous: Option<Value>,
 }
 
-/// A committed change as broadcast to every watcher before filtering.
+/// A committed change as kept in the history and broadcast to every watcher before filtering.
 #[derive(Debug)]
 pub(crate) struct Change {
     pub type_key: String,
@@ -43,42 +51,86 @@ pub(crate) struct Change {
     pub event: WatchEvent,
 }
 
-/// The changes after a `list_watch`, in revision order.
+impl Change {
+    pub fn revision(&self) -> u64 {
+        self.event.resource_version
+    }
+}
+
+/// Which changes a watcher wants: one storage kind, in one namespace or all.
+#[derive(Clone, Debug)]
+pub(crate) struct WatchFilter {
+    pub type_key: String,
+    pub namespace: Option<String>,
+}
+
+impl WatchFilter {
+    pub fn wants(&self, change: &Change) -> bool {
+        change.type_key == self.type_key
+            && self
+                .namespace
+                .as_ref()
+                .is_none_or(|namespace| *namespace == change.namespace)
+    }
+}
+
+/// The changes after a revision, in revision order: those already kept in the history, then
+/// live ones.
 ///
-/// A watcher that falls more than the channel capacity behind gets one
+/// A watcher that falls more than the broadcast capacity behind gets one
 /// `Err(StoreError::Expired)` and then `None`: it must list and watch again.
 #[derive(Debug)]
 pub struct WatchStream {
-    changes: broadcast::Receiver<Arc<Change>>,
-    type_key: String,
-    namespace: Option<String>,
+    replay: VecDeque<Arc<Change>>,
+    live: broadcast::Receiver<Arc<Change>>,
+    filter: WatchFilter,
+    /// Changes at or before this revision are not for this watcher.
+    after: u64,
+    /// Revision of the last change taken from `live`, wanted or not.
+    position: u64,
     finished: bool,
 }
 
 impl WatchStream {
+    /// `replay` holds the kept changes after `after`; `live` was subscribed when the history's
+    /// newest change was `position`.
     pub(crate) fn new(
-        changes: broadcast::Receiver<Arc<Change>>,
-        type_key: String,
-        namespace: Option<String>,
+        replay: VecDeque<Arc<Change>>,
+        live: broadcast::Receiver<Arc<Change>>,
+        filter: WatchFilter,
+        after: u64,
+        position: u64,
     ) -> WatchStream {
         WatchStream {
-            changes,
-            type_key,
-            namespace,
+            replay,
+            live,
+            filter,
+            after,
+            position,
             finished: false,
         }
     }
 
     /// The next matching change; `None` once the store is gone or after `Expired`.
     pub async fn next(&mut self) -> Option<Result<WatchEvent, StoreError>> {
+        if let Some(change) = self.replay.pop_front() {
+            return Some(Ok(self.deliver(&change)));
+        }
         while !self.finished {
-            match self.changes.recv().await {
-                Ok(change) if self.wants(&change) => return Some(Ok(change.event.clone())),
-                Ok(_) => {}
+            match self.live.recv().await {
+                Ok(change) => {
+                    self.position = change.revision();
+                    if change.revision() > self.after && self.filter.wants(&change) {
+                        return Some(Ok(self.deliver(&change)));
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, type_key = %self.type_key, "watcher lagged");
+                    tracing::debug!(missed, type_key = %self.filter.type_key, "watcher lagged");
                     self.finished = true;
-                    return Some(Err(StoreError::Expired));
+                    return Some(Err(StoreError::Expired {
+                        requested: self.after,
+                        oldest: self.position + missed,
+                    }));
                 }
                 Err(broadcast::error::RecvError::Closed) => self.finished = true,
             }
@@ -86,12 +138,9 @@ impl WatchStream {
         None
     }
 
-    fn wants(&self, change: &Change) -> bool {
-        change.type_key == self.type_key
-            && self
-                .namespace
-                .as_ref()
-                .is_none_or(|namespace| *namespace == change.namespace)
+    fn deliver(&mut self, change: &Change) -> WatchEvent {
+        self.after = change.revision();
+        change.event.clone()
     }
 }
 
@@ -101,11 +150,12 @@ mod tests {
 
     use super::*;
 
-    fn change(type_key: &str, namespace: &str, rv: u64) -> Arc<Change> {
+    pub(crate) fn change(type_key: &str, namespace: &str, rv: u64) -> Arc<Change> {
         Arc::new(Change {
             type_key: type_key.into(),
             namespace: namespace.into(),
             event: WatchEvent {
+                previous: None,
                 kind: WatchEventType::Added,
                 object: json!({}),
                 resource_version: rv,
@@ -113,10 +163,17 @@ mod tests {
         })
     }
 
+    fn pods(namespace: Option<&str>) -> WatchFilter {
+        WatchFilter {
+            type_key: "Pod".into(),
+            namespace: namespace.map(str::to_owned),
+        }
+    }
+
     #[tokio::test]
     async fn filters_by_type_and_namespace() {
         let (tx, rx) = broadcast::channel(16);
-        let mut stream = WatchStream::new(rx, "Pod".into(), Some("a".into()));
+        let mut stream = WatchStream::new(VecDeque::new(), rx, pods(Some("a")), 0, 0);
         tx.send(change("Node", "", 1)).unwrap();
         tx.send(change("Pod", "b", 2)).unwrap();
         tx.send(change("Pod", "a", 3)).unwrap();
@@ -127,15 +184,33 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn replays_first_and_skips_live_changes_already_seen() {
+        let (tx, rx) = broadcast::channel(16);
+        let replay = VecDeque::from([change("Pod", "a", 4)]);
+        let mut stream = WatchStream::new(replay, rx, pods(None), 3, 4);
+        tx.send(change("Pod", "a", 4)).unwrap();
+        tx.send(change("Pod", "a", 5)).unwrap();
+        drop(tx);
+        let mut seen = Vec::new();
+        while let Some(event) = stream.next().await {
+            seen.push(event.unwrap().resource_version);
+        }
+        assert_eq!(seen, [4, 5]);
+    }
+
+    #[tokio::test]
     async fn lagging_ends_the_stream_with_expired() {
         let (tx, rx) = broadcast::channel(2);
-        let mut stream = WatchStream::new(rx, "Pod".into(), None);
+        let mut stream = WatchStream::new(VecDeque::new(), rx, pods(None), 0, 0);
         for rv in 1..=5 {
             tx.send(change("Pod", "a", rv)).unwrap();
         }
         assert!(matches!(
             stream.next().await,
-            Some(Err(StoreError::Expired))
+            Some(Err(StoreError::Expired {
+                requested: 0,
+                oldest: 3
+            }))
         ));
         assert!(stream.next().await.is_none());
     }
@@ -146,6 +221,11 @@ mod tests {
             serde_json::to_value(WatchEventType::Modified).unwrap(),
             json!("MODIFIED")
         );
+        assert_eq!(
+            serde_json::to_value(WatchEventType::Bookmark).unwrap(),
+            json!("BOOKMARK")
+        );
         assert_eq!(WatchEventType::Deleted.as_str(), "DELETED");
+        assert_eq!(WatchEventType::Bookmark.as_str(), "BOOKMARK");
     }
 }

@@ -7,6 +7,8 @@
 //! through libcontainer.
 
 pub mod agent;
+pub mod certs;
+pub mod controllers;
 pub mod kubelet;
 pub mod paths;
 pub mod perms;

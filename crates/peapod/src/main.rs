@@ -13,7 +13,7 @@ struct Cli {
 enum Command {
     #[command(flatten)]
     Client(peapod_cli::ClientCommand),
-    /// Run the agent: the API on the Unix socket, the kubelet, the image store.
+    /// Run the agent: the API on the Unix socket and over HTTPS, the kubelet, the image store.
     Serve {
         /// CrashLoopBackOff's first delay (kubelet: 10s); it doubles up to 5 minutes.
         #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
@@ -27,6 +27,8 @@ enum Command {
         #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
         crashloop_backoff: std::time::Duration,
     },
+    /// Print the admin kubeconfig the agent wrote for its HTTPS API.
+    Kubeconfig,
     /// The per-pod sandbox process (started by the agent).
     #[command(hide = true)]
     Shim {
@@ -96,22 +98,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             std::process::exit(code);
         }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
+        Command::Kubeconfig => print_kubeconfig(),
         Command::Play {
             file,
             crashloop_backoff,
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let code =
-                runtime.block_on(peapod::play::play(agent_config(crashloop_backoff)?, file))?;
+            // A foreground run serves HTTPS only when asked: it must not take `serve`'s port.
+            let config = agent_config(crashloop_backoff, "off")?;
+            let code = runtime.block_on(peapod::play::play(config, file))?;
             std::process::exit(code);
         }
         command @ Command::Shim { .. } => run_shim(command),
     }
 }
 
-fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::agent::AgentConfig> {
+fn agent_config(
+    backoff_base: std::time::Duration,
+    default_api_listen: &str,
+) -> anyhow::Result<peapod::agent::AgentConfig> {
     let paths = peapod::paths::Paths::from_env();
     Ok(peapod::agent::AgentConfig {
+        api_listen: peapod::agent::https::listen_from_env(default_api_listen)?,
+        cluster: peapod::agent::cluster::ClusterConfig::from_env()?,
         registry: peapod_image::registry::RegistryConfig::from_env(&paths.data_dir())?,
         image_gc: peapod::kubelet::image_gc::ImageGcPolicy::from_env()?,
         policy: peapod::kubelet::policy::KubeletPolicy::from_env()?,
@@ -124,7 +133,7 @@ fn agent_config(backoff_base: std::time::Duration) -> anyhow::Result<peapod::age
 }
 
 fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
-    let config = agent_config(backoff_base)?;
+    let config = agent_config(backoff_base, peapod::agent::https::DEFAULT_LISTEN)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let served = runtime.block_on(async {
         let shutdown = async {
@@ -143,6 +152,21 @@ fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served?;
     Ok(())
+}
+
+fn print_kubeconfig() -> anyhow::Result<()> {
+    let path = peapod::paths::Paths::from_env().kubeconfig();
+    match std::fs::read(&path) {
+        Ok(text) => {
+            std::io::Write::write_all(&mut std::io::stdout(), &text)?;
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "{} does not exist: `peapod serve` writes it when it serves HTTPS (PEAPOD_API_LISTEN)",
+            path.display()
+        ),
+        Err(err) => anyhow::bail!("reading {}: {err}", path.display()),
+    }
 }
 
 /// The shim lives as long as its pod: it skips the CLI's parser and log filter so that each

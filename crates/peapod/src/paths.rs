@@ -44,6 +44,21 @@ impl Paths {
         self.data_dir().join("peapod.db")
     }
 
+    /// The cluster CA, the API's serving certificate and the admin's client certificate.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.data_dir().join("tls")
+    }
+
+    /// The admin kubeconfig for the API's HTTPS listener.
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.data_dir().join("kubeconfig.yaml")
+    }
+
+    /// Bearer tokens, in kube-apiserver's `--token-auth-file` format.
+    pub fn tokens_file(&self) -> PathBuf {
+        self.data_dir().join("tokens.csv")
+    }
+
     pub fn images_dir(&self) -> PathBuf {
         self.data_dir().join("images")
     }

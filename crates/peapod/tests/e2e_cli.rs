@@ -196,7 +196,7 @@ fn post_pod_json(agent: &Agent, body: &str) -> (u16, String) {
     let mut stream = std::os::unix::net::UnixStream::connect(agent.socket()).unwrap();
     write!(
         stream,
-        "POST /api/v1/namespaces/default/pods HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /api/v1/namespaces/default/pods?fieldValidation=Strict HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -562,6 +562,7 @@ fn get_prints_kubectls_formats() {
     let agent = Agent::start();
     let node = host_name();
     agent.apply(&sleeper("web-a", "app: a"));
+    agent.create_namespace("other");
     let out = agent.cli_stdin(
         &["apply", "-n", "other", "-f", "-"],
         &sleeper("web-b", "app: b"),

@@ -24,6 +24,10 @@ fn play_streams_prefixed_logs_and_cleans_up_on_interrupt() {
         // The agent's own network, which its Drop removes: never the default peapod0.
         .env("PEAPOD_BRIDGE", &agent.bridge)
         .env("PEAPOD_POD_CIDR", &agent.cidr)
+        .env(
+            "PEAPOD_EVICTION_HARD",
+            "nodefs.available<1%,imagefs.available<1%",
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -5,7 +5,7 @@ mod container;
 mod dns;
 mod errors;
 mod handlers;
-mod meta;
+pub mod meta;
 pub mod names;
 mod path;
 mod resources;

@@ -2,10 +2,12 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Container, Node, Pod, PodSpec, PodStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::*;
+use crate::{Object, WatchEventType, WatchStream};
 
 fn pod(namespace: &str, name: &str, image: &str) -> Pod {
     Pod {
@@ -370,7 +372,10 @@ async fn deleted_events_carry_the_last_object() {
 
 #[tokio::test]
 async fn lagged_watcher_gets_expired() {
-    let options = StoreOptions { watch_capacity: 4 };
+    let options = StoreOptions {
+        watch_capacity: 4,
+        ..StoreOptions::default()
+    };
     let store = Store::open_with(None, options).unwrap();
     let (_, _, mut watch) = store.list_watch::<Pod>(None).unwrap();
     for i in 0..10 {
@@ -378,7 +383,10 @@ async fn lagged_watcher_gets_expired() {
             .create(pod("default", &format!("p{i}"), "img"))
             .unwrap();
     }
-    assert!(matches!(watch.next().await, Some(Err(StoreError::Expired))));
+    assert!(matches!(
+        watch.next().await,
+        Some(Err(StoreError::Expired { .. }))
+    ));
     assert!(watch.next().await.is_none());
 }
 

@@ -1,9 +1,8 @@
-//! The agent's HTTP API on its Unix socket, along Kubernetes REST paths: pods (create, apply,
-//! get, list, watch, replace, delete), pods/log, pods/exec, events; plus peapod's image verbs
+//! The agent's own routes beside the generic API server: pods/log and pods/exec (which reach
+//! the kubelet's logs and shims), the metrics API (`kubectl top`) and peapod's image verbs
 //! under /apis/images.peapod.io/v1 (list, load, import, pull with NDJSON progress, prune,
-//! remove). Errors are Kubernetes `Status` objects.
+//! remove). Every other path goes to [`ApiServer`], which serves each registered kind.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
@@ -12,13 +11,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use k8s_openapi::api::core::v1::{Event, Pod, PodStatus};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use peapod_api::decode::{Document, Tracked};
-use peapod_api::field_validation::FieldValidation;
-use peapod_api::object::{parse_object, Object};
-use peapod_api::selector::LabelSelector;
-use peapod_store::{StoreError, WatchEventType};
+use k8s_openapi::api::core::v1::Pod;
+use peapod_apiserver::status::ApiError;
+use peapod_apiserver::ApiServer;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -31,20 +26,21 @@ use crate::shim::protocol::ExecRequest;
 
 pub type Shared = Arc<Context>;
 
-pub fn router(ctx: Shared) -> Router {
+/// The generic API server over the agent's store, with every kind peapod serves.
+pub fn api_server(ctx: &Context) -> Arc<ApiServer> {
+    let node = peapod_apis::NodeInfo {
+        name: ctx.node_name.clone(),
+        addresses: super::node_addresses,
+    };
+    Arc::new(ApiServer::new(
+        peapod_apis::builtin(node),
+        ctx.store.clone(),
+    ))
+}
+
+/// The agent's API: its own routes first, then the generic API server for every other path.
+pub fn router(ctx: Shared, api: Arc<ApiServer>) -> Router {
     Router::new()
-        .route("/api/v1/pods", get(list_all_pods))
-        .route(
-            "/api/v1/namespaces/{ns}/pods",
-            get(list_pods).post(create_pod),
-        )
-        .route(
-            "/api/v1/namespaces/{ns}/pods/{name}",
-            get(get_pod)
-                .put(replace_pod)
-                .patch(apply_pod)
-                .delete(delete_pod),
-        )
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
@@ -62,8 +58,6 @@ pub fn router(ctx: Shared) -> Router {
             "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}",
             get(super::metrics::get_pod_metrics),
         )
-        .route("/api/v1/events", get(list_all_events))
-        .route("/api/v1/namespaces/{ns}/events", get(list_events))
         .route("/apis/images.peapod.io/v1/images", get(list_images))
         .route("/apis/images.peapod.io/v1/images/load", post(load_images))
         .route(
@@ -76,189 +70,13 @@ pub fn router(ctx: Shared) -> Router {
             "/apis/images.peapod.io/v1/images/{reference}",
             axum::routing::delete(remove_image),
         )
-        .route("/healthz", get(|| async { "ok" }))
         .with_state(ctx)
-}
-
-// ----- errors ----------------------------------------------------------------------------
-
-/// A Kubernetes `Status` failure.
-#[derive(Debug)]
-pub struct ApiError {
-    code: StatusCode,
-    reason: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code,
-            reason,
-            message: message.into(),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
-    }
-
-    fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
-    }
-
-    fn pod_not_found(name: &str) -> ApiError {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("pods \"{name}\" not found"),
-        )
-    }
-
-    fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> ApiError {
-        let code = StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        ApiError::new(code, err.reason(), err.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "code": self.code.as_u16(),
-        });
-        (self.code, Json(body)).into_response()
-    }
+        .merge(api.router())
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
 // ----- pods ------------------------------------------------------------------------------
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct ListParams {
-    label_selector: Option<String>,
-    watch: Option<bool>,
-    resource_version: Option<String>,
-}
-
-async fn list_all_pods(
-    State(ctx): State<Shared>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Response> {
-    pods_response(ctx, None, params).await
-}
-
-async fn list_pods(
-    State(ctx): State<Shared>,
-    Path(ns): Path<String>,
-    Query(params): Query<ListParams>,
-) -> ApiResult<Response> {
-    pods_response(ctx, Some(ns), params).await
-}
-
-fn selector(params: &ListParams) -> ApiResult<Option<LabelSelector>> {
-    params
-        .label_selector
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<LabelSelector>()
-                .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
-        })
-        .transpose()
-}
-
-fn selected(selector: &Option<LabelSelector>, pod: &Pod) -> bool {
-    let empty = BTreeMap::new();
-    selector
-        .as_ref()
-        .is_none_or(|s| s.matches(pod.metadata.labels.as_ref().unwrap_or(&empty)))
-}
-
-async fn pods_response(ctx: Shared, ns: Option<String>, params: ListParams) -> ApiResult<Response> {
-    let selector = selector(&params)?;
-    if params.watch == Some(true) {
-        return watch_pods(ctx, ns, selector, params.resource_version);
-    }
-    let pods: Vec<Pod> = ctx.store.list(ns.as_deref())?;
-    let items: Vec<Pod> = pods
-        .into_iter()
-        .filter(|p| selected(&selector, p))
-        .collect();
-    let revision = ctx.store.revision()?;
-    Ok(Json(json!({
-        "apiVersion": "v1",
-        "kind": "PodList",
-        "metadata": {"resourceVersion": revision.to_string()},
-        "items": items,
-    }))
-    .into_response())
-}
-
-/// Newline-delimited watch events (`{"type": "ADDED", "object": {...}}`), as the API server
-/// streams them.
-fn watch_pods(
-    ctx: Shared,
-    ns: Option<String>,
-    selector: Option<LabelSelector>,
-    since: Option<String>,
-) -> ApiResult<Response> {
-    let (pods, _, mut watch) = ctx.store.list_watch::<Pod>(ns.as_deref())?;
-    let since: u64 = since.and_then(|s| s.parse().ok()).unwrap_or(0);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::spawn(async move {
-        for pod in pods {
-            let rv: u64 = pod
-                .metadata
-                .resource_version
-                .as_deref()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(0);
-            if rv > since && selected(&selector, &pod) {
-                let kind = if since == 0 { "ADDED" } else { "MODIFIED" };
-                if tx.send(watch_line(kind, &pod)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        while let Some(Ok(event)) = watch.next().await {
-            let Ok(pod) = serde_json::from_value::<Pod>(event.object) else {
-                continue;
-            };
-            if !selected(&selector, &pod) {
-                continue;
-            }
-            let kind = match event.kind {
-                WatchEventType::Added => "ADDED",
-                WatchEventType::Modified => "MODIFIED",
-                WatchEventType::Deleted => "DELETED",
-            };
-            if tx.send(watch_line(kind, &pod)).await.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(stream_response(rx, "application/json"))
-}
-
-fn watch_line(kind: &str, pod: &Pod) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": pod})).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
 
 fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'static str) -> Response {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
@@ -273,248 +91,10 @@ fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'stati
     response
 }
 
-async fn get_pod(
-    State(ctx): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-) -> ApiResult<Json<Pod>> {
-    Ok(Json(find_pod(&ctx, &ns, &name)?))
-}
-
 fn find_pod(ctx: &Context, ns: &str, name: &str) -> ApiResult<Pod> {
     ctx.store
         .get::<Pod>(ns, name)?
-        .ok_or_else(|| ApiError::pod_not_found(name))
-}
-
-/// Decodes, defaults and validates a pod from a request body for namespace `ns`.
-fn admit(
-    ctx: &Context,
-    ns: &str,
-    path_name: Option<&str>,
-    body: Tracked,
-) -> ApiResult<(Pod, Vec<String>)> {
-    let decoded = parse_object(&Document {
-        index: 0,
-        value: body.value,
-        duplicates: body.duplicates,
-    })
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    // kube-apiserver refuses keys given twice under fieldValidation=Strict, which kubectl
-    // sends by default (it warns without one); unknown fields stay warnings until the
-    // agent reads fieldValidation.
-    let warnings = decoded
-        .field_validation(FieldValidation::Warn, FieldValidation::Strict)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let Object::Pod(pod) = decoded.object;
-    let mut pod = *pod;
-    match pod.metadata.namespace.as_deref() {
-        None | Some("") => pod.metadata.namespace = Some(ns.to_string()),
-        Some(given) if given != ns => {
-            return Err(ApiError::bad_request(format!(
-                "the namespace of the provided object ({given}) does not match the namespace sent on the request ({ns})"
-            )))
-        }
-        Some(_) => {}
-    }
-    if let Some(expected) = path_name {
-        if pod.metadata.name.as_deref() != Some(expected) {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({}) does not match the name on the URL ({expected})",
-                pod.metadata.name.clone().unwrap_or_default()
-            )));
-        }
-    }
-    peapod_api::defaults::default_pod(&mut pod);
-    peapod_api::validation::validate_pod(&pod).map_err(|e| ApiError::invalid(e.to_string()))?;
-    let spec = pod.spec.get_or_insert_with(Default::default);
-    match spec.node_name.as_deref() {
-        // Unbound: the kubelet's scheduler binds it once its host ports are free.
-        None | Some("") => spec.node_name = None,
-        Some(node) if node != ctx.node_name => {
-            return Err(ApiError::invalid(format!(
-                "Pod \"{}\" is invalid: spec.nodeName: Invalid value: \"{node}\": this peapod node is \"{}\"",
-                pod.metadata.name.clone().unwrap_or_default(),
-                ctx.node_name
-            )))
-        }
-        Some(_) => {}
-    }
-    check_host_ips(&pod, &super::node_addresses())?;
-    Ok((pod, warnings))
-}
-
-/// A hostPort can only be published on an address the node has.
-fn check_host_ips(pod: &Pod, node_addresses: &[std::net::Ipv4Addr]) -> ApiResult<()> {
-    let Some(spec) = &pod.spec else {
-        return Ok(());
-    };
-    let lists = [
-        (
-            "initContainers",
-            spec.init_containers.as_deref().unwrap_or_default(),
-        ),
-        ("containers", spec.containers.as_slice()),
-    ];
-    for (list, containers) in lists {
-        for (i, container) in containers.iter().enumerate() {
-            for (j, port) in container.ports.iter().flatten().enumerate() {
-                let Some(host_ip) = port.host_ip.as_deref().filter(|ip| !ip.is_empty()) else {
-                    continue;
-                };
-                let known = host_ip
-                    .parse::<std::net::Ipv4Addr>()
-                    .is_ok_and(|ip| ip.is_unspecified() || node_addresses.contains(&ip));
-                if !known {
-                    let addresses: Vec<String> =
-                        node_addresses.iter().map(ToString::to_string).collect();
-                    return Err(ApiError::invalid(format!(
-                        "Pod \"{}\" is invalid: spec.{list}[{i}].ports[{j}].hostIP: Invalid value: \"{host_ip}\": must be 0.0.0.0 or an IPv4 address of this node ({})",
-                        pod.metadata.name.clone().unwrap_or_default(),
-                        addresses.join(", ")
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
-    for warning in warnings {
-        let text = format!(
-            "299 - {}",
-            serde_json::to_string(warning).unwrap_or_default()
-        );
-        if let Ok(value) = HeaderValue::from_str(&text) {
-            response.headers_mut().append("warning", value);
-        }
-    }
-    response
-}
-
-/// Stores a new pod as the API server does: Pending, not yet scheduled.
-fn create(ctx: &Context, mut pod: Pod) -> ApiResult<Pod> {
-    pod.metadata.resource_version = None;
-    pod.status = Some(PodStatus {
-        phase: Some("Pending".into()),
-        qos_class: pod
-            .spec
-            .as_ref()
-            .map(|s| crate::kubelet::qos_class(s).to_string()),
-        ..Default::default()
-    });
-    Ok(ctx.store.create(pod)?)
-}
-
-async fn create_pod(
-    State(ctx): State<Shared>,
-    Path(ns): Path<String>,
-    Json(body): Json<Tracked>,
-) -> ApiResult<Response> {
-    let (pod, warnings) = admit(&ctx, &ns, None, body)?;
-    let created = create(&ctx, pod)?;
-    Ok(with_warnings(
-        (StatusCode::CREATED, Json(created)).into_response(),
-        &warnings,
-    ))
-}
-
-/// Server-side apply of a whole pod: create it, or change what Kubernetes lets change.
-async fn apply_pod(
-    State(ctx): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Tracked>,
-) -> ApiResult<Response> {
-    let (pod, warnings) = admit(&ctx, &ns, Some(&name), body)?;
-    let Some(old) = ctx.store.get::<Pod>(&ns, &name)? else {
-        let created = create(&ctx, pod)?;
-        let response = (
-            StatusCode::CREATED,
-            [("x-peapod-apply", "created")],
-            Json(created),
-        );
-        return Ok(with_warnings(response.into_response(), &warnings));
-    };
-    let (outcome, result) = update(&ctx, old, pod)?;
-    let response = (StatusCode::OK, [("x-peapod-apply", outcome)], Json(result));
-    Ok(with_warnings(response.into_response(), &warnings))
-}
-
-async fn replace_pod(
-    State(ctx): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-    Json(body): Json<Tracked>,
-) -> ApiResult<Response> {
-    let (pod, warnings) = admit(&ctx, &ns, Some(&name), body)?;
-    let old = find_pod(&ctx, &ns, &name)?;
-    let (_, result) = update(&ctx, old, pod)?;
-    Ok(with_warnings(Json(result).into_response(), &warnings))
-}
-
-fn update(ctx: &Context, old: Pod, new: Pod) -> ApiResult<(&'static str, Pod)> {
-    let name = old.metadata.name.clone().unwrap_or_default();
-    if old.metadata.deletion_timestamp.is_some() {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "Conflict",
-            format!("Operation cannot be fulfilled on pods \"{name}\": the pod is being deleted"),
-        ));
-    }
-    let mut candidate = old.clone();
-    candidate.metadata.labels = new.metadata.labels.clone();
-    candidate.metadata.annotations = new.metadata.annotations.clone();
-    candidate.spec = new.spec.clone();
-    if let (Some(spec), Some(bound)) = (candidate.spec.as_mut(), old.spec.as_ref()) {
-        // The scheduler owns spec.nodeName once it bound the pod; a manifest without one
-        // leaves it as it is, as server-side apply would.
-        if spec.node_name.is_none() {
-            spec.node_name = bound.node_name.clone();
-        }
-    }
-    peapod_api::validation::validate_pod_update(&candidate, &old)
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if candidate.metadata == old.metadata && candidate.spec == old.spec {
-        return Ok(("unchanged", old));
-    }
-    let updated = ctx.store.update(candidate)?;
-    Ok(("configured", updated))
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct DeleteParams {
-    grace_period_seconds: Option<i64>,
-}
-
-async fn delete_pod(
-    State(ctx): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-    Query(params): Query<DeleteParams>,
-) -> ApiResult<Json<Pod>> {
-    let pod = find_pod(&ctx, &ns, &name)?;
-    let grace = params
-        .grace_period_seconds
-        .or(pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.termination_grace_period_seconds))
-        .unwrap_or(30)
-        .max(0);
-    let updated = ctx.store.modify::<Pod>(&ns, &name, |pod| {
-        if pod.metadata.deletion_timestamp.is_some()
-            && pod
-                .metadata
-                .deletion_grace_period_seconds
-                .is_some_and(|g| g <= grace)
-        {
-            return false;
-        }
-        let at = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
-        pod.metadata.deletion_timestamp = Some(Time(at));
-        pod.metadata.deletion_grace_period_seconds = Some(grace);
-        true
-    })?;
-    Ok(Json(updated.unwrap_or(pod)))
+        .ok_or_else(|| ApiError::not_found("", "pods", name))
 }
 
 // ----- logs ------------------------------------------------------------------------------
@@ -527,6 +107,39 @@ struct LogParams {
     previous: Option<bool>,
     tail_lines: Option<i64>,
     timestamps: Option<bool>,
+    since_seconds: Option<i64>,
+    since_time: Option<String>,
+    limit_bytes: Option<i64>,
+}
+
+impl LogParams {
+    /// `sinceSeconds` or `sinceTime` (kube-apiserver refuses both at once) as a timestamp.
+    fn since(&self) -> ApiResult<Option<jiff::Timestamp>> {
+        match (self.since_seconds, self.since_time.as_deref()) {
+            (Some(_), Some(_)) => Err(ApiError::bad_request(
+                "PodLogOptions is invalid: sinceSeconds: Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+            )),
+            (Some(seconds), None) if seconds < 1 => Err(ApiError::bad_request(
+                "PodLogOptions is invalid: sinceSeconds: Invalid value: must be greater than 0",
+            )),
+            (Some(seconds), None) => {
+                Ok(Some(jiff::Timestamp::now() - jiff::SignedDuration::from_secs(seconds)))
+            }
+            (None, Some(time)) => time.parse().map(Some).map_err(|_| {
+                ApiError::bad_request(format!("sinceTime: Invalid value: \"{time}\": not an RFC 3339 time"))
+            }),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn limit_bytes(&self) -> ApiResult<Option<u64>> {
+        match self.limit_bytes {
+            Some(limit) if limit < 1 => Err(ApiError::bad_request(
+                "PodLogOptions is invalid: limitBytes: Invalid value: must be greater than 0",
+            )),
+            limit => Ok(limit.map(|l| l as u64)),
+        }
+    }
 }
 
 /// Which container a request means: the one named, or the pod's only container.
@@ -607,8 +220,8 @@ async fn pod_log(
         tail: params.tail_lines.filter(|n| *n >= 0).map(|n| n as usize),
         timestamps: params.timestamps == Some(true),
         follow,
-        since: None,
-        limit_bytes: None,
+        since: params.since()?,
+        limit_bytes: params.limit_bytes()?,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     let store = ctx.store.clone();
@@ -737,49 +350,6 @@ fn wants_upgrade(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("peapod-exec/v1"))
 }
-
-// ----- events ----------------------------------------------------------------------------
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct EventParams {
-    field_selector: Option<String>,
-}
-
-async fn list_all_events(
-    State(ctx): State<Shared>,
-    Query(params): Query<EventParams>,
-) -> ApiResult<Response> {
-    events_response(&ctx, None, params)
-}
-
-async fn list_events(
-    State(ctx): State<Shared>,
-    Path(ns): Path<String>,
-    Query(params): Query<EventParams>,
-) -> ApiResult<Response> {
-    events_response(&ctx, Some(ns), params)
-}
-
-fn events_response(ctx: &Context, ns: Option<String>, params: EventParams) -> ApiResult<Response> {
-    let uid = params
-        .field_selector
-        .as_deref()
-        .and_then(|s| {
-            s.split(',')
-                .find_map(|term| term.strip_prefix("involvedObject.uid="))
-        })
-        .map(str::to_string);
-    let events: Vec<Event> = ctx.store.list_events(ns.as_deref(), uid.as_deref())?;
-    Ok(Json(json!({
-        "apiVersion": "v1",
-        "kind": "EventList",
-        "metadata": {"resourceVersion": ctx.store.revision()?.to_string()},
-        "items": events,
-    }))
-    .into_response())
-}
-
 // ----- images ----------------------------------------------------------------------------
 
 fn image_json(image: &peapod_image::Image) -> Value {

@@ -1,9 +1,16 @@
 //! The agent (`peapod serve`, or embedded by `peapod play`): opens the stores, starts the
-//! kubelet, and serves the API on the Unix socket until told to stop. Stopping the agent stops
+//! kubelet, and serves the API on the Unix socket, and over HTTPS when it has an address for
+//! it, until told to stop. Stopping the agent stops
 //! no pod: the shims keep running and a new agent re-attaches to them.
 
 pub mod api;
+pub mod audit;
+pub mod authn;
+mod bootstrap;
+pub mod cluster;
+pub mod https;
 pub mod metrics;
+pub mod tokens;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -16,6 +23,9 @@ use peapod_image::ImageStore;
 use peapod_net::{Network, NetworkConfig};
 use peapod_store::Store;
 
+use peapod_apiserver::client::LocalClient;
+
+use crate::controllers::namespace::NamespaceController;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
 use crate::kubelet::{Context, Kubelet};
@@ -32,6 +42,8 @@ pub enum AgentError {
     Images(#[from] peapod_image::ImageError),
     #[error("setting up the pod network: {0}")]
     Network(#[from] peapod_net::NetError),
+    #[error(transparent)]
+    Https(#[from] https::HttpsError),
     #[error("another agent already serves {0}")]
     AlreadyRunning(String),
     #[error("listening on {path}: {source}")]
@@ -53,6 +65,10 @@ pub struct AgentConfig {
     pub image_gc: ImageGcPolicy,
     pub policy: crate::kubelet::policy::KubeletPolicy,
     pub eviction: crate::kubelet::eviction::EvictionPolicy,
+    /// Where to serve the API over HTTPS (PEAPOD_API_LISTEN); None serves only the socket.
+    pub api_listen: Option<std::net::SocketAddr>,
+    /// The Service range and the cluster domain.
+    pub cluster: cluster::ClusterConfig,
 }
 
 /// How long requests in flight may take to finish once the agent is told to stop.
@@ -62,6 +78,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct Agent {
     ctx: Arc<Context>,
     listener: tokio::net::UnixListener,
+    https: Option<https::HttpsListener>,
     image_gc: ImageGcPolicy,
     eviction: crate::kubelet::eviction::EvictionPolicy,
 }
@@ -76,14 +93,28 @@ impl Agent {
         }
         let _ = std::fs::remove_file(&socket);
         let listener = bind_socket(&socket)?;
+        let https_tcp = match config.api_listen {
+            Some(addr) => Some(https::bind(addr).await?),
+            None => None,
+        };
         let network =
             Network::open(config.network.clone(), &paths.data_dir().join("network")).await?;
+        // After the network, so that the serving certificate covers the bridge's address.
+        let https = match https_tcp {
+            Some(tcp) => {
+                let names = serving_names(&config.cluster);
+                Some(https::HttpsListener::open(tcp, &paths, &names)?)
+            }
+            None => None,
+        };
+        let store = Store::open(&paths.database())?;
+        bootstrap::ensure_namespaces(&store)?;
         let images = ImageStore::open(paths.images_dir())?;
         let puller = Puller::new(images.clone(), config.registry.clone());
         let ctx = Arc::new(Context {
             network,
             scheduler: Default::default(),
-            store: Store::open(&paths.database())?,
+            store,
             image_manager: ImageManager::new(images.clone(), puller),
             images,
             node_name: node_name(),
@@ -97,6 +128,7 @@ impl Agent {
         Ok(Agent {
             ctx,
             listener,
+            https,
             image_gc: config.image_gc,
             eviction: config.eviction,
         })
@@ -121,13 +153,33 @@ impl Agent {
         ));
         tracing::info!(socket = %socket.display(), "peapod agent serving");
         let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
+        let https_stopping = stopping.clone();
         let signalled = async move {
             shutdown.await;
             tracing::info!("peapod agent stopping; pods keep running");
             let _ = stopping_tx.send(true);
         };
-        let served =
-            axum::serve(self.listener, api::router(self.ctx)).with_graceful_shutdown(signalled);
+        let api_server = api::api_server(&self.ctx);
+        let app = api::router(self.ctx.clone(), api_server.clone());
+        let namespaces = tokio::spawn(
+            NamespaceController::new(
+                LocalClient::new(app.clone()),
+                api_server.registry().clone(),
+                self.ctx.store.clone(),
+            )
+            .run(),
+        );
+        let local = app
+            .clone()
+            .layer(axum::middleware::from_fn(authn::local_admin))
+            .layer(axum::middleware::from_fn(audit::log));
+        let local = axum::serve(self.listener, local).with_graceful_shutdown(signalled);
+        let https = async move {
+            if let Some(https) = self.https {
+                https.serve(app, https_stopping).await;
+            }
+        };
+        let served = async move { tokio::join!(local, https).0 };
         // Watches, log follows and exec sessions never end by themselves: in-flight requests
         // get a bounded time, then every open stream is cut, as kube-apiserver's shutdown does.
         let cut_streams = async move {
@@ -140,6 +192,7 @@ impl Agent {
             () = cut_streams => Ok(()),
         };
         gc.abort();
+        namespaces.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
             path: socket.display().to_string(),
@@ -209,6 +262,17 @@ fn default_route_interface() -> Option<String> {
         (fields.get(1) == Some(&"00000000") && fields.get(7) == Some(&"00000000"))
             .then(|| fields[0].to_string())
     })
+}
+
+/// What the serving certificate must cover: the node's name and addresses, and the
+/// `kubernetes` Service's names and address.
+fn serving_names(cluster: &cluster::ClusterConfig) -> crate::certs::ServingNames {
+    crate::certs::ServingNames {
+        node_name: node_name(),
+        addresses: node_addresses().into_iter().map(Into::into).collect(),
+        cluster_domain: cluster.domain.clone(),
+        service_ip: cluster.kubernetes_service_ip().into(),
+    }
 }
 
 /// Binds the API socket where no other user can connect before it is 0660, whatever the

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, PodSpec};
+use k8s_openapi::api::core::v1::Pod;
 use peapod_image::ImageStore;
 use peapod_store::{Store, WatchEventType};
 use tokio::sync::mpsc;
@@ -178,39 +178,7 @@ impl Kubelet {
     }
 }
 
-/// Kubernetes' QoS class from the containers' requests and limits.
-pub fn qos_class(spec: &PodSpec) -> &'static str {
-    let containers = spec
-        .containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten());
-    let mut any = false;
-    let mut guaranteed = true;
-    for container in containers {
-        let resources = container.resources.clone().unwrap_or_default();
-        let limits = resources.limits.unwrap_or_default();
-        let requests = resources.requests.unwrap_or_default();
-        if !limits.is_empty() || !requests.is_empty() {
-            any = true;
-        }
-        for resource in ["cpu", "memory"] {
-            // Compared as amounts, not text: requests 1000m and limits 1 are equal.
-            let amount = |q: &k8s_openapi::apimachinery::pkg::api::resource::Quantity| {
-                q.0.parse::<peapod_api::quantity::Quantity>().ok()
-            };
-            let limit = limits.get(resource).and_then(amount);
-            let request = requests.get(resource).and_then(amount).or(limit.clone());
-            if limit.is_none() || request != limit {
-                guaranteed = false;
-            }
-        }
-    }
-    match (any, guaranteed) {
-        (false, _) => "BestEffort",
-        (true, true) => "Guaranteed",
-        (true, false) => "Burstable",
-    }
-}
+pub use peapod_api::qos::qos_class;
 
 /// Go's `time.Duration.String()` of `d` truncated to milliseconds, as kubelet's messages print
 /// it: "523ms", "1.234s", "1m20s", "5m0s".
@@ -237,26 +205,5 @@ mod tests {
         assert_eq!(format_go_duration(ms(62_500)), "1m2.5s");
         assert_eq!(format_go_duration(ms(120_000)), "2m0s");
         assert_eq!(format_go_duration(ms(3_723_000)), "1h2m3s");
-    }
-
-    #[test]
-    fn qos_classes() {
-        let spec = |v: serde_json::Value| -> PodSpec { serde_json::from_value(v).unwrap() };
-        assert_eq!(
-            qos_class(&spec(serde_json::json!({"containers": [{"name": "a"}]}))),
-            "BestEffort"
-        );
-        let g = spec(serde_json::json!({"containers": [{"name": "a", "resources":
-            {"limits": {"cpu": "1", "memory": "1Gi"}}}]}));
-        assert_eq!(qos_class(&g), "Guaranteed");
-        let b = spec(serde_json::json!({"containers": [{"name": "a", "resources":
-            {"requests": {"cpu": "1"}}}]}));
-        assert_eq!(qos_class(&b), "Burstable");
-        let same = spec(
-            serde_json::json!({"containers": [{"name": "a", "resources": {
-            "requests": {"cpu": "1000m", "memory": "1Gi"},
-            "limits": {"cpu": "1", "memory": "1024Mi"}}}]}),
-        );
-        assert_eq!(qos_class(&same), "Guaranteed");
     }
 }

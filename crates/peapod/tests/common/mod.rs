@@ -113,6 +113,14 @@ impl Agent {
             .env("PEAPOD_BRIDGE", &self.bridge)
             .env("PEAPOD_POD_CIDR", &self.cidr)
             .env("RUST_LOG", "info")
+            // Tests run agents side by side: HTTPS only where a test gives it its own port.
+            .env("PEAPOD_API_LISTEN", "off")
+            // The build shares this disk: pods under test must not be evicted because the
+            // target directory grew. The disk tests set their own thresholds.
+            .env(
+                "PEAPOD_EVICTION_HARD",
+                "nodefs.available<1%,imagefs.available<1%",
+            )
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -712,6 +720,34 @@ impl Agent {
             .expect("running curl");
         assert!(out.status.success(), "GET {path}: {}", text(&out.stderr));
         serde_json::from_slice(&out.stdout).expect("API JSON")
+    }
+
+    /// POSTs `body` (JSON) to `path` over the agent's socket; returns the answer.
+    pub fn api_post(&self, path: &str, body: &Value) -> Value {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-X",
+                "POST",
+                "-H",
+                "Content-Type: application/json",
+                "--unix-socket",
+            ])
+            .arg(self.socket())
+            .arg(format!("http://localhost{path}"))
+            .args(["--data-binary", &body.to_string()])
+            .output()
+            .expect("running curl");
+        assert!(out.status.success(), "POST {path}: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("API JSON")
+    }
+
+    /// Creates namespace `name`, as `kubectl create namespace` does.
+    pub fn create_namespace(&self, name: &str) {
+        let namespace = serde_json::json!({
+            "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name},
+        });
+        self.api_post("/api/v1/namespaces", &namespace);
     }
 
     /// The events (as JSON objects) whose involved object is the pod with `uid`.

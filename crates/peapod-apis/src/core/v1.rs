@@ -1,0 +1,10 @@
+//! core/v1 kinds.
+
+pub mod configmap;
+mod data;
+pub mod event;
+pub mod namespace;
+pub mod node;
+pub mod pod;
+pub mod secret;
+pub mod serviceaccount;

@@ -1,0 +1,293 @@
+//! Pod: decode checks, defaults, create/update rules and validation from peapod-api, graceful
+//! deletion handed to the kubelet, kubectl's columns, and kube-apiserver's pod field labels.
+
+mod table;
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use peapod_api::validation::{FieldError, FieldPath};
+use peapod_apiserver::registry::{
+    Action, DeleteDecision, GroupVersionKind, Kind, KindStrategy, Subresource,
+};
+use peapod_apiserver::status::ApiError;
+use peapod_apiserver::table::Column;
+use serde_json::{json, Value};
+
+use crate::NodeInfo;
+
+/// Seconds a pod gets to stop when neither the request nor its spec says.
+const DEFAULT_GRACE_SECONDS: i64 = 30;
+
+pub fn kind(node: NodeInfo) -> Kind {
+    let connect = |name, kind: &str| Subresource {
+        name,
+        response: GroupVersionKind::new("", "v1", kind),
+        verbs: &["create", "get"],
+    };
+    let bind_to = node.name.clone();
+    Kind::of(PodStrategy { node })
+        .short_names(&["po"])
+        .categories(&["all"])
+        .with_status()
+        .subresource(Subresource {
+            name: "binding",
+            response: GroupVersionKind::new("", "v1", "Binding"),
+            verbs: &["create"],
+        })
+        .subresource(Subresource {
+            name: "eviction",
+            response: GroupVersionKind::new("policy", "v1", "Eviction"),
+            verbs: &["create"],
+        })
+        .subresource(Subresource {
+            name: "log",
+            response: GroupVersionKind::new("", "v1", "Pod"),
+            verbs: &["get"],
+        })
+        .action(
+            "binding",
+            Action::UpdateParent(Arc::new(move |pod, binding| bind(pod, binding, &bind_to))),
+        )
+        .action("eviction", Action::DeleteParent)
+        .subresource(connect("exec", "PodExecOptions"))
+        .subresource(connect("attach", "PodAttachOptions"))
+        .subresource(connect("portforward", "PodPortForwardOptions"))
+}
+
+pub struct PodStrategy {
+    node: NodeInfo,
+}
+
+impl KindStrategy for PodStrategy {
+    type Object = Pod;
+
+    fn default(&self, pod: &mut Pod) {
+        peapod_api::defaults::default_pod(pod);
+    }
+
+    /// A new pod is Pending and unscheduled until the scheduler binds it.
+    fn prepare_for_create(&self, pod: &mut Pod) {
+        let qos_class = pod
+            .spec
+            .as_ref()
+            .map(|spec| peapod_api::qos::qos_class(spec).to_owned());
+        pod.status = Some(PodStatus {
+            phase: Some("Pending".into()),
+            qos_class,
+            ..Default::default()
+        });
+        if let Some(spec) = pod.spec.as_mut() {
+            if spec.node_name.as_deref() == Some("") {
+                spec.node_name = None;
+            }
+        }
+    }
+
+    fn validate(&self, pod: &Pod) -> Vec<FieldError> {
+        let mut errors = match peapod_api::validation::validate_pod(pod) {
+            Ok(()) => Vec::new(),
+            Err(invalid) => invalid.errors,
+        };
+        errors.extend(self.node_errors(pod));
+        errors
+    }
+
+    fn validate_update(&self, new: &Pod, old: &Pod) -> Vec<FieldError> {
+        match peapod_api::validation::validate_pod_update(new, old) {
+            Ok(()) => Vec::new(),
+            Err(invalid) => invalid.errors,
+        }
+    }
+
+    fn warnings(&self, pod: &Pod) -> Vec<String> {
+        let value = serde_json::to_value(pod).unwrap_or(Value::Null);
+        let mut warnings = peapod_api::support::unsupported_pod_fields(&value);
+        warnings.extend(peapod_api::warnings::pod_warnings(pod));
+        warnings
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        table::columns()
+    }
+
+    fn cells(&self, pod: &Pod) -> Vec<Value> {
+        table::cells(pod)
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ]
+    }
+
+    fn field(&self, pod: &Pod, label: &str) -> Option<String> {
+        let spec = pod.spec.as_ref();
+        let status = pod.status.as_ref();
+        match label {
+            "spec.nodeName" => spec.and_then(|s| s.node_name.clone()),
+            "spec.restartPolicy" => spec.and_then(|s| s.restart_policy.clone()),
+            "spec.schedulerName" => spec.and_then(|s| s.scheduler_name.clone()),
+            "spec.serviceAccountName" => spec.and_then(|s| s.service_account_name.clone()),
+            "spec.hostNetwork" => Some(
+                spec.and_then(|s| s.host_network)
+                    .unwrap_or(false)
+                    .to_string(),
+            ),
+            "status.phase" => status.and_then(|s| s.phase.clone()),
+            "status.podIP" => status.and_then(|s| s.pod_ip.clone()),
+            "status.nominatedNodeName" => status.and_then(|s| s.nominated_node_name.clone()),
+            _ => None,
+        }
+    }
+
+    /// Every pod stops through its kubelet, which removes it once its containers are gone:
+    /// the grace period is the request's, else the spec's, else 30 s.
+    fn delete(&self, pod: &Pod, grace_period_seconds: Option<i64>) -> DeleteDecision {
+        let grace = grace_period_seconds
+            .or(pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(DEFAULT_GRACE_SECONDS);
+        DeleteDecision::Graceful(grace.max(0))
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+/// pods/binding: assigns an unbound pod to this node and marks it scheduled, as
+/// kube-apiserver's `assignPod` does.
+fn bind(pod: &mut Value, binding: &Value, this_node: &str) -> Result<(), ApiError> {
+    let name = pod["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let conflict = |why: String| ApiError::conflict("", "pods", &name, &why);
+    let Some(node) = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    else {
+        let path = FieldPath::new("target").child("name");
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &name,
+            vec![FieldError::required(&path, "")],
+        ));
+    };
+    if node != this_node {
+        let detail = format!("this peapod node is \"{this_node}\"");
+        let path = FieldPath::new("target").child("name");
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            &name,
+            vec![FieldError::invalid(&path, node, &detail)],
+        ));
+    }
+    if pod.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(conflict(format!(
+            "pod {name} is being deleted, cannot be assigned to a host"
+        )));
+    }
+    if let Some(bound) = pod
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        return Err(conflict(format!(
+            "pod {name} is already assigned to node \"{bound}\""
+        )));
+    }
+    pod["spec"]["nodeName"] = json!(node);
+    let condition = json!({
+        "type": "PodScheduled",
+        "status": "True",
+        "lastTransitionTime": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    });
+    let conditions = pod["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut conditions: Vec<Value> = conditions
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
+    conditions.push(condition);
+    pod["status"]["conditions"] = json!(conditions);
+    Ok(())
+}
+
+impl PodStrategy {
+    /// A pod may name only this node, and publish hostPorts only on its addresses.
+    fn node_errors(&self, pod: &Pod) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let Some(spec) = &pod.spec else {
+            return errors;
+        };
+        if let Some(node) = spec.node_name.as_deref().filter(|n| !n.is_empty()) {
+            if node != self.node.name {
+                let detail = format!("this peapod node is \"{}\"", self.node.name);
+                errors.push(FieldError::invalid(
+                    &FieldPath::new("spec").child("nodeName"),
+                    node,
+                    &detail,
+                ));
+            }
+        }
+        errors.extend(host_ip_errors(pod, &(self.node.addresses)()));
+        errors
+    }
+}
+
+fn host_ip_errors(pod: &Pod, node_addresses: &[std::net::Ipv4Addr]) -> Vec<FieldError> {
+    let Some(spec) = &pod.spec else {
+        return Vec::new();
+    };
+    let lists = [
+        (
+            "initContainers",
+            spec.init_containers.as_deref().unwrap_or_default(),
+        ),
+        ("containers", spec.containers.as_slice()),
+    ];
+    let addresses: Vec<String> = node_addresses.iter().map(ToString::to_string).collect();
+    let detail = format!(
+        "must be 0.0.0.0 or an IPv4 address of this node ({})",
+        addresses.join(", ")
+    );
+    let mut errors = Vec::new();
+    for (list, containers) in lists {
+        for (i, container) in containers.iter().enumerate() {
+            for (j, port) in container.ports.iter().flatten().enumerate() {
+                let Some(host_ip) = port.host_ip.as_deref().filter(|ip| !ip.is_empty()) else {
+                    continue;
+                };
+                let known = host_ip
+                    .parse::<std::net::Ipv4Addr>()
+                    .is_ok_and(|ip| ip.is_unspecified() || node_addresses.contains(&ip));
+                if !known {
+                    let path = FieldPath::new("spec")
+                        .child(list)
+                        .index(i)
+                        .child("ports")
+                        .index(j)
+                        .child("hostIP");
+                    errors.push(FieldError::invalid(&path, host_ip, &detail));
+                }
+            }
+        }
+    }
+    errors
+}

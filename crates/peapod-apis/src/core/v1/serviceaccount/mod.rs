@@ -1,0 +1,29 @@
+//! ServiceAccount: metadata rules and kubectl's columns.
+
+use k8s_openapi::api::core::v1::ServiceAccount;
+use peapod_apiserver::registry::{Kind, KindStrategy};
+use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
+use serde_json::{json, Value};
+
+pub fn kind() -> Kind {
+    Kind::of(ServiceAccountStrategy).short_names(&["sa"])
+}
+
+pub struct ServiceAccountStrategy;
+
+impl KindStrategy for ServiceAccountStrategy {
+    type Object = ServiceAccount;
+
+    fn columns(&self) -> Vec<Column> {
+        vec![NAME, Column::new("Secrets", "string", "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use."), AGE]
+    }
+
+    fn cells(&self, account: &ServiceAccount) -> Vec<Value> {
+        let secrets = account.secrets.as_ref().map_or(0, Vec::len);
+        vec![
+            name_cell(&account.metadata),
+            json!(secrets),
+            age_cell(&account.metadata),
+        ]
+    }
+}

@@ -1,0 +1,33 @@
+//! The Kubernetes kinds peapod serves. Each lives in its own folder (`core/v1/pod/`, ...) and
+//! ends in a `kind()` registry entry: names, scope, subresources, strategy and table columns.
+//! [`builtin`] is the list; adding a kind is one folder and one line here.
+
+pub mod core;
+pub mod external;
+
+use peapod_apiserver::registry::Registry;
+
+/// What the kinds need to know about the node they run on.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// The node's name: pods may only be bound to it.
+    pub name: String,
+    /// The node's IPv4 addresses, for hostIP checks.
+    pub addresses: fn() -> Vec<std::net::Ipv4Addr>,
+}
+
+/// Every kind the API server serves.
+pub fn builtin(node: NodeInfo) -> Registry {
+    Registry::new([
+        core::v1::namespace::kind(),
+        core::v1::pod::kind(node),
+        core::v1::node::kind(),
+        core::v1::event::kind(),
+        core::v1::configmap::kind(),
+        core::v1::secret::kind(),
+        core::v1::serviceaccount::kind(),
+        external::pod_metrics(),
+        external::node_metrics(),
+        external::images(),
+    ])
+}

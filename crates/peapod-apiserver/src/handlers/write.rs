@@ -1,0 +1,345 @@
+//! create, update (PUT) and patch, for the resource and its `status` subresource: decode and
+//! field validation, the kind's prepare/validate rules, the namespace lifecycle, optimistic
+//! concurrency and dry runs, as kube-apiserver's generic store does them.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::Response;
+use k8s_openapi::api::core::v1::Namespace;
+use peapod_api::field_validation::FieldValidation;
+use peapod_store::{ResourceKey, StoreError, WriteOptions};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::body::{self, Body};
+use super::{blocking, object_response, with_warnings, ApiResult, Scope};
+use crate::negotiate::Input;
+use crate::patch;
+use crate::status::ApiError;
+
+/// The write query parameters (`metav1.CreateOptions`, `UpdateOptions`, `PatchOptions`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct WriteParams {
+    dry_run: Option<String>,
+    field_manager: Option<String>,
+    field_validation: Option<String>,
+    force: Option<bool>,
+}
+
+impl WriteParams {
+    fn options(&self) -> ApiResult<WriteOptions> {
+        let dry_run = match self.dry_run.as_deref() {
+            None | Some("") => false,
+            Some("All") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid dry run value: \"{other}\": supported values: \"All\""
+                )))
+            }
+        };
+        Ok(WriteOptions { dry_run })
+    }
+
+    fn validation(&self) -> ApiResult<FieldValidation> {
+        match self.field_validation.as_deref() {
+            None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: \"{other}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+}
+
+/// What a closure run under the store's write lock can fail with.
+enum WriteError {
+    Store(StoreError),
+    Api(ApiError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(err: StoreError) -> WriteError {
+        WriteError::Store(err)
+    }
+}
+
+impl From<ApiError> for WriteError {
+    fn from(err: ApiError) -> WriteError {
+        WriteError::Api(err)
+    }
+}
+
+impl Scope {
+    fn write_error(&self, err: WriteError) -> ApiError {
+        match err {
+            WriteError::Store(err) => self.store_error(err),
+            WriteError::Api(err) => err,
+        }
+    }
+}
+
+pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
+    let params: WriteParams = scope.params()?;
+    let mut body = body::object(request).await?;
+    check_type_meta(scope, &body.value)?;
+    place_in_namespace(scope, &mut body.value)?;
+    let decoded = scope
+        .strategy
+        .decode(&body.value, &body.duplicates, params.validation()?)?;
+    let mut object = decoded.object;
+    if scope.kind.has_subresource("status") {
+        if let Some(fields) = object.as_object_mut() {
+            fields.remove("status");
+        }
+    }
+    scope.strategy.prepare_for_create(&mut object)?;
+    let errors = scope.strategy.validate(&object)?;
+    if !errors.is_empty() {
+        return Err(invalid(scope, &object, errors));
+    }
+    let options = params.options()?;
+    let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
+    let namespace = scope.namespace().map(str::to_owned);
+    let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
+    let created = blocking(move || {
+        if let Some(namespace) = namespace {
+            admit_in_namespace(&store, &namespace)?;
+        }
+        store
+            .create_raw(&key, object, &options)
+            .map_err(|err| ApiError::from_store(err, &group, plural))
+    })
+    .await?;
+    let response = object_response(StatusCode::CREATED, &scope.typed(created), &scope.output);
+    Ok(with_warnings(response, &decoded.warnings))
+}
+
+pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
+    let params: WriteParams = scope.params()?;
+    let mut body = body::object(request).await?;
+    check_type_meta(scope, &body.value)?;
+    place_in_namespace(scope, &mut body.value)?;
+    let decoded = scope
+        .strategy
+        .decode(&body.value, &body.duplicates, params.validation()?)?;
+    let object = decoded.object;
+    let given = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if given != scope.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({given}) does not match the name on the URL ({})",
+            scope.name()
+        )));
+    }
+    let stored = store_update(scope, params.options()?, move |_old| Ok(object)).await?;
+    let response = object_response(StatusCode::OK, &stored, &scope.output);
+    Ok(with_warnings(response, &decoded.warnings))
+}
+
+pub async fn patch(scope: &Scope, request: Request) -> ApiResult<Response> {
+    let params: WriteParams = scope.params()?;
+    let (input, bytes) = body::read(request).await?;
+    if !input.is_patch() {
+        return Err(ApiError::unsupported_media_type(
+            "",
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ],
+        ));
+    }
+    if input == Input::ApplyPatchYaml || input == Input::ApplyPatchCbor {
+        return Err(ApiError::unsupported_media_type(
+            "application/apply-patch+yaml",
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ],
+        ));
+    }
+    let Body { value: patch, .. } = body::decode(input, &bytes)?;
+    let validation = params.validation()?;
+    let strategy = scope.strategy.clone();
+    let kind = scope.kind.gvk.kind.clone();
+    let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = warnings.clone();
+    let stored = store_update(scope, params.options()?, move |old| {
+        let patched = patch::apply(input, old, &patch, &kind)?;
+        let decoded = strategy.decode(&patched, &[], validation)?;
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = decoded.warnings;
+        Ok(decoded.object)
+    })
+    .await?;
+    let warnings = warnings.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let response = object_response(StatusCode::OK, &stored, &scope.output);
+    Ok(with_warnings(response, &warnings))
+}
+
+/// The read-modify-write of update and patch: `change` makes the new object from the stored
+/// one; the kind's update rules and validation then run under the same lock.
+async fn store_update(
+    scope: &Scope,
+    options: WriteOptions,
+    change: impl FnOnce(&Value) -> ApiResult<Value> + Send + 'static,
+) -> ApiResult<Value> {
+    let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
+    let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
+    let strategy = scope.strategy.clone();
+    let status_only = scope.info.subresource.as_deref() == Some("status");
+    let has_status = scope.kind.has_subresource("status");
+    let (group, plural, kind) = (
+        scope.group().to_owned(),
+        scope.kind.plural,
+        scope.kind.gvk.kind.clone(),
+    );
+    let stored = blocking(move || {
+        let result = store.update_raw(&key, &namespace, &name, &options, |old: &Value| {
+            let mut new = change(old)?;
+            check_resource_version(&new, old, &group, plural, &name)?;
+            if status_only {
+                new = with_status_of(old, &new);
+            } else if has_status {
+                new = with_status_of(&new, old);
+            }
+            strategy.prepare_for_update(&mut new, old)?;
+            let errors = strategy.validate_update(&new, old)?;
+            if !errors.is_empty() {
+                return Err(WriteError::Api(ApiError::invalid(
+                    &group, &kind, &name, errors,
+                )));
+            }
+            Ok::<Value, WriteError>(new)
+        });
+        Ok(result)
+    })
+    .await?
+    .map_err(|err| scope.write_error(err))?;
+    Ok(scope.typed(stored.into_object()))
+}
+
+/// `base` with `status` taken from `source` (removed when `source` has none).
+fn with_status_of(base: &Value, source: &Value) -> Value {
+    let mut result = base.clone();
+    if let Some(fields) = result.as_object_mut() {
+        match source.get("status") {
+            Some(status) => fields.insert("status".into(), status.clone()),
+            None => fields.remove("status"),
+        };
+    }
+    result
+}
+
+/// A resourceVersion in the new object is a precondition (409 when stale).
+fn check_resource_version(
+    new: &Value,
+    old: &Value,
+    group: &str,
+    plural: &str,
+    name: &str,
+) -> ApiResult<()> {
+    let given = new
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let stored = old
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !given.is_empty() && given != stored {
+        return Err(ApiError::conflict(
+            group,
+            plural,
+            name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    Ok(())
+}
+
+/// kind and apiVersion in the body, when given, must be the endpoint's.
+fn check_type_meta(scope: &Scope, body: &Value) -> ApiResult<()> {
+    let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
+    let expected_version = scope.kind.api_version();
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if !api_version.is_empty() && api_version != expected_version {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
+        )));
+    }
+    if !kind.is_empty() && kind != scope.kind.gvk.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            scope.kind.gvk.kind
+        )));
+    }
+    Ok(())
+}
+
+/// Sets the request's namespace on a namespaced object (refusing a different one) and clears
+/// it on a cluster-scoped one.
+fn place_in_namespace(scope: &Scope, object: &mut Value) -> ApiResult<()> {
+    let Some(metadata) = object
+        .as_object_mut()
+        .map(|o| {
+            o.entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
+        .and_then(Value::as_object_mut)
+    else {
+        return Err(ApiError::bad_request("the object has no metadata"));
+    };
+    let Some(namespace) = scope.namespace() else {
+        metadata.remove("namespace");
+        return Ok(());
+    };
+    match metadata.get("namespace").and_then(Value::as_str) {
+        None | Some("") => {
+            metadata.insert("namespace".into(), Value::from(namespace));
+            Ok(())
+        }
+        Some(given) if given == namespace => Ok(()),
+        Some(_) => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+    }
+}
+
+/// kube-apiserver's NamespaceLifecycle admission: new objects only in a namespace that exists
+/// and is not being deleted.
+fn admit_in_namespace(store: &peapod_store::Store, namespace: &str) -> ApiResult<()> {
+    let key = ResourceKey::of::<Namespace>();
+    let Some(found) = store.get_raw(&key, "", namespace)? else {
+        return Err(ApiError::not_found("", "namespaces", namespace));
+    };
+    if found.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::forbidden(format!(
+            "unable to create new content in namespace {namespace} because it is being terminated"
+        ))
+        .with_details(serde_json::json!({"name": namespace, "kind": "namespaces"})));
+    }
+    Ok(())
+}
+
+fn invalid(
+    scope: &Scope,
+    object: &Value,
+    errors: Vec<peapod_api::validation::FieldError>,
+) -> ApiError {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            object
+                .pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+        })
+        .unwrap_or_default();
+    ApiError::invalid(scope.group(), &scope.kind.gvk.kind, name, errors)
+}

@@ -1,0 +1,257 @@
+//! What a kind decides for the generic handlers (kube-apiserver's `RESTCreateStrategy`,
+//! `RESTUpdateStrategy`, `RESTDeleteStrategy`, `TableConvertor` and `GetAttrs`): written once per
+//! kind against its Rust type ([`KindStrategy`]) and erased to JSON values ([`Strategy`]).
+
+use k8s_openapi::Metadata;
+use peapod_api::decode::DuplicateField;
+use peapod_api::field_validation::{FieldValidation, StrictDecodingError, StrictFields};
+use peapod_api::validation::{FieldError, FieldPath};
+use peapod_store::Object;
+use serde_json::Value;
+
+use crate::status::ApiError;
+use crate::table::Column;
+
+/// A request body typed, defaulted and back in JSON, with the warnings to send.
+#[derive(Debug)]
+pub struct Decoded {
+    pub object: Value,
+    pub warnings: Vec<String>,
+}
+
+/// How a delete proceeds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeleteDecision {
+    /// Removed now (or once its finalizers are gone).
+    Immediate,
+    /// Marked with a deletionTimestamp this many seconds ahead; its owner (the kubelet, for
+    /// pods) removes it when done.
+    Graceful(i64),
+    /// Marked with a deletionTimestamp now and kept until a controller has finalized it (the
+    /// namespace controller, for namespaces).
+    Finalize,
+}
+
+/// A kind's rules over its typed object. Every method has the API server's default.
+pub trait KindStrategy: Send + Sync + 'static {
+    type Object: Object;
+
+    /// Defaulting, as the API server's scheme defaults on decode.
+    fn default(&self, _obj: &mut Self::Object) {}
+
+    /// System-set fields on create (status reset happens before this for kinds with status).
+    fn prepare_for_create(&self, _obj: &mut Self::Object) {}
+
+    /// Fields an update may not change, restored from `old`.
+    fn prepare_for_update(&self, _new: &mut Self::Object, _old: &Self::Object) {}
+
+    /// Validation of a new object, metadata included (see [`validate_meta`]).
+    fn validate(&self, obj: &Self::Object) -> Vec<FieldError> {
+        validate_meta(obj, true)
+    }
+
+    /// Validation of an update; `validate` of `new` is not run separately.
+    fn validate_update(&self, new: &Self::Object, old: &Self::Object) -> Vec<FieldError> {
+        let mut errors = self.validate(new);
+        errors.extend(peapod_api::validation::meta::validate_object_meta_update(
+            new.metadata(),
+            old.metadata(),
+            &FieldPath::new("metadata"),
+        ));
+        errors
+    }
+
+    /// Warnings for an accepted object (deprecated fields, fields peapod does not implement).
+    fn warnings(&self, _obj: &Self::Object) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The server-side Table columns; kinds without printers show Name and Created At.
+    fn columns(&self) -> Vec<Column> {
+        crate::table::default_columns()
+    }
+
+    /// The cells of one row, one per column.
+    fn cells(&self, obj: &Self::Object) -> Vec<Value> {
+        crate::table::default_cells(obj.metadata())
+    }
+
+    /// The field selector labels beyond metadata.name and metadata.namespace.
+    fn field_labels(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The value of one of `field_labels` for `obj`.
+    fn field(&self, _obj: &Self::Object, _label: &str) -> Option<String> {
+        None
+    }
+
+    fn delete(&self, _obj: &Self::Object, _grace_period_seconds: Option<i64>) -> DeleteDecision {
+        DeleteDecision::Immediate
+    }
+
+    /// What a delete that keeps the object changes besides its deletionTimestamp (a namespace
+    /// reads Terminating).
+    fn mark_deleting(&self, _obj: &mut Self::Object) {}
+
+    /// Whether a delete answers with the removed object (pods) rather than a Success Status.
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+}
+
+/// [`KindStrategy`] over JSON values, as the generic handlers use it.
+pub trait Strategy: Send + Sync + 'static {
+    /// Types `body` (unknown and duplicate fields judged by `validation`) and defaults it.
+    fn decode(
+        &self,
+        body: &Value,
+        duplicates: &[DuplicateField],
+        validation: FieldValidation,
+    ) -> Result<Decoded, ApiError>;
+    fn prepare_for_create(&self, obj: &mut Value) -> Result<(), ApiError>;
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) -> Result<(), ApiError>;
+    fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, ApiError>;
+    fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, ApiError>;
+    fn warnings(&self, obj: &Value) -> Vec<String>;
+    fn columns(&self) -> Vec<Column>;
+    fn cells(&self, obj: &Value) -> Vec<Value>;
+    fn field_labels(&self) -> &'static [&'static str];
+    fn field(&self, obj: &Value, label: &str) -> Option<String>;
+    fn delete(&self, obj: &Value, grace_period_seconds: Option<i64>) -> DeleteDecision;
+    fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError>;
+    fn return_deleted_object(&self) -> bool;
+}
+
+/// Erases a [`KindStrategy`] to a [`Strategy`].
+pub struct Typed<S>(pub S);
+
+impl<S: KindStrategy> Typed<S> {
+    fn typed(&self, value: &Value) -> Result<S::Object, ApiError> {
+        serde_json::from_value(value.clone()).map_err(|err| {
+            ApiError::internal(format!(
+                "stored {} does not decode: {err}",
+                <S::Object as k8s_openapi::Resource>::KIND
+            ))
+        })
+    }
+}
+
+fn to_value<K: serde::Serialize>(obj: &K) -> Result<Value, ApiError> {
+    serde_json::to_value(obj).map_err(|err| ApiError::internal(err.to_string()))
+}
+
+impl<S: KindStrategy> Strategy for Typed<S> {
+    fn decode(
+        &self,
+        body: &Value,
+        duplicates: &[DuplicateField],
+        validation: FieldValidation,
+    ) -> Result<Decoded, ApiError> {
+        let kind = <S::Object as k8s_openapi::Resource>::KIND;
+        let version = <S::Object as k8s_openapi::Resource>::API_VERSION;
+        let (mut obj, unknown) =
+            peapod_api::object::decode_typed::<S::Object>(body).map_err(|err| {
+                ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: {err}"
+                ))
+            })?;
+        let fields = StrictFields {
+            unknown,
+            duplicates: duplicates.to_vec(),
+        };
+        let mut warnings = fields.check(validation, validation).map_err(|errors| {
+            ApiError::bad_request(
+                StrictDecodingError {
+                    kind: kind.to_owned(),
+                    version: version.to_owned(),
+                    errors,
+                }
+                .to_string(),
+            )
+        })?;
+        self.0.default(&mut obj);
+        warnings.extend(self.0.warnings(&obj));
+        Ok(Decoded {
+            object: to_value(&obj)?,
+            warnings,
+        })
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let mut typed = self.typed(obj)?;
+        self.0.prepare_for_create(&mut typed);
+        *obj = to_value(&typed)?;
+        Ok(())
+    }
+
+    fn prepare_for_update(&self, new: &mut Value, old: &Value) -> Result<(), ApiError> {
+        let mut typed = self.typed(new)?;
+        self.0.prepare_for_update(&mut typed, &self.typed(old)?);
+        *new = to_value(&typed)?;
+        Ok(())
+    }
+
+    fn validate(&self, obj: &Value) -> Result<Vec<FieldError>, ApiError> {
+        Ok(self.0.validate(&self.typed(obj)?))
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Result<Vec<FieldError>, ApiError> {
+        Ok(self.0.validate_update(&self.typed(new)?, &self.typed(old)?))
+    }
+
+    fn warnings(&self, obj: &Value) -> Vec<String> {
+        self.typed(obj)
+            .map(|typed| self.0.warnings(&typed))
+            .unwrap_or_default()
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.0.columns()
+    }
+
+    fn cells(&self, obj: &Value) -> Vec<Value> {
+        match self.typed(obj) {
+            Ok(typed) => self.0.cells(&typed),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn field_labels(&self) -> &'static [&'static str] {
+        self.0.field_labels()
+    }
+
+    fn field(&self, obj: &Value, label: &str) -> Option<String> {
+        self.0.field(&self.typed(obj).ok()?, label)
+    }
+
+    fn delete(&self, obj: &Value, grace_period_seconds: Option<i64>) -> DeleteDecision {
+        match self.typed(obj) {
+            Ok(typed) => self.0.delete(&typed, grace_period_seconds),
+            Err(_) => DeleteDecision::Immediate,
+        }
+    }
+
+    fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let mut typed = self.typed(obj)?;
+        self.0.mark_deleting(&mut typed);
+        *obj = to_value(&typed)?;
+        Ok(())
+    }
+
+    fn return_deleted_object(&self) -> bool {
+        self.0.return_deleted_object()
+    }
+}
+
+/// ObjectMeta validation for a new object: name (and namespace when `namespaced`), labels,
+/// annotations, as apimachinery's `ValidateObjectMeta` with a DNS-1123 subdomain name.
+pub fn validate_meta<K: Object>(obj: &K, namespaced: bool) -> Vec<FieldError> {
+    let path = FieldPath::new("metadata");
+    let mut meta = obj.metadata().clone();
+    if !namespaced {
+        // Cluster-scoped objects have no namespace; one given is refused by the handlers.
+        meta.namespace = Some("default".to_owned());
+    }
+    peapod_api::validation::meta::validate_object_meta(&meta, &path)
+}

@@ -1,0 +1,243 @@
+//! Who a request comes from, as kube-apiserver's authenticators decide it: a client
+//! certificate our CA issued (CN the user, O the groups), else a bearer token of the token
+//! file; without credentials only the public health and version paths may be read (kube's
+//! `system:public-info-viewer`), and everything else gets 401. Requests on the root-only Unix
+//! socket are the admin's. The user goes into the request's extensions for the handlers, and
+//! into the response's for the audit log.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use peapod_apiserver::authn::User;
+
+use super::tokens::TokenFile;
+
+/// Paths anonymous users may read.
+const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
+
+/// The user a connection's verified client certificate names, if it presented one; set on
+/// every request of the connection by the HTTPS listener.
+#[derive(Clone, Debug)]
+pub struct PeerIdentity(pub Option<User>);
+
+/// Authenticates the requests of the HTTPS listener.
+#[derive(Debug)]
+pub struct Authenticator {
+    tokens: TokenFile,
+}
+
+impl Authenticator {
+    pub fn new(tokens: TokenFile) -> Authenticator {
+        Authenticator { tokens }
+    }
+
+    /// The user `request` authenticates as; None when it carries a token nobody holds, or
+    /// no credentials at all where they are needed.
+    fn authenticate(&self, request: &Request) -> Option<User> {
+        if let Some(PeerIdentity(Some(user))) = request.extensions().get::<PeerIdentity>() {
+            return Some(user.clone());
+        }
+        match bearer_token(request) {
+            Some(token) => self.tokens.user(token),
+            None if is_public(request) => Some(anonymous()),
+            None => None,
+        }
+    }
+}
+
+/// The user of an unauthenticated request, as kube-apiserver names it.
+pub fn anonymous() -> User {
+    User {
+        name: "system:anonymous".into(),
+        groups: vec!["system:unauthenticated".into()],
+    }
+}
+
+/// The user a client certificate (DER) names: its first CN, with its Os as groups.
+pub fn certificate_user(der: &[u8]) -> Option<User> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let name = subject.iter_common_name().next()?.as_str().ok()?;
+    let groups: Vec<&str> = subject
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok())
+        .collect();
+    Some(User::new(name, &groups))
+}
+
+/// The middleware of the HTTPS listener: authenticates, or answers 401.
+pub async fn authenticate(
+    State(authenticator): State<Arc<Authenticator>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(user) = authenticator.authenticate(&request) else {
+        let mut refused = unauthorized();
+        refused.extensions_mut().insert(anonymous());
+        return refused;
+    };
+    // As kube-apiserver: the credentials go no further than authentication.
+    request.headers_mut().remove(header::AUTHORIZATION);
+    serve_as(user, request, next).await
+}
+
+/// The middleware of the Unix socket, which only root reaches: every request is the admin's.
+pub async fn local_admin(request: Request, next: Next) -> Response {
+    serve_as(User::admin(), request, next).await
+}
+
+async fn serve_as(user: User, mut request: Request, next: Next) -> Response {
+    request.extensions_mut().insert(user.clone());
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(user);
+    response
+}
+
+fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+fn is_public(request: &Request) -> bool {
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && PUBLIC_PATHS.contains(&request.uri().path())
+}
+
+/// kube-apiserver's answer to a request it cannot authenticate.
+fn unauthorized() -> Response {
+    let status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "Unauthorized",
+        "reason": "Unauthorized",
+        "code": 401,
+    });
+    (StatusCode::UNAUTHORIZED, axum::Json(status)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use axum::Router;
+    use tower::ServiceExt;
+
+    fn app(tokens: &std::path::Path) -> Router {
+        let authenticator = Arc::new(Authenticator::new(TokenFile::open(tokens).unwrap()));
+        let whoami = |request: Request| async move {
+            let user = request.extensions().get::<User>().cloned().unwrap();
+            let header = request.headers().get(header::AUTHORIZATION).is_some();
+            format!("{} {:?} {header}", user.name, user.groups)
+        };
+        Router::new()
+            .route("/healthz", get(whoami).post(whoami))
+            .route("/api/v1/pods", get(whoami))
+            .layer(axum::middleware::from_fn_with_state(
+                authenticator,
+                authenticate,
+            ))
+    }
+
+    async fn call(app: &Router, request: axum::http::Request<Body>) -> (u16, String) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn request(method: &str, path: &str, token: Option<&str>) -> axum::http::Request<Body> {
+        let mut builder = axum::http::Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        builder.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn anonymous_users_read_only_the_public_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir.path().join("tokens.csv"));
+        let (code, body) = call(&app, request("GET", "/healthz", None)).await;
+        assert_eq!(
+            (code, body.as_str()),
+            (200, "system:anonymous [\"system:unauthenticated\"] false")
+        );
+        let (code, body) = call(&app, request("GET", "/api/v1/pods", None)).await;
+        assert_eq!(code, 401);
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["kind"], "Status");
+        assert_eq!(status["reason"], "Unauthorized");
+        assert_eq!(status["code"], 401);
+        assert_eq!(call(&app, request("POST", "/healthz", None)).await.0, 401);
+    }
+
+    #[tokio::test]
+    async fn bearer_tokens_of_the_file_authenticate_and_are_not_passed_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.csv");
+        std::fs::write(&path, "t0ken,robot,42,\"team-a,team-b\"\n").unwrap();
+        let app = app(&path);
+        let (code, body) = call(&app, request("GET", "/api/v1/pods", Some("t0ken"))).await;
+        assert_eq!(code, 200);
+        assert_eq!(
+            body,
+            "robot [\"team-a\", \"team-b\", \"system:authenticated\"] false"
+        );
+        assert_eq!(
+            call(&app, request("GET", "/api/v1/pods", Some("nope")))
+                .await
+                .0,
+            401
+        );
+        assert_eq!(
+            call(&app, request("GET", "/healthz", Some("nope"))).await.0,
+            401,
+            "a wrong token is refused even where anonymous users may read"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_verified_client_certificate_names_the_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = app(&dir.path().join("tokens.csv"));
+        let mut request = request("GET", "/api/v1/pods", None);
+        let admin = User::new("system:admin", &["system:masters"]);
+        request.extensions_mut().insert(PeerIdentity(Some(admin)));
+        let (code, body) = call(&app, request).await;
+        assert_eq!(code, 200);
+        assert!(
+            body.starts_with("system:admin [\"system:masters\""),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn certificate_users_come_from_cn_and_o() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = crate::certs::ServingNames {
+            node_name: "n".into(),
+            addresses: vec![],
+            cluster_domain: "cluster.local".into(),
+            service_ip: "10.43.0.1".parse().unwrap(),
+        };
+        let pki = crate::certs::Pki::load_or_create(dir.path(), &names).unwrap();
+        use rustls::pki_types::pem::PemObject;
+        let der = rustls::pki_types::CertificateDer::from_pem_slice(pki.admin.cert_pem.as_bytes())
+            .unwrap();
+        assert_eq!(certificate_user(&der), Some(User::admin()));
+    }
+}

@@ -1,0 +1,67 @@
+//! What a fresh or upgraded store must hold before the API serves: kube-apiserver's system
+//! namespaces (default, kube-system, kube-public, kube-node-lease), and a Namespace for every
+//! namespace that already holds pods (stores written before namespaces were objects).
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use peapod_store::{Store, StoreError};
+
+/// The namespaces kube-apiserver creates at start.
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// Creates each missing namespace, Active with the `kubernetes` finalizer.
+pub fn ensure_namespaces(store: &Store) -> Result<(), StoreError> {
+    let mut wanted: BTreeSet<String> = SYSTEM_NAMESPACES.iter().map(|n| (*n).to_owned()).collect();
+    for pod in store.list::<Pod>(None)? {
+        wanted.extend(pod.metadata.namespace);
+    }
+    for name in wanted {
+        if store.get::<Namespace>("", &name)?.is_some() {
+            continue;
+        }
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some([("kubernetes.io/metadata.name".to_owned(), name)].into()),
+                ..Default::default()
+            },
+            spec: Some(NamespaceSpec {
+                finalizers: Some(vec!["kubernetes".to_owned()]),
+            }),
+            status: Some(NamespaceStatus {
+                phase: Some("Active".to_owned()),
+                ..Default::default()
+            }),
+        };
+        match store.create(namespace) {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_namespaces_exist_once() {
+        let store = Store::open_in_memory().unwrap();
+        ensure_namespaces(&store).unwrap();
+        ensure_namespaces(&store).unwrap();
+        let names: Vec<String> = store
+            .list::<Namespace>(None)
+            .unwrap()
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["default", "kube-node-lease", "kube-public", "kube-system"]
+        );
+    }
+}

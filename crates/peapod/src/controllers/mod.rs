@@ -1,0 +1,4 @@
+//! Controllers in the agent, as kube-controller-manager runs them: each watches the objects it
+//! owns and drives them toward their spec through the API server, in-process.
+
+pub mod namespace;

@@ -1,0 +1,357 @@
+//! The real kubectl against an agent on a temporary root, with nothing but the kubeconfig the
+//! agent wrote: discovery and api-resources, server-side tables, the seed's S1 pod applied,
+//! read, labelled, patched (all three types), logged and deleted, ConfigMaps created and
+//! edited, namespaces created and deleted with their content, and errors worded as a cluster
+//! words them.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::Value;
+
+/// kubectl with the agent's admin kubeconfig and a private discovery cache.
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: tempfile::TempDir,
+}
+
+impl Kubectl {
+    fn for_agent(agent: &Agent) -> Kubectl {
+        let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
+        wait_until(Duration::from_secs(10), "the kubeconfig", || {
+            kubeconfig.exists()
+        });
+        Kubectl {
+            kubeconfig,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = Command::new("kubectl");
+        command
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .env("KUBECACHEDIR", self.cache.path())
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .expect("kubectl must be installed (scripts/install-deps.sh installs it)");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().expect("running kubectl")
+    }
+
+    /// Runs kubectl and returns its stdout; fails the test on a non-zero exit.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            out.status.success(),
+            "kubectl {}: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn apply(&self, manifest: &str) -> String {
+        let out = self.run(&["apply", "-f", "-"], Some(manifest));
+        assert!(out.status.success(), "kubectl apply: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            !out.status.success(),
+            "kubectl {} should fail: {}",
+            args.join(" "),
+            text(&out.stdout)
+        );
+        text(&out.stderr)
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.ok(&all)).expect("kubectl -o json")
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn start() -> (Agent, Kubectl) {
+    let listen = format!("127.0.0.1:{}", free_port());
+    let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
+    let kubectl = Kubectl::for_agent(&agent);
+    (agent, kubectl)
+}
+
+#[test]
+fn discovery_tables_and_errors_read_as_a_cluster_s() {
+    let (agent, kubectl) = start();
+    let version = kubectl.ok(&["version"]);
+    assert!(version.contains("Server Version: v1.32"), "{version}");
+
+    let resources = kubectl.ok(&["api-resources"]);
+    let row = |name: &str| {
+        resources
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} in api-resources:\n{resources}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("pods"), ["pods", "po", "v1", "true", "Pod"]);
+    assert_eq!(
+        row("namespaces"),
+        ["namespaces", "ns", "v1", "false", "Namespace"]
+    );
+    assert_eq!(
+        row("configmaps"),
+        ["configmaps", "cm", "v1", "true", "ConfigMap"]
+    );
+
+    let namespaces = kubectl.ok(&["get", "namespaces"]);
+    assert_eq!(
+        namespaces.lines().next().map(columns_of),
+        Some(vec!["NAME", "STATUS", "AGE"])
+    );
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(
+            namespaces
+                .lines()
+                .any(|l| l.starts_with(name) && l.contains("Active")),
+            "{namespaces}"
+        );
+    }
+
+    let missing = kubectl.fails(&["get", "pod", "nosuch"]);
+    assert_eq!(
+        missing.trim(),
+        r#"Error from server (NotFound): pods "nosuch" not found"#
+    );
+    let unknown = kubectl.fails(&["get", "widgets"]);
+    assert!(
+        unknown.contains(r#"the server doesn't have a resource type "widgets""#),
+        "{unknown}"
+    );
+    let no_pods = kubectl.run(&["get", "pods"], None);
+    assert!(no_pods.status.success());
+    assert_eq!(
+        text(&no_pods.stderr).trim(),
+        "No resources found in default namespace."
+    );
+    drop(agent);
+}
+
+fn columns_of(line: &str) -> Vec<&str> {
+    line.split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+#[test]
+fn the_s1_pod_through_kubectl() {
+    let (agent, kubectl) = start();
+    let manifest = example_text("s1-web-content-sidecar.yaml");
+    let applied = kubectl.apply(&manifest);
+    assert!(applied.contains("created"), "{applied}");
+    let name = serde_yaml_ng::from_str::<Value>(&manifest).unwrap()["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    agent.wait_running(&name);
+    kubectl.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        &format!("pod/{name}"),
+        "--timeout=60s",
+    ]);
+
+    let table = kubectl.ok(&["get", "pods"]);
+    let header = table.lines().next().map(columns_of);
+    assert_eq!(
+        header,
+        Some(vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"])
+    );
+    let row = table.lines().nth(1).map(columns_of).unwrap();
+    assert_eq!(&row[..4], [name.as_str(), "2/2", "Running", "0"], "{table}");
+
+    let wide = kubectl.ok(&["get", "pods", "-o", "wide"]);
+    let pod = kubectl.json(&["get", "pod", &name]);
+    let ip = pod["status"]["podIP"].as_str().unwrap();
+    assert!(
+        wide.contains(ip) && wide.contains("NOMINATED NODE"),
+        "{wide}"
+    );
+    assert_eq!(pod["status"]["phase"], "Running");
+    let jsonpath = kubectl.ok(&["get", "pod", &name, "-o", "jsonpath={.status.podIP}"]);
+    assert_eq!(jsonpath, ip);
+    assert_eq!(
+        kubectl.ok(&["get", "pods", "-o", "name"]).trim(),
+        format!("pod/{name}")
+    );
+    let all = kubectl.ok(&["get", "pods", "-A"]);
+    assert!(
+        all.lines().nth(1).is_some_and(|l| l.starts_with("default")),
+        "{all}"
+    );
+
+    // Applying the same manifest again changes nothing.
+    assert!(kubectl.apply(&manifest).contains("unchanged"));
+
+    kubectl.ok(&["label", "pod", &name, "tier=web"]);
+    kubectl.ok(&["annotate", "pod", &name, "note=hello"]);
+    kubectl.ok(&[
+        "patch",
+        "pod",
+        &name,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"metadata":{"labels":{"merge":"yes"}}}"#,
+    ]);
+    kubectl.ok(&[
+        "patch",
+        "pod",
+        &name,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/labels/json","value":"yes"}]"#,
+    ]);
+    kubectl.ok(&[
+        "patch",
+        "pod",
+        &name,
+        "-p",
+        r#"{"metadata":{"labels":{"strategic":"yes"}}}"#,
+    ]);
+    let labelled = kubectl.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "tier=web,merge=yes,json=yes,strategic=yes",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(labelled.trim(), format!("pod/{name}"));
+    let pod = kubectl.json(&["get", "pod", &name]);
+    assert_eq!(pod["metadata"]["annotations"]["note"], "hello");
+    let forbidden = kubectl.fails(&[
+        "patch",
+        "pod",
+        &name,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"x","image":"y"}]}}"#,
+    ]);
+    assert!(forbidden.contains("is invalid"), "{forbidden}");
+
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_owned();
+    let deleted = kubectl.ok(&["delete", "pod", &name, "--timeout=60s"]);
+    assert_eq!(deleted.trim(), format!("pod \"{name}\" deleted"));
+    assert!(kubectl.fails(&["get", "pod", &name]).contains("NotFound"));
+    agent.leak_check(&uid);
+}
+
+#[test]
+fn configmaps_and_namespaces_with_their_content() {
+    let (agent, kubectl) = start();
+    kubectl.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
+    kubectl.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team\ndata:\n  colour: blue\n",
+    );
+    let table = kubectl.ok(&["get", "cm", "-n", "team"]);
+    assert!(
+        table
+            .lines()
+            .any(|l| columns_of(l)[..2] == ["settings", "1"]),
+        "{table}"
+    );
+    let changed = kubectl.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team\ndata:\n  colour: green\n  size: large\n",
+    );
+    assert!(changed.contains("configured"), "{changed}");
+    let cm = kubectl.json(&["get", "cm", "settings", "-n", "team"]);
+    assert_eq!(cm["data"]["colour"], "green");
+    assert_eq!(cm["data"]["size"], "large");
+    let bad = kubectl.run(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  namespace: team\ndata:\n  'no/slash': x\n"),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("is invalid"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let deleted = kubectl.ok(&["delete", "namespace", "team", "--timeout=60s"]);
+    assert_eq!(deleted.trim(), "namespace \"team\" deleted");
+    assert!(kubectl
+        .fails(&["get", "namespace", "team"])
+        .contains("NotFound"));
+    let refused = kubectl.fails(&["get", "cm", "settings", "-n", "team"]);
+    assert!(refused.contains("NotFound"), "{refused}");
+    drop(agent);
+}
+
+#[test]
+fn logs_through_kubectl() {
+    let (agent, kubectl) = start();
+    kubectl.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: talker\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'for i in 1 2 3; do echo line $i; done; sleep 3600']\n",
+    );
+    agent.wait_running("talker");
+    let uid = agent.uid("talker");
+    wait_until(Duration::from_secs(10), "three log lines", || {
+        kubectl.ok(&["logs", "talker"]) == "line 1\nline 2\nline 3\n"
+    });
+    assert_eq!(kubectl.ok(&["logs", "talker", "--tail=1"]), "line 3\n");
+    assert_eq!(kubectl.ok(&["logs", "talker", "--limit-bytes=6"]), "line 1");
+    assert_eq!(
+        kubectl
+            .ok(&["logs", "talker", "--since=1h"])
+            .lines()
+            .count(),
+        3
+    );
+    let stamped = kubectl.ok(&["logs", "talker", "--timestamps", "-c", "c"]);
+    let first = stamped.lines().next().unwrap();
+    let (stamp, line) = first.split_once(' ').unwrap();
+    assert!(stamp.parse::<jiff::Timestamp>().is_ok(), "{first}");
+    assert_eq!(line, "line 1");
+    let missing = kubectl.fails(&["logs", "talker", "-c", "nope"]);
+    assert!(
+        missing.contains("container nope is not valid for pod talker"),
+        "{missing}"
+    );
+    kubectl.ok(&["delete", "pod", "talker", "--timeout=60s"]);
+    agent.leak_check(&uid);
+}
