@@ -6,7 +6,7 @@
 # the real kubectl), and a Rust toolchain when none is installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables docker-registry apache2-utils)
+packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables docker-registry apache2-utils python3-kubernetes)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,9 @@
 //! once, timed until all run, with the agent's and shims' memory per pod. With podman
 //! installed, the same pod and a burst of 20 through `podman kube play` in the same run.
 //!
+//! Then the API server benchmarks (see `api`): memory, GET latency, concurrent creates, list
+//! and `kubectl get` times, and watch fan-out.
+//!
 //! Then the steady-state benchmarks (see `steady`): the agent's CPU and memory while 100 idle
 //! pods run, and while 100 pods run an httpGet readiness and an exec liveness probe every
 //! second. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
@@ -14,7 +17,7 @@
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--window SECS] [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
-//! `--pull-only`, `--idle` and `--probes` select what runs (together: each of them); without
+//! `--api`, `--pull-only`, `--idle` and `--probes` select what runs (together: each of them); without
 //! any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,12 +29,15 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+mod api;
 mod pull;
 #[path = "../../crates/peapod-image/tests/support/registry.rs"]
 mod registry;
 mod steady;
 
 const BRIDGE: &str = "ppbench0";
+/// The benchmark agent's HTTPS address, away from a real agent's 6443.
+const API_LISTEN: &str = "127.0.0.1:16443";
 /// Outside 10.100-10.199, where the e2e tests pick their ranges, so both can run at once.
 const POD_CIDR: &str = "10.231.0.0/16";
 const PODMAN_BURST: usize = 20;
@@ -44,6 +50,7 @@ struct Options {
     burst: usize,
     pull_runs: usize,
     pods: bool,
+    api: bool,
     pull: bool,
     idle: bool,
     probes: bool,
@@ -68,6 +75,7 @@ fn options_default() -> Options {
         burst: 100,
         pull_runs: 5,
         pods: true,
+        api: true,
         pull: true,
         idle: true,
         probes: true,
@@ -86,7 +94,7 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--pull-only" | "--idle" | "--probes" => selected.push(arg),
+            "--api" | "--pull-only" | "--idle" | "--probes" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--podman-idle" => options.podman_idle = true,
@@ -101,12 +109,13 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     if !selected.is_empty() {
         let chosen = |flag: &str| selected.iter().any(|s| s == flag);
         options.pods = false;
+        options.api = chosen("--api");
         options.pull = chosen("--pull-only");
         options.idle = chosen("--idle");
         options.probes = chosen("--probes");
     }
     options.pull &= !skip_pull;
-    if !(options.pods || options.pull || options.idle || options.probes) {
+    if !(options.pods || options.api || options.pull || options.idle || options.probes) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -131,6 +140,9 @@ fn main() -> Result<()> {
     let options = options()?;
     if options.pods {
         pod_bench(&options)?;
+    }
+    if options.api {
+        api::run(&options)?;
     }
     if options.idle {
         steady::run(&options, steady::Kind::Idle)?;
@@ -158,10 +170,10 @@ fn pod_bench(options: &Options) -> Result<()> {
     let mut starts = Vec::new();
     let mut deletes = Vec::new();
     let mut rss = Vec::new();
-    let _ = agent.start_pod(&pod_json, &name)?; // warm-up
+    let _ = agent.start_pod(&pod_json)?; // warm-up
     agent.delete_pod(&name)?;
     for _ in 0..options.runs {
-        starts.push(agent.start_pod(&pod_json, &name)?);
+        starts.push(agent.start_pod(&pod_json)?);
         rss.push(shim_rss_kib(root.path())?);
         deletes.push(agent.delete_pod(&name)?);
     }
@@ -276,6 +288,7 @@ impl Agent {
             .env("PEAPOD_ROOT", root)
             .env("PEAPOD_BRIDGE", BRIDGE)
             .env("PEAPOD_POD_CIDR", POD_CIDR)
+            .env("PEAPOD_API_LISTEN", API_LISTEN)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -296,15 +309,11 @@ impl Agent {
     }
 
     /// Milliseconds from the apply request to the watch event showing every container running.
-    fn start_pod(&self, pod: &Value, name: &str) -> Result<f64> {
+    fn start_pod(&self, pod: &Value) -> Result<f64> {
         let mut watch = self.request("GET", "/api/v1/namespaces/default/pods?watch=true", None)?;
         let body = pod.to_string();
         let started = Instant::now();
-        let mut apply = self.request(
-            "PATCH",
-            &format!("/api/v1/namespaces/default/pods/{name}"),
-            Some(&body),
-        )?;
+        let mut apply = self.request("POST", "/api/v1/namespaces/default/pods", Some(&body))?;
         let mut sink = String::new();
         apply.read_to_string(&mut sink)?;
         let mut reader = BufReader::new(&mut watch);
@@ -378,8 +387,8 @@ impl Agent {
     fn apply(&self, pod: &Value) -> Result<()> {
         let name = pod["metadata"]["name"].as_str().unwrap_or_default();
         let mut response = self.request(
-            "PATCH",
-            &format!("/api/v1/namespaces/default/pods/{name}"),
+            "POST",
+            "/api/v1/namespaces/default/pods",
             Some(&pod.to_string()),
         )?;
         let mut text = String::new();
@@ -475,6 +484,11 @@ impl Agent {
 
     fn stop(&mut self) {
         self.shut_down();
+    }
+
+    /// The agent's resident memory.
+    fn rss_kib(&self) -> u64 {
+        status_field(self.child.id(), "VmRSS:")
     }
 
     /// Stops the agent and fails unless it exits with status 0 on its own after SIGTERM.

@@ -2,6 +2,7 @@
 //! ends in a `kind()` registry entry: names, scope, subresources, strategy and table columns.
 //! [`builtin`] is the list; adding a kind is one folder and one line here.
 
+pub mod coordination;
 pub mod core;
 pub mod external;
 
@@ -26,6 +27,7 @@ pub fn builtin(node: NodeInfo) -> Registry {
         core::v1::configmap::kind(),
         core::v1::secret::kind(),
         core::v1::serviceaccount::kind(),
+        coordination::v1::lease::kind(),
         external::pod_metrics(),
         external::node_metrics(),
         external::images(),

@@ -1,14 +1,16 @@
-//! `apply -f`: every manifest decoded and checked first, then each object created, or its
-//! labels, annotations and spec replaced (a PUT with the live resourceVersion); prints
-//! `pod/NAME created|configured|unchanged` and the warnings.
+//! `apply -f` for any served kind: every manifest decoded and checked first (pods also
+//! defaulted and validated as the agent will), then each object created, or replaced with the
+//! live resourceVersion as the precondition: a pod's labels, annotations and spec, any other
+//! object whole but its status (kubectl replace's semantics). Prints
+//! `KIND/NAME created|configured|unchanged` and the warnings.
 
 use crate::args::ApplyArgs;
 use crate::client::{warnings, ApiError, Call, Client, ClientError, Reply};
 use crate::console::Console;
+use crate::discovery::discover;
 use crate::error::CliError;
-use crate::manifest::{self, ManifestObject};
-use crate::query::pod_path;
-use peapod_api::field_validation::FieldValidation;
+use crate::manifest::{self, ManifestObject, Sources};
+use peapod_api::field_validation::{FieldValidation, StrictDecodingError, StrictFields};
 use peapod_api::object::{parse_object, Decoded, Object};
 use peapod_api::validation::go_quote;
 
@@ -17,13 +19,15 @@ pub async fn apply(
     args: ApplyArgs,
     console: &mut Console,
 ) -> Result<i32, CliError> {
+    let discovery = discover(client).await?;
     let mut stdin = console.take_stdin();
-    let objects = manifest::load(
-        "apply",
-        &args.filenames,
-        args.namespace.as_deref(),
-        &mut stdin,
-    )?;
+    let sources = Sources {
+        verb: "apply",
+        filenames: &args.filenames,
+        namespace_flag: args.namespace.as_deref(),
+        discovery: &discovery,
+    };
+    let objects = manifest::load(&sources, &mut stdin)?;
     let mode = FieldValidation::from(args.validate);
     // Check every object as the API server will, before sending any: a refused document
     // anywhere in the input means nothing is created (no half-applied multi-document file).
@@ -48,7 +52,10 @@ pub async fn apply(
             console.eprintln(&format!("Warning: {warning}"));
         }
         match outcome.result {
-            Ok(result) => console.print(&format!("pod/{} {result}\n", object.name))?,
+            Ok(result) => {
+                let kind = object.resource.kind_label();
+                console.print(&format!("{kind}/{} {result}\n", object.name))?;
+            }
             Err(error) => {
                 console.eprintln(&error.to_string());
                 failed = true;
@@ -58,22 +65,36 @@ pub async fn apply(
     Ok(i32::from(failed))
 }
 
-/// The API server's create-time refusal of `object` (strict decoding under `mode`, then
-/// defaulting and validation), or the warnings only the CLI can give: the agent gets the
-/// document re-encoded, without its duplicate keys.
+/// The API server's create-time refusal of `object` (strict decoding under `mode`, then for
+/// pods defaulting and validation), or the warnings only the CLI can give: the agent gets the
+/// document re-encoded, without its duplicate keys. Other kinds are the server's to judge,
+/// but for those keys.
 fn admit(object: &ManifestObject, mode: FieldValidation) -> Result<Vec<String>, ApiError> {
-    // manifest::load has decoded every object already.
-    let Ok(decoded) = parse_object(&object.document()) else {
-        return Ok(Vec::new());
+    let refused = |error: StrictDecodingError| ApiError {
+        code: 400,
+        reason: "BadRequest".to_string(),
+        message: format!("error when creating {}: {error}", go_quote(&object.source)),
     };
-    decoded
-        .field_validation(mode, mode)
-        .map_err(|error| ApiError {
-            code: 400,
-            reason: "BadRequest".to_string(),
-            message: format!("error when creating {}: {error}", go_quote(&object.source)),
+    if object.resource.is_pod() {
+        // manifest::load has decoded every pod already.
+        let Ok(decoded) = parse_object(&object.document()) else {
+            return Ok(Vec::new());
+        };
+        decoded.field_validation(mode, mode).map_err(refused)?;
+        validate(object, decoded)?;
+    } else {
+        let fields = StrictFields {
+            unknown: Vec::new(),
+            duplicates: object.duplicates.clone(),
+        };
+        fields.check(mode, mode).map_err(|errors| {
+            refused(StrictDecodingError {
+                kind: object.resource.kind.clone(),
+                version: object.resource.version.clone(),
+                errors,
+            })
         })?;
-    validate(object, decoded)?;
+    }
     if mode != FieldValidation::Warn {
         return Ok(Vec::new());
     }
@@ -127,19 +148,19 @@ async fn send(
     }
 }
 
-/// Creates the object, or replaces what a manifest says of a live one (labels, annotations,
-/// spec; a bound pod keeps its node), with the live resourceVersion as the precondition.
+/// Creates the object, or replaces a live one (see [`overlay`] and [`replace`]) with the live
+/// resourceVersion as the precondition.
 async fn send_once(
     client: &Client,
     object: &ManifestObject,
     mode: FieldValidation,
 ) -> Result<Outcome, ClientError> {
-    let path = pod_path(&object.namespace, &object.name);
+    let path = object.resource.object(&object.namespace, &object.name);
     let query = format!("?fieldValidation={}", field_validation_param(mode));
     let live = match client.send(Call::get(path.clone())).await?.success().await {
         Ok(reply) => reply.json::<serde_json::Value>().await?,
         Err(ClientError::Api(error)) if error.is_not_found() => {
-            let collection = path.rsplit_once('/').map_or(path.as_str(), |(c, _)| c);
+            let collection = object.resource.collection(Some(&object.namespace));
             let call =
                 Call::new(hyper::Method::POST, format!("{collection}{query}")).json(&object.value);
             return outcome(client.send(call).await?, |_| "created").await;
@@ -154,8 +175,12 @@ async fn send_once(
         Err(other) => return Err(other),
     };
     let before = resource_version(&live);
-    let call = Call::new(hyper::Method::PUT, format!("{path}{query}"))
-        .json(&overlay(&live, &object.value));
+    let candidate = if object.resource.is_pod() {
+        overlay(&live, &object.value)
+    } else {
+        replace(&live, &object.value)
+    };
+    let call = Call::new(hyper::Method::PUT, format!("{path}{query}")).json(&candidate);
     outcome(client.send(call).await?, move |after| {
         if resource_version(after) == before {
             "unchanged"
@@ -179,7 +204,33 @@ async fn outcome(
     Ok(Outcome { warnings, result })
 }
 
-/// The live object with the manifest's labels, annotations and spec.
+/// The manifest's object with the live resourceVersion and status: kubectl replace. The
+/// live uid and creationTimestamp come along too (immutable: sending them changes nothing).
+fn replace(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json::Value {
+    let mut candidate = manifest.clone();
+    if let Some(map) = candidate.as_object_mut() {
+        let metadata = map
+            .entry("metadata")
+            .or_insert_with(|| serde_json::json!({}));
+        for field in ["resourceVersion", "uid", "creationTimestamp"] {
+            if let Some(value) = live["metadata"].get(field) {
+                metadata[field] = value.clone();
+            }
+        }
+        match live.get("status") {
+            Some(status) => {
+                map.insert("status".to_string(), status.clone());
+            }
+            None => {
+                map.remove("status");
+            }
+        }
+    }
+    candidate
+}
+
+/// The live pod with the manifest's labels, annotations and spec (a bound pod keeps its
+/// node).
 fn overlay(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json::Value {
     let mut candidate = live.clone();
     for field in ["labels", "annotations"] {

@@ -8,17 +8,17 @@ use peapod_api::field_validation::FieldValidation;
 /// One client verb with its flags; the lead's `main` embeds this in the `peapod` command.
 #[derive(Debug, Clone, Subcommand)]
 pub enum ClientCommand {
-    /// Apply a configuration to a pod by file name or stdin.
+    /// Apply a configuration to a resource by file name or stdin.
     Apply(ApplyArgs),
-    /// Display one or many pods.
+    /// Display one or many resources.
     Get(GetArgs),
-    /// Show details of a pod or a group of pods.
+    /// Show details of a specific resource or group of resources.
     Describe(DescribeArgs),
     /// Print the logs for a container in a pod.
     Logs(LogsArgs),
     /// Execute a command in a container.
     Exec(ExecArgs),
-    /// Delete pods by file names, stdin, names or label selector.
+    /// Delete resources by file names, stdin, resources and names, or by resources and label selector.
     Delete(DeleteArgs),
     /// List events.
     Events(EventsArgs),
@@ -92,17 +92,21 @@ pub enum OutputFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct GetArgs {
-    /// `pods [NAME...]` (also pod, po) or `pod/NAME...`.
+    /// `TYPE[,TYPE...] [NAME...]` or `TYPE/NAME...`: any served type by plural, singular,
+    /// short name or `type.group` (pods, pod, po, configmaps, cm, ns, ...).
     #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME...")]
     pub targets: Vec<String>,
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// List pods across all namespaces.
+    /// List the resources across all namespaces.
     #[arg(short = 'A', long)]
     pub all_namespaces: bool,
     /// Label selector to filter on, e.g. -l app=web,tier!=cache.
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+    /// Field selector to filter on, e.g. --field-selector status.phase=Running.
+    #[arg(long)]
+    pub field_selector: Option<String>,
     #[arg(short, long, value_enum)]
     pub output: Option<OutputFormat>,
     /// After listing, watch for changes.
@@ -112,7 +116,7 @@ pub struct GetArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DescribeArgs {
-    /// `pod NAME...`, `pods` (every pod) or `pod/NAME`.
+    /// `TYPE NAME...`, `TYPE` (every object of the type) or `TYPE/NAME`.
     #[arg(required = true, value_name = "TYPE[/NAME] | TYPE NAME...")]
     pub targets: Vec<String>,
     #[arg(short, long)]
@@ -167,19 +171,22 @@ pub struct ExecArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct DeleteArgs {
-    /// `pod NAME...`, `pods --all`, `pods -l SEL` or `pod/NAME...`.
+    /// `TYPE NAME...`, `TYPE --all`, `TYPE -l SEL` or `TYPE/NAME...`.
     #[arg(value_name = "TYPE[/NAME] | TYPE NAME...")]
     pub targets: Vec<String>,
-    /// Files (or directories) naming the pods to delete; "-" is stdin.
+    /// Files (or directories) naming the objects to delete; "-" is stdin.
     #[arg(short = 'f', long = "filename")]
     pub filenames: Vec<String>,
     #[arg(short, long)]
     pub namespace: Option<String>,
-    /// Delete every pod in the namespace.
+    /// Delete every object of the types in the namespace.
     #[arg(long)]
     pub all: bool,
     #[arg(short = 'l', long)]
     pub selector: Option<String>,
+    /// Delete the objects matching this field selector.
+    #[arg(long)]
+    pub field_selector: Option<String>,
     /// Seconds given to the pod to terminate gracefully; -1 uses the pod's own.
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub grace_period: i64,
@@ -189,7 +196,7 @@ pub struct DeleteArgs {
     /// With --grace-period=0: remove the pod at once, without waiting for termination.
     #[arg(long)]
     pub force: bool,
-    /// Wait until the pods are gone before returning.
+    /// Wait until the objects are gone before returning.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", require_equals = true)]
     pub wait: bool,

@@ -1,5 +1,6 @@
-//! `delete`: pods named by argument, manifest, `--all` or selector; prints `pod "NAME"
-//! deleted` as each delete is accepted, then (with --wait) polls until each one is gone.
+//! `delete` for any served type: objects named by argument, manifest, `--all` or selector;
+//! prints `KIND "NAME" deleted` as each delete is accepted, then (with --wait) polls until
+//! each one is gone, as kubectl waits.
 
 use std::time::Duration;
 
@@ -8,11 +9,14 @@ use serde_json::Value;
 use crate::args::DeleteArgs;
 use crate::client::{warnings, Call, Client, ClientError};
 use crate::console::Console;
+use crate::discovery::discover;
 use crate::error::CliError;
-use crate::manifest;
-use crate::objects::{list_pods, name_of, uid_of};
-use crate::query::{pod_path, Query};
-use crate::target::pod_names;
+use crate::fetch::{list, Scope};
+use crate::manifest::{self, Sources};
+use crate::objects::name_of;
+use crate::query::Query;
+use crate::resource::{ApiResource, Discovery};
+use crate::target::{self, Selected};
 
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 const IMMEDIATE_DELETION_WARNING: &str = "Warning: Immediate deletion does not wait for confirmation that the running resource has been terminated. The resource may continue to run on the cluster indefinitely.";
@@ -34,14 +38,21 @@ pub enum DeleteError {
     NowWithGracePeriod,
 }
 
-/// One pod to delete.
+/// One object to delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Target {
+    resource: ApiResource,
     namespace: String,
     name: String,
 }
 
-/// A delete the agent accepted; `uid` tells a re-created pod of the same name apart.
+impl Target {
+    fn path(&self) -> String {
+        self.resource.object(&self.namespace, &self.name)
+    }
+}
+
+/// A delete the agent accepted; `uid` tells a re-created object of the same name apart.
 struct Accepted {
     target: Target,
     uid: Option<String>,
@@ -53,7 +64,8 @@ pub async fn delete(
     console: &mut Console,
 ) -> Result<i32, CliError> {
     let grace_period = grace_period(&args)?;
-    let Some(targets) = targets(client, &args, console).await? else {
+    let discovery = discover(client).await?;
+    let Some(targets) = targets(client, &discovery, &args, console).await? else {
         console.eprintln("No resources found");
         return Ok(0);
     };
@@ -67,7 +79,8 @@ pub async fn delete(
         match delete_one(client, &target, grace_period, console).await {
             Ok(uid) => {
                 let verb = if force { "force deleted" } else { "deleted" };
-                console.print(&format!("pod \"{}\" {verb}\n", target.name))?;
+                let kind = target.resource.kind_label();
+                console.print(&format!("{kind} \"{}\" {verb}\n", target.name))?;
                 accepted.push(Accepted { target, uid });
             }
             Err(ClientError::Api(error)) => {
@@ -103,64 +116,80 @@ fn grace_period(args: &DeleteArgs) -> Result<Option<i64>, DeleteError> {
     Ok((period >= 0).then_some(period))
 }
 
-/// The pods to delete; `None` when a listing found nothing.
+/// The objects to delete; `None` when a listing found nothing.
 async fn targets(
     client: &Client,
+    discovery: &Discovery,
     args: &DeleteArgs,
     console: &mut Console,
 ) -> Result<Option<Vec<Target>>, CliError> {
-    let namespace = args.namespace.as_deref().unwrap_or("default");
     if !args.filenames.is_empty() {
         if !args.targets.is_empty() {
             return Err(DeleteError::FilesAndArguments.into());
         }
-        let mut stdin = console.take_stdin();
-        let objects = manifest::load(
-            "delete",
-            &args.filenames,
-            args.namespace.as_deref(),
-            &mut stdin,
-        )?;
-        let targets = objects
-            .into_iter()
-            .map(|o| Target {
-                namespace: o.namespace,
-                name: o.name,
-            })
-            .collect();
-        return Ok(Some(targets));
+        return from_files(discovery, args, console).map(Some);
     }
     if args.targets.is_empty() {
         return Err(DeleteError::NothingGiven.into());
     }
-    let names = pod_names("delete", &args.targets)?;
-    let selecting = args.all || args.selector.is_some();
-    if !names.is_empty() {
-        if selecting {
-            return Err(DeleteError::NamesWithSelection.into());
-        }
-        let in_namespace = |name: String| Target {
-            namespace: namespace.to_string(),
-            name,
-        };
-        return Ok(Some(names.into_iter().map(in_namespace).collect()));
+    let selected = target::resolve(discovery, target::parse("delete", &args.targets)?)?;
+    let named = selected.iter().any(|s| !s.names.is_empty());
+    let selecting = args.all || args.selector.is_some() || args.field_selector.is_some();
+    if named && selecting {
+        return Err(DeleteError::NamesWithSelection.into());
     }
     if args.all && args.selector.is_some() {
         return Err(DeleteError::AllWithSelector.into());
     }
-    if !selecting {
+    if !named && !selecting {
         return Err(DeleteError::NoName.into());
     }
-    let listed = list_pods(client, Some(namespace), args.selector.as_deref()).await?;
-    let targets: Vec<Target> = listed
-        .items
-        .iter()
-        .map(|pod| Target {
-            namespace: namespace.to_string(),
-            name: name_of(pod).to_string(),
+    let scope = Scope::new(args.namespace.as_deref(), false)
+        .selectors(args.selector.as_deref(), args.field_selector.as_deref());
+    let mut targets = Vec::new();
+    for Selected { resource, names } in selected {
+        let names = if named {
+            names
+        } else {
+            let listed = list(client, &resource, &scope).await?;
+            listed.iter().map(|o| name_of(o).to_string()).collect()
+        };
+        let namespace = if resource.namespaced {
+            scope.namespace.clone()
+        } else {
+            String::new()
+        };
+        targets.extend(names.into_iter().map(|name| Target {
+            resource: resource.clone(),
+            namespace: namespace.clone(),
+            name,
+        }));
+    }
+    Ok((!targets.is_empty() || named).then_some(targets))
+}
+
+/// The objects the manifests name.
+fn from_files(
+    discovery: &Discovery,
+    args: &DeleteArgs,
+    console: &mut Console,
+) -> Result<Vec<Target>, CliError> {
+    let mut stdin = console.take_stdin();
+    let sources = Sources {
+        verb: "delete",
+        filenames: &args.filenames,
+        namespace_flag: args.namespace.as_deref(),
+        discovery,
+    };
+    let objects = manifest::load(&sources, &mut stdin)?;
+    Ok(objects
+        .into_iter()
+        .map(|o| Target {
+            resource: o.resource,
+            namespace: o.namespace,
+            name: o.name,
         })
-        .collect();
-    Ok((!targets.is_empty()).then_some(targets))
+        .collect())
 }
 
 /// Sends the DELETE; returns the uid of the pod the agent is deleting, when it says.
@@ -174,24 +203,32 @@ async fn delete_one(
     if let Some(seconds) = grace_period {
         query.push("gracePeriodSeconds", seconds.to_string());
     }
-    let path = format!("{}{query}", pod_path(&target.namespace, &target.name));
+    let path = format!("{}{query}", target.path());
     let reply = client.send(Call::delete(path)).await?;
     for warning in warnings(&reply.headers) {
         console.eprintln(&format!("Warning: {warning}"));
     }
     let body = reply.success().await?.bytes().await?;
     let object = serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null);
-    Ok(uid_of(&object).map(str::to_string))
+    Ok(uid(&object).map(str::to_string))
 }
 
-/// Polls until the pod is NotFound (or a different pod took its name).
+/// The uid of the deleted object, or of the `Status` that says it is gone.
+fn uid(answer: &Value) -> Option<&str> {
+    let uid = answer
+        .pointer("/metadata/uid")
+        .or(answer.pointer("/details/uid"));
+    uid.and_then(Value::as_str)
+}
+
+/// Polls until the object is NotFound (or a different one took its name).
 async fn wait_gone(client: &Client, accepted: &Accepted) -> Result<(), ClientError> {
-    let path = pod_path(&accepted.target.namespace, &accepted.target.name);
+    let path = accepted.target.path();
     loop {
         match client.get_json::<Value>(&path).await {
             Err(ClientError::Api(error)) if error.is_not_found() => return Ok(()),
             Err(other) => return Err(other),
-            Ok(pod) if accepted.uid.is_some() && uid_of(&pod) != accepted.uid.as_deref() => {
+            Ok(live) if accepted.uid.is_some() && uid(&live) != accepted.uid.as_deref() => {
                 return Ok(())
             }
             Ok(_) => tokio::time::sleep(POLL_INTERVAL).await,
@@ -210,6 +247,7 @@ mod tests {
             namespace: None,
             all: false,
             selector: None,
+            field_selector: None,
             grace_period: grace,
             now,
             force,

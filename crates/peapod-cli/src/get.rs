@@ -1,20 +1,18 @@
-//! `get pods`: fetch by name or list, print as a table / json / yaml / names, and with `-w`
-//! keep printing one row per watch event.
+//! `get TYPE[,TYPE...] [NAME...]` for any served type: the server's Table printed as kubectl
+//! prints it (one table per type, a blank line between, `kind/name` when several types
+//! print), or the objects as json / yaml / names; `-w` is in [`crate::watch`].
 
-use jiff::Timestamp;
-use k8s_openapi::api::core::v1::Pod;
-use peapod_printers::{object_name, pod_row, pod_table, pod_table_header, TableStream};
-use serde::Deserialize;
 use serde_json::Value;
 
 use crate::args::{GetArgs, OutputFormat};
-use crate::client::{ApiError, Call, Client, ClientError};
+use crate::client::{ApiError, Client, ClientError};
 use crate::console::Console;
+use crate::discovery::discover;
 use crate::error::CliError;
-use crate::objects::{list_pods, name_of, pods, Listed};
+use crate::fetch::{fetch, Scope};
 use crate::output;
-use crate::query::{pod_path, pods_path, Query};
-use crate::target::pod_names;
+use crate::table::{self, Layout, Table};
+use crate::target::{self, Requested, Selected};
 
 /// Flag combinations kubectl refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,51 +23,43 @@ pub enum GetError {
     NameAcrossNamespaces,
     #[error("watch is only supported on individual resources and resource collections, but {0} resources were found")]
     WatchMany(usize),
+    #[error("you may only specify a single resource type")]
+    WatchManyTypes,
 }
 
 pub async fn get(client: &Client, args: GetArgs, console: &mut Console) -> Result<i32, CliError> {
-    let names = pod_names("get", &args.targets)?;
-    check_flags(&args, &names)?;
-    let namespace = args.namespace.as_deref().unwrap_or("default");
-    let scope = (!args.all_namespaces).then_some(namespace);
-    let (listed, errors) = if names.is_empty() {
-        let listed = list_pods(client, scope, args.selector.as_deref()).await?;
-        (listed, Vec::new())
-    } else {
-        fetch_named(client, namespace, &names).await?
-    };
-    let mut printer = Printer::new(args.output, args.all_namespaces);
-    let single = names.len() == 1;
-    let text = if args.watch {
-        printer.initial(&listed.items)?
-    } else {
-        printer.all(&listed.items, single)?
+    let requested = target::parse("get", &args.targets)?;
+    check_flags(&args, &requested)?;
+    let discovery = discover(client).await?;
+    let selected = target::resolve(&discovery, requested)?;
+    let scope = Scope::new(args.namespace.as_deref(), args.all_namespaces)
+        .selectors(args.selector.as_deref(), args.field_selector.as_deref());
+    if args.watch {
+        return crate::watch::watch(client, &args, &scope, &selected, console).await;
+    }
+    let mut errors = Vec::new();
+    let text = match args.output {
+        None | Some(OutputFormat::Wide) => {
+            let wide = args.output.is_some();
+            let text = tables(client, &scope, &selected, wide, &mut errors).await?;
+            if text.is_empty() && errors.is_empty() {
+                let resources: Vec<_> = selected.iter().map(|s| &s.resource).collect();
+                console.eprintln(&scope.no_resources(&resources));
+            }
+            text
+        }
+        Some(format) => objects(client, format, &scope, &selected, &mut errors).await?,
     };
     console.print(&text)?;
-    if names.is_empty() && listed.items.is_empty() && printer.is_table() {
-        console.eprintln(&no_resources(scope));
-    }
     for error in &errors {
         console.eprintln(&error.to_string());
     }
-    if args.watch && errors.is_empty() {
-        let filter = names.first().map(String::as_str);
-        watch(
-            client,
-            scope,
-            args.selector.as_deref(),
-            filter,
-            &listed,
-            printer,
-            console,
-        )
-        .await?;
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
+    Ok(i32::from(!errors.is_empty()))
 }
 
-fn check_flags(args: &GetArgs, names: &[String]) -> Result<(), GetError> {
-    if names.is_empty() {
+fn check_flags(args: &GetArgs, requested: &[Requested]) -> Result<(), GetError> {
+    let names = requested.iter().map(|r| r.names.len()).sum::<usize>();
+    if names == 0 {
         return Ok(());
     }
     if args.selector.is_some() {
@@ -78,245 +68,120 @@ fn check_flags(args: &GetArgs, names: &[String]) -> Result<(), GetError> {
     if args.all_namespaces {
         return Err(GetError::NameAcrossNamespaces);
     }
-    if args.watch && names.len() > 1 {
-        return Err(GetError::WatchMany(names.len()));
+    if args.watch && names > 1 {
+        return Err(GetError::WatchMany(names));
     }
     Ok(())
 }
 
-pub fn no_resources(scope: Option<&str>) -> String {
-    match scope {
-        Some(ns) => format!("No resources found in {ns} namespace."),
-        None => "No resources found".to_string(),
+/// The rows of several answers (a list, or one Table per named object) in one Table.
+pub fn merge(answers: Vec<(String, Value)>) -> Result<Table, ClientError> {
+    let mut merged: Option<Table> = None;
+    for (path, answer) in answers {
+        let table = Table::from_answer(&path, answer)?;
+        match &mut merged {
+            Some(all) => all.rows.extend(table.rows),
+            None => merged = Some(table),
+        }
     }
+    Ok(merged.unwrap_or_default())
 }
 
-/// Each named pod; NotFound and other server errors are collected (kubectl prints what it
-/// found, then the errors).
-async fn fetch_named(
+/// Whether more than one type prints (kubectl then names the kind in each row).
+fn several_types(selected: &[Selected]) -> bool {
+    selected.iter().any(|s| s.resource != selected[0].resource)
+}
+
+/// Each type's table; tables that printed something are separated by a blank line.
+async fn tables(
     client: &Client,
-    namespace: &str,
-    names: &[String],
-) -> Result<(Listed, Vec<ApiError>), ClientError> {
-    let mut listed = Listed::default();
-    let mut errors = Vec::new();
-    for name in names {
-        match client.get_json::<Value>(&pod_path(namespace, name)).await {
-            Ok(pod) => {
-                listed.resource_version = resource_version(&pod);
-                listed.items.push(output::with_type_meta(pod, "v1", "Pod"));
-            }
-            Err(ClientError::Api(error)) => errors.push(error),
-            Err(other) => return Err(other),
-        }
-    }
-    Ok((listed, errors))
-}
-
-fn resource_version(object: &Value) -> String {
-    object
-        .pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// Renders pods in one `-o` format; for tables it remembers column widths and whether the
-/// header was printed, so watch rows line up with what came before.
-pub struct Printer {
-    format: Option<OutputFormat>,
-    show_namespace: bool,
-    stream: TableStream,
-    header_printed: bool,
-}
-
-impl Printer {
-    pub fn new(format: Option<OutputFormat>, show_namespace: bool) -> Self {
-        Self {
-            format,
-            show_namespace,
-            stream: TableStream::new(),
-            header_printed: false,
-        }
-    }
-
-    fn is_table(&self) -> bool {
-        matches!(self.format, None | Some(OutputFormat::Wide))
-    }
-
-    fn wide(&self) -> bool {
-        self.format == Some(OutputFormat::Wide)
-    }
-
-    /// Everything at once; `single` (one pod asked for by name) prints the Pod itself for
-    /// json/yaml instead of a List.
-    pub fn all(&self, items: &[Value], single: bool) -> Result<String, ClientError> {
-        let object = || match items {
-            [one] if single => one.clone(),
-            _ => output::list(items.to_vec()),
+    scope: &Scope,
+    selected: &[Selected],
+    wide: bool,
+    errors: &mut Vec<ApiError>,
+) -> Result<String, CliError> {
+    let with_kind = several_types(selected);
+    let mut printed = Vec::new();
+    for selection in selected {
+        let fetched = fetch(client, selection, scope, Some(table::ACCEPT)).await?;
+        errors.extend(fetched.errors);
+        let layout = Layout {
+            wide,
+            namespace: scope.all_namespaces && selection.resource.namespaced,
+            kind: with_kind.then(|| selection.resource.kind_label()),
         };
-        Ok(match self.format {
-            None | Some(OutputFormat::Wide) => {
-                let pods = pods("pods", items)?;
-                pod_table(&pods, self.wide(), self.show_namespace, Timestamp::now())
-            }
-            Some(OutputFormat::Json) => output::json(&object()),
-            Some(OutputFormat::Yaml) => output::yaml(&object()),
-            Some(OutputFormat::Name) => names(items),
-        })
-    }
-
-    /// The listing before a watch: a table keeps its widths for the rows to come; other
-    /// formats print object by object.
-    pub fn initial(&mut self, items: &[Value]) -> Result<String, ClientError> {
-        let mut text = String::new();
-        for item in items {
-            text.push_str(&self.one(item)?);
+        let text = layout.render(&merge(fetched.answers)?);
+        if !text.is_empty() {
+            printed.push(text);
         }
-        Ok(text)
     }
-
-    /// One object as a watch prints it: a table row (header before the first), one JSON
-    /// document, one YAML document, or one name.
-    pub fn one(&mut self, item: &Value) -> Result<String, ClientError> {
-        Ok(match self.format {
-            None | Some(OutputFormat::Wide) => {
-                let pod: Pod = pods("pods", std::slice::from_ref(item))?.remove(0);
-                let mut rows = Vec::new();
-                if !self.header_printed {
-                    rows.push(pod_table_header(self.wide(), self.show_namespace));
-                    self.header_printed = true;
-                }
-                rows.push(pod_row(
-                    &pod,
-                    self.wide(),
-                    self.show_namespace,
-                    Timestamp::now(),
-                ));
-                self.stream.render(&rows)
-            }
-            Some(OutputFormat::Json) => output::json(item),
-            Some(OutputFormat::Yaml) => format!("---\n{}", output::yaml(item)),
-            Some(OutputFormat::Name) => names(std::slice::from_ref(item)),
-        })
-    }
+    Ok(printed.join("\n"))
 }
 
-fn names(items: &[Value]) -> String {
-    items
-        .iter()
-        .map(|i| format!("{}\n", object_name("pod", name_of(i))))
-        .collect()
-}
-
-#[derive(Debug, Deserialize)]
-struct WatchEvent {
-    #[serde(rename = "type")]
-    kind: String,
-    object: Value,
-}
-
-/// Streams watch events from `listed`'s resourceVersion until the agent ends the stream.
-async fn watch(
+/// json / yaml (one object asked for by name prints itself, anything else a List) or names.
+async fn objects(
     client: &Client,
-    scope: Option<&str>,
-    selector: Option<&str>,
-    name: Option<&str>,
-    listed: &Listed,
-    mut printer: Printer,
-    console: &mut Console,
-) -> Result<(), CliError> {
-    let mut query = Query::new();
-    query
-        .push("watch", "true")
-        .push("resourceVersion", listed.resource_version.clone())
-        .opt("labelSelector", selector);
-    if let Some(name) = name {
-        query.push("fieldSelector", format!("metadata.name={name}"));
-    }
-    let path = format!("{}{query}", pods_path(scope));
-    let mut reply = client.send(Call::get(&path)).await?.success().await?;
-    let mut pending = Vec::new();
-    while let Some(chunk) = reply.chunk().await? {
-        pending.extend_from_slice(&chunk);
-        for line in take_lines(&mut pending) {
-            let event: WatchEvent =
-                serde_json::from_slice(&line).map_err(|source| ClientError::Decode {
-                    path: path.clone(),
-                    source,
-                })?;
-            if event.kind == "ERROR" {
-                let body = event.object.to_string();
-                return Err(ClientError::from(ApiError::from_response(
-                    hyper::StatusCode::INTERNAL_SERVER_ERROR,
-                    body.as_bytes(),
-                ))
-                .into());
-            }
-            if name.is_some_and(|n| n != name_of(&event.object)) {
-                continue;
-            }
-            let object = output::with_type_meta(event.object, "v1", "Pod");
-            console.print(&printer.one(&object)?)?;
+    format: OutputFormat,
+    scope: &Scope,
+    selected: &[Selected],
+    errors: &mut Vec<ApiError>,
+) -> Result<String, CliError> {
+    let single = selected.len() == 1 && selected[0].names.len() == 1;
+    let mut items = Vec::new();
+    let mut names = String::new();
+    for selection in selected {
+        let fetched = fetch(client, selection, scope, None).await?;
+        errors.extend(fetched.errors.iter().cloned());
+        for item in fetched.items(&selection.resource) {
+            let name = item["metadata"]["name"].as_str().unwrap_or_default();
+            names.push_str(&format!("{}/{name}\n", selection.resource.kind_label()));
+            items.push(item);
         }
     }
-    Ok(())
-}
-
-/// Complete non-empty lines split off the front of `pending`.
-fn take_lines(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
-    let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
-        return Vec::new();
+    if single && !errors.is_empty() {
+        return Ok(String::new());
+    }
+    let object = match items.len() {
+        1 if single => items.remove(0),
+        _ => output::list(items),
     };
-    let rest = pending.split_off(end + 1);
-    let complete = std::mem::replace(pending, rest);
-    complete
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .map(<[u8]>::to_vec)
-        .collect()
+    Ok(match format {
+        OutputFormat::Name => names,
+        OutputFormat::Json => output::json(&object),
+        _ => output::yaml(&object),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::tests::discovery;
     use serde_json::json;
 
     #[test]
-    fn lines_are_split_only_when_complete() {
-        let mut pending = b"{\"a\":1}\n\n{\"b\"".to_vec();
-        assert_eq!(take_lines(&mut pending), vec![b"{\"a\":1}".to_vec()]);
-        assert_eq!(pending, b"{\"b\"");
-        assert!(take_lines(&mut pending).is_empty());
+    fn kinds_print_only_when_types_differ() {
+        let d = discovery();
+        let select = |types: &[&str]| -> Vec<Selected> {
+            types
+                .iter()
+                .map(|t| Selected {
+                    resource: d.resolve(t).unwrap().clone(),
+                    names: vec![],
+                })
+                .collect()
+        };
+        assert!(!several_types(&select(&["pod", "po"])));
+        assert!(several_types(&select(&["pod", "cm"])));
     }
 
     #[test]
-    fn single_named_pod_prints_the_pod_not_a_list() {
-        let printer = Printer::new(Some(OutputFormat::Json), false);
-        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "a"}});
-        let one: Value =
-            serde_json::from_str(&printer.all(std::slice::from_ref(&pod), true).unwrap()).unwrap();
-        assert_eq!(one["kind"], "Pod");
-        let many: Value = serde_json::from_str(&printer.all(&[pod], false).unwrap()).unwrap();
-        assert_eq!(many["kind"], "List");
-    }
-
-    #[test]
-    fn watch_rows_print_the_header_once() {
-        let mut printer = Printer::new(None, false);
-        let pod = json!({"metadata": {"name": "web"}, "spec": {"containers": [{"name": "c"}]}});
-        let first = printer.one(&pod).unwrap();
-        assert!(first.starts_with("NAME "), "{first}");
-        assert_eq!(first.lines().count(), 2);
-        let second = printer.one(&pod).unwrap();
-        assert!(second.starts_with("web "), "{second}");
-        assert_eq!(second.lines().count(), 1);
-    }
-
-    #[test]
-    fn yaml_watch_objects_are_separate_documents() {
-        let mut printer = Printer::new(Some(OutputFormat::Yaml), false);
-        let text = printer.one(&json!({"kind": "Pod"})).unwrap();
-        assert_eq!(text, "---\nkind: Pod\n");
+    fn named_tables_merge_their_rows() {
+        let one = |name: &str| {
+            json!({"kind": "Table", "columnDefinitions": [{"name": "Name", "type": "string",
+                   "format": "name", "priority": 0}], "rows": [{"cells": [name]}]})
+        };
+        let table = merge(vec![("/a".into(), one("a")), ("/b".into(), one("b"))]).unwrap();
+        assert_eq!(table.rows.len(), 2);
+        assert_eq!(table.column_definitions.len(), 1);
     }
 }

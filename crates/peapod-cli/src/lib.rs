@@ -1,16 +1,22 @@
 //! peapod's kubectl-shaped client: parses nothing itself (the `peapod` binary embeds
 //! [`ClientCommand`]), talks HTTP/1.1 to the agent over its Unix socket and prints what
-//! kubectl would.
+//! kubectl would. Types are found through the agent's discovery, so get, describe, apply and
+//! delete work for every kind it serves.
 
 mod apply;
 mod args;
 mod client;
+pub mod completion;
 mod console;
 mod delete;
 mod describe;
+mod describe_text;
+mod describers;
+mod discovery;
 mod error;
 mod events;
 mod exec;
+mod fetch;
 pub mod frame;
 mod get;
 mod images;
@@ -20,9 +26,13 @@ mod objects;
 mod output;
 mod pull;
 mod query;
+mod resource;
+mod table;
+mod tabwriter;
 mod target;
 mod terminal;
 mod top;
+mod watch;
 
 #[cfg(test)]
 mod tests;
@@ -35,6 +45,7 @@ pub use args::{
     TopArgs, TopCommand, TopPodArgs,
 };
 pub use client::{ApiError, Client, ClientError};
+pub use completion::{CompletionArgs, CompletionShell};
 pub use console::Console;
 pub use error::CliError;
 

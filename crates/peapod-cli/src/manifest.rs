@@ -1,5 +1,6 @@
 //! Reads `-f` sources (files, directories, stdin), decodes every document up front and
-//! resolves each object's namespace and name; any failure means nothing is sent.
+//! resolves each object's type (through discovery: any kind the agent serves), namespace and
+//! name; any failure means nothing is sent. Pods are also typed by peapod-api here.
 
 use std::fs;
 use std::io::Read;
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 use peapod_api::decode::{decode_documents, DecodeError, Document, DuplicateField};
 use peapod_api::object::{parse_object, ObjectError};
 use serde_json::Value;
+
+use crate::resource::{ApiResource, Discovery};
 
 /// Extensions kubectl reads from a directory given to `-f`.
 const MANIFEST_EXTENSIONS: [&str; 3] = ["json", "yaml", "yml"];
@@ -18,6 +21,9 @@ pub struct ManifestObject {
     /// The file it came from (`STDIN` for `-`).
     pub source: String,
     pub document: usize,
+    /// Its type as the agent serves it.
+    pub resource: ApiResource,
+    /// "" for a cluster-scoped object.
     pub namespace: String,
     pub name: String,
     /// The document as written, so the agent sees (and warns about) every field.
@@ -74,18 +80,23 @@ pub enum ManifestError {
     Empty { verb: &'static str },
 }
 
+/// Where manifests come from and how their objects are placed.
+pub struct Sources<'a> {
+    pub verb: &'static str,
+    pub filenames: &'a [String],
+    pub namespace_flag: Option<&'a str>,
+    pub discovery: &'a Discovery,
+}
+
 /// Every object in `filenames` (in order; a directory's files sorted by name), with the
-/// namespace from the object, else `namespace_flag`, else "default".
-pub fn load(
-    verb: &'static str,
-    filenames: &[String],
-    namespace_flag: Option<&str>,
-    stdin: &mut dyn Read,
-) -> Result<Vec<ManifestObject>, ManifestError> {
+/// namespace from the object, else `namespace_flag`, else "default" (none when the kind is
+/// cluster-scoped).
+pub fn load(sources: &Sources, stdin: &mut dyn Read) -> Result<Vec<ManifestObject>, ManifestError> {
+    let verb = sources.verb;
     let mut objects = Vec::new();
-    for filename in filenames {
+    for filename in sources.filenames {
         for (source_name, bytes) in read_source(filename, stdin)? {
-            objects.extend(decode(&source_name, &bytes, namespace_flag)?);
+            objects.extend(decode(sources, &source_name, &bytes)?);
         }
     }
     if objects.is_empty() {
@@ -152,9 +163,9 @@ fn manifest_files(dir: &Path) -> Result<Vec<PathBuf>, ManifestError> {
 }
 
 fn decode(
+    sources: &Sources,
     source_name: &str,
     bytes: &[u8],
-    namespace_flag: Option<&str>,
 ) -> Result<Vec<ManifestObject>, ManifestError> {
     let documents = decode_documents(bytes).map_err(|error| ManifestError::Decode {
         source_name: source_name.to_string(),
@@ -162,8 +173,17 @@ fn decode(
     })?;
     let mut objects = Vec::with_capacity(documents.len());
     for doc in documents {
-        let (name, namespace) = identity(&doc.value, namespace_flag)?;
-        parse_object(&doc).map_err(|error| object_error(source_name, &name, &namespace, error))?;
+        let field = |key: &str| metadata(&doc.value, key);
+        let name = field("name").unwrap_or_default();
+        let shown = field("namespace").or(sources.namespace_flag.map(str::to_string));
+        let shown = shown.unwrap_or_else(|| "default".to_string());
+        let resource = resource_of(&doc, sources.discovery)
+            .map_err(|error| object_error(source_name, &name, &shown, error))?;
+        let namespace = if resource.namespaced {
+            namespace(&doc.value, sources.namespace_flag)?
+        } else {
+            String::new()
+        };
         if name.is_empty() {
             return Err(ManifestError::MissingName {
                 source_name: source_name.to_string(),
@@ -173,6 +193,7 @@ fn decode(
         objects.push(ManifestObject {
             source: source_name.to_string(),
             document: doc.index,
+            resource,
             namespace,
             name,
             value: doc.value,
@@ -180,6 +201,26 @@ fn decode(
         });
     }
     Ok(objects)
+}
+
+/// The served type of a document; a Pod is typed by peapod-api on the way (its decoding
+/// errors name the field).
+fn resource_of(doc: &Document, discovery: &Discovery) -> Result<ApiResource, ObjectError> {
+    let unknown = match parse_object(doc) {
+        Ok(_) => None,
+        Err(error @ ObjectError::UnknownKind { .. }) => Some(error),
+        Err(error) => return Err(error),
+    };
+    let field = |key: &str| doc.value[key].as_str().unwrap_or_default().to_string();
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    match discovery.by_kind(&api_version, &kind) {
+        Some(resource) => Ok(resource.clone()),
+        None => Err(unknown.unwrap_or(ObjectError::UnknownKind {
+            document: doc.index,
+            kind,
+            api_version,
+        })),
+    }
 }
 
 fn object_error(source: &str, name: &str, namespace: &str, error: ObjectError) -> ManifestError {
@@ -198,30 +239,27 @@ fn object_error(source: &str, name: &str, namespace: &str, error: ObjectError) -
     }
 }
 
-/// metadata.name and the resolved namespace.
-fn identity(
-    value: &Value,
-    namespace_flag: Option<&str>,
-) -> Result<(String, String), ManifestError> {
-    let field = |key: &str| {
-        value
-            .pointer(&format!("/metadata/{key}"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-    };
-    let namespace = match (field("namespace"), namespace_flag) {
-        (Some(object), Some(flag)) if object != flag => {
-            return Err(ManifestError::NamespaceMismatch {
-                object,
-                flag: flag.to_string(),
-            })
-        }
-        (Some(object), _) => object,
-        (None, Some(flag)) => flag.to_string(),
-        (None, None) => "default".to_string(),
-    };
-    Ok((field("name").unwrap_or_default(), namespace))
+/// A non-empty metadata string.
+fn metadata(value: &Value, key: &str) -> Option<String> {
+    value
+        .pointer(&format!("/metadata/{key}"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// A namespaced object's namespace: its own, which must match the flag, else the flag, else
+/// "default".
+fn namespace(value: &Value, namespace_flag: Option<&str>) -> Result<String, ManifestError> {
+    match (metadata(value, "namespace"), namespace_flag) {
+        (Some(object), Some(flag)) if object != flag => Err(ManifestError::NamespaceMismatch {
+            object,
+            flag: flag.to_string(),
+        }),
+        (Some(object), _) => Ok(object),
+        (None, Some(flag)) => Ok(flag.to_string()),
+        (None, None) => Ok("default".to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -231,8 +269,23 @@ mod tests {
     const POD_A: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers: [{name: c, image: busybox}]\n";
     const POD_B: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: team}\nspec:\n  containers: [{name: c, image: busybox}]\n";
 
+    fn load_files(
+        files: &[String],
+        ns: Option<&str>,
+        stdin: &mut dyn Read,
+    ) -> Result<Vec<ManifestObject>, ManifestError> {
+        let discovery = crate::resource::tests::discovery();
+        let sources = Sources {
+            verb: "apply",
+            filenames: files,
+            namespace_flag: ns,
+            discovery: &discovery,
+        };
+        load(&sources, stdin)
+    }
+
     fn load_str(text: &str, ns: Option<&str>) -> Result<Vec<ManifestObject>, ManifestError> {
-        load("apply", &["-".to_string()], ns, &mut text.as_bytes())
+        load_files(&["-".to_string()], ns, &mut text.as_bytes())
     }
 
     #[test]
@@ -250,6 +303,23 @@ mod tests {
     }
 
     #[test]
+    fn any_served_kind_cluster_scoped_ones_without_a_namespace() {
+        let text = "apiVersion: v1\nkind: Namespace\nmetadata: {name: team, namespace: x}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {a: b}\n";
+        let objects = load_str(text, Some("dev")).unwrap();
+        let ids: Vec<_> = objects
+            .iter()
+            .map(|o| {
+                (
+                    o.resource.kind.as_str(),
+                    o.namespace.as_str(),
+                    o.name.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(ids, [("Namespace", "", "team"), ("ConfigMap", "dev", "c")]);
+    }
+
+    #[test]
     fn namespace_flag_must_match_the_object() {
         let e = load_str(POD_B, Some("dev")).unwrap_err();
         assert_eq!(e.to_string(), "the namespace from the provided object \"team\" does not match the namespace \"dev\". You must pass '--namespace=team' to perform this operation.");
@@ -264,13 +334,7 @@ mod tests {
             format!("{POD_A}---\nkind: Pod\nmetadata:\n  name: [x\n"),
         )
         .unwrap();
-        let e = load(
-            "apply",
-            &[bad.display().to_string()],
-            None,
-            &mut std::io::empty(),
-        )
-        .unwrap_err();
+        let e = load_files(&[bad.display().to_string()], None, &mut std::io::empty()).unwrap_err();
         let text = e.to_string();
         assert!(
             text.starts_with(&format!(
@@ -308,26 +372,16 @@ mod tests {
         )
         .unwrap();
         fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
-        let objects = load(
-            "apply",
-            &[dir.path().display().to_string()],
-            None,
-            &mut std::io::empty(),
-        )
-        .unwrap();
+        let files = [dir.path().display().to_string()];
+        let objects = load_files(&files, None, &mut std::io::empty()).unwrap();
         let names: Vec<_> = objects.iter().map(|o| o.name.as_str()).collect();
         assert_eq!(names, vec!["j", "b"]);
     }
 
     #[test]
     fn missing_file_and_empty_input() {
-        let e = load(
-            "apply",
-            &["/nonexistent/x.yaml".into()],
-            None,
-            &mut std::io::empty(),
-        )
-        .unwrap_err();
+        let e =
+            load_files(&["/nonexistent/x.yaml".into()], None, &mut std::io::empty()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "the path \"/nonexistent/x.yaml\" does not exist"

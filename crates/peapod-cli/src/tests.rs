@@ -1,6 +1,7 @@
 //! Verbs end to end against a scripted fake agent on a temporary Unix socket.
 
 mod fake;
+mod kinds;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -586,9 +587,12 @@ async fn get_empty_namespace_says_so_on_stderr() {
 
 #[tokio::test]
 async fn get_watch_prints_a_row_per_event() {
+    // The server's Table events: column definitions in the first only.
+    let mut later = fake::pod_table(&pod("db", "default"));
+    later["columnDefinitions"] = json!([]);
     let events = [
-        json!({"type": "MODIFIED", "object": pod("web", "default")}),
-        json!({"type": "ADDED", "object": pod("db", "default")}),
+        json!({"type": "MODIFIED", "object": fake::pod_table(&pod("web", "default"))}),
+        json!({"type": "ADDED", "object": later}),
     ];
     let stream = Mutex::new(Some(events.map(|e| format!("{e}\n"))));
     let fake = Fake::start(move |req| {

@@ -10,7 +10,6 @@ use crate::args::{TopArgs, TopCommand, TopPodArgs};
 use crate::client::{Client, ClientError};
 use crate::console::Console;
 use crate::error::CliError;
-use crate::get::no_resources;
 use crate::objects::{list_pods, pods};
 use crate::query::{encode, Query};
 
@@ -113,8 +112,8 @@ async fn top_pod(
     let metrics = fetch(client, args, namespace, selector).await?;
     if metrics.is_empty() {
         verify_empty(client, namespace, selector, Timestamp::now()).await?;
-        let scope = (!args.all_namespaces).then_some(namespace);
-        console.eprintln(&no_resources(scope));
+        let scope = crate::fetch::Scope::new(Some(namespace), args.all_namespaces);
+        console.eprintln(&scope.no_resources(&[]));
         return Ok(0);
     }
     let usages = metrics

@@ -100,9 +100,12 @@ pub(crate) fn has_finalizers(value: &Value) -> bool {
 }
 
 /// Whether an update of an object being deleted takes away its last finalizer, after which the
-/// object goes, as kube-apiserver's store deletes it during the update.
+/// object goes, as kube-apiserver's store deletes it during the update (`ShouldDeleteDuringUpdate`:
+/// not while a graceful deletion is under way, whose owner removes the object).
 pub(crate) fn empties_finalizers(new: &Value, old: &Value) -> bool {
+    let grace = field(old, "deletionGracePeriodSeconds").and_then(Value::as_i64);
     field(old, "deletionTimestamp").is_some()
+        && grace.is_none_or(|seconds| seconds == 0)
         && has_finalizers(old)
         && !has_finalizers(new)
         && !has_spec_finalizers(new)
@@ -294,6 +297,11 @@ mod tests {
         assert!(!empties_finalizers(&json!({}), &live));
         // A graceful deletion (timestamp, no finalizers) stays until it is deleted.
         assert!(!empties_finalizers(&emptied, &emptied));
+        // So does one whose grace period runs, when its last finalizer goes.
+        let graceful = json!({"metadata": {
+            "deletionTimestamp": "t", "deletionGracePeriodSeconds": 30, "finalizers": ["x"],
+        }});
+        assert!(!empties_finalizers(&emptied, &graceful));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "peapod", version, about = "Kubernetes pods on one Linux host")]
@@ -29,6 +29,9 @@ enum Command {
     },
     /// Print the admin kubeconfig the agent wrote for its HTTPS API.
     Kubeconfig,
+    /// Output the shell completion code for bash, zsh or fish, e.g.
+    /// `source <(peapod completion bash)`.
+    Completion(peapod_cli::CompletionArgs),
     /// The per-pod sandbox process (started by the agent).
     #[command(hide = true)]
     Shim {
@@ -99,6 +102,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
         Command::Kubeconfig => print_kubeconfig(),
+        Command::Completion(args) => {
+            let script = peapod_cli::completion::script(args.shell, &mut Cli::command());
+            match std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes()) {
+                Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                written => Ok(written?),
+            }
+        }
         Command::Play {
             file,
             crashloop_backoff,

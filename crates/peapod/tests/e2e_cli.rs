@@ -957,3 +957,174 @@ spec:
     assert!(!images.contains("example.com/bb"), "{images}");
     assert!(images.contains("docker.io/library/busybox"), "{images}");
 }
+
+/// A Namespace, a ConfigMap and a Secret in it, in two files read in name order.
+fn config_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let namespace = dir.join("0-namespace.yaml");
+    std::fs::write(
+        &namespace,
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: cfg\n  labels: {team: a}\n",
+    )
+    .unwrap();
+    let config = dir.join("1-config.yaml");
+    std::fs::write(
+        &config,
+        "apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: cfg}
+data:
+  mode: fast
+  motd: |
+    hello
+    world
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: cfg}
+type: Opaque
+stringData: {password: hunter2}
+",
+    )
+    .unwrap();
+    (namespace, config)
+}
+
+#[test]
+fn every_served_kind_through_apply_get_describe_and_delete() {
+    let agent = Agent::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (namespace_file, config_file) = config_files(dir.path());
+    let out = agent.ok(&["apply", "-f", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out,
+        "namespace/cfg created\nconfigmap/settings created\nsecret/creds created\n"
+    );
+    let out = agent.ok(&["apply", "-f", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out,
+        "namespace/cfg unchanged\nconfigmap/settings unchanged\nsecret/creds unchanged\n"
+    );
+
+    // The server's columns, kubectl's layout.
+    let table = agent.ok(&["get", "cm", "-n", "cfg"]);
+    assert_eq!(columns(&table, 0), ["NAME", "DATA", "AGE"], "{table}");
+    assert_eq!(&columns(&table, 1)[..2], ["settings", "2"], "{table}");
+    let all = agent.ok(&["get", "configmaps,secrets", "-n", "cfg"]);
+    let (config_maps, secrets) = all.split_once("\n\n").expect("two tables");
+    assert!(config_maps.contains("\nconfigmap/settings "), "{all}");
+    assert_eq!(
+        columns(secrets, 0),
+        ["NAME", "TYPE", "DATA", "AGE"],
+        "{all}"
+    );
+    assert_eq!(
+        &columns(secrets, 1)[..3],
+        ["secret/creds", "Opaque", "1"],
+        "{all}"
+    );
+    let namespaces = agent.ok(&["get", "ns"]);
+    assert_eq!(
+        columns(&namespaces, 0),
+        ["NAME", "STATUS", "AGE"],
+        "{namespaces}"
+    );
+    assert!(
+        namespaces
+            .lines()
+            .any(|l| l.split_whitespace().take(2).eq(["cfg", "Active"])),
+        "{namespaces}"
+    );
+    assert_eq!(
+        agent.ok(&["get", "namespace/cfg", "-o", "name"]),
+        "namespace/cfg\n"
+    );
+    let out = agent.cli(&["get", "cm", "-n", "default", "-l", "none=here"]);
+    assert_stderr_has(&out, "No resources found in default namespace.");
+
+    // -o yaml: the objects with their kind; the secret's value base64 as stored.
+    let yaml = agent.ok(&["get", "secrets", "-n", "cfg", "-o", "yaml"]);
+    let list: Value = serde_yaml_ng::from_str(&yaml).expect("YAML");
+    assert_eq!(list["kind"], "List");
+    let secret = &list["items"][0];
+    assert_eq!(
+        (secret["kind"].as_str(), secret["apiVersion"].as_str()),
+        (Some("Secret"), Some("v1"))
+    );
+    assert_eq!(secret["data"]["password"], "aHVudGVyMg==");
+
+    // describe: ConfigMap data, Secret sizes only, Namespace status.
+    let describe = agent.ok(&["describe", "cm", "settings", "-n", "cfg"]);
+    assert!(
+        describe.starts_with("Name:         settings\nNamespace:    cfg\n"),
+        "{describe}"
+    );
+    assert!(
+        describe.contains("\nData\n====\nmode:\n----\nfast\n\nmotd:\n----\nhello\nworld\n\n"),
+        "{describe}"
+    );
+    assert!(describe.ends_with("\nEvents:  <none>\n"), "{describe}");
+    let describe = agent.ok(&["describe", "secret/creds", "-n", "cfg"]);
+    assert!(describe.contains("\nType:  Opaque\n"), "{describe}");
+    assert!(describe.contains("password:  7 bytes"), "{describe}");
+    assert!(!describe.contains("hunter2"), "{describe}");
+    let describe = agent.ok(&["describe", "ns", "cfg"]);
+    assert!(
+        describe.starts_with("Name:         cfg\nLabels:       "),
+        "{describe}"
+    );
+    assert!(describe.contains("team=a"), "{describe}");
+    assert!(describe.contains("\nStatus:       Active\n"), "{describe}");
+
+    // A changed manifest replaces the object; a watch sees it as a row of the server's Table.
+    let mut watch = std::process::Command::new(peapod_bin())
+        .args(["get", "cm", "-n", "cfg", "-w"])
+        .env("PEAPOD_ROOT", agent.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let changed = std::fs::read_to_string(&config_file)
+        .unwrap()
+        .replace("mode: fast", "mode: slow");
+    let out = agent.cli_stdin(&["apply", "-f", "-"], &changed);
+    std::thread::sleep(Duration::from_millis(500));
+    watch.kill().unwrap();
+    let watched = text(&watch.wait_with_output().unwrap().stdout);
+    let names: Vec<&str> = watched
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["NAME", "settings", "settings"], "{watched}");
+    assert_eq!(
+        text(&out.stdout),
+        "configmap/settings configured\nsecret/creds unchanged\n",
+        "{}",
+        stderr(&out)
+    );
+    let live = agent.ok(&["get", "cm", "settings", "-n", "cfg", "-o", "json"]);
+    let live: Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["data"]["mode"], "slow");
+
+    // delete -f waits for each object to be gone; the namespace last.
+    let out = agent.ok(&[
+        "delete",
+        "-f",
+        config_file.to_str().unwrap(),
+        "-f",
+        namespace_file.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out,
+        "configmap \"settings\" deleted\nsecret \"creds\" deleted\nnamespace \"cfg\" deleted\n"
+    );
+    assert!(
+        agent.api_try_get("/api/v1/namespaces/cfg").is_none(),
+        "the namespace is gone"
+    );
+    let out = agent.cli(&["get", "cm", "settings", "-n", "cfg"]);
+    assert_eq!(
+        stderr(&out),
+        "Error from server (NotFound): configmaps \"settings\" not found\n"
+    );
+}

@@ -222,5 +222,26 @@ fn a_node_under_disk_pressure_rejects_new_pods() {
         pod["status"]["message"],
         "Pod was rejected: The node had condition: [DiskPressure]. "
     );
+    // The Node says so too, as kubelet's DiskPressure setter words it.
+    let disk_pressure = |nodes: &Value| {
+        let conditions = nodes["items"][0]["status"]["conditions"]
+            .as_array()
+            .cloned();
+        conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c["type"] == "DiskPressure")
+            .unwrap_or(Value::Null)
+    };
+    let nodes = poll(
+        Duration::from_secs(25),
+        Duration::from_millis(500),
+        || agent.api_get("/api/v1/nodes"),
+        |nodes| disk_pressure(nodes)["status"] == "True",
+    );
+    let condition = disk_pressure(&nodes);
+    assert_eq!(condition["status"], "True", "{nodes:#}");
+    assert_eq!(condition["reason"], "KubeletHasDiskPressure");
+    assert_eq!(condition["message"], "kubelet has disk pressure");
     agent.delete_and_check("latecomer", "0");
 }

@@ -355,3 +355,246 @@ fn logs_through_kubectl() {
     kubectl.ok(&["delete", "pod", "talker", "--timeout=60s"]);
     agent.leak_check(&uid);
 }
+
+/// The cells of a table row cut at its header's column starts: a cell may hold spaces
+/// (OS-IMAGE does).
+fn cells_by_header(header: &str, row: &str) -> std::collections::HashMap<String, String> {
+    let mut starts: Vec<(usize, &str)> = Vec::new();
+    let mut at = 0;
+    for name in header.split_whitespace() {
+        let start = at + header[at..].find(name).unwrap();
+        starts.push((start, name));
+        at = start + name.len();
+    }
+    let cell = |from: usize, to: usize| row.get(from..to.min(row.len())).unwrap_or("").trim();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, (start, name))| {
+            let end = starts.get(i + 1).map_or(row.len(), |(next, _)| *next);
+            (name.to_string(), cell(*start, end).to_owned())
+        })
+        .collect()
+}
+
+fn host_file(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// A quantity of bytes (`123`, `120Ki`) as a number.
+fn bytes_of(quantity: &Value) -> u64 {
+    let text = quantity.as_str().unwrap();
+    let (number, scale) = match text.strip_suffix("Ki") {
+        Some(kib) => (kib, 1024),
+        None => (text, 1),
+    };
+    number.parse::<u64>().unwrap() * scale
+}
+
+#[test]
+fn the_node_and_its_lease_through_kubectl() {
+    let (agent, kubectl) = start();
+    let name = host_file("/proc/sys/kernel/hostname").to_lowercase();
+    let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
+    wait_until(Duration::from_secs(30), "a Ready node", || {
+        text(
+            &kubectl
+                .run(&["get", "node", &name, "-o", ready], None)
+                .stdout,
+        ) == "True"
+    });
+
+    let wide = kubectl.ok(&["get", "nodes", "-o", "wide"]);
+    let header = wide.lines().next().unwrap();
+    assert_eq!(
+        columns_of(header),
+        [
+            "NAME",
+            "STATUS",
+            "ROLES",
+            "AGE",
+            "VERSION",
+            "INTERNAL-IP",
+            "EXTERNAL-IP",
+            "OS-IMAGE",
+            "KERNEL-VERSION",
+            "CONTAINER-RUNTIME"
+        ]
+    );
+    assert_eq!(wide.lines().count(), 2, "{wide}");
+    let row = cells_by_header(header, wide.lines().nth(1).unwrap());
+    let server = kubectl.json(&["version"])["serverVersion"]["gitVersion"].clone();
+    assert_eq!(row["NAME"], name, "{wide}");
+    assert_eq!(row["STATUS"], "Ready", "{wide}");
+    assert_eq!(row["ROLES"], "control-plane", "{wide}");
+    assert_eq!(row["VERSION"], server.as_str().unwrap(), "{wide}");
+    assert!(row["VERSION"].starts_with("v1.32.0+peapod."), "{wide}");
+    let internal: std::net::Ipv4Addr = row["INTERNAL-IP"].parse().expect("an IPv4 address");
+    assert_eq!(row["EXTERNAL-IP"], "<none>");
+    let os_release = host_file("/etc/os-release");
+    let pretty = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map_or("Linux".to_owned(), |v| v.trim_matches('"').to_owned());
+    assert_eq!(row["OS-IMAGE"], pretty, "{wide}");
+    assert_eq!(
+        row["KERNEL-VERSION"],
+        host_file("/proc/sys/kernel/osrelease")
+    );
+    assert!(row["CONTAINER-RUNTIME"].starts_with("peapod://"), "{wide}");
+
+    let node = kubectl.json(&["get", "node", &name]);
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(labels["kubernetes.io/hostname"], name.as_str());
+    assert_eq!(labels["kubernetes.io/os"], "linux");
+    assert!(labels["kubernetes.io/arch"].is_string(), "{labels}");
+    assert_eq!(labels["node-role.kubernetes.io/control-plane"], "true");
+    let status = &node["status"];
+    assert_eq!(status["addresses"][0]["type"], "InternalIP");
+    assert_eq!(status["addresses"][0]["address"], internal.to_string());
+    assert_eq!(
+        status["addresses"][1],
+        serde_json::json!({"type": "Hostname", "address": name})
+    );
+    assert_eq!(status["capacity"]["pods"], "110");
+    let cpus = status["capacity"]["cpu"]
+        .as_str()
+        .unwrap()
+        .parse::<u64>()
+        .unwrap();
+    assert!(cpus >= 1);
+    assert!(bytes_of(&status["capacity"]["memory"]) > 0);
+    let storage = bytes_of(&status["capacity"]["ephemeral-storage"]);
+    let usable = bytes_of(&status["allocatable"]["ephemeral-storage"]);
+    assert!(usable < storage && usable > storage / 2, "{status:#}");
+    let info = &status["nodeInfo"];
+    assert_eq!(info["bootID"], host_file("/proc/sys/kernel/random/boot_id"));
+    assert_eq!(info["operatingSystem"], "linux");
+    if !host_file("/etc/machine-id").is_empty() {
+        assert_eq!(info["machineID"], host_file("/etc/machine-id"));
+    }
+    let conditions: Vec<(&str, &str, &str)> = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let field = |f: &str| c[f].as_str().unwrap_or_default();
+            (field("type"), field("status"), field("reason"))
+        })
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+            ("DiskPressure", "False", "KubeletHasNoDiskPressure"),
+            ("PIDPressure", "False", "KubeletHasSufficientPID"),
+            ("Ready", "True", "KubeletReady"),
+        ]
+    );
+
+    let leases = kubectl.ok(&["get", "leases", "-n", "kube-node-lease"]);
+    assert_eq!(
+        leases.lines().next().map(columns_of),
+        Some(vec!["NAME", "HOLDER", "AGE"])
+    );
+    assert_eq!(
+        columns_of(leases.lines().nth(1).unwrap())[..2],
+        [name.as_str(), name.as_str()]
+    );
+    let lease = kubectl.json(&["get", "lease", &name, "-n", "kube-node-lease"]);
+    assert_eq!(lease["spec"]["holderIdentity"], name.as_str());
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
+    let owner = &lease["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Node"), Some(name.as_str()))
+    );
+    assert_eq!(owner["uid"], node["metadata"]["uid"]);
+    let renewed = lease["spec"]["renewTime"].as_str().unwrap().to_owned();
+    wait_until(Duration::from_secs(25), "the lease renewed", || {
+        let lease = kubectl.json(&["get", "lease", &name, "-n", "kube-node-lease"]);
+        lease["spec"]["renewTime"].as_str() != Some(renewed.as_str())
+    });
+
+    let described = kubectl.ok(&["describe", "node", &name]);
+    for expected in [
+        format!("Name:               {name}"),
+        "Roles:              control-plane".to_owned(),
+        format!("HolderIdentity:  {name}"),
+        "kubelet is posting ready status".to_owned(),
+        format!("InternalIP:  {internal}"),
+        "Container Runtime Version:  peapod://".to_owned(),
+        format!("Kubelet Version:            {}", server.as_str().unwrap()),
+        "Allocatable:".to_owned(),
+        "Non-terminated Pods:".to_owned(),
+        "Starting kubelet.".to_owned(),
+        "NodeHasNoDiskPressure".to_owned(),
+    ] {
+        assert!(
+            described.contains(&expected),
+            "no {expected:?} in:\n{described}"
+        );
+    }
+
+    // A Node deleted under the agent comes back at its next status pass.
+    kubectl.ok(&["delete", "node", &name]);
+    wait_until(Duration::from_secs(30), "the node registered again", || {
+        kubectl.run(&["get", "node", &name], None).status.success()
+    });
+    drop(agent);
+}
+
+/// `kubectl create <kind>` sends protobuf bodies (client-go 1.32's typed clients), with no JSON
+/// fallback: the agent decodes them.
+#[test]
+fn kubectl_create_sends_protobuf_and_it_is_understood() {
+    let (agent, kubectl) = start();
+    assert_eq!(
+        kubectl.ok(&["create", "namespace", "team"]).trim(),
+        "namespace/team created"
+    );
+    kubectl.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "-n",
+        "team",
+        "--from-literal=colour=blue",
+    ]);
+    kubectl.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "-n",
+        "team",
+        "--from-literal=password=q",
+    ]);
+    kubectl.ok(&["create", "serviceaccount", "robot", "-n", "team"]);
+    let cm = kubectl.json(&["get", "cm", "settings", "-n", "team"]);
+    assert_eq!(cm["data"]["colour"], "blue");
+    let secret = kubectl.ok(&[
+        "get",
+        "secret",
+        "creds",
+        "-n",
+        "team",
+        "-o",
+        "jsonpath={.type} {.data.password}",
+    ]);
+    assert_eq!(secret, "Opaque cQ==");
+    let table = kubectl.ok(&["get", "secrets,sa", "-n", "team"]);
+    assert!(
+        table.contains("secret/creds") && table.contains("serviceaccount/robot"),
+        "{table}"
+    );
+    let exists = kubectl.fails(&["create", "configmap", "settings", "-n", "team"]);
+    assert_eq!(
+        exists.trim(),
+        r#"error: failed to create configmap: configmaps "settings" already exists"#
+    );
+    drop(agent);
+}

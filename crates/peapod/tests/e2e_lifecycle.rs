@@ -643,6 +643,7 @@ spec:
         "{pending:#}"
     );
     assert_eq!(waiting_reason(&pending, "app"), "PodInitializing");
+    assert_eq!(container(&pending, "first")["ready"], false, "{pending:#}");
     assert_eq!(agent.get_status("inits"), "Init:0/2");
 
     let pod = agent.wait_running("inits");
@@ -663,6 +664,11 @@ spec:
         timestamp(&second["startedAt"]) >= timestamp(&first["finishedAt"]),
         "second starts after first exits"
     );
+    // kubelet reports an init container that exited 0 ready (the InitContainer conformance
+    // tests check it).
+    for name in ["first", "second"] {
+        assert_eq!(container(&pod, name)["ready"], true, "{name}: {pod:#}");
+    }
     let app_started = timestamp(&container(&pod, "app")["state"]["running"]["startedAt"]);
     assert!(
         app_started >= timestamp(&second["finishedAt"]),
@@ -703,6 +709,10 @@ fn a_failing_init_container_follows_the_restart_policy() {
     let setup = container(&failed, "setup");
     assert_eq!(setup["state"]["terminated"]["exitCode"], 2, "{failed:#}");
     assert_eq!(setup["state"]["terminated"]["reason"], "Error");
+    assert_eq!(
+        setup["ready"], false,
+        "a failed init container is not ready"
+    );
     let app = container(&failed, "app");
     assert!(
         app["containerID"].is_null(),

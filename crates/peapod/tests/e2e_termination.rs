@@ -96,6 +96,11 @@ fn termination_messages_follow_the_policy() {
 }
 
 fn deadline_pod(name: &str, deadline: Option<u32>) -> String {
+    deadline_pod_with_grace(name, deadline, 1)
+}
+
+/// `sleep` as PID 1 ignores SIGTERM: its container stops only when the grace period ends.
+fn deadline_pod_with_grace(name: &str, deadline: Option<u32>, grace: u32) -> String {
     let deadline = deadline.map_or(String::new(), |d| format!("  activeDeadlineSeconds: {d}\n"));
     format!(
         r#"apiVersion: v1
@@ -103,7 +108,7 @@ kind: Pod
 metadata:
   name: {name}
 spec:
-{deadline}  terminationGracePeriodSeconds: 1
+{deadline}  terminationGracePeriodSeconds: {grace}
   containers:
     - name: main
       image: busybox
@@ -131,7 +136,11 @@ fn active_deadline_fails_the_pod_and_can_be_lowered_while_running() {
         failed["status"]["message"],
         "Pod was active on the node longer than the specified deadline"
     );
-    let main = container(&failed, "main");
+    // Failed at once; the container is killed when its grace period ends.
+    let stopped = agent.wait_pod("short", "main killed", Duration::from_secs(10), |p| {
+        container(p, "main")["state"]["terminated"].is_object()
+    });
+    let main = container(&stopped, "main");
     assert_eq!(main["state"]["terminated"]["exitCode"], 137, "{main}");
     let events = agent.ok(&["events"]);
     assert!(events.contains("DeadlineExceeded"), "{events}");
@@ -146,4 +155,35 @@ fn active_deadline_fails_the_pod_and_can_be_lowered_while_running() {
 
     agent.delete_and_check("short", "0");
     agent.delete_and_check("lowered", "0");
+}
+
+#[test]
+fn a_pod_past_its_deadline_reads_failed_while_its_containers_stop() {
+    let agent = Agent::start();
+    agent.apply(&deadline_pod_with_grace("stopping", Some(2), 15));
+    agent.wait_running("stopping");
+    // kubelet's generateAPIPodStatus fails the pod as soon as the deadline passes, before
+    // its containers are dead.
+    let failed = agent.wait_phase("stopping", "Failed", Duration::from_secs(15));
+    assert_eq!(failed["status"]["reason"], "DeadlineExceeded");
+    assert_eq!(
+        failed["status"]["message"],
+        "Pod was active on the node longer than the specified deadline"
+    );
+    let main = container(&failed, "main");
+    assert!(
+        main["state"]["running"].is_object(),
+        "still stopping while Failed: {failed:#}"
+    );
+    assert_eq!(condition(&failed, "Ready")["reason"], "PodFailed");
+    let stopped = agent.wait_pod("stopping", "main killed", Duration::from_secs(30), |p| {
+        container(p, "main")["state"]["terminated"].is_object()
+    });
+    assert_eq!(stopped["status"]["phase"], "Failed");
+    assert_eq!(stopped["status"]["reason"], "DeadlineExceeded");
+    assert_eq!(
+        container(&stopped, "main")["state"]["terminated"]["exitCode"],
+        137
+    );
+    agent.delete_and_check("stopping", "0");
 }

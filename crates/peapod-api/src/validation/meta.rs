@@ -1,9 +1,9 @@
-//! ObjectMeta validation (name, generateName, namespace, labels, annotations) as
-//! apimachinery's `ValidateObjectMeta` does it for namespaced objects.
+//! ObjectMeta validation (name, generateName, namespace, labels, annotations, ownerReferences,
+//! finalizers) as apimachinery's `ValidateObjectMeta` does it for namespaced objects.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::names;
 use super::{FieldError, FieldPath};
@@ -41,6 +41,114 @@ pub fn validate_object_meta(meta: &ObjectMeta, path: &FieldPath) -> Vec<FieldErr
         meta.annotations.as_ref(),
         &path.child("annotations"),
     ));
+    errs.extend(validate_owner_references(
+        meta.owner_references.as_deref().unwrap_or_default(),
+        &path.child("ownerReferences"),
+    ));
+    errs.extend(validate_finalizers(
+        meta.finalizers.as_deref().unwrap_or_default(),
+        &path.child("finalizers"),
+    ));
+    errs
+}
+
+/// Kinds that may not own objects (apimachinery's `BannedOwners`).
+const BANNED_OWNERS: &[(&str, &str, &str)] = &[("", "v1", "Event")];
+
+/// ValidateOwnerReferences: apiVersion, kind, name and uid set, no banned owner kind, and at
+/// most one reference with `controller: true`.
+pub fn validate_owner_references(refs: &[OwnerReference], path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut first_controller: Option<String> = None;
+    for (index, reference) in refs.iter().enumerate() {
+        errs.extend(validate_owner_reference(reference, &path.index(index)));
+        if reference.controller != Some(true) {
+            continue;
+        }
+        let current = format!("{}/{}", reference.kind, reference.name);
+        match &first_controller {
+            Some(first) => {
+                let detail = format!(
+                    "Only one reference can have Controller set to true. Found \"true\" in references for {first} and {current}"
+                );
+                let value = serde_json::to_value(refs).unwrap_or_default();
+                errs.push(FieldError::invalid(path, value, &detail));
+            }
+            None => first_controller = Some(current),
+        }
+    }
+    errs
+}
+
+fn validate_owner_reference(reference: &OwnerReference, path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let api_version = reference.api_version.as_str();
+    let parsed = parse_group_version(api_version);
+    if api_version.is_empty() {
+        errs.push(FieldError::required(
+            &path.child("apiVersion"),
+            "must not be empty",
+        ));
+    } else if parsed.is_none_or(|(_, version)| version.is_empty()) {
+        let detail = "must be <group>/<version> or <version>";
+        errs.push(FieldError::invalid(
+            &path.child("apiVersion"),
+            api_version,
+            detail,
+        ));
+    }
+    let required = [
+        ("kind", &reference.kind),
+        ("name", &reference.name),
+        ("uid", &reference.uid),
+    ];
+    for (field, value) in required {
+        if value.is_empty() {
+            errs.push(FieldError::required(
+                &path.child(field),
+                "must not be empty",
+            ));
+        }
+    }
+    let (group, version) = parsed.unwrap_or_default();
+    if BANNED_OWNERS.contains(&(group, version, reference.kind.as_str())) {
+        let detail = format!(
+            "{group}/{version}, Kind={} is disallowed from being an owner",
+            reference.kind
+        );
+        let value = serde_json::to_value(reference).unwrap_or_default();
+        errs.push(FieldError::invalid(path, value, &detail));
+    }
+    errs
+}
+
+/// apimachinery's `ParseGroupVersion`: `v1` is the core group, `apps/v1` a named one; more
+/// than one slash is no group version.
+fn parse_group_version(value: &str) -> Option<(&str, &str)> {
+    if value.is_empty() || value == "/" {
+        return Some(("", ""));
+    }
+    match value.split_once('/') {
+        None => Some(("", value)),
+        Some((_, version)) if version.contains('/') => None,
+        Some(pair) => Some(pair),
+    }
+}
+
+/// ValidateFinalizers: qualified names, and never both `orphan` and `foregroundDeletion`.
+pub fn validate_finalizers(finalizers: &[String], path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for finalizer in finalizers {
+        for msg in names::qualified_name(finalizer) {
+            errs.push(FieldError::invalid(path, finalizer, &msg));
+        }
+    }
+    let has = |name: &str| finalizers.iter().any(|f| f == name);
+    if has("orphan") && has("foregroundDeletion") {
+        let value = serde_json::to_value(finalizers).unwrap_or_default();
+        let detail = "finalizer orphan and foregroundDeletion cannot be both set";
+        errs.push(FieldError::invalid(path, value, detail));
+    }
     errs
 }
 
@@ -222,6 +330,85 @@ mod tests {
         assert_eq!(
             errs,
             vec!["metadata.annotations: Too long: must have at most 262144 bytes"]
+        );
+    }
+
+    fn owner(api_version: &str, kind: &str, name: &str, uid: &str) -> OwnerReference {
+        OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: uid.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn owner_references_need_every_coordinate() {
+        let mut m = meta(Some("a"), None, Some("default"));
+        m.owner_references = Some(vec![
+            owner("apps/v1", "ReplicaSet", "web", "u1"),
+            owner("", "", "", ""),
+            owner("a/b/c", "X", "x", "u3"),
+            owner("apps/", "X", "x", "u4"),
+        ]);
+        let errs = messages(validate_object_meta(&m, &root()));
+        assert_eq!(
+            errs,
+            vec![
+                "metadata.ownerReferences[1].apiVersion: Required value: must not be empty",
+                "metadata.ownerReferences[1].kind: Required value: must not be empty",
+                "metadata.ownerReferences[1].name: Required value: must not be empty",
+                "metadata.ownerReferences[1].uid: Required value: must not be empty",
+                r#"metadata.ownerReferences[2].apiVersion: Invalid value: "a/b/c": must be <group>/<version> or <version>"#,
+                r#"metadata.ownerReferences[3].apiVersion: Invalid value: "apps/": must be <group>/<version> or <version>"#,
+            ]
+        );
+        m.owner_references = Some(vec![owner("v1", "Event", "e", "u")]);
+        let errs = messages(validate_object_meta(&m, &root()));
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].starts_with("metadata.ownerReferences[0]: Invalid value: {")
+                && errs[0].ends_with("}: /v1, Kind=Event is disallowed from being an owner"),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn at_most_one_owner_reference_is_the_controller() {
+        let mut m = meta(Some("a"), None, Some("default"));
+        let mut first = owner("apps/v1", "ReplicaSet", "one", "u1");
+        first.controller = Some(true);
+        let mut second = owner("apps/v1", "ReplicaSet", "two", "u2");
+        second.controller = Some(true);
+        let third = owner("v1", "ConfigMap", "three", "u3");
+        m.owner_references = Some(vec![first.clone(), third, second]);
+        let errs = messages(validate_object_meta(&m, &root()));
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(errs[0].starts_with("metadata.ownerReferences: Invalid value: ["));
+        assert!(errs[0].ends_with(
+            r#": Only one reference can have Controller set to true. Found "true" in references for ReplicaSet/one and ReplicaSet/two"#
+        ));
+        m.owner_references = Some(vec![first]);
+        assert!(validate_object_meta(&m, &root()).is_empty());
+    }
+
+    #[test]
+    fn finalizers_are_qualified_names_and_never_orphan_and_foreground() {
+        let mut m = meta(Some("a"), None, Some("default"));
+        m.finalizers = Some(vec!["example.com/hold".into(), "orphan".into()]);
+        assert!(validate_object_meta(&m, &root()).is_empty());
+        m.finalizers = Some(vec![
+            "orphan".into(),
+            "foregroundDeletion".into(),
+            "a b".into(),
+        ]);
+        let errs = messages(validate_object_meta(&m, &root()));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with(r#"metadata.finalizers: Invalid value: "a b": name part"#));
+        assert_eq!(
+            errs[1],
+            r#"metadata.finalizers: Invalid value: ["orphan","foregroundDeletion","a b"]: finalizer orphan and foregroundDeletion cannot be both set"#
         );
     }
 

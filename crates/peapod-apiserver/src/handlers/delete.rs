@@ -1,14 +1,15 @@
 //! delete and deletecollection: `DeleteOptions` from the body or the query, uid and
 //! resourceVersion preconditions, graceful deletion where the kind asks for it, finalizers,
-//! dry runs, and kube-apiserver's answers (the object while it lingers, a Success `Status` once
-//! it is gone).
+//! dependents' propagation (the `orphan` and `foregroundDeletion` finalizers the garbage
+//! collector acts on, as kube-apiserver's generic store sets them), dry runs, and
+//! kube-apiserver's answers (the object while it lingers, a Success `Status` once it is gone).
 
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::Response;
 use jiff::{SignedDuration, Timestamp};
 use peapod_api::validation::{FieldError, FieldPath};
-use peapod_store::{DeleteOptionsRaw as StoreDelete, Deleted, ListOptions, WriteOptions};
+use peapod_store::{DeleteOptionsRaw as StoreDelete, Deleted, ListOptions, Updated, WriteOptions};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,12 +18,20 @@ use super::{blocking, body, object_response, ApiResult, Scope};
 use crate::registry::{DeleteDecision, Strategy};
 use crate::status::ApiError;
 
+/// `metav1.FinalizerOrphanDependents`: the garbage collector strips the object's dependents'
+/// ownerReferences to it, then removes this finalizer.
+const ORPHAN_FINALIZER: &str = "orphan";
+/// `metav1.FinalizerDeleteDependents`: the garbage collector deletes the object's dependents
+/// and removes this finalizer once none with `blockOwnerDeletion` is left.
+const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
 /// `metav1.DeleteOptions`, from the body or the query.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DeleteOptions {
     grace_period_seconds: Option<i64>,
     propagation_policy: Option<String>,
+    #[serde(deserialize_with = "super::go_bool")]
     orphan_dependents: Option<bool>,
     preconditions: Option<PreconditionsBody>,
     dry_run: Option<DryRun>,
@@ -90,6 +99,51 @@ impl DeleteOptions {
         Ok(())
     }
 
+    /// kube's `shouldOrphanDependents`: `orphanDependents`, then `propagationPolicy`, then the
+    /// object's own finalizers, then the kind's default (Background for every peapod kind).
+    fn orphans(&self, finalizers: &[String]) -> bool {
+        if let Some(orphan) = self.orphan_dependents {
+            return orphan;
+        }
+        match self.propagation_policy.as_deref() {
+            Some("Orphan") => true,
+            Some(_) => false,
+            None => first_gc_finalizer(finalizers) == Some(ORPHAN_FINALIZER),
+        }
+    }
+
+    /// kube's `shouldDeleteDependents`: Foreground asked for, or already the object's way.
+    fn deletes_in_foreground(&self, finalizers: &[String]) -> bool {
+        if self.orphan_dependents.is_some() {
+            return false;
+        }
+        match self.propagation_policy.as_deref() {
+            Some("Foreground") => true,
+            Some(_) => false,
+            None => first_gc_finalizer(finalizers) == Some(FOREGROUND_FINALIZER),
+        }
+    }
+
+    /// kube's `deletionFinalizersForGarbageCollection`: the finalizers `object` carries after
+    /// this delete, or `None` when they stay as they are.
+    fn gc_finalizers(&self, object: &Value) -> Option<Vec<String>> {
+        let current = finalizers(object);
+        let mut wanted: Vec<String> = current
+            .iter()
+            .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
+            .cloned()
+            .collect();
+        if self.orphans(&current) {
+            wanted.push(ORPHAN_FINALIZER.to_owned());
+        }
+        if self.deletes_in_foreground(&current) {
+            wanted.push(FOREGROUND_FINALIZER.to_owned());
+        }
+        let same = wanted.iter().all(|f| current.contains(f))
+            && current.iter().all(|f| wanted.contains(f));
+        (!same).then_some(wanted)
+    }
+
     fn store_options(&self) -> ApiResult<StoreDelete> {
         let preconditions = self.preconditions.clone().unwrap_or_default();
         Ok(StoreDelete {
@@ -98,6 +152,36 @@ impl DeleteOptions {
             dry_run: self.dry_run()?,
         })
     }
+}
+
+/// The first of the two garbage collector finalizers in `finalizers` (validation keeps an
+/// object from holding both).
+fn first_gc_finalizer(finalizers: &[String]) -> Option<&'static str> {
+    finalizers.iter().find_map(|f| match f.as_str() {
+        ORPHAN_FINALIZER => Some(ORPHAN_FINALIZER),
+        FOREGROUND_FINALIZER => Some(FOREGROUND_FINALIZER),
+        _ => None,
+    })
+}
+
+/// `metadata.finalizers` of `object`.
+fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_deleting(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
 }
 
 /// The options of a delete: the body (JSON, or protobuf from typed clients) when there is
@@ -131,7 +215,7 @@ pub(super) async fn delete_one(
     let namespace = scope.object_namespace().to_owned();
     let store_options = options.store_options()?;
     let strategy = scope.strategy.clone();
-    let grace = options.grace_period_seconds;
+    let delete_options = options.clone();
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let target = name.clone();
     let outcome = blocking(move || {
@@ -146,23 +230,45 @@ pub(super) async fn delete_one(
             name: &target,
             namespace: &namespace,
         };
-        match strategy.delete(&current, grace) {
-            DeleteDecision::Immediate => store
+        let decision = strategy.delete(&current, delete_options.grace_period_seconds);
+        let keeps = decision != DeleteDecision::Immediate
+            || !finalizers(&current).is_empty()
+            || delete_options.gc_finalizers(&current).is_some();
+        if !keeps {
+            return store
                 .delete_raw(&key, &namespace, target.name, &store_options)
-                .map_err(map),
-            decision => mark_deleting(
-                &store,
-                &key,
-                &target,
-                decision,
-                strategy.as_ref(),
-                &store_options,
-            )
-            .map(Deleted::Pending),
+                .map_err(map);
+        }
+        let mark = Mark {
+            decision,
+            strategy: strategy.as_ref(),
+            options: &delete_options,
+            preconditions: &store_options,
+        };
+        match mark_deleting(&store, &key, &target, &mark)? {
+            Updated::Removed(object) => Ok(Deleted::Removed(object)),
+            updated if is_deleting(updated.object()) => Ok(Deleted::Pending(updated.into_object())),
+            // No finalizer left on a kind deleted at once: kube's `errDeleteNow`.
+            updated if store_options.dry_run => Ok(Deleted::Removed(updated.into_object())),
+            updated => {
+                let mut now = store_options.clone();
+                if now.resource_version.is_some() && updated.written() {
+                    let rv = updated.object().pointer("/metadata/resourceVersion");
+                    now.resource_version = rv.and_then(Value::as_str).map(str::to_owned);
+                }
+                store
+                    .delete_raw(&key, &namespace, target.name, &now)
+                    .map_err(map)
+            }
         }
     })
     .await?;
     Ok(match outcome {
+        // kube answers 202 for an object kept after a delete that asked for its dependents to
+        // be deleted with the deprecated `orphanDependents: false` (handlers/delete.go).
+        Deleted::Pending(object) if options.orphan_dependents == Some(false) => {
+            (StatusCode::ACCEPTED, scope.typed(object))
+        }
         Deleted::Pending(object) => (StatusCode::OK, scope.typed(object)),
         Deleted::Removed(object) if scope.strategy.return_deleted_object() => {
             (StatusCode::OK, scope.typed(object))
@@ -170,6 +276,7 @@ pub(super) async fn delete_one(
         Deleted::Removed(object) => (StatusCode::OK, success(scope, &name, &object)),
     })
 }
+
 /// The object a delete is about, for its error messages.
 struct Target<'a> {
     group: &'a str,
@@ -178,42 +285,89 @@ struct Target<'a> {
     namespace: &'a str,
 }
 
-/// A delete that keeps the object: a deletionTimestamp (`seconds` ahead for a graceful
-/// delete, never later than one already set; now for one a controller finalizes) and the
-/// kind's own marks.
+/// How a delete that goes through an update marks the object.
+struct Mark<'a> {
+    decision: DeleteDecision,
+    strategy: &'a dyn Strategy,
+    options: &'a DeleteOptions,
+    preconditions: &'a StoreDelete,
+}
+
+/// A delete that goes through an update (kube's `updateForGracefulDeletionAndFinalizers`):
+/// the garbage collector's finalizers as the options ask, then a deletionTimestamp (`seconds`
+/// ahead for a graceful delete, never later than one already set; now for one a controller
+/// finalizes or one that keeps finalizers) and the kind's own marks. An object of a kind
+/// deleted at once that ends with no finalizer is left unmarked, for the caller to delete.
 fn mark_deleting(
     store: &peapod_store::Store,
     key: &peapod_store::ResourceKey,
     target: &Target<'_>,
-    decision: DeleteDecision,
-    strategy: &dyn Strategy,
-    options: &StoreDelete,
-) -> ApiResult<Value> {
+    mark: &Mark<'_>,
+) -> ApiResult<Updated> {
     let write = WriteOptions {
-        dry_run: options.dry_run,
+        dry_run: mark.preconditions.dry_run,
     };
-    let outcome = store.update_raw(key, target.namespace, target.name, &write, |old: &Value| {
-        check_preconditions(target, options, old)?;
+    store.update_raw(key, target.namespace, target.name, &write, |old: &Value| {
+        check_preconditions(target, mark.preconditions, old)?;
         let mut new = old.clone();
-        let marked = old.pointer("/metadata/deletionTimestamp").is_some();
-        match decision {
+        let marked = is_deleting(old);
+        match mark.decision {
             DeleteDecision::Graceful(seconds) => {
                 let current = old
                     .pointer("/metadata/deletionGracePeriodSeconds")
                     .and_then(Value::as_i64);
                 if marked && current.is_some_and(|g| g <= seconds) {
-                    return Ok::<Value, ApiError>(new);
+                    // A graceful deletion under way: nothing changes, finalizers neither
+                    // (kube's BeforeDelete "pending"); one already at 0 may still change them.
+                    if current != Some(0) {
+                        return Ok::<Value, ApiError>(new);
+                    }
+                } else {
+                    new["metadata"]["deletionTimestamp"] = json!(rfc3339(seconds));
+                    new["metadata"]["deletionGracePeriodSeconds"] = json!(seconds);
                 }
-                new["metadata"]["deletionTimestamp"] = json!(rfc3339(seconds));
-                new["metadata"]["deletionGracePeriodSeconds"] = json!(seconds);
             }
-            _ if marked => return Ok(new),
-            _ => new["metadata"]["deletionTimestamp"] = json!(rfc3339(0)),
+            DeleteDecision::Finalize if marked => return Ok(new),
+            DeleteDecision::Finalize => new["metadata"]["deletionTimestamp"] = json!(rfc3339(0)),
+            DeleteDecision::Immediate => {}
         }
-        strategy.mark_deleting(&mut new)?;
+        if let Some(finalizers) = mark.options.gc_finalizers(old) {
+            set_finalizers(&mut new, finalizers);
+        }
+        if mark.decision == DeleteDecision::Immediate {
+            if !finalizers(&new).is_empty() {
+                mark_now(&mut new);
+            }
+            return Ok(new);
+        }
+        mark.strategy.mark_deleting(&mut new)?;
         Ok(new)
-    })?;
-    Ok(outcome.into_object())
+    })
+}
+
+fn set_finalizers(object: &mut Value, finalizers: Vec<String>) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if finalizers.is_empty() {
+        metadata.remove("finalizers");
+    } else {
+        metadata.insert("finalizers".into(), json!(finalizers));
+    }
+}
+
+/// kube's `markAsDeleting` for an object kept by its finalizers: a deletionTimestamp of now
+/// and a grace period of 0, each where not set already.
+fn mark_now(object: &mut Value) {
+    if !is_deleting(object) {
+        object["metadata"]["deletionTimestamp"] = json!(rfc3339(0));
+    }
+    if object
+        .pointer("/metadata/deletionGracePeriodSeconds")
+        .is_none_or(Value::is_null)
+    {
+        object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    }
 }
 
 /// Now plus `seconds`, as Kubernetes writes times.

@@ -160,3 +160,27 @@ pub fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
     }
     response
 }
+
+/// A boolean query parameter as Go's `strconv.ParseBool` reads it (`true`, `True`, `TRUE`,
+/// `t`, `1` and their negatives; Python clients send `True`), or a JSON boolean in a body.
+pub fn go_bool<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<bool>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Bool(bool),
+        Text(String),
+    }
+    match <Option<Given> as serde::Deserialize>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Given::Bool(value)) => Ok(Some(value)),
+        Some(Given::Text(text)) => match text.as_str() {
+            "1" | "t" | "T" | "true" | "True" | "TRUE" => Ok(Some(true)),
+            "0" | "f" | "F" | "false" | "False" | "FALSE" => Ok(Some(false)),
+            other => Err(serde::de::Error::custom(format!(
+                "strconv.ParseBool: parsing {other:?}: invalid syntax"
+            ))),
+        },
+    }
+}

@@ -25,9 +25,12 @@ pub struct ListParams {
     pub resource_version: Option<String>,
     pub resource_version_match: Option<String>,
     pub include_object: Option<String>,
+    #[serde(deserialize_with = "super::go_bool")]
     pub allow_watch_bookmarks: Option<bool>,
     pub timeout_seconds: Option<i64>,
+    #[serde(deserialize_with = "super::go_bool")]
     pub send_initial_events: Option<bool>,
+    #[serde(deserialize_with = "super::go_bool")]
     pub watch: Option<bool>,
 }
 

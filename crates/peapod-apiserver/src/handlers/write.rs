@@ -15,6 +15,7 @@ use super::body::{self, Body};
 use super::{blocking, object_response, with_warnings, ApiResult, Scope};
 use crate::negotiate::Input;
 use crate::patch;
+use crate::patch::apply::{self, FieldManager};
 use crate::status::ApiError;
 
 /// The write query parameters (`metav1.CreateOptions`, `UpdateOptions`, `PatchOptions`).
@@ -24,10 +25,18 @@ struct WriteParams {
     dry_run: Option<String>,
     field_manager: Option<String>,
     field_validation: Option<String>,
+    #[serde(deserialize_with = "super::go_bool")]
     force: Option<bool>,
 }
 
 impl WriteParams {
+    /// The manager of the write (`fieldManager`, else the User-Agent's first token).
+    fn manager(&self, request: &Request) -> String {
+        let agent = request.headers().get(axum::http::header::USER_AGENT);
+        let agent = agent.and_then(|v| v.to_str().ok());
+        apply::manager_or_user_agent(self.field_manager.as_deref(), agent)
+    }
+
     fn options(&self) -> ApiResult<WriteOptions> {
         let dry_run = match self.dry_run.as_deref() {
             None | Some("") => false,
@@ -78,10 +87,16 @@ impl Scope {
             WriteError::Api(err) => err,
         }
     }
+
+    fn field_manager(&self) -> FieldManager {
+        FieldManager::new(&self.kind, self.info.subresource.as_deref())
+    }
 }
 
 pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
     let params: WriteParams = scope.params()?;
+    apply::check_options("CreateOptions", None, params.field_manager.as_deref(), None)?;
+    let manager = params.manager(&request);
     let mut body = body::object(request).await?;
     check_type_meta(scope, &body.value)?;
     place_in_namespace(scope, &mut body.value)?;
@@ -94,12 +109,22 @@ pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
             fields.remove("status");
         }
     }
+    scope.field_manager().update(None, &mut object, &manager);
+    let response = create_object(scope, object, params.options()?).await?;
+    Ok(with_warnings(response, &decoded.warnings))
+}
+
+/// Prepares, validates and stores a new object (in an existing, live namespace).
+async fn create_object(
+    scope: &Scope,
+    mut object: Value,
+    options: WriteOptions,
+) -> ApiResult<Response> {
     scope.strategy.prepare_for_create(&mut object)?;
     let errors = scope.strategy.validate(&object)?;
     if !errors.is_empty() {
         return Err(invalid(scope, &object, errors));
     }
-    let options = params.options()?;
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let namespace = scope.namespace().map(str::to_owned);
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
@@ -112,12 +137,17 @@ pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
             .map_err(|err| ApiError::from_store(err, &group, plural))
     })
     .await?;
-    let response = object_response(StatusCode::CREATED, &scope.typed(created), &scope.output);
-    Ok(with_warnings(response, &decoded.warnings))
+    Ok(object_response(
+        StatusCode::CREATED,
+        &scope.typed(created),
+        &scope.output,
+    ))
 }
 
 pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
     let params: WriteParams = scope.params()?;
+    apply::check_options("UpdateOptions", None, params.field_manager.as_deref(), None)?;
+    let manager = params.manager(&request);
     let mut body = body::object(request).await?;
     check_type_meta(scope, &body.value)?;
     place_in_namespace(scope, &mut body.value)?;
@@ -135,33 +165,32 @@ pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
             scope.name()
         )));
     }
-    let stored = store_update(scope, params.options()?, move |_old| Ok(object)).await?;
+    let options = params.options()?;
+    let stored = store_update(scope, options, Some(manager), move |_old| Ok(object)).await?;
     let response = object_response(StatusCode::OK, &stored, &scope.output);
     Ok(with_warnings(response, &decoded.warnings))
 }
 
 pub async fn patch(scope: &Scope, request: Request) -> ApiResult<Response> {
     let params: WriteParams = scope.params()?;
+    let manager = params.manager(&request);
     let (input, bytes) = body::read(request).await?;
-    if !input.is_patch() {
+    if !input.is_patch() || input == Input::ApplyPatchCbor {
+        let given = if input.is_patch() {
+            input.content_type()
+        } else {
+            ""
+        };
         return Err(ApiError::unsupported_media_type(
-            "",
-            &[
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-            ],
+            given,
+            crate::negotiate::PATCH_TYPES,
         ));
     }
-    if input == Input::ApplyPatchYaml || input == Input::ApplyPatchCbor {
-        return Err(ApiError::unsupported_media_type(
-            "application/apply-patch+yaml",
-            &[
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-            ],
-        ));
+    let is_apply = input == Input::ApplyPatchYaml;
+    let (field_manager, force) = (params.field_manager.as_deref(), params.force);
+    apply::check_options("PatchOptions", Some(is_apply), field_manager, force)?;
+    if is_apply {
+        return server_side_apply(scope, &params, input, &bytes).await;
     }
     let Body { value: patch, .. } = body::decode(input, &bytes)?;
     let validation = params.validation()?;
@@ -169,7 +198,8 @@ pub async fn patch(scope: &Scope, request: Request) -> ApiResult<Response> {
     let kind = scope.kind.gvk.kind.clone();
     let warnings = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = warnings.clone();
-    let stored = store_update(scope, params.options()?, move |old| {
+    let options = params.options()?;
+    let stored = store_update(scope, options, Some(manager), move |old| {
         let patched = patch::apply(input, old, &patch, &kind)?;
         let decoded = strategy.decode(&patched, &[], validation)?;
         *seen.lock().unwrap_or_else(|p| p.into_inner()) = decoded.warnings;
@@ -181,13 +211,93 @@ pub async fn patch(scope: &Scope, request: Request) -> ApiResult<Response> {
     Ok(with_warnings(response, &warnings))
 }
 
+/// PATCH `application/apply-patch+yaml`: the configuration merged into the object, created
+/// when absent (201), by [`FieldManager::apply`].
+async fn server_side_apply(
+    scope: &Scope,
+    params: &WriteParams,
+    input: Input,
+    bytes: &[u8],
+) -> ApiResult<Response> {
+    let Body {
+        value: config,
+        duplicates,
+    } = body::decode(input, bytes)?;
+    let manager = params.field_manager.clone().unwrap_or_default();
+    let force = params.force.unwrap_or(false);
+    let mut warnings = apply::duplicates(&duplicates, params.validation()?)?;
+    let options = params.options()?;
+    let fields = std::sync::Arc::new(scope.field_manager());
+    for _ in 0..3 {
+        let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
+        let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
+        let live = blocking(move || Ok(store.get_raw(&key, &namespace, &name)?)).await?;
+        apply::check_name(&config, scope.name(), scope.namespace(), live.is_none())?;
+        if live.is_none() {
+            if scope.info.subresource.is_some() {
+                return Err(scope.not_found());
+            }
+            let mut merged = fields.apply(None, &config, &manager, force)?;
+            place_in_namespace(scope, &mut merged)?;
+            let decoded = scope
+                .strategy
+                .decode(&merged, &[], FieldValidation::Ignore)?;
+            let mut object = decoded.object;
+            if scope.kind.has_subresource("status") {
+                if let Some(fields) = object.as_object_mut() {
+                    fields.remove("status");
+                }
+            }
+            warnings.extend(decoded.warnings);
+            match create_object(scope, object, options).await {
+                Err(err) if err.reason == "AlreadyExists" => continue,
+                created => return Ok(with_warnings(created?, &warnings)),
+            }
+        }
+        let (strategy, fields) = (scope.strategy.clone(), fields.clone());
+        let (config, manager) = (config.clone(), manager.clone());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let decoded_warnings = seen.clone();
+        let updated = store_update(scope, options, None, move |old| {
+            let merged = fields.apply(Some(old), &config, &manager, force)?;
+            let decoded = strategy.decode(&merged, &[], FieldValidation::Ignore)?;
+            *seen.lock().unwrap_or_else(|p| p.into_inner()) = decoded.warnings;
+            Ok(decoded.object)
+        })
+        .await;
+        match updated {
+            Err(err) if err.reason == "NotFound" => continue,
+            updated => {
+                warnings.extend(
+                    decoded_warnings
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .clone(),
+                );
+                let response = object_response(StatusCode::OK, &updated?, &scope.output);
+                return Ok(with_warnings(response, &warnings));
+            }
+        }
+    }
+    Err(ApiError::conflict(
+        scope.group(),
+        scope.kind.plural,
+        scope.name(),
+        "the object has been modified; please apply your changes to the latest version and try again",
+    ))
+}
+
 /// The read-modify-write of update and patch: `change` makes the new object from the stored
 /// one; the kind's update rules and validation then run under the same lock.
+/// `manager` is the manager whose `Update` entry records the change (`None` for an apply,
+/// which keeps its own books).
 async fn store_update(
     scope: &Scope,
     options: WriteOptions,
+    manager: Option<String>,
     change: impl FnOnce(&Value) -> ApiResult<Value> + Send + 'static,
 ) -> ApiResult<Value> {
+    let fields = manager.map(|manager| (scope.field_manager(), manager));
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
     let strategy = scope.strategy.clone();
@@ -203,11 +313,19 @@ async fn store_update(
             let mut new = change(old)?;
             check_resource_version(&new, old, &group, plural, &name)?;
             if status_only {
+                let applied = new.pointer("/metadata/managedFields").cloned();
                 new = with_status_of(old, &new);
+                // An apply has done its books on `new`; an update does them below.
+                if let (None, Some(metadata)) = (&fields, new.get_mut("metadata")) {
+                    metadata["managedFields"] = applied.unwrap_or(Value::Null);
+                }
             } else if has_status {
                 new = with_status_of(&new, old);
             }
             strategy.prepare_for_update(&mut new, old)?;
+            if let Some((fields, manager)) = &fields {
+                fields.update(Some(old), &mut new, manager);
+            }
             let errors = strategy.validate_update(&new, old)?;
             if !errors.is_empty() {
                 return Err(WriteError::Api(ApiError::invalid(

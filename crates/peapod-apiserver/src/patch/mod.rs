@@ -1,6 +1,8 @@
-//! The patch types kube-apiserver accepts: JSON patch (RFC 6902), JSON merge patch (RFC 7386)
-//! and strategic merge patch (merge keys and list strategies per kind, [`strategic`]).
+//! The patch types kube-apiserver accepts: JSON patch (RFC 6902), JSON merge patch (RFC 7386),
+//! strategic merge patch (merge keys and list strategies per kind, [`strategic`]) and
+//! server-side apply with the field management every write does ([`apply`]).
 
+pub mod apply;
 pub mod schema;
 pub mod strategic;
 

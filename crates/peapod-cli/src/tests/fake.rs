@@ -1,5 +1,7 @@
 //! A scripted agent on a temporary Unix socket: records every request and answers with
 //! whatever the test's handler returns (full bodies, streamed bodies, or an exec upgrade).
+//! As the API server would, it answers discovery itself (without recording or asking the
+//! handler) and turns pod answers into Tables when the client asks for one.
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -147,8 +149,13 @@ async fn answer(
         headers: parts.headers,
         body,
     };
+    if let Some(document) = discovery(recorded.path()) {
+        return Ok(Response::new(
+            Full::new(Bytes::from(document.to_string())).boxed(),
+        ));
+    }
     log.lock().unwrap().push(recorded.clone());
-    let response = match handler(&recorded) {
+    let response = match as_table(&recorded, handler(&recorded)) {
         Reply::Full {
             status,
             headers,
@@ -181,6 +188,114 @@ async fn answer(
         }
     };
     Ok(response)
+}
+
+/// The pod columns of the API server's Table (kubectl's printPod).
+pub fn pod_columns() -> serde_json::Value {
+    let column = |name: &str, priority: i32| {
+        let format = if name == "Name" { "name" } else { "" };
+        serde_json::json!({"name": name, "type": "string", "format": format,
+                           "description": "", "priority": priority})
+    };
+    let mut columns: Vec<_> = ["Name", "Ready", "Status", "Restarts", "Age"]
+        .map(|n| column(n, 0))
+        .into();
+    columns.extend(["IP", "Node", "Nominated Node", "Readiness Gates"].map(|n| column(n, 1)));
+    columns.into()
+}
+
+/// Pods (a PodList or one pod) as the server's Table, rows with their partial metadata.
+pub fn pod_table(answer: &serde_json::Value) -> serde_json::Value {
+    let items = match answer.get("items").and_then(|i| i.as_array()) {
+        Some(items) => items.clone(),
+        None => vec![answer.clone()],
+    };
+    let rows: Vec<serde_json::Value> = items
+        .iter()
+        .map(|item| {
+            let pod: k8s_openapi::api::core::v1::Pod =
+                serde_json::from_value(item.clone()).unwrap();
+            let cells = peapod_printers::pod_row(&pod, true, false, jiff::Timestamp::now());
+            serde_json::json!({"cells": cells, "object": {"kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1", "metadata": item["metadata"]}})
+        })
+        .collect();
+    serde_json::json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": answer["metadata"]["resourceVersion"]},
+        "columnDefinitions": pod_columns(), "rows": rows})
+}
+
+/// A 2xx JSON pod answer to a request that asked for a Table, as a Table.
+fn as_table(request: &Recorded, reply: Reply) -> Reply {
+    let wants_table = request.header("accept").contains("as=Table");
+    let Reply::Full {
+        status,
+        headers,
+        body,
+    } = reply
+    else {
+        return reply;
+    };
+    let answer = serde_json::from_slice::<serde_json::Value>(&body).ok();
+    match answer {
+        Some(answer)
+            if wants_table
+                && (200..300).contains(&status)
+                && request.path().contains("/pods")
+                && answer["kind"] != "Table" =>
+        {
+            Reply::json(status, pod_table(&answer))
+        }
+        _ => Reply::Full {
+            status,
+            headers,
+            body,
+        },
+    }
+}
+
+/// One resource of aggregated discovery.
+fn discovered(plural: &str, kind: &str, namespaced: bool, short: &[&str]) -> serde_json::Value {
+    let scope = if namespaced { "Namespaced" } else { "Cluster" };
+    let singular = kind.to_lowercase();
+    serde_json::json!({"resource": plural, "responseKind": {"group": "", "version": "", "kind": kind},
+        "scope": scope, "singularResource": singular, "shortNames": short,
+        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]})
+}
+
+/// The aggregated discovery of `/api` and `/apis`: what peapod serves.
+fn discovery(path: &str) -> Option<serde_json::Value> {
+    let group = |name: Option<&str>, version: &str, resources: Vec<serde_json::Value>| {
+        let metadata = match name {
+            Some(name) => serde_json::json!({"name": name}),
+            None => serde_json::json!({}),
+        };
+        serde_json::json!({"metadata": metadata,
+            "versions": [{"version": version, "resources": resources, "freshness": "Current"}]})
+    };
+    let groups = match path {
+        "/api" => vec![group(
+            None,
+            "v1",
+            vec![
+                discovered("configmaps", "ConfigMap", true, &["cm"]),
+                discovered("events", "Event", true, &["ev"]),
+                discovered("namespaces", "Namespace", false, &["ns"]),
+                discovered("nodes", "Node", false, &["no"]),
+                discovered("pods", "Pod", true, &["po"]),
+                discovered("secrets", "Secret", true, &[]),
+                discovered("serviceaccounts", "ServiceAccount", true, &["sa"]),
+            ],
+        )],
+        "/apis" => vec![group(
+            Some("metrics.k8s.io"),
+            "v1beta1",
+            vec![discovered("pods", "PodMetrics", true, &[])],
+        )],
+        _ => return None,
+    };
+    Some(serde_json::json!({"kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": groups}))
 }
 
 async fn read_until<R: tokio::io::AsyncRead + Unpin>(

@@ -25,9 +25,11 @@ use peapod_store::Store;
 
 use peapod_apiserver::client::LocalClient;
 
+use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
+use crate::kubelet::node_status::{self, NodeConfig};
 use crate::kubelet::{Context, Kubelet};
 use crate::paths::Paths;
 use crate::perms;
@@ -138,12 +140,25 @@ impl Agent {
         &self.ctx
     }
 
+    /// How the node describes itself in its Node object.
+    fn node_config(&self) -> NodeConfig {
+        let https_port = self.https.as_ref().and_then(|h| h.local_addr().ok());
+        NodeConfig {
+            name: self.ctx.node_name.clone(),
+            host_ip: self.ctx.host_ip.clone(),
+            data_dir: self.ctx.paths.data_dir(),
+            nodefs_available_percent: self.eviction.nodefs_available_percent,
+            kubelet_port: https_port.map_or(0, |addr| i32::from(addr.port())),
+        }
+    }
+
     /// Runs the kubelet and serves the API until `shutdown` completes.
     pub async fn serve(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), AgentError> {
         let socket = self.ctx.paths.socket();
+        let node_config = self.node_config();
         tokio::spawn(Kubelet::new(self.ctx.clone()).run(self.eviction));
         let gc = tokio::spawn(image_gc::run(
             self.ctx.images.clone(),
@@ -161,8 +176,18 @@ impl Agent {
         };
         let api_server = api::api_server(&self.ctx);
         let app = api::router(self.ctx.clone(), api_server.clone());
+        let client = LocalClient::new(app.clone());
         let namespaces = tokio::spawn(
             NamespaceController::new(
+                client.clone(),
+                api_server.registry().clone(),
+                self.ctx.store.clone(),
+            )
+            .run(),
+        );
+        let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
+        let collector = tokio::spawn(
+            GarbageCollector::new(
                 LocalClient::new(app.clone()),
                 api_server.registry().clone(),
                 self.ctx.store.clone(),
@@ -193,6 +218,8 @@ impl Agent {
         };
         gc.abort();
         namespaces.abort();
+        collector.abort();
+        node.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
             path: socket.display().to_string(),

@@ -8,6 +8,7 @@ pub mod flight;
 pub mod hooks;
 pub mod image_gc;
 pub mod images;
+pub mod node_status;
 pub mod pod_cgroup;
 pub mod policy;
 pub mod probe_workers;

@@ -143,6 +143,37 @@ pub fn phase(
     "Pending"
 }
 
+/// A regular init container is ready once it exited 0, and not before, even while it runs
+/// (kubelet's prober manager, `UpdatePodStatus`); sidecars keep the readiness their probes
+/// give them.
+pub fn set_init_readiness(spec: &PodSpec, init: &mut [ContainerStatus]) {
+    for container in spec.init_containers.iter().flatten() {
+        if is_sidecar(container) {
+            continue;
+        }
+        if let Some(status) = init.iter_mut().find(|s| s.name == container.name) {
+            status.ready = terminated_code(status) == Some(0);
+        }
+    }
+}
+
+/// The phase the kubelet reports: Failed whatever the containers say once the kubelet failed
+/// the pod itself (admission, active deadline, eviction), even while its containers are still
+/// being stopped, as `generateAPIPodStatus` overrides it for its pod sync handlers; else
+/// [`phase`].
+pub fn reported_phase(
+    spec: &PodSpec,
+    init: &[ContainerStatus],
+    app: &[ContainerStatus],
+    terminal: bool,
+    failed_by_kubelet: bool,
+) -> &'static str {
+    if failed_by_kubelet {
+        return "Failed";
+    }
+    phase(spec, init, app, terminal)
+}
+
 /// Names of the containers that hold initialization back (regular init containers not yet
 /// exited 0, sidecars not yet started).
 pub fn uninitialized(spec: &PodSpec, init: &[ContainerStatus]) -> Vec<String> {
@@ -298,6 +329,33 @@ mod tests {
             json!({"name": "a", "state": {"running": {}}, "ready": false}),
         )];
         assert_eq!(unready(&s, &init, &app), vec!["a".to_string()]);
+    }
+
+    #[test]
+    fn init_containers_are_ready_once_exited_0_not_while_running_sidecars_untouched() {
+        let s = spec(json!({"initContainers": [
+                                {"name": "ok"}, {"name": "bad"}, {"name": "run"},
+                                {"name": "log", "restartPolicy": "Always"}],
+                            "containers": [{"name": "a"}]}));
+        let mut init = [
+            status(json!({"name": "ok", "state": {"terminated": {"exitCode": 0}}})),
+            status(json!({"name": "bad", "state": {"terminated": {"exitCode": 1}}})),
+            status(json!({"name": "run", "state": {"running": {}}, "ready": true})),
+            status(json!({"name": "log", "state": {"terminated": {"exitCode": 0}}})),
+        ];
+        set_init_readiness(&s, &mut init);
+        let ready: Vec<bool> = init.iter().map(|s| s.ready).collect();
+        assert_eq!(ready, [true, false, false, false]);
+    }
+
+    #[test]
+    fn a_pod_the_kubelet_failed_reads_failed_while_its_containers_still_run() {
+        let s = spec(json!({"containers": [{"name": "a"}], "restartPolicy": "Always"}));
+        let app = [status(
+            json!({"name": "a", "state": {"running": {}}, "ready": true}),
+        )];
+        assert_eq!(reported_phase(&s, &[], &app, false, false), "Running");
+        assert_eq!(reported_phase(&s, &[], &app, false, true), "Failed");
     }
 
     #[test]

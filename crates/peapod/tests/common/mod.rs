@@ -742,6 +742,36 @@ impl Agent {
         serde_json::from_slice(&out.stdout).expect("API JSON")
     }
 
+    /// GET `path` as JSON; `None` when the API answers an error (404 and the like).
+    pub fn api_try_get(&self, path: &str) -> Option<Value> {
+        let out = Command::new("curl")
+            .args(["-sf", "--unix-socket"])
+            .arg(self.socket())
+            .arg(format!("http://localhost{path}"))
+            .output()
+            .expect("running curl");
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("API JSON"))
+    }
+
+    /// DELETEs `path` with `options` (a DeleteOptions body) over the agent's socket; returns
+    /// the HTTP code and the answer.
+    pub fn api_delete(&self, path: &str, options: &Value) -> (u16, Value) {
+        let out = Command::new("curl")
+            .args(["-s", "-X", "DELETE", "-H", "Content-Type: application/json"])
+            .args(["-w", "\n%{http_code}", "--unix-socket"])
+            .arg(self.socket())
+            .arg(format!("http://localhost{path}"))
+            .args(["--data-binary", &options.to_string()])
+            .output()
+            .expect("running curl");
+        let answer = text(&out.stdout);
+        let (body, code) = answer.rsplit_once('\n').unwrap_or(("", answer.as_str()));
+        let code = code.trim().parse().unwrap_or(0);
+        (code, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
     /// Creates namespace `name`, as `kubectl create namespace` does.
     pub fn create_namespace(&self, name: &str) {
         let namespace = serde_json::json!({

@@ -341,7 +341,9 @@ impl Worker {
     }
 
     /// The pod outlived activeDeadlineSeconds: kubelet fails it with DeadlineExceeded and
-    /// kills its containers as it would on deletion (grace period, stop signal).
+    /// kills its containers as it would on deletion (grace period, stop signal). The status
+    /// reads Failed at once, while the containers are still stopping: kubelet's
+    /// `generateAPIPodStatus` asks the active-deadline handler on every status it writes.
     async fn exceed_active_deadline(
         &mut self,
         pod: &Pod,
@@ -350,6 +352,7 @@ impl Worker {
         let message = "Pod was active on the node longer than the specified deadline";
         self.event(pod, EventType::Normal, "DeadlineExceeded", message, None);
         self.rejected = Some(("DeadlineExceeded".into(), message.into()));
+        self.write_status(pod);
         let grace =
             Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
         self.kill_pod(pod, spec, grace).await;

@@ -31,6 +31,7 @@ impl Worker {
             "PodInitializing"
         };
         let mut init = pick(init_containers, "PodInitializing");
+        status::set_init_readiness(spec, &mut init);
         let mut app = pick(&spec.containers, app_reason);
         let mut all: Vec<&mut ContainerStatus> = init.iter_mut().chain(app.iter_mut()).collect();
         termination::cap_pod_messages(&mut all);
@@ -42,13 +43,10 @@ impl Worker {
     pub(super) fn write_status(&self, pod: &Pod) -> bool {
         let spec = pod.spec.clone().unwrap_or_default();
         let (init, app) = self.statuses(&spec);
-        // A pod the kubelet failed itself (admission, active deadline) is Failed whatever
-        // its containers say.
-        let phase = if self.rejected.is_some() {
-            "Failed"
-        } else {
-            status::phase(&spec, &init, &app, self.terminal)
-        };
+        // A pod the kubelet failed itself (admission, active deadline, eviction) is Failed
+        // whatever its containers say.
+        let phase =
+            status::reported_phase(&spec, &init, &app, self.terminal, self.rejected.is_some());
         let previous = pod
             .status
             .as_ref()

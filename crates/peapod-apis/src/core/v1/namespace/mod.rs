@@ -7,6 +7,9 @@ use peapod_apiserver::registry::{validate_meta, DeleteDecision, Kind, KindStrate
 use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
 use serde_json::{json, Value};
 
+/// The label kube-apiserver gives every namespace, holding its name.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 /// The finalizer that keeps a namespace until its content is gone.
 pub const FINALIZER: &str = "kubernetes";
 
@@ -26,6 +29,17 @@ pub struct NamespaceStrategy;
 
 impl KindStrategy for NamespaceStrategy {
     type Object = Namespace;
+
+    /// Every namespace carries its name as a label, as kube-apiserver sets it.
+    fn default(&self, namespace: &mut Namespace) {
+        if let Some(name) = namespace.metadata.name.clone().filter(|n| !n.is_empty()) {
+            let labels = namespace
+                .metadata
+                .labels
+                .get_or_insert_with(Default::default);
+            labels.insert(NAME_LABEL.to_owned(), name);
+        }
+    }
 
     fn prepare_for_create(&self, namespace: &mut Namespace) {
         namespace.status = Some(NamespaceStatus {

@@ -1,0 +1,3 @@
+//! The coordination.k8s.io group: leases (the node's heartbeat, leader election).
+
+pub mod v1;
