@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::kubectl::free_port;
 use common::*;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -17,11 +18,6 @@ use kube::api::{
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 fn start() -> (Agent, PathBuf) {
     let listen = format!("127.0.0.1:{}", free_port());

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::kubectl::start_with_kubectl;
 use common::*;
 use serde_json::{json, Value};
 
@@ -163,51 +162,9 @@ fn a_foreground_owner_waits_for_its_pod_to_terminate() {
     agent.leak_check(&uid);
 }
 
-/// kubectl with the agent's admin kubeconfig and a private discovery cache.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn start() -> (Agent, Kubectl) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let listen = format!("127.0.0.1:{port}");
-        let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-        let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
-        wait_until(Duration::from_secs(10), "the kubeconfig", || {
-            kubeconfig.exists()
-        });
-        let cache = tempfile::tempdir().unwrap();
-        (agent, Kubectl { kubeconfig, cache })
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out: Output = Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .env("KUBECACHEDIR", self.cache.path())
-            .stdin(Stdio::null())
-            .output()
-            .expect("kubectl must be installed (scripts/install-deps.sh installs it)");
-        assert!(
-            out.status.success(),
-            "kubectl {}: {}",
-            args.join(" "),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-}
-
 #[test]
 fn kubectl_delete_cascades() {
-    let (agent, kubectl) = Kubectl::start();
+    let (agent, kubectl) = start_with_kubectl();
     for cascade in ["background", "foreground", "orphan"] {
         let owner = config_map(&agent, &format!("{cascade}-owner"), json!([]));
         let dependent = format!("{cascade}-dep");

@@ -6,112 +6,15 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use common::kubectl::start_with_kubectl;
 use common::*;
 use serde_json::Value;
 
-/// kubectl with the agent's admin kubeconfig and a private discovery cache.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn for_agent(agent: &Agent) -> Kubectl {
-        let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
-        wait_until(Duration::from_secs(10), "the kubeconfig", || {
-            kubeconfig.exists()
-        });
-        Kubectl {
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new("kubectl");
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .env("KUBECACHEDIR", self.cache.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .expect("kubectl must be installed (scripts/install-deps.sh installs it)");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().expect("running kubectl")
-    }
-
-    /// Runs kubectl and returns its stdout; fails the test on a non-zero exit.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(
-            out.status.success(),
-            "kubectl {}: {}",
-            args.join(" "),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn apply(&self, manifest: &str) -> String {
-        let out = self.run(&["apply", "-f", "-"], Some(manifest));
-        assert!(out.status.success(), "kubectl apply: {}", text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    /// Runs kubectl expecting failure; returns stderr.
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(
-            !out.status.success(),
-            "kubectl {} should fail: {}",
-            args.join(" "),
-            text(&out.stdout)
-        );
-        text(&out.stderr)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&all)).expect("kubectl -o json")
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-fn start() -> (Agent, Kubectl) {
-    let listen = format!("127.0.0.1:{}", free_port());
-    let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-    let kubectl = Kubectl::for_agent(&agent);
-    (agent, kubectl)
-}
-
 #[test]
 fn discovery_tables_and_errors_read_as_a_cluster_s() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     let version = kubectl.ok(&["version"]);
     assert!(version.contains("Server Version: v1.32"), "{version}");
 
@@ -176,7 +79,7 @@ fn columns_of(line: &str) -> Vec<&str> {
 
 #[test]
 fn the_s1_pod_through_kubectl() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     let manifest = example_text("s1-web-content-sidecar.yaml");
     let applied = kubectl.apply(&manifest);
     assert!(applied.contains("created"), "{applied}");
@@ -282,7 +185,7 @@ fn the_s1_pod_through_kubectl() {
 
 #[test]
 fn configmaps_and_namespaces_with_their_content() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     kubectl.apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
     kubectl.apply(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: team\ndata:\n  colour: blue\n",
@@ -324,7 +227,7 @@ fn configmaps_and_namespaces_with_their_content() {
 
 #[test]
 fn logs_through_kubectl() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     kubectl.apply(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: talker\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox\n    command: [sh, -c, 'for i in 1 2 3; do echo line $i; done; sleep 3600']\n",
     );
@@ -396,7 +299,7 @@ fn bytes_of(quantity: &Value) -> u64 {
 
 #[test]
 fn the_node_and_its_lease_through_kubectl() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     let name = host_file("/proc/sys/kernel/hostname").to_lowercase();
     let ready = "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}";
     wait_until(Duration::from_secs(30), "a Ready node", || {
@@ -551,7 +454,7 @@ fn the_node_and_its_lease_through_kubectl() {
 /// fallback: the agent decodes them.
 #[test]
 fn kubectl_create_sends_protobuf_and_it_is_understood() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     assert_eq!(
         kubectl.ok(&["create", "namespace", "team"]).trim(),
         "namespace/team created"

@@ -4,100 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
-
+use common::kubectl::{start_with_kubectl, Kubectl};
 use common::*;
 use serde_json::Value;
-
-/// kubectl with the agent's admin kubeconfig and a private discovery cache.
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
-
-impl Kubectl {
-    fn for_agent(agent: &Agent) -> Kubectl {
-        let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
-        wait_until(Duration::from_secs(10), "the kubeconfig", || {
-            kubeconfig.exists()
-        });
-        Kubectl {
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut command = Command::new("kubectl");
-        command
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .env("KUBECACHEDIR", self.cache.path())
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
-            .spawn()
-            .expect("kubectl must be installed (scripts/install-deps.sh installs it)");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().expect("running kubectl")
-    }
-
-    /// `kubectl <args> -f -` with `manifest`; stdout, failing the test on a non-zero exit.
-    fn with_manifest(&self, args: &[&str], manifest: &str) -> String {
-        let mut all = args.to_vec();
-        all.extend(["-f", "-"]);
-        let out = self.run(&all, Some(manifest));
-        assert!(
-            out.status.success(),
-            "kubectl {}: {}",
-            all.join(" "),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args, None);
-        assert!(
-            out.status.success(),
-            "kubectl {}: {}",
-            args.join(" "),
-            text(&out.stderr)
-        );
-        text(&out.stdout)
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json", "--show-managed-fields"]);
-        serde_json::from_str(&self.ok(&all)).expect("kubectl -o json")
-    }
-}
-
-fn start() -> (Agent, Kubectl) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let listen = format!("127.0.0.1:{}", listener.local_addr().unwrap().port());
-    drop(listener);
-    let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-    let kubectl = Kubectl::for_agent(&agent);
-    (agent, kubectl)
-}
 
 fn configmap(name: &str, data: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n{data}")
@@ -122,12 +31,12 @@ fn pair(manager: &str, operation: &str) -> (String, String) {
 
 #[test]
 fn server_side_apply_with_kubectl() {
-    let (agent, kubectl) = start();
+    let (agent, kubectl) = start_with_kubectl();
     let ssa = ["apply", "--server-side"];
 
     let created = kubectl.with_manifest(&ssa, &configmap("ssa", "  colour: blue\n  size: small\n"));
     assert_eq!(created.trim(), "configmap/ssa serverside-applied");
-    let cm = kubectl.json(&["get", "cm", "ssa"]);
+    let cm = kubectl.json_managed(&["get", "cm", "ssa"]);
     assert_eq!(managers(&cm), [pair("kubectl", "Apply")]);
     assert_eq!(
         cm["metadata"]["managedFields"][0]["fieldsV1"],
@@ -137,7 +46,7 @@ fn server_side_apply_with_kubectl() {
     // Applied again: size is no longer applied, so it goes.
     let changed = kubectl.with_manifest(&ssa, &configmap("ssa", "  colour: green\n"));
     assert_eq!(changed.trim(), "configmap/ssa serverside-applied");
-    let cm = kubectl.json(&["get", "cm", "ssa"]);
+    let cm = kubectl.json_managed(&["get", "cm", "ssa"]);
     assert_eq!(cm["data"], serde_json::json!({"colour": "green"}));
 
     // kubectl patch takes colour; another applier changing it conflicts.
@@ -172,7 +81,7 @@ fn server_side_apply_with_kubectl() {
     assert!(yaml.contains("manager: other"), "{yaml}");
     assert!(yaml.contains("operation: Apply"), "{yaml}");
     assert!(yaml.contains("f:colour: {}"), "{yaml}");
-    let cm = kubectl.json(&["get", "cm", "ssa"]);
+    let cm = kubectl.json_managed(&["get", "cm", "ssa"]);
     assert_eq!(cm["data"]["colour"], "purple");
     assert_eq!(
         managers(&cm),
@@ -187,11 +96,11 @@ fn server_side_apply_with_kubectl() {
     let csa = configmap("legacy", "  colour: blue\n");
     let created = kubectl.with_manifest(&["apply"], &csa);
     assert_eq!(created.trim(), "configmap/legacy created");
-    let cm = kubectl.json(&["get", "cm", "legacy"]);
+    let cm = kubectl.json_managed(&["get", "cm", "legacy"]);
     assert_eq!(managers(&cm), [pair("kubectl-client-side-apply", "Update")]);
     let migrated = kubectl.with_manifest(&ssa, &configmap("legacy", "  colour: yellow\n"));
     assert_eq!(migrated.trim(), "configmap/legacy serverside-applied");
-    let cm = kubectl.json(&["get", "cm", "legacy"]);
+    let cm = kubectl.json_managed(&["get", "cm", "legacy"]);
     assert_eq!(cm["data"]["colour"], "yellow");
     let names: Vec<(String, String)> = managers(&cm);
     assert!(
@@ -206,4 +115,17 @@ fn server_side_apply_with_kubectl() {
         .unwrap_or_default();
     assert!(annotation.contains("yellow"), "{annotation}");
     drop(agent);
+}
+
+trait ManagedFields {
+    fn json_managed(&self, args: &[&str]) -> Value;
+}
+
+impl ManagedFields for Kubectl {
+    /// `-o json` with `metadata.managedFields` shown.
+    fn json_managed(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.push("--show-managed-fields");
+        self.json(&all)
+    }
 }

@@ -2,6 +2,8 @@
 //! CLI, the locally built busybox test image, and a leak check that every test ends with.
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
