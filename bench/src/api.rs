@@ -302,7 +302,8 @@ fn watcher(
         if reader.read_line(&mut line)? == 0 {
             bail!("a watch ended after {} events", seen.len());
         }
-        let Ok(event) = serde_json::from_str::<Value>(line.trim()) else {
+        // Chunk-size lines such as `412` are JSON numbers: only objects are events.
+        let Ok(event @ Value::Object(_)) = serde_json::from_str::<Value>(line.trim()) else {
             continue;
         };
         let rv = event["object"]["metadata"]["resourceVersion"]

@@ -289,6 +289,9 @@ impl Agent {
             .env("PEAPOD_BRIDGE", BRIDGE)
             .env("PEAPOD_POD_CIDR", POD_CIDR)
             .env("PEAPOD_API_LISTEN", API_LISTEN)
+            // The build shares this disk: a full target directory must not evict the pods
+            // under measurement.
+            .env("PEAPOD_EVICTION_HARD", "nodefs.available<1%,imagefs.available<1%")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
