@@ -291,7 +291,10 @@ impl Agent {
             .env("PEAPOD_API_LISTEN", API_LISTEN)
             // The build shares this disk: a full target directory must not evict the pods
             // under measurement.
-            .env("PEAPOD_EVICTION_HARD", "nodefs.available<1%,imagefs.available<1%")
+            .env(
+                "PEAPOD_EVICTION_HARD",
+                "nodefs.available<1%,imagefs.available<1%",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
