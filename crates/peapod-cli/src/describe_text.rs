@@ -31,7 +31,7 @@ impl Text {
     }
 
     pub fn finish(self) -> String {
-        crate::tabwriter::describe(&self.0)
+        peapod_printers::describe_layout(&self.0)
     }
 
     /// `Labels:  a=b` then one `key=value` a line, or `<none>`.
@@ -84,17 +84,7 @@ impl Text {
 
     /// kubectl's DescribeEvents: `Events:  <none>`, or a table oldest first.
     pub fn events(&mut self, events: &[Event], now: Timestamp) {
-        if events.is_empty() {
-            return self.line(0, "Events:\t<none>");
-        }
-        self.line(0, "Events:");
-        self.line(1, "Type\tReason\tAge\tFrom\tMessage");
-        self.line(1, "----\t------\t----\t----\t-------");
-        let mut sorted: Vec<&Event> = events.iter().collect();
-        sorted.sort_by_key(|e| last_seen(e));
-        for event in sorted {
-            self.line(1, &event_row(event, now));
-        }
+        self.raw(&peapod_printers::events_section(events, now));
     }
 
     /// Every field of `content` sorted by name, maps and lists nested a level deeper, leaving
@@ -200,58 +190,7 @@ fn camel_case_split(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// When an event was last seen: series, lastTimestamp, eventTime, firstTimestamp, creation.
-fn last_seen(event: &Event) -> Option<Timestamp> {
-    let series = event
-        .series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref());
-    series
-        .map(|t| t.0)
-        .or(event.last_timestamp.as_ref().map(|t| t.0))
-        .or(event.event_time.as_ref().map(|t| t.0))
-        .or(event.first_timestamp.as_ref().map(|t| t.0))
-        .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))
-}
-
-fn event_row(event: &Event, now: Timestamp) -> String {
-    let first = event.event_time.as_ref().map(|t| t.0);
-    let first = since(first.or(event.first_timestamp.as_ref().map(|t| t.0)), now);
-    let count = event.count.unwrap_or(0);
-    let interval = match &event.series {
-        Some(series) => {
-            let last = since(series.last_observed_time.as_ref().map(|t| t.0), now);
-            format!("{last} (x{} over {first})", series.count.unwrap_or(0))
-        }
-        None if count > 1 => {
-            let last = since(event.last_timestamp.as_ref().map(|t| t.0), now);
-            format!("{last} (x{count} over {first})")
-        }
-        None => first,
-    };
-    let component = event.source.as_ref().and_then(|s| s.component.as_deref());
-    let source = component
-        .filter(|c| !c.is_empty())
-        .or(event.reporting_component.as_deref())
-        .unwrap_or_default();
-    let message = event.message.as_deref().unwrap_or_default().trim();
-    let kind = event.type_.as_deref().unwrap_or_default();
-    let reason = event.reason.as_deref().unwrap_or_default();
-    format!("{kind}\t{reason}\t{interval}\t{source}\t{message}")
-}
-
-/// kubectl's `translateTimestampSince`: the human age of `at`, `<unknown>` when unset.
-pub fn since(at: Option<Timestamp>, now: Timestamp) -> String {
-    let Some(at) = at else {
-        return "<unknown>".to_string();
-    };
-    let nanos = now.as_nanosecond() - at.as_nanosecond();
-    match nanos / 1_000_000_000 {
-        s if s < -1 => "<invalid>".to_string(),
-        s if s < 0 => "0s".to_string(),
-        _ => peapod_printers::human_duration(std::time::Duration::from_nanos(nanos as u64)),
-    }
-}
+pub use peapod_printers::since;
 
 /// A time as describe prints it (RFC 1123 with a numeric zone, in the system's zone).
 pub fn rfc1123z(at: Timestamp) -> String {

@@ -28,7 +28,6 @@ mod pull;
 mod query;
 mod resource;
 mod table;
-mod tabwriter;
 mod target;
 mod terminal;
 mod top;

@@ -54,6 +54,24 @@ pub fn describe_pod_in(pod: &Pod, events: &[Event], now: Timestamp, tz: &TimeZon
     DESCRIBE.format(&d.text)
 }
 
+/// kubectl's DescribeEvents section (`Events:  <none>`, or the table oldest first) as
+/// tab-separated lines, for [`describe_layout`].
+pub fn events_section(events: &[Event], now: Timestamp) -> String {
+    let utc = TimeZone::UTC;
+    let mut describer = Describer {
+        text: String::new(),
+        now,
+        tz: &utc,
+    };
+    describer.events(events);
+    describer.text
+}
+
+/// Lays out tab-separated describe text as kubectl describe's `tabbedString` does.
+pub fn describe_layout(text: &str) -> String {
+    DESCRIBE.format(text)
+}
+
 struct Describer<'a> {
     text: String,
     now: Timestamp,

@@ -15,7 +15,7 @@ pub fn short_human_duration(d: std::time::Duration) -> String {
 }
 
 /// `translateTimestampSince`: the human age of `at` seen from `now`, "<unknown>" when unset.
-pub(crate) fn since(at: Option<Timestamp>, now: Timestamp) -> String {
+pub fn since(at: Option<Timestamp>, now: Timestamp) -> String {
     match at {
         Some(at) => human_nanos(now.as_nanosecond() - at.as_nanosecond()),
         None => "<unknown>".to_string(),

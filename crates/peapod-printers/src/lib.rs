@@ -12,8 +12,8 @@ mod pods;
 mod table;
 mod tabwriter;
 
-pub use describe::{describe_pod, describe_pod_in};
-pub use duration::{go_duration, human_duration, short_human_duration};
+pub use describe::{describe_layout, describe_pod, describe_pod_in, events_section};
+pub use duration::{go_duration, human_duration, short_human_duration, since};
 pub use events::{event_row, event_table, event_table_header};
 pub use pods::{pod_row, pod_status, pod_table, pod_table_header};
 pub use table::{align, object_name, table, TableStream};
