@@ -362,17 +362,6 @@ mod tests {
             .expect("served")
     }
 
-    const VERBS: [&str; 8] = [
-        "create",
-        "delete",
-        "deletecollection",
-        "get",
-        "list",
-        "patch",
-        "update",
-        "watch",
-    ];
-
     #[test]
     fn version_is_kube_1_32_with_a_semver_git_version() {
         let (info, content_type) = answer("/version", Output::Json);
@@ -454,7 +443,7 @@ mod tests {
             *pods,
             json!({
                 "name": "pods", "singularName": "pod", "namespaced": true, "kind": "Pod",
-                "verbs": VERBS, "shortNames": ["po"], "categories": ["all"],
+                "verbs": ALL_VERBS, "shortNames": ["po"], "categories": ["all"],
             })
         );
         assert_eq!(
@@ -565,7 +554,7 @@ mod tests {
                     "verbs": ["get", "patch", "update"],
                 },
             ],
-            "verbs": VERBS,
+            "verbs": ALL_VERBS,
         });
         assert_eq!(
             items[0]["versions"],

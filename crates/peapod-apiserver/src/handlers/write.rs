@@ -97,12 +97,7 @@ pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
     let params: WriteParams = scope.params()?;
     apply::check_options("CreateOptions", None, params.field_manager.as_deref(), None)?;
     let manager = params.manager(&request);
-    let mut body = body::object(request).await?;
-    check_type_meta(scope, &body.value)?;
-    place_in_namespace(scope, &mut body.value)?;
-    let decoded = scope
-        .strategy
-        .decode(&body.value, &body.duplicates, params.validation()?)?;
+    let decoded = decode_body(scope, request, &params).await?;
     let mut object = decoded.object;
     if scope.kind.has_subresource("status") {
         if let Some(fields) = object.as_object_mut() {
@@ -112,6 +107,21 @@ pub async fn create(scope: &Scope, request: Request) -> ApiResult<Response> {
     scope.field_manager().update(None, &mut object, &manager);
     let response = create_object(scope, object, params.options()?).await?;
     Ok(with_warnings(response, &decoded.warnings))
+}
+
+/// A create or update body: its kind and namespace checked against the request, then typed,
+/// defaulted and judged by the request's field validation.
+async fn decode_body(
+    scope: &Scope,
+    request: Request,
+    params: &WriteParams,
+) -> ApiResult<crate::registry::Decoded> {
+    let mut body = body::object(request).await?;
+    check_type_meta(scope, &body.value)?;
+    place_in_namespace(scope, &mut body.value)?;
+    scope
+        .strategy
+        .decode(&body.value, &body.duplicates, params.validation()?)
 }
 
 /// Prepares, validates and stores a new object (in an existing, live namespace).
@@ -148,12 +158,7 @@ pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
     let params: WriteParams = scope.params()?;
     apply::check_options("UpdateOptions", None, params.field_manager.as_deref(), None)?;
     let manager = params.manager(&request);
-    let mut body = body::object(request).await?;
-    check_type_meta(scope, &body.value)?;
-    place_in_namespace(scope, &mut body.value)?;
-    let decoded = scope
-        .strategy
-        .decode(&body.value, &body.duplicates, params.validation()?)?;
+    let decoded = decode_body(scope, request, &params).await?;
     let object = decoded.object;
     let given = object
         .pointer("/metadata/name")
