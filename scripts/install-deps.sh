@@ -3,7 +3,9 @@
 # (libseccomp), the tools that build the busybox test image (busybox-static, umoci, skopeo, jq),
 # nftables (the agent runs `nft` for its NAT table) and iproute2 (tests inspect links), kubectl
 # (Debian's kubernetes-client, only when no kubectl is on the PATH: the end-to-end tests drive
-# the real kubectl), and a Rust toolchain when none is installed.
+# the real kubectl), Debian's kubectl 1.20 extracted to /opt/peapod/kubectl-1.20 beside any other
+# (tests/e2e_kubectl_1_20.rs checks that it works unchanged), and a Rust toolchain when none is
+# installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables docker-registry apache2-utils python3-kubernetes)
@@ -15,6 +17,19 @@ command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+kubectl_1_20=/opt/peapod/kubectl-1.20
+has_candidate() { apt-cache policy kubernetes-client 2>/dev/null | grep 'Candidate: [0-9]' >/dev/null; }
+if [ ! -x "$kubectl_1_20/usr/bin/kubectl" ]; then
+  has_candidate || apt-get update -q >/dev/null
+  if has_candidate; then
+    download=$(mktemp -d)
+    chown _apt "$download" 2>/dev/null || true # apt downloads as _apt when it can
+    (cd "$download" && apt-get download -q kubernetes-client >/dev/null)
+    mkdir -p "$kubectl_1_20"
+    dpkg-deb -x "$download"/kubernetes-client_*.deb "$kubectl_1_20"
+    rm -rf "$download"
+  fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null

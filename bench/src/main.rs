@@ -15,7 +15,8 @@
 //! The agent runs on its own bridge (ppbench0) and range (10.231.0.0/16), removed at the end.
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
-//!                     [--idle] [--probes] [--skip-steady] [--window SECS] [--steady-pods N]
+//!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
+//!                     [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
 //! `--api`, `--pull-only`, `--idle` and `--probes` select what runs (together: each of them); without
 //! any of them everything runs.
@@ -97,6 +98,7 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
             "--api" | "--pull-only" | "--idle" | "--probes" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
+            "--skip-api" => options.api = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -172,11 +174,13 @@ fn pod_bench(options: &Options) -> Result<()> {
     let mut rss = Vec::new();
     let _ = agent.start_pod(&pod_json)?; // warm-up
     agent.delete_pod(&name)?;
+    let cpu_before = agent.cpu_ms();
     for _ in 0..options.runs {
         starts.push(agent.start_pod(&pod_json)?);
         rss.push(shim_rss_kib(root.path())?);
         deletes.push(agent.delete_pod(&name)?);
     }
+    let cpu_per_pod = (agent.cpu_ms() - cpu_before) / options.runs as f64;
     println!(
         "peapod: S1 pod ({} containers), {} runs",
         pod_json["spec"]["containers"]
@@ -186,6 +190,7 @@ fn pod_bench(options: &Options) -> Result<()> {
     );
     report("apply -> all containers Running", &mut starts);
     report("delete (grace 0) -> pod gone", &mut deletes);
+    println!("  agent CPU (user + system) per pod, start to gone: {cpu_per_pod:.1} ms");
     let max_rss = rss.iter().map(|(total, _)| *total).max().unwrap_or(0);
     let max_anon = rss.iter().map(|(_, anon)| *anon).max().unwrap_or(0);
     println!(
@@ -492,6 +497,25 @@ impl Agent {
         self.shut_down();
     }
 
+    /// The agent's CPU time so far (user and system, its threads included), in milliseconds.
+    fn cpu_ms(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()));
+        let stat = stat.unwrap_or_default();
+        // The fields after the command name, which may hold spaces, start at its closing ')'.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        ticks as f64 * 1000.0 / per_second
+    }
+
     /// The agent's resident memory.
     fn rss_kib(&self) -> u64 {
         status_field(self.child.id(), "VmRSS:")
@@ -777,6 +801,8 @@ mod tests {
     fn skips_remove_modes_and_an_empty_run_is_refused() {
         let o = parsed(&["--skip-steady", "--skip-pull"]).unwrap();
         assert_eq!(modes(&o), (true, false, false, false));
+        let pods_only = parsed(&["--skip-steady", "--skip-pull", "--skip-api"]).unwrap();
+        assert!(pods_only.pods && !pods_only.api);
         assert!(parsed(&["--pull-only", "--skip-pull"]).is_err());
         assert!(parsed(&["--window"]).is_err());
         assert!(parsed(&["--bogus", "1"]).is_err());

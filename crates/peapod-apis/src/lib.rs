@@ -2,8 +2,11 @@
 //! ends in a `kind()` registry entry: names, scope, subresources, strategy and table columns.
 //! [`builtin`] is the list; adding a kind is one folder and one line here.
 
+pub mod authentication;
+pub mod authorization;
 pub mod coordination;
 pub mod core;
+pub mod events;
 pub mod external;
 
 use peapod_apiserver::registry::Registry;
@@ -27,6 +30,10 @@ pub fn builtin(node: NodeInfo) -> Registry {
         core::v1::configmap::kind(),
         core::v1::secret::kind(),
         core::v1::serviceaccount::kind(),
+        events::v1::event::kind(),
+        authentication::v1::selfsubjectreview::kind(),
+        authorization::v1::selfsubjectaccessreview::kind(),
+        authorization::v1::selfsubjectrulesreview::kind(),
         coordination::v1::lease::kind(),
         external::pod_metrics(),
         external::node_metrics(),

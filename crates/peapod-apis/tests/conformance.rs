@@ -45,6 +45,7 @@ enum Deletion {
 
 /// A valid object of one stored kind, and what the suite must know about the kind.
 struct Sample {
+    /// The kind, qualified by its group outside the core group (`Lease.coordination.k8s.io`).
     kind: &'static str,
     /// The object without kind, apiVersion and metadata.
     fields: &'static str,
@@ -108,7 +109,14 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
-        kind: "Lease",
+        kind: "Event.events.k8s.io",
+        fields: r#"{"eventTime":"2024-05-01T10:00:00.000000Z","reportingController":"example.com/conformance","reportingInstance":"conformance-1","action":"Starting","reason":"Started","note":"started","type":"Normal","regarding":{"kind":"Pod","name":"web","namespace":"conformance"}}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "Lease.coordination.k8s.io",
         fields: r#"{"spec":{"holderIdentity":"conformance-node","leaseDurationSeconds":40}}"#,
         status: None,
         deletion: Deletion::Immediate,
@@ -142,12 +150,12 @@ fn cases() -> Vec<Case> {
         .filter(|kind| matches!(kind.backend, Backend::Store(_)));
     let (mut cases, mut missing) = (Vec::new(), Vec::new());
     for kind in stored {
-        match SAMPLES.iter().find(|s| s.kind == kind.gvk.kind) {
+        match SAMPLES.iter().find(|s| s.kind == group_kind(kind)) {
             Some(sample) => cases.push(Case {
                 kind: kind.clone(),
                 sample,
             }),
-            None => missing.push(kind.gvk.kind.clone()),
+            None => missing.push(group_kind(kind)),
         }
     }
     assert!(
@@ -155,6 +163,14 @@ fn cases() -> Vec<Case> {
         "stored kinds without a sample in SAMPLES: {missing:?}"
     );
     cases
+}
+
+/// `Pod`, `Lease.coordination.k8s.io`: a kind as kube's `GroupKind` prints it.
+fn group_kind(kind: &Kind) -> String {
+    match kind.gvk.group.as_str() {
+        "" => kind.gvk.kind.clone(),
+        group => format!("{}.{group}", kind.gvk.kind),
+    }
 }
 
 impl Case {
@@ -454,7 +470,7 @@ where
     for case in cases() {
         let client = Client::start(&case, watch_history).await;
         if let Err(why) = check(client, case.clone()).await {
-            failures.push(format!("{}: {why}", case.kind()));
+            failures.push(format!("{}: {why}", group_kind(&case.kind)));
         }
     }
     assert!(failures.is_empty(), "\n{}\n", failures.join("\n"));
@@ -597,7 +613,7 @@ fn every_stored_kind_has_a_sample() {
     let cases = cases();
     for sample in SAMPLES {
         assert!(
-            cases.iter().any(|c| c.kind() == sample.kind),
+            cases.iter().any(|c| group_kind(&c.kind) == sample.kind),
             "sample {} names no stored kind",
             sample.kind
         );
@@ -980,6 +996,34 @@ async fn update_with_the_current_version_writes_a_new_version() {
             resource_version(&updated.json) != resource_version(&created),
             "update kept resourceVersion {}",
             resource_version(&created)
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// kube 1.32's generation: the kinds whose strategy keeps one (workloads) start at 1 and move
+/// with `spec`; the others (ConfigMap, Pod, Namespace, ...) have none. A client's is ignored.
+#[tokio::test]
+async fn only_kinds_that_track_a_generation_have_one() {
+    for_every_kind(|client, case| async move {
+        let tracked = case.kind.strategy().is_some_and(|s| s.tracks_generation());
+        let expected = if tracked { json!(1) } else { Value::Null };
+        let object = case.object_with_metadata(json!({"name": "generated", "generation": 7}));
+        let created = client.create(&case, &object).await?;
+        ensure!(
+            created["metadata"]["generation"] == expected,
+            "create with generation 7: generation {}",
+            created["metadata"]["generation"]
+        );
+        let mut relabelled = with_label(created, "put", "yes");
+        relabelled["metadata"]["generation"] = json!(9);
+        let updated = client.put(&case.path("generated"), &relabelled).await;
+        expect(&updated, 200, "update")?;
+        ensure!(
+            updated.json["metadata"]["generation"] == expected,
+            "update with generation 9: generation {}",
+            updated.json["metadata"]["generation"]
         );
         Ok(())
     })
@@ -1506,6 +1550,112 @@ async fn a_bad_continue_token_is_bad_request() {
             .get(&format!("{}?limit=1&continue=garbage", case.collection()))
             .await;
         expect_failure(&list, 400, "BadRequest", "list with a bad continue token")
+    })
+    .await;
+}
+
+/// etcd's paged lists: every page is read at the first page's revision, so changes made
+/// between the pages do not show (the objects are as they were, the new ones absent).
+#[tokio::test]
+async fn later_pages_show_the_list_as_it_was_at_the_first_page() {
+    for_every_kind(|client, case| async move {
+        create_labelled_trio(&client, &case).await?;
+        let first = client.get(&format!("{}?limit=1", case.collection())).await;
+        expect(&first, 200, "first page")?;
+        let token = first.json["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default();
+        let relabel = json!({"metadata": {"labels": {"app": "changed"}}});
+        let patched = client.patch(&case.path("sel-b"), MERGE, &relabel).await;
+        expect(&patched, 200, "relabel sel-b")?;
+        expect(
+            &client.delete(&case.path("sel-none")).await,
+            200,
+            "delete sel-none",
+        )?;
+        client.create(&case, &case.object("sel-new")).await?;
+
+        let rest_uri = format!("{}?limit=5&continue={}", case.collection(), encode(token));
+        let rest = client.get(&rest_uri).await;
+        expect(&rest, 200, "second page")?;
+        let names = item_names(&rest.json);
+        ensure!(names == ["sel-b", "sel-none"], "second page: {names:?}");
+        let items = rest.json["items"].as_array().cloned().unwrap_or_default();
+        ensure!(
+            items[0]["metadata"]["labels"]["app"] == "b",
+            "sel-b is not as it was: {}",
+            items[0]
+        );
+        ensure!(
+            !is_deleting(&items[1]),
+            "sel-none shows its deletion: {}",
+            items[1]
+        );
+        ensure!(
+            rest.json["metadata"]["resourceVersion"] == first.json["metadata"]["resourceVersion"],
+            "second page at {}, first at {}",
+            rest.json["metadata"]["resourceVersion"],
+            first.json["metadata"]["resourceVersion"]
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A continue token older than the kept history (etcd's compaction) is 410 Expired, with a
+/// token in the Status that goes on at the latest revision.
+#[tokio::test]
+async fn a_continue_token_older_than_the_history_is_expired() {
+    for_every_kind_keeping(2, |client, case| async move {
+        create_labelled_trio(&client, &case).await?;
+        let first = client.get(&format!("{}?limit=1", case.collection())).await;
+        expect(&first, 200, "first page")?;
+        let token = first.json["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default();
+        for name in ["sel-c", "sel-d", "sel-e"] {
+            client.create(&case, &case.object(name)).await?;
+        }
+        let uri = format!("{}?limit=10&continue={}", case.collection(), encode(token));
+        let expired = client.get(&uri).await;
+        expect_failure(
+            &expired,
+            410,
+            "Expired",
+            "a continue token past the history",
+        )?;
+        expect_message(
+            &expired,
+            "The provided continue parameter is too old to display a consistent list result. \
+             You can start a new list without the continue parameter, or use the continue \
+             token in this response to retrieve the remainder of the results. Continuing with \
+             the provided token results in an inconsistent list - objects that were created, \
+             modified, or deleted between the time the first chunk was returned and now may \
+             show up in the list.",
+            "expired continue",
+        )?;
+        let inconsistent = expired.json["metadata"]["continue"]
+            .as_str()
+            .unwrap_or_default();
+        ensure!(
+            !inconsistent.is_empty(),
+            "no continue token: {}",
+            expired.text
+        );
+        let uri = format!(
+            "{}?limit=10&continue={}",
+            case.collection(),
+            encode(inconsistent)
+        );
+        let rest = client.get(&uri).await;
+        expect(&rest, 200, "going on inconsistently")?;
+        let names = item_names(&rest.json);
+        let expected = ["sel-b", "sel-c", "sel-d", "sel-e", "sel-none"];
+        ensure!(
+            names == expected,
+            "the rest at the latest revision: {names:?}"
+        );
+        Ok(())
     })
     .await;
 }

@@ -16,7 +16,7 @@ use crate::discovery;
 use crate::handlers::{self, Scope};
 use crate::negotiate::{self, Output};
 use crate::openapi;
-use crate::registry::{Backend, Registry};
+use crate::registry::{Backend, Kind, Registry, Requester, Strategy};
 use crate::request_info::RequestInfo;
 use crate::status::{qualified, ApiError};
 
@@ -34,6 +34,13 @@ impl ApiServer {
             store,
             authorizer: Arc::new(AllowAuthenticated),
         }
+    }
+
+    /// The server deciding who may do what with `authorizer` (everyone authenticated may do
+    /// everything by default).
+    pub fn with_authorizer(mut self, authorizer: Arc<dyn Authorizer>) -> ApiServer {
+        self.authorizer = authorizer;
+        self
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -63,9 +70,10 @@ async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Respo
     if !server.authorizer.allows(&user, &info) {
         return forbidden(&user, &info).into_response();
     }
-    // Before negotiation: OpenAPI is JSON whatever is accepted, and kubectl's protobuf-only
-    // request for /openapi/v2 must get its 404, not a 406.
-    if let Some(answer) = openapi::respond(&server.registry, &info.path, request.uri().query()) {
+    // Before negotiation: OpenAPI negotiates its own formats (v2's gnostic protobuf is none of
+    // the object encodings).
+    let query = request.uri().query();
+    if let Some(answer) = openapi::respond(&server.registry, &info.path, query, request.headers()) {
         return answer.into_response();
     }
     let accept = request
@@ -73,17 +81,38 @@ async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Respo
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Protobuf answers are not encoded yet: clients that prefer them also accept JSON.
-    let output = match negotiate::output_where(accept.as_deref(), |o| *o != Output::Protobuf) {
+    // Protobuf answers are for objects and lists; watch streams and discovery are JSON, which
+    // every client that prefers protobuf also accepts.
+    let protobuf = info.is_resource_request && info.verb != "watch";
+    let allowed = |o: &Output| protobuf || *o != Output::Protobuf;
+    let output = match negotiate::output_where(accept.as_deref(), allowed) {
         Ok(output) => output,
         Err(err) => return err.into_response(),
     };
     if !info.is_resource_request {
         return non_resource(&server, &info, &output);
     }
-    match scope(&server, info, output, request.uri().query()) {
-        Ok(scope) => handlers::serve(scope, request).await,
-        Err(err) => err.into_response(),
+    let kind = match resolve(&server, &info) {
+        Ok(kind) => kind,
+        Err(err) => return err.into_response(),
+    };
+    match kind.backend.clone() {
+        Backend::Store(strategy) => {
+            let query = request.uri().query().map(str::to_owned);
+            match scope(&server, info, kind, strategy, output, query) {
+                Ok(scope) => handlers::serve(scope, request).await,
+                Err(err) => err.into_response(),
+            }
+        }
+        Backend::Review(review) => {
+            let requester = Requester {
+                user: &user,
+                authorizer: server.authorizer.as_ref(),
+            };
+            handlers::serve_review(&info, &kind, review.as_ref(), &requester, &output, request)
+                .await
+        }
+        Backend::External => ApiError::no_route().into_response(),
     }
 }
 
@@ -122,21 +151,13 @@ fn text(code: StatusCode, body: &'static str) -> Response {
     response
 }
 
-/// Resolves a resource request against the registry.
-fn scope(
-    server: &ApiServer,
-    info: RequestInfo,
-    output: Output,
-    query: Option<&str>,
-) -> Result<Scope, ApiError> {
+/// The kind a resource request names, if the registry serves it at that path.
+fn resolve(server: &ApiServer, info: &RequestInfo) -> Result<Arc<Kind>, ApiError> {
     let kind = server
         .registry
         .lookup(&info.api_group, &info.api_version, &info.resource)
         .cloned()
         .ok_or_else(ApiError::no_route)?;
-    let Backend::Store(strategy) = kind.backend.clone() else {
-        return Err(ApiError::no_route());
-    };
     let has_namespace = info.namespace.as_deref().is_some_and(|n| !n.is_empty());
     if kind.namespaced && info.name.is_some() && !has_namespace {
         return Err(ApiError::no_route());
@@ -149,6 +170,18 @@ fn scope(
             return Err(ApiError::no_route());
         }
     }
+    Ok(kind)
+}
+
+/// A resource request on a stored kind, ready for the generic handlers.
+fn scope(
+    server: &ApiServer,
+    info: RequestInfo,
+    kind: Arc<Kind>,
+    strategy: Arc<dyn Strategy>,
+    output: Output,
+    query: Option<String>,
+) -> Result<Scope, ApiError> {
     let verb = info.verb.as_str();
     let base_verb = if verb == "deletecollection" {
         "deletecollection"
@@ -164,7 +197,7 @@ fn scope(
         strategy,
         store: server.store.clone(),
         output,
-        query: query.map(str::to_owned),
+        query,
     })
 }
 

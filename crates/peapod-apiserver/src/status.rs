@@ -16,6 +16,9 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     pub details: Option<Value>,
+    /// `metadata.continue` of the Status: where a list too old to go on consistently may go on
+    /// at the latest revision.
+    pub continue_token: Option<String>,
 }
 
 impl ApiError {
@@ -25,6 +28,7 @@ impl ApiError {
             reason,
             message: message.into(),
             details: None,
+            continue_token: None,
         }
     }
 
@@ -99,6 +103,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message).with_details(json!({
             "name": name, "group": group, "kind": kind, "causes": causes,
         }))
+    }
+
+    /// 405 for a method the resource's path has no route for, as kube-apiserver's router
+    /// answers it (a GET on `selfsubjectreviews`).
+    pub fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     /// 405 `<verb> is not supported on resources of kind "<resource>"`.
@@ -176,6 +191,9 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if let Some(token) = &self.continue_token {
+            status["metadata"]["continue"] = json!(token);
+        }
         status
     }
 
@@ -205,7 +223,11 @@ impl From<StoreError> for ApiError {
         } else {
             err.to_string()
         };
-        ApiError::new(code, err.reason(), message)
+        let mut api = ApiError::new(code, err.reason(), message);
+        if let StoreError::ContinueExpired { continue_token } = err {
+            api.continue_token = Some(continue_token);
+        }
+        api
     }
 }
 
@@ -286,5 +308,21 @@ mod tests {
         });
         assert_eq!(err.code, StatusCode::GONE);
         assert_eq!(err.reason, "Expired");
+    }
+
+    #[test]
+    fn an_expired_continue_token_answers_the_token_to_go_on_with() {
+        let err = ApiError::from(StoreError::ContinueExpired {
+            continue_token: "next".into(),
+        });
+        let status = err.status();
+        assert_eq!(
+            (status["code"].clone(), status["reason"].clone()),
+            (json!(410), json!("Expired"))
+        );
+        assert_eq!(status["metadata"], json!({"continue": "next"}));
+        assert!(err
+            .message
+            .starts_with("The provided continue parameter is too old"));
     }
 }

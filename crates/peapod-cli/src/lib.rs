@@ -24,6 +24,7 @@ mod logs;
 mod manifest;
 mod objects;
 mod output;
+pub mod pod_events;
 mod pull;
 mod query;
 mod resource;

@@ -109,7 +109,7 @@ async fn stream(
 }
 
 /// Complete non-empty lines split off the front of `pending`.
-fn take_lines(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
+pub(crate) fn take_lines(pending: &mut Vec<u8>) -> Vec<Vec<u8>> {
     let Some(end) = pending.iter().rposition(|b| *b == b'\n') else {
         return Vec::new();
     };

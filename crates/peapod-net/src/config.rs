@@ -2,11 +2,16 @@
 //! PEAPOD_POD_CIDR, checked before anything on the host is touched.
 
 use std::net::Ipv4Addr;
+use std::path::Path;
 
 use ipnet::Ipv4Net;
 
 pub const DEFAULT_BRIDGE: &str = "peapod0";
 pub const DEFAULT_POD_CIDR: &str = "10.42.0.0/16";
+
+/// Where an agent records its network in its state directory: `peapod uninstall` reads it to
+/// dismantle that agent's bridge and table, whatever its own environment says.
+const RECORD_FILE: &str = "network.conf";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -53,6 +58,24 @@ impl NetworkConfig {
     /// never share rules, and never another program's table.
     pub fn table(&self) -> String {
         format!("peapod-{}", self.bridge)
+    }
+
+    /// Writes `bridge=` and `cidr=` lines to the record in `state_dir`, replacing it whole.
+    pub fn record(&self, state_dir: &Path) -> std::io::Result<()> {
+        let staged = state_dir.join(format!("{RECORD_FILE}.tmp"));
+        let text = format!("bridge={}\ncidr={}\n", self.bridge, self.cidr);
+        std::fs::write(&staged, text)?;
+        std::fs::rename(&staged, state_dir.join(RECORD_FILE))
+    }
+
+    /// The network an agent recorded in `state_dir`; None when there is no valid record.
+    pub fn recorded(state_dir: &Path) -> Option<NetworkConfig> {
+        let text = std::fs::read_to_string(state_dir.join(RECORD_FILE)).ok()?;
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+        };
+        NetworkConfig::new(value("bridge")?, value("cidr")?).ok()
     }
 }
 
@@ -104,6 +127,21 @@ mod tests {
         let config = NetworkConfig::new(DEFAULT_BRIDGE, DEFAULT_POD_CIDR).unwrap();
         assert_eq!(config.gateway().to_string(), "10.42.0.1/16");
         assert_eq!(config.table(), "peapod-peapod0");
+    }
+
+    #[test]
+    fn the_record_gives_back_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(NetworkConfig::recorded(dir.path()), None);
+        let config = NetworkConfig::new("pe1", "10.99.0.0/24").unwrap();
+        config.record(dir.path()).unwrap();
+        assert_eq!(NetworkConfig::recorded(dir.path()), Some(config));
+        std::fs::write(
+            dir.path().join(RECORD_FILE),
+            "bridge=a b\ncidr=10.99.0.0/24\n",
+        )
+        .unwrap();
+        assert_eq!(NetworkConfig::recorded(dir.path()), None);
     }
 
     #[test]

@@ -132,6 +132,17 @@ impl Firewall {
             .collect())
     }
 
+    /// Whether the table exists.
+    pub fn exists(&self) -> Result<bool, FirewallError> {
+        let status = Command::new("nft")
+            .args(["list", "table", "ip", &self.table])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(FirewallError::Spawn)?;
+        Ok(status.success())
+    }
+
     /// Removes the whole table (the agent's network is being dismantled).
     pub fn delete_table(&self) -> Result<(), FirewallError> {
         let _guard = self.lock.lock().expect("firewall lock");

@@ -37,6 +37,12 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("recording the network in {}: {source}", path.display())]
+    Record {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Several(Vec<NetError>),
 }
@@ -54,7 +60,8 @@ pub struct Network {
 
 impl Network {
     /// Checks the range against the host's routes, then makes sure the bridge, IP forwarding
-    /// and the agent's nftables table exist. `state_dir` keeps the address allocations.
+    /// and the agent's nftables table exist. `state_dir` keeps the address allocations and the
+    /// record of the bridge and range (see [`NetworkConfig::recorded`]).
     pub async fn open(config: NetworkConfig, state_dir: &Path) -> Result<Network, NetError> {
         let links = Links::connect()?;
         let existing_bridge = links.index_of(&config.bridge).await?;
@@ -68,6 +75,13 @@ impl Network {
             }
         }
         let ipam = Ipam::open(&state_dir.join("ipam"), config.cidr)?;
+        // Before the bridge exists, so that no bridge of ours is ever left unrecorded.
+        config
+            .record(state_dir)
+            .map_err(|source| NetError::Record {
+                path: state_dir.to_path_buf(),
+                source,
+            })?;
         let bridge_index = links
             .ensure_bridge(&config.bridge, config.gateway())
             .await?;

@@ -54,6 +54,18 @@ pub enum StoreError {
     /// A list's continue token could not be decoded.
     #[error("{message}")]
     BadContinue { message: String },
+    /// A list's continue token names a revision older than the kept history, so the list
+    /// cannot go on consistently (etcd's compaction); `continue_token` goes on from the same
+    /// place at the latest revision.
+    #[error(
+        "The provided continue parameter is too old to display a consistent list result. \
+         You can start a new list without the continue parameter, or use the continue token \
+         in this response to retrieve the remainder of the results. Continuing with the \
+         provided token results in an inconsistent list - objects that were created, \
+         modified, or deleted between the time the first chunk was returned and now may show \
+         up in the list."
+    )]
+    ContinueExpired { continue_token: String },
     #[error("opening store database {path}: {source}")]
     Open {
         path: PathBuf,
@@ -89,7 +101,7 @@ impl StoreError {
             | StoreError::Conflict { .. }
             | StoreError::PreconditionFailed { .. } => 409,
             StoreError::Invalid { .. } => 422,
-            StoreError::Expired { .. } => 410,
+            StoreError::Expired { .. } | StoreError::ContinueExpired { .. } => 410,
             StoreError::BadContinue { .. } => 400,
             _ => 500,
         }
@@ -102,7 +114,7 @@ impl StoreError {
             StoreError::AlreadyExists { .. } => "AlreadyExists",
             StoreError::Conflict { .. } | StoreError::PreconditionFailed { .. } => "Conflict",
             StoreError::Invalid { .. } => "Invalid",
-            StoreError::Expired { .. } => "Expired",
+            StoreError::Expired { .. } | StoreError::ContinueExpired { .. } => "Expired",
             StoreError::BadContinue { .. } => "BadRequest",
             _ => "InternalError",
         }

@@ -1,20 +1,29 @@
 //! The watch cache: a bounded ring of the latest committed changes, so a watch can start at any
-//! revision still kept, and the live broadcast those changes go out on.
+//! revision still kept and a paged list can go on at its first page's revision, and the live
+//! broadcast those changes go out on.
 //!
 //! One ring for all kinds (kube-apiserver keeps one per resource plus a time window). After the
 //! store opens, the oldest revision a watch can start from is the revision at open: changes from
-//! before a restart cannot be replayed, so such watches get `Expired` (410) and relist.
+//! before a restart cannot be replayed, so such watches get `Expired` (410) and relist, as
+//! continue tokens from before then do (etcd's compaction).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 
 use crate::watch::{Change, WatchFilter, WatchStream};
 use crate::StoreError;
 
+/// The longest a reader waits for a commit it has seen to reach the history (writers append
+/// right after committing, under the write lock).
+const APPEND_WAIT: Duration = Duration::from_secs(5);
+
 pub(crate) struct History {
     state: Mutex<State>,
+    /// Signalled after every append, for readers waiting for a commit they have seen.
+    appended: Condvar,
     capacity: usize,
 }
 
@@ -38,6 +47,7 @@ impl History {
                 newest: revision,
                 live,
             }),
+            appended: Condvar::new(),
             capacity,
         }
     }
@@ -61,6 +71,40 @@ impl History {
             // No receivers is fine: nobody is watching.
             let _ = state.live.send(change);
         }
+        drop(state);
+        self.appended.notify_all();
+    }
+
+    /// The changes `filter` wants after revision `after` up to `until` (a revision the caller
+    /// has seen committed), in revision order; `Expired` when changes after `after` are no
+    /// longer all kept.
+    pub fn changes_between(
+        &self,
+        filter: &WatchFilter,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<Arc<Change>>, StoreError> {
+        let state = self.lock();
+        let (state, _) = self
+            .appended
+            .wait_timeout_while(state, APPEND_WAIT, |state| state.newest < until)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if after < state.oldest || state.newest < until {
+            return Err(StoreError::Expired {
+                requested: after,
+                oldest: state.oldest,
+            });
+        }
+        let skip = state
+            .changes
+            .partition_point(|change| change.revision() <= after);
+        Ok(state
+            .changes
+            .range(skip..)
+            .take_while(|change| change.revision() <= until)
+            .filter(|change| filter.wants(change))
+            .cloned()
+            .collect())
     }
 
     /// The changes `filter` wants after revision `after`, replayed then live; `Expired` when
@@ -120,6 +164,7 @@ mod tests {
                 object: json!({}),
                 resource_version: rv,
             },
+            removed_rv: None,
         }
     }
 
@@ -170,6 +215,38 @@ mod tests {
         let mut stream = history.watch(pods(None), 12).unwrap();
         history.append((11..=13).map(|rv| change("a", rv)).collect());
         assert_eq!(revisions(&mut stream, 1).await, [13]);
+    }
+
+    #[test]
+    fn changes_between_two_revisions_are_the_kept_ones_in_between() {
+        let history = History::new(3, 8, 10);
+        history.append((11..=14).map(|rv| change("a", rv)).collect());
+        let revisions = |after, until| -> Result<Vec<u64>, StoreError> {
+            let changes = history.changes_between(&pods(Some("a")), after, until)?;
+            Ok(changes.iter().map(|change| change.revision()).collect())
+        };
+        assert_eq!(revisions(11, 13).unwrap(), [12, 13]);
+        assert_eq!(revisions(13, 13).unwrap(), Vec::<u64>::new());
+        assert!(matches!(
+            revisions(10, 14),
+            Err(StoreError::Expired {
+                requested: 10,
+                oldest: 11
+            })
+        ));
+    }
+
+    #[test]
+    fn changes_between_wait_for_a_commit_not_yet_appended() {
+        let history = Arc::new(History::new(8, 8, 10));
+        let appender = history.clone();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            appender.append(vec![change("a", 11)]);
+        });
+        let changes = history.changes_between(&pods(None), 10, 11).unwrap();
+        assert_eq!(changes.len(), 1);
+        late.join().unwrap();
     }
 
     #[tokio::test]

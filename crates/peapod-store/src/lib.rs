@@ -14,6 +14,7 @@ mod meta;
 pub mod meta_rules;
 mod options;
 mod readers;
+mod snapshot;
 mod store;
 mod watch;
 mod writer;

@@ -32,12 +32,12 @@ pub(crate) fn str_field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
     field(value, name)?.as_str()
 }
 
-/// Sets the fields the system owns on a new object.
+/// Sets the fields the system owns on a new object. A generation is kept as given: whether a
+/// kind has one is its API server strategy's to say, as in kube-apiserver.
 pub(crate) fn prepare_create(value: &mut Value, now: Timestamp) {
     let metadata = metadata_mut(value);
     metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     metadata.insert("creationTimestamp".into(), time(now));
-    metadata.insert("generation".into(), json!(1));
     metadata.remove("deletionTimestamp");
     metadata.remove("deletionGracePeriodSeconds");
 }
@@ -82,15 +82,28 @@ pub(crate) fn carry_over(new: &mut Value, old: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Bumps `metadata.generation` of `new` when its `spec` differs from `old`'s.
+/// Bumps `metadata.generation` of `new` when `old` has one and the update changes `spec` or
+/// starts the deletion, as kube's strategies and `BeforeDelete` / `markAsDeleting` do. Kinds
+/// without a generation never get one here.
 pub(crate) fn bump_generation(new: &mut Value, old: &Value) {
-    if new.get("spec") == old.get("spec") {
-        return;
+    let starts_deletion =
+        field(old, "deletionTimestamp").is_none() && field(new, "deletionTimestamp").is_some();
+    if new.get("spec") != old.get("spec") || starts_deletion {
+        bump_existing_generation(new, generation(old));
     }
-    let generation = field(old, "generation")
+}
+
+fn generation(value: &Value) -> Option<i64> {
+    field(value, "generation")
         .and_then(Value::as_i64)
-        .unwrap_or(0);
-    metadata_mut(new).insert("generation".into(), json!(generation + 1));
+        .filter(|generation| *generation > 0)
+}
+
+/// Sets `metadata.generation` of `value` to one more than `current`, if there is one.
+fn bump_existing_generation(value: &mut Value, current: Option<i64>) {
+    if let Some(current) = current {
+        metadata_mut(value).insert("generation".into(), json!(current + 1));
+    }
 }
 
 pub(crate) fn has_finalizers(value: &Value) -> bool {
@@ -100,29 +113,24 @@ pub(crate) fn has_finalizers(value: &Value) -> bool {
 }
 
 /// Whether an update of an object being deleted takes away its last finalizer, after which the
-/// object goes, as kube-apiserver's store deletes it during the update (`ShouldDeleteDuringUpdate`:
-/// not while a graceful deletion is under way, whose owner removes the object).
+/// object goes, as kube-apiserver's store deletes it during the update (the generic
+/// `ShouldDeleteDuringUpdate`: not while a graceful deletion is under way, whose owner removes
+/// the object). A kind may add its own condition (see `Store::update_raw_with`).
 pub(crate) fn empties_finalizers(new: &Value, old: &Value) -> bool {
     let grace = field(old, "deletionGracePeriodSeconds").and_then(Value::as_i64);
     field(old, "deletionTimestamp").is_some()
         && grace.is_none_or(|seconds| seconds == 0)
         && has_finalizers(old)
         && !has_finalizers(new)
-        && !has_spec_finalizers(new)
-}
-
-/// A Namespace's own finalizers (`spec.finalizers`) also keep it, as kube's namespace
-/// strategy says in `ShouldDeleteDuringUpdate`; the namespace controller removes it.
-fn has_spec_finalizers(value: &Value) -> bool {
-    value
-        .pointer("/spec/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|finalizers| !finalizers.is_empty())
 }
 
 /// Marks an object with finalizers as being deleted: deletionTimestamp now and a grace period
-/// of 0, each only if not set already.
+/// of 0, each only if not set already; starting the deletion bumps an existing generation.
 pub(crate) fn mark_deleting(value: &mut Value, now: Timestamp) {
+    if field(value, "deletionTimestamp").is_none() {
+        let current = generation(value);
+        bump_existing_generation(value, current);
+    }
     let metadata = metadata_mut(value);
     if metadata.get("deletionTimestamp").is_none_or(Value::is_null) {
         metadata.insert("deletionTimestamp".into(), time(now));
@@ -195,10 +203,13 @@ mod tests {
     }
 
     #[test]
-    fn create_sets_uid_generation_and_time() {
+    fn create_sets_uid_and_time_and_keeps_a_given_generation() {
         let value = stored();
         assert_eq!(str_field(&value, "uid").map(str::len), Some(36));
-        assert_eq!(value["metadata"]["generation"], 1);
+        assert!(field(&value, "generation").is_none());
+        let mut tracked = json!({"metadata": {"name": "web", "generation": 1}});
+        prepare_create(&mut tracked, Timestamp::UNIX_EPOCH);
+        assert_eq!(tracked["metadata"]["generation"], 1);
         assert_eq!(
             value["metadata"]["creationTimestamp"],
             "1970-01-01T00:00:00Z"
@@ -221,7 +232,11 @@ mod tests {
         let mut new = json!({"metadata": {"name": "other", "labels": {"a": "b"}, "generation": 7}});
         carry_over(&mut new, &old).unwrap();
         assert_eq!(new["metadata"]["uid"], old["metadata"]["uid"]);
-        assert_eq!(new["metadata"]["generation"], 1);
+        assert!(field(&new, "generation").is_none(), "{new}");
+        let mut tracked = old.clone();
+        metadata_mut(&mut tracked).insert("generation".into(), json!(3));
+        carry_over(&mut new, &tracked).unwrap();
+        assert_eq!(new["metadata"]["generation"], 3);
         assert_eq!(new["metadata"]["name"], "web");
         assert_eq!(new["metadata"]["namespace"], "default");
         assert_eq!(
@@ -271,6 +286,21 @@ mod tests {
         let mut changed = json!({"metadata": {"generation": 3}, "spec": {"a": 2}});
         bump_generation(&mut changed, &old);
         assert_eq!(changed["metadata"]["generation"], 4);
+        let mut deleting =
+            json!({"metadata": {"generation": 3, "deletionTimestamp": "t"}, "spec": {"a": 1}});
+        bump_generation(&mut deleting, &old);
+        assert_eq!(deleting["metadata"]["generation"], 4);
+    }
+
+    #[test]
+    fn kinds_without_a_generation_never_get_one() {
+        let old = json!({"metadata": {}, "spec": {"a": 1}});
+        let mut changed = json!({"metadata": {}, "spec": {"a": 2}});
+        bump_generation(&mut changed, &old);
+        assert!(field(&changed, "generation").is_none());
+        let mut deleting = json!({"metadata": {"finalizers": ["x"]}});
+        mark_deleting(&mut deleting, Timestamp::UNIX_EPOCH);
+        assert!(field(&deleting, "generation").is_none());
     }
 
     #[test]
@@ -285,6 +315,11 @@ mod tests {
         let before = value.clone();
         mark_deleting(&mut value, Timestamp::from_second(99).unwrap());
         assert_eq!(value, before);
+
+        let mut tracked = json!({"metadata": {"finalizers": ["x"], "generation": 2}});
+        mark_deleting(&mut tracked, Timestamp::UNIX_EPOCH);
+        mark_deleting(&mut tracked, Timestamp::UNIX_EPOCH);
+        assert_eq!(tracked["metadata"]["generation"], 3, "bumped once");
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub(crate) struct Change {
     pub type_key: String,
     pub namespace: String,
     pub event: WatchEvent,
+    /// For `Deleted`, the resourceVersion the object had until it was removed (its `object`
+    /// carries the deletion's): what a list at an earlier revision shows.
+    pub removed_rv: Option<u64>,
 }
 
 impl Change {
@@ -160,6 +163,7 @@ mod tests {
                 object: json!({}),
                 resource_version: rv,
             },
+            removed_rv: None,
         })
     }
 

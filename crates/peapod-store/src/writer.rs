@@ -91,9 +91,15 @@ impl Writer<'_> {
     }
 
     /// Stores `new` over `old` with the update rules: a set resourceVersion must match the
-    /// stored one, system metadata is kept, generation follows spec, and taking the last
-    /// finalizer of an object being deleted removes it.
-    pub fn update_value(&mut self, old: Row, mut new: Value) -> Result<Updated, StoreError> {
+    /// stored one, system metadata is kept, an existing generation follows spec and the start
+    /// of deletion, and taking the last finalizer of an object being deleted removes it when
+    /// `should_delete` (the kind's own condition) agrees.
+    pub fn update_value(
+        &mut self,
+        old: Row,
+        mut new: Value,
+        should_delete: &dyn Fn(&Value, &Value) -> bool,
+    ) -> Result<Updated, StoreError> {
         let key = old.key.clone();
         if !new.is_object() {
             return Err(key.invalid("the object must be a JSON object"));
@@ -105,7 +111,7 @@ impl Writer<'_> {
         }
         meta::carry_over(&mut new, &old.value).map_err(|message| key.invalid(message))?;
         meta::bump_generation(&mut new, &old.value);
-        if meta::empties_finalizers(&new, &old.value) {
+        if meta::empties_finalizers(&new, &old.value) && should_delete(&new, &old.value) {
             let last = Row { value: new, ..old };
             return self.remove(last).map(Updated::Removed);
         }
@@ -159,7 +165,13 @@ impl Writer<'_> {
         db::remove(&self.tx, &old.key)?;
         let rv = db::next_revision(&self.tx)?;
         meta::set_resource_version(&mut value, rv);
-        self.record(&old.key, WatchEventType::Deleted, &value, rv, None);
+        let event = WatchEvent {
+            kind: WatchEventType::Deleted,
+            object: value.clone(),
+            resource_version: rv,
+            previous: None,
+        };
+        self.record(&old.key, event, Some(old.rv));
         Ok(value)
     }
 
@@ -181,27 +193,22 @@ impl Writer<'_> {
         let rv = db::next_revision(&self.tx)?;
         meta::set_resource_version(&mut value, rv);
         db::put(&self.tx, key, rv, &value)?;
-        self.record(key, kind, &value, rv, previous.map(|row| row.value.clone()));
+        let event = WatchEvent {
+            kind,
+            object: value.clone(),
+            resource_version: rv,
+            previous: previous.map(|row| row.value.clone()),
+        };
+        self.record(key, event, None);
         Ok(value)
     }
 
-    fn record(
-        &mut self,
-        key: &ObjectKey,
-        kind: WatchEventType,
-        value: &Value,
-        rv: u64,
-        previous: Option<Value>,
-    ) {
+    fn record(&mut self, key: &ObjectKey, event: WatchEvent, removed_rv: Option<u64>) {
         self.changes.push(Change {
             type_key: key.ty.storage_kind().to_owned(),
             namespace: key.namespace.clone(),
-            event: WatchEvent {
-                kind,
-                object: value.clone(),
-                resource_version: rv,
-                previous,
-            },
+            event,
+            removed_rv,
         });
     }
 

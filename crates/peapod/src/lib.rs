@@ -15,4 +15,5 @@ pub mod perms;
 pub mod play;
 pub mod runtime;
 pub mod shim;
+pub mod uninstall;
 pub mod volume;

@@ -19,8 +19,8 @@ enum Command {
         #[arg(long, env = "PEAPOD_CRASHLOOP_BACKOFF", default_value = "10s", value_parser = parse_duration)]
         crashloop_backoff: std::time::Duration,
     },
-    /// Run an agent in the foreground: apply FILE, stream its containers' logs, and delete what
-    /// it applied on Ctrl-C.
+    /// Run an agent in the foreground: apply FILE, stream its containers' logs and what holds
+    /// its pods back, and delete what it applied on Ctrl-C.
     Play {
         #[arg(short = 'f', long = "filename")]
         file: PathBuf,
@@ -29,6 +29,14 @@ enum Command {
     },
     /// Print the admin kubeconfig the agent wrote for its HTTPS API.
     Kubeconfig,
+    /// Stop this PEAPOD_ROOT's agent and its pods and remove all they left on the host (as root).
+    ///
+    /// As k3s-uninstall.sh: stops the agent, the pods' shims and containers, unmounts what is
+    /// mounted beneath the root's directories, deletes the pods' veths, the bridge and nftables
+    /// table the agent recorded, its cgroups, and its run, data and pod log directories. Asks
+    /// nothing and prints what it removed; a second run finds nothing left. Agents on other
+    /// roots are left alone.
+    Uninstall,
     /// Output the shell completion code for bash, zsh or fish, e.g.
     /// `source <(peapod completion bash)`.
     Completion(peapod_cli::CompletionArgs),
@@ -102,6 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
         Command::Kubeconfig => print_kubeconfig(),
+        Command::Uninstall => uninstall(),
         Command::Completion(args) => {
             let script = peapod_cli::completion::script(args.shell, &mut Cli::command());
             match std::io::Write::write_all(&mut std::io::stdout(), script.as_bytes()) {
@@ -161,6 +170,15 @@ fn serve(backoff_base: std::time::Duration) -> anyhow::Result<()> {
     // for them (kubelet and the API server exit without draining them either).
     runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     served?;
+    Ok(())
+}
+
+fn uninstall() -> anyhow::Result<()> {
+    let paths = peapod::paths::Paths::from_env();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(peapod::uninstall::uninstall(&paths, &mut std::io::stdout()))?;
     Ok(())
 }
 

@@ -494,6 +494,30 @@ fn kubectl_create_sends_protobuf_and_it_is_understood() {
         table.contains("secret/creds") && table.contains("serviceaccount/robot"),
         "{table}"
     );
+    // The typed client asks for a protobuf answer and prints the object it decoded.
+    let out = kubectl.run(
+        &[
+            "create",
+            "cm",
+            "answered",
+            "-n",
+            "team",
+            "--from-literal=a=b",
+            "-o",
+            "json",
+            "-v=8",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = text(&out.stderr);
+    assert!(
+        log.contains("Content-Type: application/vnd.kubernetes.protobuf\n"),
+        "no protobuf answer: {log}"
+    );
+    let answered: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answered["data"]["a"], "b");
+    assert!(answered["metadata"]["uid"].is_string(), "{answered}");
     let exists = kubectl.fails(&["create", "configmap", "settings", "-n", "team"]);
     assert_eq!(
         exists.trim(),

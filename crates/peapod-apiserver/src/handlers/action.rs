@@ -37,6 +37,7 @@ async fn update_parent(
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
+    let codec = scope.codec();
     blocking(move || {
         store
             .update_raw(
@@ -44,10 +45,10 @@ async fn update_parent(
                 &namespace,
                 &name,
                 &WriteOptions::default(),
-                |old: &Value| {
-                    let mut new = old.clone();
+                |stored: &Value| {
+                    let mut new = codec.served(stored.clone())?;
                     change(&mut new, &body)?;
-                    Ok::<Value, ApiError>(new)
+                    codec.stored(new)
                 },
             )
             .map_err(|err| match err.reason {

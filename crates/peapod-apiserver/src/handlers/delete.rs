@@ -13,17 +13,12 @@ use peapod_store::{DeleteOptionsRaw as StoreDelete, Deleted, ListOptions, Update
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::propagation::Propagation;
 use super::read::ListParams;
-use super::{blocking, body, object_response, ApiResult, Scope};
-use crate::registry::{DeleteDecision, Strategy};
+use super::write::kind_deletes_during_update;
+use super::{blocking, body, object_response, ApiResult, Codec, Scope};
+use crate::registry::{DeleteDecision, GarbageCollectionPolicy, Strategy};
 use crate::status::ApiError;
-
-/// `metav1.FinalizerOrphanDependents`: the garbage collector strips the object's dependents'
-/// ownerReferences to it, then removes this finalizer.
-const ORPHAN_FINALIZER: &str = "orphan";
-/// `metav1.FinalizerDeleteDependents`: the garbage collector deletes the object's dependents
-/// and removes this finalizer once none with `blockOwnerDeletion` is left.
-const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 
 /// `metav1.DeleteOptions`, from the body or the query.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -99,49 +94,18 @@ impl DeleteOptions {
         Ok(())
     }
 
-    /// kube's `shouldOrphanDependents`: `orphanDependents`, then `propagationPolicy`, then the
-    /// object's own finalizers, then the kind's default (Background for every peapod kind).
-    fn orphans(&self, finalizers: &[String]) -> bool {
-        if let Some(orphan) = self.orphan_dependents {
-            return orphan;
-        }
-        match self.propagation_policy.as_deref() {
-            Some("Orphan") => true,
-            Some(_) => false,
-            None => first_gc_finalizer(finalizers) == Some(ORPHAN_FINALIZER),
-        }
-    }
-
-    /// kube's `shouldDeleteDependents`: Foreground asked for, or already the object's way.
-    fn deletes_in_foreground(&self, finalizers: &[String]) -> bool {
-        if self.orphan_dependents.is_some() {
-            return false;
-        }
-        match self.propagation_policy.as_deref() {
-            Some("Foreground") => true,
-            Some(_) => false,
-            None => first_gc_finalizer(finalizers) == Some(FOREGROUND_FINALIZER),
-        }
-    }
-
     /// kube's `deletionFinalizersForGarbageCollection`: the finalizers `object` carries after
-    /// this delete, or `None` when they stay as they are.
-    fn gc_finalizers(&self, object: &Value) -> Option<Vec<String>> {
-        let current = finalizers(object);
-        let mut wanted: Vec<String> = current
-            .iter()
-            .filter(|f| *f != ORPHAN_FINALIZER && *f != FOREGROUND_FINALIZER)
-            .cloned()
-            .collect();
-        if self.orphans(&current) {
-            wanted.push(ORPHAN_FINALIZER.to_owned());
-        }
-        if self.deletes_in_foreground(&current) {
-            wanted.push(FOREGROUND_FINALIZER.to_owned());
-        }
-        let same = wanted.iter().all(|f| current.contains(f))
-            && current.iter().all(|f| wanted.contains(f));
-        (!same).then_some(wanted)
+    /// this delete, or `None` when they stay as they are; `default` is the kind's policy.
+    fn gc_finalizers(
+        &self,
+        object: &Value,
+        default: GarbageCollectionPolicy,
+    ) -> Option<Vec<String>> {
+        let asked = Propagation {
+            orphan_dependents: self.orphan_dependents,
+            policy: self.propagation_policy.as_deref(),
+        };
+        asked.finalizers_after(&finalizers(object), default)
     }
 
     fn store_options(&self) -> ApiResult<StoreDelete> {
@@ -152,16 +116,6 @@ impl DeleteOptions {
             dry_run: self.dry_run()?,
         })
     }
-}
-
-/// The first of the two garbage collector finalizers in `finalizers` (validation keeps an
-/// object from holding both).
-fn first_gc_finalizer(finalizers: &[String]) -> Option<&'static str> {
-    finalizers.iter().find_map(|f| match f.as_str() {
-        ORPHAN_FINALIZER => Some(ORPHAN_FINALIZER),
-        FOREGROUND_FINALIZER => Some(FOREGROUND_FINALIZER),
-        _ => None,
-    })
 }
 
 /// `metadata.finalizers` of `object`.
@@ -202,8 +156,26 @@ async fn options(scope: &Scope, request: Request) -> ApiResult<DeleteOptions> {
 
 pub async fn delete(scope: &Scope, request: Request) -> ApiResult<Response> {
     let options = options(scope, request).await?;
+    admit_namespace_delete(scope)?;
     let (code, body) = delete_one(scope, scope.name().to_owned(), &options).await?;
     Ok(object_response(code, &body, &scope.output))
+}
+
+/// The namespaces kube-apiserver's NamespaceLifecycle admission never lets go.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// kube-apiserver's NamespaceLifecycle admission of a delete: the system namespaces stay (dry
+/// runs included, admission coming first).
+fn admit_namespace_delete(scope: &Scope) -> ApiResult<()> {
+    let name = scope.name();
+    let namespace = scope.kind.gvk.group.is_empty() && scope.kind.plural == "namespaces";
+    if !namespace || !IMMORTAL_NAMESPACES.contains(&name) {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(format!(
+        "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+    ))
+    .with_details(json!({"name": name, "kind": "namespaces"})))
 }
 
 pub(super) async fn delete_one(
@@ -218,12 +190,14 @@ pub(super) async fn delete_one(
     let delete_options = options.clone();
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let target = name.clone();
+    let codec = scope.codec();
     let outcome = blocking(move || {
         let map = |err| ApiError::from_store(err, &group, plural);
-        let current = store
+        let stored = store
             .get_raw(&key, &namespace, &target)
             .map_err(map)?
             .ok_or_else(|| ApiError::not_found(&group, plural, &target))?;
+        let current = codec.served(stored)?;
         let target = Target {
             group: &group,
             plural,
@@ -231,9 +205,11 @@ pub(super) async fn delete_one(
             namespace: &namespace,
         };
         let decision = strategy.delete(&current, delete_options.grace_period_seconds);
-        let keeps = decision != DeleteDecision::Immediate
+        let keeps = !deletes_now(decision, &current)
             || !finalizers(&current).is_empty()
-            || delete_options.gc_finalizers(&current).is_some();
+            || delete_options
+                .gc_finalizers(&current, strategy.default_garbage_collection_policy())
+                .is_some();
         if !keeps {
             return store
                 .delete_raw(&key, &namespace, target.name, &store_options)
@@ -242,6 +218,7 @@ pub(super) async fn delete_one(
         let mark = Mark {
             decision,
             strategy: strategy.as_ref(),
+            codec: &codec,
             options: &delete_options,
             preconditions: &store_options,
         };
@@ -267,14 +244,25 @@ pub(super) async fn delete_one(
         // kube answers 202 for an object kept after a delete that asked for its dependents to
         // be deleted with the deprecated `orphanDependents: false` (handlers/delete.go).
         Deleted::Pending(object) if options.orphan_dependents == Some(false) => {
-            (StatusCode::ACCEPTED, scope.typed(object))
+            (StatusCode::ACCEPTED, scope.served(object)?)
         }
-        Deleted::Pending(object) => (StatusCode::OK, scope.typed(object)),
+        Deleted::Pending(object) => (StatusCode::OK, scope.served(object)?),
         Deleted::Removed(object) if scope.strategy.return_deleted_object() => {
-            (StatusCode::OK, scope.typed(object))
+            (StatusCode::OK, scope.served(object)?)
         }
         Deleted::Removed(object) => (StatusCode::OK, success(scope, &name, &object)),
     })
+}
+
+/// Whether a delete removes the object at once (finalizers aside): a kind deleted at once, or
+/// a graceful deletion cut to 0 s on an object already being deleted (kube's `errDeleteNow`),
+/// as the kubelet's final delete of a pod whose containers are gone is.
+fn deletes_now(decision: DeleteDecision, current: &Value) -> bool {
+    match decision {
+        DeleteDecision::Immediate => true,
+        DeleteDecision::Graceful(0) => is_deleting(current),
+        _ => false,
+    }
 }
 
 /// The object a delete is about, for its error messages.
@@ -289,6 +277,7 @@ struct Target<'a> {
 struct Mark<'a> {
     decision: DeleteDecision,
     strategy: &'a dyn Strategy,
+    codec: &'a Codec,
     options: &'a DeleteOptions,
     preconditions: &'a StoreDelete,
 }
@@ -307,42 +296,53 @@ fn mark_deleting(
     let write = WriteOptions {
         dry_run: mark.preconditions.dry_run,
     };
-    store.update_raw(key, target.namespace, target.name, &write, |old: &Value| {
+    let should_delete = kind_deletes_during_update(mark.strategy, mark.codec);
+    let update = |stored: &Value| {
+        let old = &mark.codec.served(stored.clone())?;
         check_preconditions(target, mark.preconditions, old)?;
-        let mut new = old.clone();
-        let marked = is_deleting(old);
-        match mark.decision {
-            DeleteDecision::Graceful(seconds) => {
-                let current = old
-                    .pointer("/metadata/deletionGracePeriodSeconds")
-                    .and_then(Value::as_i64);
-                if marked && current.is_some_and(|g| g <= seconds) {
-                    // A graceful deletion under way: nothing changes, finalizers neither
-                    // (kube's BeforeDelete "pending"); one already at 0 may still change them.
-                    if current != Some(0) {
-                        return Ok::<Value, ApiError>(new);
-                    }
-                } else {
-                    new["metadata"]["deletionTimestamp"] = json!(rfc3339(seconds));
-                    new["metadata"]["deletionGracePeriodSeconds"] = json!(seconds);
+        let new = mark_object(old, mark)?;
+        mark.codec.stored(new)
+    };
+    let (namespace, name) = (target.namespace, target.name);
+    store.update_raw_with(key, namespace, name, &write, &should_delete, update)
+}
+
+/// The object `old` marked for deletion as [`mark_deleting`] says.
+fn mark_object(old: &Value, mark: &Mark<'_>) -> ApiResult<Value> {
+    let mut new = old.clone();
+    let marked = is_deleting(old);
+    match mark.decision {
+        DeleteDecision::Graceful(seconds) => {
+            let current = old
+                .pointer("/metadata/deletionGracePeriodSeconds")
+                .and_then(Value::as_i64);
+            if marked && current.is_some_and(|g| g <= seconds) {
+                // A graceful deletion under way: nothing changes, finalizers neither
+                // (kube's BeforeDelete "pending"); one already at 0 may still change them.
+                if current != Some(0) {
+                    return Ok(new);
                 }
+            } else {
+                new["metadata"]["deletionTimestamp"] = json!(rfc3339(seconds));
+                new["metadata"]["deletionGracePeriodSeconds"] = json!(seconds);
             }
-            DeleteDecision::Finalize if marked => return Ok(new),
-            DeleteDecision::Finalize => new["metadata"]["deletionTimestamp"] = json!(rfc3339(0)),
-            DeleteDecision::Immediate => {}
         }
-        if let Some(finalizers) = mark.options.gc_finalizers(old) {
-            set_finalizers(&mut new, finalizers);
+        DeleteDecision::Finalize if marked => return Ok(new),
+        DeleteDecision::Finalize => new["metadata"]["deletionTimestamp"] = json!(rfc3339(0)),
+        DeleteDecision::Immediate => {}
+    }
+    let default = mark.strategy.default_garbage_collection_policy();
+    if let Some(finalizers) = mark.options.gc_finalizers(old, default) {
+        set_finalizers(&mut new, finalizers);
+    }
+    if mark.decision == DeleteDecision::Immediate {
+        if !finalizers(&new).is_empty() {
+            mark_now(&mut new);
         }
-        if mark.decision == DeleteDecision::Immediate {
-            if !finalizers(&new).is_empty() {
-                mark_now(&mut new);
-            }
-            return Ok(new);
-        }
-        mark.strategy.mark_deleting(&mut new)?;
-        Ok(new)
-    })
+        return Ok(new);
+    }
+    mark.strategy.mark_deleting(&mut new)?;
+    Ok(new)
 }
 
 fn set_finalizers(object: &mut Value, finalizers: Vec<String>) {
@@ -435,7 +435,7 @@ pub async fn delete_collection(scope: &Scope, request: Request) -> ApiResult<Res
     let selection = params.selection(scope)?;
     let list_options = ListOptions {
         namespace: scope.namespace().map(str::to_owned),
-        predicate: selection.predicate(scope.strategy.clone()),
+        predicate: scope.predicate(&selection),
         limit: None,
         continue_token: None,
     };
@@ -446,7 +446,7 @@ pub async fn delete_collection(scope: &Scope, request: Request) -> ApiResult<Res
         let name = super::read::object_name(&object);
         match delete_one(scope, name, &options).await {
             Ok((_, object)) if object.get("kind") != Some(&json!("Status")) => deleted.push(object),
-            Ok(_) => deleted.push(scope.typed(object)),
+            Ok(_) => deleted.push(scope.served(object)?),
             Err(err) if err.code == StatusCode::NOT_FOUND => {}
             Err(err) => return Err(err),
         }

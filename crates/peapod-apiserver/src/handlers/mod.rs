@@ -1,11 +1,15 @@
 //! The generic handlers: one per verb, the same for every kind in the registry (kube-apiserver's
 //! `endpoints/handlers` over `registry/generic/registry.Store`). Each request arrives here as a
-//! [`Scope`]: the parsed request, its kind, who asks and how to answer.
+//! [`Scope`]: the parsed request, its kind, who asks and how to answer. The handlers work in
+//! the served version; a [`Codec`] converts at the store's edge for kinds kept in another
+//! version's storage. Create-only kinds that store nothing are answered by [`serve_review`].
 
 mod action;
 mod body;
 mod delete;
+mod propagation;
 mod read;
+mod review;
 mod watch;
 mod write;
 
@@ -14,16 +18,19 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use peapod_store::Store;
+use peapod_api::validation::FieldError;
+use peapod_store::{Predicate, Store};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::negotiate::Output;
 use crate::registry::{Kind, Strategy};
 use crate::request_info::RequestInfo;
+use crate::selectors::Selection;
 use crate::status::ApiError;
 
 pub use body::MAX_REQUEST_BYTES;
+pub use review::serve as serve_review;
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
@@ -78,13 +85,67 @@ impl Scope {
         ApiError::from_store(err, self.group(), self.kind.plural)
     }
 
-    /// Sets kind and apiVersion on a stored object (they are not trusted from storage).
-    pub fn typed(&self, mut object: Value) -> Value {
+    pub fn codec(&self) -> Codec {
+        Codec {
+            kind: self.kind.clone(),
+        }
+    }
+
+    /// A stored object as this endpoint serves it (see [`Codec::served`]).
+    pub fn served(&self, stored: Value) -> ApiResult<Value> {
+        self.codec().served(stored)
+    }
+
+    /// The store predicate of `selection`: stored objects judged as this endpoint serves them.
+    pub fn predicate(&self, selection: &Selection) -> Option<Predicate> {
+        let matches = selection.predicate(self.strategy.clone())?;
+        if self.kind.conversion.is_none() {
+            return Some(matches);
+        }
+        let codec = self.codec();
+        Some(Arc::new(move |stored: &Value| {
+            codec
+                .served(stored.clone())
+                .is_ok_and(|served| matches(&served))
+        }))
+    }
+}
+
+/// Converts a kind's objects between the version served and the version stored (the same for
+/// most kinds), as kube-apiserver's codecs do at the storage layer.
+#[derive(Clone)]
+pub struct Codec {
+    kind: Arc<Kind>,
+}
+
+impl Codec {
+    /// A stored object in the served version, with its kind and apiVersion set (they are not
+    /// trusted from storage).
+    pub fn served(&self, stored: Value) -> ApiResult<Value> {
+        let mut object = match &self.kind.conversion {
+            Some(conversion) => conversion.to_served(stored)?,
+            None => stored,
+        };
         if let Some(fields) = object.as_object_mut() {
             fields.insert("kind".into(), Value::from(self.kind.gvk.kind.clone()));
             fields.insert("apiVersion".into(), Value::from(self.kind.api_version()));
         }
-        object
+        Ok(object)
+    }
+
+    /// A served object in the stored version.
+    pub fn stored(&self, served: Value) -> ApiResult<Value> {
+        match &self.kind.conversion {
+            Some(conversion) => conversion.to_stored(served),
+            None => Ok(served),
+        }
+    }
+
+    /// Validation errors naming the kind as kube-apiserver's internal version does, by the
+    /// stored kind: an events.k8s.io/v1 Event is an invalid `Event`.
+    pub fn invalid(&self, name: &str, errors: Vec<FieldError>) -> ApiError {
+        let stored = &self.kind.storage;
+        ApiError::invalid(stored.group(), stored.kind(), name, errors)
     }
 }
 
@@ -127,10 +188,17 @@ pub async fn blocking<T: Send + 'static>(
         .map_err(|err| ApiError::internal(format!("store task failed: {err}")))?
 }
 
-/// An object answer in the negotiated encoding (JSON unless YAML was asked).
+/// An object answer in the negotiated encoding: YAML or protobuf when asked, else JSON. An
+/// object with no protobuf form (say, metrics) is answered in JSON, which every client that
+/// asks for protobuf also accepts, as kube-apiserver does for custom resources.
 pub fn object_response(code: StatusCode, object: &Value, output: &Output) -> Response {
-    let (bytes, content_type) = match output {
-        Output::Yaml => match serde_yaml_ng::to_string(object) {
+    let protobuf = match output {
+        Output::Protobuf => crate::protobuf::encode(object).ok(),
+        _ => None,
+    };
+    let (bytes, content_type) = match (output, protobuf) {
+        (_, Some(bytes)) => (bytes, output.content_type()),
+        (Output::Yaml, _) => match serde_yaml_ng::to_string(object) {
             Ok(text) => (text.into_bytes(), "application/yaml"),
             Err(err) => return ApiError::internal(err.to_string()).into_response(),
         },

@@ -52,7 +52,7 @@ pub async fn get(scope: &Scope) -> ApiResult<Response> {
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
     let found = blocking(move || Ok(store.get_raw(&key, &namespace, &name)?)).await?;
-    let object = scope.typed(found.ok_or_else(|| scope.not_found())?);
+    let object = scope.served(found.ok_or_else(|| scope.not_found())?)?;
     let params: ListParams = scope.params()?;
     match &scope.output {
         Output::Table { .. } => {
@@ -74,13 +74,17 @@ pub async fn list(scope: &Scope) -> ApiResult<Response> {
     let selection = params.selection(scope)?;
     let options = ListOptions {
         namespace: scope.namespace().map(str::to_owned),
-        predicate: selection.predicate(scope.strategy.clone()),
+        predicate: scope.predicate(&selection),
         limit: params.limit.filter(|&l| l > 0).map(|l| l as usize),
         continue_token: params.continue_token.clone().filter(|c| !c.is_empty()),
     };
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let list = blocking(move || Ok(store.list_raw(&key, &options)?)).await?;
-    let items: Vec<Value> = list.items.into_iter().map(|o| scope.typed(o)).collect();
+    let items = list
+        .items
+        .into_iter()
+        .map(|o| scope.served(o))
+        .collect::<ApiResult<Vec<Value>>>()?;
     let mut metadata = json!({"resourceVersion": list.resource_version.to_string()});
     if let Some(token) = &list.continue_token {
         metadata["continue"] = json!(token);
@@ -113,7 +117,7 @@ pub async fn list(scope: &Scope) -> ApiResult<Response> {
         }),
     };
     let output = match scope.output {
-        Output::Yaml => Output::Yaml,
+        Output::Yaml | Output::Protobuf => scope.output,
         _ => Output::Json,
     };
     Ok(object_response(StatusCode::OK, &body, &output))

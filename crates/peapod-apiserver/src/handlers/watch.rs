@@ -129,13 +129,14 @@ impl Watcher {
         let namespace = self.scope.namespace().map(str::to_owned);
         match start {
             Start::Current { initial_events_end } => {
-                let predicate = self.selection.predicate(self.scope.strategy.clone());
+                let predicate = self.scope.predicate(&self.selection);
                 let (list, stream) = blocking(move || {
                     Ok(store.list_watch_raw(&key, namespace.as_deref(), predicate)?)
                 })
                 .await?;
                 self.last_rv = list.resource_version;
-                for object in list.items {
+                for stored in list.items {
+                    let object = self.scope.served(stored)?;
                     self.send(tx, WatchEventType::Added, object).await;
                 }
                 if initial_events_end {
@@ -185,15 +186,25 @@ impl Watcher {
     /// it DELETED (judged on the object before the change, as kube's watch cache does).
     async fn deliver(&mut self, tx: &mpsc::Sender<Bytes>, event: WatchEvent) {
         self.last_rv = event.resource_version;
-        let strategy = self.scope.strategy.clone();
-        let now = self.selection.matches(&event.object, strategy.as_ref());
-        let before = match (&event.kind, &event.previous) {
-            (WatchEventType::Added, _) => false,
-            (WatchEventType::Deleted, _) => {
-                now || self.visible.contains(&object_key(&event.object))
+        let codec = self.scope.codec();
+        let served = codec.served(event.object).and_then(|object| {
+            let previous = event.previous.map(|p| codec.served(p)).transpose()?;
+            Ok((object, previous))
+        });
+        let (object, previous) = match served {
+            Ok(served) => served,
+            Err(err) => {
+                let _ = tx.send(error_event(&err)).await;
+                return;
             }
+        };
+        let strategy = self.scope.strategy.clone();
+        let now = self.selection.matches(&object, strategy.as_ref());
+        let before = match (&event.kind, &previous) {
+            (WatchEventType::Added, _) => false,
+            (WatchEventType::Deleted, _) => now || self.visible.contains(&object_key(&object)),
             (_, Some(previous)) => self.selection.matches(previous, strategy.as_ref()),
-            (_, None) => self.visible.contains(&object_key(&event.object)),
+            (_, None) => self.visible.contains(&object_key(&object)),
         };
         let kind = match (event.kind, before, now) {
             (WatchEventType::Deleted, true, _) => WatchEventType::Deleted,
@@ -203,9 +214,10 @@ impl Watcher {
             (_, true, false) => WatchEventType::Deleted,
             (_, false, false) => return,
         };
-        self.send(tx, kind, event.object).await;
+        self.send(tx, kind, object).await;
     }
 
+    /// Sends one served object as an event of `kind`.
     async fn send(&mut self, tx: &mpsc::Sender<Bytes>, kind: WatchEventType, object: Value) {
         let key = object_key(&object);
         if kind == WatchEventType::Deleted {
@@ -213,7 +225,6 @@ impl Watcher {
         } else {
             self.visible.insert(key);
         }
-        let object = self.scope.typed(object);
         let object = match &self.scope.output {
             Output::Table { .. } => {
                 let rv = super::read::resource_version(&object);

@@ -12,10 +12,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::{self, Body};
-use super::{blocking, object_response, with_warnings, ApiResult, Scope};
+use super::{blocking, object_response, with_warnings, ApiResult, Codec, Scope};
 use crate::negotiate::Input;
 use crate::patch;
 use crate::patch::apply::{self, FieldManager};
+use crate::registry::{Kind, Strategy};
 use crate::status::ApiError;
 
 /// The write query parameters (`metav1.CreateOptions`, `UpdateOptions`, `PatchOptions`).
@@ -117,39 +118,42 @@ async fn decode_body(
     params: &WriteParams,
 ) -> ApiResult<crate::registry::Decoded> {
     let mut body = body::object(request).await?;
-    check_type_meta(scope, &body.value)?;
+    check_type_meta(&scope.kind, &body.value)?;
     place_in_namespace(scope, &mut body.value)?;
     scope
         .strategy
         .decode(&body.value, &body.duplicates, params.validation()?)
 }
 
-/// Prepares, validates and stores a new object (in an existing, live namespace).
+/// Prepares, admits (in an existing, live namespace), validates and stores a new object, in
+/// kube-apiserver's order: admission before validation.
 async fn create_object(
     scope: &Scope,
     mut object: Value,
     options: WriteOptions,
 ) -> ApiResult<Response> {
+    set_initial_generation(&mut object, scope.strategy.tracks_generation());
     scope.strategy.prepare_for_create(&mut object)?;
-    let errors = scope.strategy.validate(&object)?;
-    if !errors.is_empty() {
-        return Err(invalid(scope, &object, errors));
-    }
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let namespace = scope.namespace().map(str::to_owned);
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
+    let (strategy, codec) = (scope.strategy.clone(), scope.codec());
     let created = blocking(move || {
         if let Some(namespace) = namespace {
             admit_in_namespace(&store, &namespace)?;
         }
+        let errors = strategy.validate(&object)?;
+        if !errors.is_empty() {
+            return Err(codec.invalid(display_name(&object), errors));
+        }
         store
-            .create_raw(&key, object, &options)
+            .create_raw(&key, codec.stored(object)?, &options)
             .map_err(|err| ApiError::from_store(err, &group, plural))
     })
     .await?;
     Ok(object_response(
         StatusCode::CREATED,
-        &scope.typed(created),
+        &scope.served(created)?,
         &scope.output,
     ))
 }
@@ -308,13 +312,11 @@ async fn store_update(
     let strategy = scope.strategy.clone();
     let status_only = scope.info.subresource.as_deref() == Some("status");
     let has_status = scope.kind.has_subresource("status");
-    let (group, plural, kind) = (
-        scope.group().to_owned(),
-        scope.kind.plural,
-        scope.kind.gvk.kind.clone(),
-    );
+    let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
+    let codec = scope.codec();
     let stored = blocking(move || {
-        let result = store.update_raw(&key, &namespace, &name, &options, |old: &Value| {
+        let update = |stored: &Value| {
+            let old = &codec.served(stored.clone())?;
             let mut new = change(old)?;
             check_resource_version(&new, old, &group, plural, &name)?;
             if status_only {
@@ -333,17 +335,41 @@ async fn store_update(
             }
             let errors = strategy.validate_update(&new, old)?;
             if !errors.is_empty() {
-                return Err(WriteError::Api(ApiError::invalid(
-                    &group, &kind, &name, errors,
-                )));
+                return Err(WriteError::Api(codec.invalid(&name, errors)));
             }
-            Ok::<Value, WriteError>(new)
-        });
-        Ok(result)
+            Ok::<Value, WriteError>(codec.stored(new)?)
+        };
+        let should_delete = kind_deletes_during_update(strategy.as_ref(), &codec);
+        Ok(store.update_raw_with(&key, &namespace, &name, &options, &should_delete, update))
     })
     .await?
     .map_err(|err| scope.write_error(err))?;
-    Ok(scope.typed(stored.into_object()))
+    scope.served(stored.into_object())
+}
+
+/// kube's rule for a new object's generation: 1 for the kinds that track one, none for the
+/// others, whatever the client sent. The store carries it on and bumps it from there.
+fn set_initial_generation(object: &mut Value, tracked: bool) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if tracked {
+        metadata.insert("generation".into(), Value::from(1));
+    } else {
+        metadata.remove("generation");
+    }
+}
+
+/// The kind's own condition for removing an object whose update took its last finalizer
+/// (kube's `ShouldDeleteDuringUpdate`), judged on the objects as served.
+pub(super) fn kind_deletes_during_update<'a>(
+    strategy: &'a dyn Strategy,
+    codec: &'a Codec,
+) -> impl Fn(&Value, &Value) -> bool + 'a {
+    move |new, old| match (codec.served(new.clone()), codec.served(old.clone())) {
+        (Ok(new), Ok(old)) => strategy.should_delete_during_update(&new, &old),
+        _ => true,
+    }
 }
 
 /// `base` with `status` taken from `source` (removed when `source` has none).
@@ -386,19 +412,20 @@ fn check_resource_version(
 }
 
 /// kind and apiVersion in the body, when given, must be the endpoint's.
-fn check_type_meta(scope: &Scope, body: &Value) -> ApiResult<()> {
+pub(super) fn check_type_meta(kind: &Kind, body: &Value) -> ApiResult<()> {
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default();
-    let expected_version = scope.kind.api_version();
-    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    let expected_version = kind.api_version();
+    let api_version = field("apiVersion");
     if !api_version.is_empty() && api_version != expected_version {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({expected_version})"
         )));
     }
-    if !kind.is_empty() && kind != scope.kind.gvk.kind {
+    let given_kind = field("kind");
+    if !given_kind.is_empty() && given_kind != kind.gvk.kind {
         return Err(ApiError::bad_request(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({})",
-            scope.kind.gvk.kind
+            "the kind in the data ({given_kind}) does not match the expected kind ({})",
+            kind.gvk.kind
         )));
     }
     Ok(())
@@ -449,12 +476,9 @@ fn admit_in_namespace(store: &peapod_store::Store, namespace: &str) -> ApiResult
     Ok(())
 }
 
-fn invalid(
-    scope: &Scope,
-    object: &Value,
-    errors: Vec<peapod_api::validation::FieldError>,
-) -> ApiError {
-    let name = object
+/// The name an invalid new object goes by: its name, else its generateName.
+fn display_name(object: &Value) -> &str {
+    object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
@@ -463,6 +487,5 @@ fn invalid(
                 .pointer("/metadata/generateName")
                 .and_then(Value::as_str)
         })
-        .unwrap_or_default();
-    ApiError::invalid(scope.group(), &scope.kind.gvk.kind, name, errors)
+        .unwrap_or_default()
 }

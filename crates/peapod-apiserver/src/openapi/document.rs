@@ -81,8 +81,9 @@ fn add_common(generator: &mut SchemaGenerator) {
     generator.subschema_for::<Patch>();
 }
 
-/// Tags the kind's schema with its GVK and adds its list schema. k8s-openapi requires
-/// `metadata` (its Rust field is not optional); the API does not.
+/// Tags the kind's schema with its GVK and adds its list schema when it can be listed (a
+/// create-only review has none). k8s-openapi requires `metadata` (its Rust field is not
+/// optional); the API does not.
 fn mark_kind(schemas: &mut Map<String, Value>, target: &Target) {
     let gvk = &target.kind.gvk;
     if let Some(Value::Object(schema)) = schemas.get_mut(&target.schema) {
@@ -97,7 +98,9 @@ fn mark_kind(schemas: &mut Map<String, Value>, target: &Target) {
             }
         }
     }
-    schemas.insert(target.list(), list_schema(target));
+    if target.kind.allows("list") {
+        schemas.insert(target.list(), list_schema(target));
+    }
 }
 
 pub(super) fn gvk_value(gvk: &GroupVersionKind) -> Value {

@@ -8,19 +8,26 @@
 //! `edit` it looks for a PATCH operation of the object's kind taking the `fieldValidation`
 //! query parameter, and only then leaves validation to the server (with no document at all it
 //! refuses to run); client-side `apply` builds its strategic merge patch from the components'
-//! `x-kubernetes-patch-*` extensions. `/openapi/v2` is a 404: kubectl asks for it only as
-//! protobuf, and only when v3 fails.
+//! `x-kubernetes-patch-*` extensions.
 //!
-//! Documents are built once per distinct registry and cached for the process.
+//! `/openapi/v2` serves the same paths and schemas as one Swagger 2.0 document ([`swagger`]),
+//! as JSON or as gnostic's protobuf ([`gnostic`]): kubectl before 1.27 (Debian 12's 1.20) reads
+//! only that one, for client-side validation, `explain` and `apply`'s patch strategies; later
+//! kubectls read v3 and never ask for it.
+//!
+//! Documents are built once per distinct registry and cached for the process, v2 on first use.
 
 mod document;
+pub mod gnostic;
 mod paths;
+pub mod swagger;
+pub mod v2;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -30,6 +37,8 @@ use crate::registry::{Kind, Registry};
 use crate::status::ApiError;
 
 pub use document::document;
+pub use gnostic::GnosticError;
+pub use v2::Swagger;
 
 const V2: &str = "/openapi/v2";
 const V3: &str = "/openapi/v3";
@@ -47,6 +56,14 @@ pub enum OpenApiError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("re-reading the OpenAPI document {path} for v2: {source}")]
+    Reread {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the Swagger document has no gnostic protobuf form: {0}")]
+    Gnostic(#[from] GnosticError),
 }
 
 /// One group version's document, encoded once, and its hash.
@@ -57,10 +74,12 @@ pub struct Document {
     pub hash: String,
 }
 
-/// Every group version's document, keyed by `api/v1` or `apis/{group}/{version}`.
+/// Every group version's document, keyed by `api/v1` or `apis/{group}/{version}`, and the
+/// Swagger document of them all once asked for.
 #[derive(Debug)]
 pub struct OpenApi {
     documents: BTreeMap<String, Document>,
+    swagger: OnceLock<Swagger>,
 }
 
 impl OpenApi {
@@ -78,7 +97,30 @@ impl OpenApi {
             let body = Bytes::from(body);
             documents.insert(path, Document { body, hash });
         }
-        Ok(OpenApi { documents })
+        Ok(OpenApi {
+            documents,
+            swagger: OnceLock::new(),
+        })
+    }
+
+    /// The `/openapi/v2` document, built from the v3 documents on first use.
+    pub fn swagger(&self) -> Result<&Swagger, OpenApiError> {
+        if let Some(built) = self.swagger.get() {
+            return Ok(built);
+        }
+        let reread = |(path, doc): (&String, &Document)| {
+            serde_json::from_slice(&doc.body).map_err(|source| OpenApiError::Reread {
+                path: path.clone(),
+                source,
+            })
+        };
+        let documents: Vec<Value> = self
+            .documents
+            .iter()
+            .map(reread)
+            .collect::<Result<_, _>>()?;
+        let built = Swagger::build(&documents)?;
+        Ok(self.swagger.get_or_init(|| built))
     }
 
     /// The `/openapi/v3` discovery document.
@@ -168,17 +210,25 @@ impl IntoResponse for Reply {
     }
 }
 
-/// The answer to an `/openapi/...` path, or `None` for any other path. A document asked for
-/// with its current hash is immutable; with a stale hash it redirects to the current one, as
-/// kube-openapi does.
+/// The answer to an `/openapi/...` path, or `None` for any other path. A v3 document asked
+/// for with its current hash is immutable; with a stale hash it redirects to the current one,
+/// as kube-openapi does. v2 negotiates its format from `headers` (see [`v2`]).
 pub fn respond(
     registry: &Registry,
     path: &str,
     query: Option<&str>,
+    headers: &HeaderMap,
 ) -> Option<Result<Reply, ApiError>> {
     let path = path.trim_end_matches('/');
     if path == V2 {
-        return Some(Err(ApiError::no_route()));
+        let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+        let answer = cached(registry)
+            .and_then(|openapi| {
+                let swagger = openapi.swagger()?;
+                Ok(swagger.reply(header("accept"), header("if-none-match")))
+            })
+            .map_err(|err| ApiError::internal(err.to_string()));
+        return Some(answer);
     }
     let rest = path.strip_prefix(V3)?;
     if !rest.is_empty() && !rest.starts_with('/') {

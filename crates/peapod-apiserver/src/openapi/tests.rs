@@ -225,7 +225,7 @@ fn every_patch_strategy_names_a_real_field() {
 }
 
 fn reply(path: &str, query: Option<&str>) -> Result<Reply, ApiError> {
-    respond(&registry(), path, query).expect("an openapi path")
+    respond(&registry(), path, query, &HeaderMap::new()).expect("an openapi path")
 }
 
 fn body(reply: &Reply) -> Value {
@@ -284,7 +284,7 @@ fn documents_are_immutable_under_their_hash() {
 }
 
 #[test]
-fn unknown_documents_and_v2_are_not_found_and_other_paths_are_not_ours() {
+fn unknown_documents_are_not_found_and_other_paths_are_not_ours() {
     let not_found = |path| reply(path, None).map(|r| r.status).unwrap_err().code;
     assert_eq!(
         not_found("/openapi/v3/apis/batch/v1"),
@@ -294,7 +294,124 @@ fn unknown_documents_and_v2_are_not_found_and_other_paths_are_not_ours() {
         not_found("/openapi/v3/apis/metrics.k8s.io/v1beta1"),
         StatusCode::NOT_FOUND
     );
-    assert_eq!(not_found("/openapi/v2"), StatusCode::NOT_FOUND);
-    assert!(respond(&registry(), "/openapi/v3x", None).is_none());
-    assert!(respond(&registry(), "/api/v1", None).is_none());
+    let none = HeaderMap::new();
+    assert!(respond(&registry(), "/openapi/v3x", None, &none).is_none());
+    assert!(respond(&registry(), "/openapi/v2x", None, &none).is_none());
+    assert!(respond(&registry(), "/api/v1", None, &none).is_none());
+}
+
+fn swagger_of_registry() -> Value {
+    let openapi = OpenApi::build(&registry()).unwrap();
+    serde_json::from_slice(&openapi.swagger().unwrap().json).unwrap()
+}
+
+#[test]
+fn v2_holds_every_group_version_with_definitions_refs() {
+    let swagger = swagger_of_registry();
+    assert_eq!(swagger["swagger"], "2.0");
+    let definitions = &swagger["definitions"];
+    let gvk = json!([{"group": "apps", "kind": "Deployment", "version": "v1"}]);
+    assert_eq!(
+        definitions["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"],
+        gvk
+    );
+    assert!(swagger["paths"][POD_ITEM].is_object());
+    assert!(swagger["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments"].is_object());
+    let mut found = Vec::new();
+    refs(&swagger, &mut found);
+    assert!(found.len() > 100);
+    for reference in found {
+        let target = reference["$ref"].as_str().unwrap();
+        let name = target.strip_prefix(swagger::DEFINITIONS);
+        let name = name.unwrap_or_else(|| panic!("not a definition: {target}"));
+        assert!(definitions[name].is_object(), "{name} unresolved");
+    }
+    let metadata = &definitions[POD]["properties"]["metadata"];
+    assert_eq!(
+        metadata["$ref"],
+        "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert!(metadata["description"].is_string() && metadata.get("allOf").is_none());
+}
+
+#[test]
+fn v2_operations_take_bodies_as_parameters_and_types_on_parameters() {
+    let swagger = swagger_of_registry();
+    let item = &swagger["paths"][POD_ITEM];
+    let patch = &item["patch"];
+    let patch_ref = format!("{}{}", swagger::DEFINITIONS, document::PATCH);
+    assert_eq!(
+        patch["parameters"][0],
+        json!({"in": "body", "name": "body", "required": true, "schema": {"$ref": patch_ref}})
+    );
+    let field_validation = patch["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "fieldValidation")
+        .unwrap();
+    assert_eq!(field_validation["in"], "query");
+    assert_eq!(field_validation["type"], "string");
+    assert!(field_validation.get("schema").is_none());
+    let consumes = patch["consumes"].as_array().unwrap();
+    assert!(consumes.contains(&json!("application/strategic-merge-patch+json")));
+    assert_eq!(
+        patch["produces"],
+        json!(["application/json", "application/yaml"])
+    );
+    assert_eq!(patch["schemes"], json!(["https"]));
+    assert_eq!(
+        patch["responses"]["200"],
+        json!({"description": "OK", "schema": {"$ref": "#/definitions/io.k8s.api.core.v1.Pod"}})
+    );
+    assert_eq!(patch["x-kubernetes-action"], "patch");
+    assert_eq!(item["get"]["consumes"], json!(["*/*"]));
+    assert!(item["get"].get("parameters").is_none());
+    let delete_body = &item["delete"]["parameters"][0];
+    assert_eq!(delete_body["in"], "body");
+    assert!(delete_body.get("required").is_none(), "{delete_body}");
+    let name = &item["parameters"][0];
+    assert_eq!(
+        (&name["in"], &name["required"], &name["type"]),
+        (&json!("path"), &json!(true), &json!("string"))
+    );
+}
+
+fn v2_reply(accept: Option<&str>, if_none_match: Option<&str>) -> Reply {
+    let mut headers = HeaderMap::new();
+    if let Some(accept) = accept {
+        headers.insert("accept", accept.parse().unwrap());
+    }
+    if let Some(tag) = if_none_match {
+        headers.insert("if-none-match", tag.parse().unwrap());
+    }
+    respond(&registry(), "/openapi/v2", None, &headers)
+        .expect("an openapi path")
+        .expect("an answer")
+}
+
+#[test]
+fn v2_is_json_or_gnostic_protobuf_with_one_etag() {
+    let json = v2_reply(None, None);
+    assert_eq!(json.status, StatusCode::OK);
+    assert_eq!(header(&json, "content-type"), Some(v2::JSON));
+    assert_eq!(body(&json)["swagger"], "2.0");
+    let protobuf = v2_reply(
+        Some("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
+        None,
+    );
+    assert_eq!(header(&protobuf, "content-type"), Some(v2::PROTOBUF));
+    let openapi = cached(&registry()).unwrap();
+    assert_eq!(protobuf.body, openapi.swagger().unwrap().protobuf);
+    assert_ne!(protobuf.body, json.body);
+    let etag = header(&json, "etag").unwrap().to_owned();
+    assert_eq!(header(&protobuf, "etag"), Some(etag.as_str()));
+    assert_eq!(header(&json, "vary"), Some("Accept"));
+    let unchanged = v2_reply(Some(v2::PROTOBUF), Some(&etag));
+    assert_eq!(unchanged.status, StatusCode::NOT_MODIFIED);
+    assert!(unchanged.body.is_empty());
+    let changed = v2_reply(Some(v2::PROTOBUF), Some("\"OTHER\""));
+    assert_eq!(changed.status, StatusCode::OK);
+    let yaml = v2_reply(Some("application/yaml"), None);
+    assert_eq!(yaml.status, StatusCode::NOT_ACCEPTABLE);
 }

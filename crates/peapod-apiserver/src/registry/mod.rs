@@ -1,7 +1,11 @@
 //! The kinds the server serves. A kind is one [`Kind`] entry: its names, scope, verbs and
 //! subresources (what discovery shows) and its [`Strategy`] (what the generic handlers ask of
-//! it). Adding a kind is one `Kind` value in the list given to [`Registry::new`].
+//! it). Adding a kind is one `Kind` value in the list given to [`Registry::new`]. A version kept
+//! in another version's storage adds a [`Conversion`] ([`Kind::stored_as`]); a create-only kind
+//! that stores nothing is a [`Review`] ([`Kind::review`]).
 
+mod conversion;
+mod review;
 mod strategy;
 
 use std::collections::HashMap;
@@ -10,7 +14,11 @@ use std::sync::Arc;
 use peapod_store::{Object, ResourceKey};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
-pub use strategy::{validate_meta, Decoded, DeleteDecision, KindStrategy, Strategy, Typed};
+pub use conversion::{Conversion, TypedConversion, VersionConversion};
+pub use review::{KindReview, Requester, Review, TypedReview};
+pub use strategy::{
+    validate_meta, Decoded, DeleteDecision, GarbageCollectionPolicy, KindStrategy, Strategy, Typed,
+};
 
 /// group, version and kind of an object or of a subresource's response.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -70,6 +78,8 @@ pub struct Subresource {
 pub enum Backend {
     /// The object store, through the generic handlers and the kind's strategy.
     Store(Arc<dyn Strategy>),
+    /// Creates answered from who asks and kept nowhere (SelfSubjectReview).
+    Review(Arc<dyn Review>),
     /// Routes outside the generic handlers (metrics, images): listed in discovery only.
     External,
 }
@@ -89,6 +99,9 @@ pub struct Kind {
     pub subresources: Vec<Subresource>,
     /// The storage identity (database key) of its objects.
     pub storage: ResourceKey,
+    /// How its objects become the stored version's and back, when that is another kind's
+    /// (`None`: stored as served).
+    pub conversion: Option<Arc<dyn Conversion>>,
     pub backend: Backend,
     /// Adds the kind's OpenAPI schema to a generator and returns a `$ref` to it (`None` for
     /// kinds without a Rust type): what [`crate::openapi`] publishes.
@@ -127,6 +140,7 @@ impl Kind {
             verbs: ALL_VERBS,
             subresources: Vec::new(),
             storage: ResourceKey::of::<S::Object>(),
+            conversion: None,
             backend: Backend::Store(Arc::new(Typed(strategy))),
             actions: Vec::new(),
             schema: Some(schema_ref::<S::Object>),
@@ -146,6 +160,7 @@ impl Kind {
             verbs,
             subresources: Vec::new(),
             storage: ResourceKey::of::<K>(),
+            conversion: None,
             backend: Backend::External,
             actions: Vec::new(),
             schema: Some(schema_ref::<K>),
@@ -169,11 +184,37 @@ impl Kind {
             verbs,
             subresources: Vec::new(),
             storage: ResourceKey::new(&gvk.group, &gvk.kind, plural, namespaced),
+            conversion: None,
             backend: Backend::External,
             actions: Vec::new(),
             schema: None,
             gvk,
         }
+    }
+
+    /// A create-only kind answered by `review` and never stored (discovery lists `create`).
+    pub fn review<R: KindReview>(review: R) -> Kind
+    where
+        R::Object: JsonSchema,
+    {
+        let mut kind = Kind::external::<R::Object>(&["create"]);
+        kind.backend = Backend::Review(Arc::new(TypedReview(review)));
+        kind
+    }
+
+    /// Keeps the kind's objects in the storage of `conversion`'s stored kind, converted on
+    /// every read and write, as kube-apiserver serves every version of a resource from one
+    /// storage version.
+    pub fn stored_as<C: VersionConversion>(mut self, conversion: C) -> Kind {
+        let served = gvk_of::<C::Served>();
+        assert_eq!(
+            served, self.gvk,
+            "a conversion from {served:?} given to the kind {:?}",
+            self.gvk
+        );
+        self.storage = ResourceKey::of::<C::Stored>();
+        self.conversion = Some(Arc::new(TypedConversion(conversion)));
+        self
     }
 
     pub fn short_names(mut self, names: &'static [&'static str]) -> Kind {
@@ -247,7 +288,7 @@ impl Kind {
     pub fn strategy(&self) -> Option<&Arc<dyn Strategy>> {
         match &self.backend {
             Backend::Store(strategy) => Some(strategy),
-            Backend::External => None,
+            Backend::Review(_) | Backend::External => None,
         }
     }
 }

@@ -1,14 +1,18 @@
 //! What a kind decides for the generic handlers (kube-apiserver's `RESTCreateStrategy`,
-//! `RESTUpdateStrategy`, `RESTDeleteStrategy`, `TableConvertor` and `GetAttrs`): written once per
-//! kind against its Rust type ([`KindStrategy`]) and erased to JSON values ([`Strategy`]).
+//! `RESTUpdateStrategy`, `RESTDeleteStrategy`, `GarbageCollectionDeleteStrategy`,
+//! `TableConvertor` and `GetAttrs`, and the generic store's `ShouldDeleteDuringUpdate`): written
+//! once per kind against its Rust type ([`KindStrategy`]) and erased to JSON values
+//! ([`Strategy`]).
 
 use k8s_openapi::Metadata;
 use peapod_api::decode::DuplicateField;
 use peapod_api::field_validation::{FieldValidation, StrictDecodingError, StrictFields};
 use peapod_api::validation::{FieldError, FieldPath};
 use peapod_store::Object;
+use schemars::JsonSchema;
 use serde_json::Value;
 
+use crate::patch::apply::types::TypeSchema;
 use crate::status::ApiError;
 use crate::table::Column;
 
@@ -32,9 +36,29 @@ pub enum DeleteDecision {
     Finalize,
 }
 
+/// What happens to an object's dependents when a delete does not say (kube's
+/// `rest.GarbageCollectionPolicy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GarbageCollectionPolicy {
+    /// The garbage collector deletes them in the background.
+    DeleteDependents,
+    /// They are orphaned: the delete adds the `orphan` finalizer (batch/v1 Jobs, and the
+    /// apps/v1beta1, apps/v1beta2 and extensions/v1beta1 workloads, for compatibility).
+    OrphanDependents,
+    /// The kind is never garbage collected: deletes set none of the collector's finalizers.
+    Unsupported,
+}
+
 /// A kind's rules over its typed object. Every method has the API server's default.
 pub trait KindStrategy: Send + Sync + 'static {
     type Object: Object;
+
+    /// Whether the kind's objects have a `metadata.generation`, as kube's workload strategies
+    /// give them: 1 at creation, then one more for each update that changes `spec` and when
+    /// deletion starts. Other kinds have none, whatever a client sends.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
 
     /// Defaulting, as the API server's scheme defaults on decode.
     fn default(&self, _obj: &mut Self::Object) {}
@@ -98,6 +122,18 @@ pub trait KindStrategy: Send + Sync + 'static {
     fn return_deleted_object(&self) -> bool {
         false
     }
+
+    /// What a delete that names no propagation does to the object's dependents.
+    fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy {
+        GarbageCollectionPolicy::DeleteDependents
+    }
+
+    /// Whether an update that takes the last finalizer of an object being deleted removes it
+    /// (asked only when the generic rule would): a namespace stays while its own
+    /// `spec.finalizers` remain.
+    fn should_delete_during_update(&self, _new: &Self::Object, _old: &Self::Object) -> bool {
+        true
+    }
 }
 
 /// [`KindStrategy`] over JSON values, as the generic handlers use it.
@@ -121,6 +157,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn delete(&self, obj: &Value, grace_period_seconds: Option<i64>) -> DeleteDecision;
     fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError>;
     fn return_deleted_object(&self) -> bool;
+    fn tracks_generation(&self) -> bool;
+    fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy;
+    fn should_delete_during_update(&self, new: &Value, old: &Value) -> bool;
 }
 
 /// Erases a [`KindStrategy`] to a [`Strategy`].
@@ -141,7 +180,12 @@ fn to_value<K: serde::Serialize>(obj: &K) -> Result<Value, ApiError> {
     serde_json::to_value(obj).map_err(|err| ApiError::internal(err.to_string()))
 }
 
-impl<S: KindStrategy> Strategy for Typed<S> {
+impl<S: KindStrategy> Strategy for Typed<S>
+where
+    S::Object: JsonSchema,
+{
+    /// Types, defaults and re-encodes the body as kube-apiserver's decode into the Go struct
+    /// does, empty optional lists and maps dropped ([`TypeSchema::omit_empty`]).
     fn decode(
         &self,
         body: &Value,
@@ -172,10 +216,9 @@ impl<S: KindStrategy> Strategy for Typed<S> {
         })?;
         self.0.default(&mut obj);
         warnings.extend(self.0.warnings(&obj));
-        Ok(Decoded {
-            object: to_value(&obj)?,
-            warnings,
-        })
+        let mut object = to_value(&obj)?;
+        TypeSchema::cached(kind, Some(super::schema_ref::<S::Object>)).omit_empty(&mut object);
+        Ok(Decoded { object, warnings })
     }
 
     fn prepare_for_create(&self, obj: &mut Value) -> Result<(), ApiError> {
@@ -241,6 +284,22 @@ impl<S: KindStrategy> Strategy for Typed<S> {
 
     fn return_deleted_object(&self) -> bool {
         self.0.return_deleted_object()
+    }
+
+    fn tracks_generation(&self) -> bool {
+        self.0.tracks_generation()
+    }
+
+    fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy {
+        self.0.default_garbage_collection_policy()
+    }
+
+    /// Objects that do not decode go by the generic rule alone.
+    fn should_delete_during_update(&self, new: &Value, old: &Value) -> bool {
+        match (self.typed(new), self.typed(old)) {
+            (Ok(new), Ok(old)) => self.0.should_delete_during_update(&new, &old),
+            _ => true,
+        }
     }
 }
 

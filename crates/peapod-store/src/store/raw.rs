@@ -30,11 +30,12 @@ impl Store {
 
     /// One page of the objects of `ty`, sorted by namespace then name; see [`ListOptions`].
     pub fn list_raw(&self, ty: &ResourceKey, options: &ListOptions) -> Result<RawList, StoreError> {
-        self.read(|conn| list::read_page(conn, ty, options))
+        self.read(|conn| list::read_page(conn, self.history(), ty, options))
     }
 
-    /// Creates `value`: the store sets uid, creationTimestamp, generation and resourceVersion,
-    /// and names it from `generateName` when it has no name.
+    /// Creates `value`: the store sets uid, creationTimestamp and resourceVersion, and names it
+    /// from `generateName` when it has no name. A generation is stored as given (the API
+    /// server's strategies give one to the kinds that have it).
     pub fn create_raw(
         &self,
         ty: &ResourceKey,
@@ -46,9 +47,10 @@ impl Store {
 
     /// Read-modify-write under the write lock (kube's GuaranteedUpdate): `f` gets the stored
     /// object and returns the new one, to which the update rules apply: a non-empty
-    /// resourceVersion must match the stored one (Conflict), system metadata is kept,
-    /// generation follows `spec`, an unchanged object writes nothing, and taking the last
-    /// finalizer of an object being deleted removes it. `f` must not call the store.
+    /// resourceVersion must match the stored one (Conflict), system metadata is kept, an
+    /// existing generation follows `spec` and the start of deletion, an unchanged object writes
+    /// nothing, and taking the last finalizer of an object being deleted removes it. `f` must
+    /// not call the store.
     pub fn update_raw<E, F>(
         &self,
         ty: &ResourceKey,
@@ -61,11 +63,30 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Value) -> Result<Value, E>,
     {
+        self.update_raw_with(ty, namespace, name, options, &|_, _| true, f)
+    }
+
+    /// [`Store::update_raw`] for a kind with its own condition on removing an object whose
+    /// update took its last finalizer (kube's `ShouldDeleteDuringUpdate` of a strategy):
+    /// `should_delete(new, old)` is asked only when the generic rule would remove it.
+    pub fn update_raw_with<E, F>(
+        &self,
+        ty: &ResourceKey,
+        namespace: &str,
+        name: &str,
+        options: &WriteOptions,
+        should_delete: &dyn Fn(&Value, &Value) -> bool,
+        f: F,
+    ) -> Result<Updated, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&Value) -> Result<Value, E>,
+    {
         let key = ty.object(Some(namespace), name);
         self.write(options.dry_run, |w| {
             let old = w.existing(&key)?;
             let new = f(&old.value)?;
-            Ok(w.update_value(old, new)?)
+            Ok(w.update_value(old, new, should_delete)?)
         })
     }
 

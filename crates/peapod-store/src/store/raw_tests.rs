@@ -91,10 +91,17 @@ async fn next_events(watch: &mut WatchStream, count: usize) -> Vec<(WatchEventTy
     seen
 }
 
+/// A widget of a kind that keeps a generation (its API server strategy sets the first).
+fn tracked_widget(namespace: &str, name: &str, size: i64) -> Value {
+    let mut value = widget(namespace, name, size);
+    value["metadata"]["generation"] = json!(1);
+    value
+}
+
 #[test]
 fn raw_round_trip_of_a_kind_without_a_rust_type() {
     let store = Store::open_in_memory().unwrap();
-    let created = create(&store, widget("default", "w1", 1));
+    let created = create(&store, tracked_widget("default", "w1", 1));
     let meta = &created["metadata"];
     assert_eq!(meta["uid"].as_str().map(str::len), Some(36));
     assert!(meta["creationTimestamp"].is_string());
@@ -190,7 +197,10 @@ fn raw_update_rules() {
         .unwrap()
         .into_object();
     assert_eq!(relabeled["metadata"]["uid"], created["metadata"]["uid"]);
-    assert_eq!(relabeled["metadata"]["generation"], 1);
+    assert!(
+        relabeled["metadata"].get("generation").is_none(),
+        "an update cannot give an object a generation: {relabeled}"
+    );
 
     let stale = store.update_raw(&widgets(), "default", "w", &options, |old| {
         let mut new = old.clone();
@@ -266,13 +276,8 @@ fn list_filters_pages_and_continues() {
         (first.resource_version, first.remaining_item_count),
         (5, Some(3))
     );
-    // A write between pages shows up in the next page, which reports the first page's revision.
-    create(&store, widget("default", "bb", 6));
-    store
-        .delete_raw(&widgets(), "default", "c", &DeleteOptionsRaw::default())
-        .unwrap();
     let second = page(first.continue_token);
-    assert_eq!(names(&second.items), ["bb", "d"]);
+    assert_eq!(names(&second.items), ["c", "d"]);
     assert_eq!(
         (second.resource_version, second.remaining_item_count),
         (5, Some(1))
@@ -302,7 +307,222 @@ fn list_filters_pages_and_continues() {
     };
     assert_eq!(
         names(&store.list_raw(&widgets(), &rest).unwrap().items),
-        ["bb", "d"]
+        ["d"]
+    );
+}
+
+/// One page of widgets after `token`, in `namespace` (all when `None`).
+fn widget_page(
+    store: &Store,
+    namespace: Option<&str>,
+    limit: usize,
+    token: Option<String>,
+) -> Result<RawList, StoreError> {
+    let options = ListOptions {
+        namespace: namespace.map(str::to_owned),
+        limit: Some(limit),
+        continue_token: token,
+        ..ListOptions::default()
+    };
+    store.list_raw(&widgets(), &options)
+}
+
+#[test]
+fn later_pages_show_the_objects_as_they_were_at_the_first_page() {
+    let store = Store::open_in_memory().unwrap();
+    for name in ["a", "b", "c", "d", "e"] {
+        create(&store, widget("default", name, 1));
+    }
+    create(&store, widget("other", "x", 1));
+    let first = widget_page(&store, Some("default"), 2, None).unwrap();
+    assert_eq!(names(&first.items), ["a", "b"]);
+    let snapshot = first.resource_version;
+    let first_everywhere = widget_page(&store, None, 1, None).unwrap();
+
+    // Between the pages: one object changes twice, one goes, others come, one goes and comes
+    // back, and another namespace and another kind change too.
+    resize(&store, "c", 2, &WriteOptions::default());
+    resize(&store, "c", 3, &WriteOptions::default());
+    let options = DeleteOptionsRaw::default();
+    store
+        .delete_raw(&widgets(), "default", "d", &options)
+        .unwrap();
+    create(&store, widget("default", "bb", 1));
+    create(&store, widget("default", "z", 1));
+    store
+        .delete_raw(&widgets(), "default", "e", &options)
+        .unwrap();
+    create(&store, widget("default", "e", 7));
+    create(&store, widget("other", "y", 1));
+    let gadget = json!({"metadata": {"name": "g"}});
+    store
+        .create_raw(&gadgets(), gadget, &WriteOptions::default())
+        .unwrap();
+
+    let second = widget_page(&store, Some("default"), 2, first.continue_token).unwrap();
+    assert_eq!(names(&second.items), ["c", "d"]);
+    assert_eq!(second.items[0]["spec"]["size"], 1, "c as it was");
+    assert_eq!(rv(&second.items[0]), 3);
+    assert_eq!(rv(&second.items[1]), 4, "d as it was before its deletion");
+    assert_eq!(
+        (second.resource_version, second.remaining_item_count),
+        (snapshot, Some(1))
+    );
+    let third = widget_page(&store, Some("default"), 2, second.continue_token).unwrap();
+    assert_eq!(names(&third.items), ["e"]);
+    assert_eq!(third.items[0]["spec"]["size"], 1, "the e of the snapshot");
+    assert_eq!(third.continue_token, None);
+
+    // Across namespaces, the snapshot holds x but not y.
+    let rest = widget_page(&store, None, 10, first_everywhere.continue_token).unwrap();
+    assert_eq!(names(&rest.items), ["b", "c", "d", "e", "x"]);
+    let now = widget_page(&store, None, 10, None).unwrap();
+    assert_eq!(names(&now.items), ["a", "b", "bb", "c", "e", "z", "x", "y"]);
+}
+
+#[test]
+fn a_continue_token_older_than_the_history_is_expired_with_an_inconsistent_token() {
+    let options = StoreOptions {
+        watch_history: 2,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(None, options).unwrap();
+    for name in ["a", "b", "c"] {
+        create(&store, widget("default", name, 1));
+    }
+    let first = widget_page(&store, None, 1, None).unwrap();
+    assert_eq!(names(&first.items), ["a"]);
+    resize(&store, "b", 2, &WriteOptions::default());
+    let within_history = widget_page(&store, None, 1, first.continue_token.clone()).unwrap();
+    assert_eq!(within_history.items[0]["spec"]["size"], 1);
+
+    create(&store, widget("default", "bb", 1));
+    create(&store, widget("default", "d", 1));
+    let err = widget_page(&store, None, 1, first.continue_token).unwrap_err();
+    assert_eq!((err.code(), err.reason()), (410, "Expired"));
+    assert!(
+        err.to_string().starts_with(
+            "The provided continue parameter is too old to display a consistent list result."
+        ),
+        "{err}"
+    );
+    let StoreError::ContinueExpired { continue_token } = err else {
+        panic!("expected ContinueExpired, got {err:?}");
+    };
+    // The token goes on after "a" at the latest revision: an inconsistent list.
+    let rest = widget_page(&store, None, 10, Some(continue_token)).unwrap();
+    assert_eq!(names(&rest.items), ["b", "bb", "c", "d"]);
+    assert_eq!(rest.items[0]["spec"]["size"], 2);
+    assert_eq!(rest.resource_version, store.revision().unwrap());
+    let more = widget_page(&store, None, 1, None).unwrap();
+    let next = widget_page(&store, None, 1, more.continue_token).unwrap();
+    assert_eq!(next.resource_version, store.revision().unwrap());
+}
+
+#[test]
+fn continue_tokens_from_before_a_restart_are_expired() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    let token = {
+        let store = Store::open(&path).unwrap();
+        create(&store, widget("default", "a", 1));
+        create(&store, widget("default", "b", 1));
+        let token = widget_page(&store, None, 1, None).unwrap().continue_token;
+        create(&store, widget("default", "c", 1));
+        token
+    };
+    let store = Store::open(&path).unwrap();
+    let err = widget_page(&store, None, 1, token).unwrap_err();
+    assert!(matches!(err, StoreError::ContinueExpired { .. }), "{err:?}");
+    // A list started since the restart pages through its snapshot.
+    let first = widget_page(&store, None, 1, None).unwrap();
+    store
+        .delete_raw(&widgets(), "default", "b", &DeleteOptionsRaw::default())
+        .unwrap();
+    let second = widget_page(&store, None, 1, first.continue_token).unwrap();
+    assert_eq!(names(&second.items), ["b"]);
+}
+
+#[test]
+fn a_kind_can_keep_an_object_whose_last_finalizer_goes() {
+    let store = Store::open_in_memory().unwrap();
+    let mut guarded = widget("default", "w", 1);
+    guarded["metadata"]["finalizers"] = json!(["example.com/a"]);
+    create(&store, guarded);
+    let options = DeleteOptionsRaw::default();
+    store
+        .delete_raw(&widgets(), "default", "w", &options)
+        .unwrap();
+    let held_by_spec = |new: &Value, _old: &Value| new["spec"]["hold"] != json!(true);
+    let release = |hold: bool| {
+        move |old: &Value| {
+            let mut new = old.clone();
+            new["metadata"]["finalizers"] = json!([]);
+            new["spec"]["hold"] = json!(hold);
+            Ok::<_, StoreError>(new)
+        }
+    };
+    let write = WriteOptions::default();
+    let kept = store
+        .update_raw_with(
+            &widgets(),
+            "default",
+            "w",
+            &write,
+            &held_by_spec,
+            release(true),
+        )
+        .unwrap();
+    assert!(matches!(kept, Updated::Written(_)), "{kept:?}");
+    // Without finalizers in the stored object, the generic rule no longer applies.
+    let mut again = kept.into_object();
+    again["metadata"]["finalizers"] = json!(["example.com/a"]);
+    store
+        .update_raw(&widgets(), "default", "w", &write, |_| {
+            Ok::<_, StoreError>(again)
+        })
+        .unwrap();
+    let removed = store
+        .update_raw_with(
+            &widgets(),
+            "default",
+            "w",
+            &write,
+            &held_by_spec,
+            release(false),
+        )
+        .unwrap();
+    assert!(matches!(removed, Updated::Removed(_)), "{removed:?}");
+}
+
+#[test]
+fn an_existing_generation_follows_spec_and_the_start_of_deletion() {
+    let store = Store::open_in_memory().unwrap();
+    let mut guarded = tracked_widget("default", "w", 1);
+    guarded["metadata"]["finalizers"] = json!(["example.com/a"]);
+    create(&store, guarded);
+    create(&store, widget("default", "plain", 1));
+    let generation = |name: &str| {
+        store.get_raw(&widgets(), "default", name).unwrap().unwrap()["metadata"]["generation"]
+            .clone()
+    };
+    resize(&store, "w", 2, &WriteOptions::default());
+    resize(&store, "plain", 2, &WriteOptions::default());
+    assert_eq!(
+        (generation("w"), generation("plain")),
+        (json!(2), Value::Null)
+    );
+    let options = DeleteOptionsRaw::default();
+    store
+        .delete_raw(&widgets(), "default", "w", &options)
+        .unwrap();
+    store
+        .delete_raw(&widgets(), "default", "w", &options)
+        .unwrap();
+    assert_eq!(
+        generation("w"),
+        json!(3),
+        "bumped once, when deletion started"
     );
 }
 
@@ -527,7 +747,7 @@ async fn dry_runs_store_and_emit_nothing() {
     let mut guarded = widget("default", "kept", 1);
     guarded["metadata"]["finalizers"] = json!(["example.com/a"]);
     create(&store, guarded);
-    create(&store, widget("default", "w", 1));
+    create(&store, tracked_widget("default", "w", 1));
     let (_, mut watch) = store.list_watch_raw(&widgets(), None, None).unwrap();
     let dry = WriteOptions { dry_run: true };
 

@@ -10,7 +10,8 @@ use crate::watch::WatchStream;
 use crate::{Object, Store, StoreError};
 
 impl Store {
-    /// Creates `obj`; the store sets uid, creationTimestamp, generation and resourceVersion.
+    /// Creates `obj`; the store sets uid, creationTimestamp and resourceVersion (a generation
+    /// is kept as given).
     pub fn create<K: Object>(&self, obj: K) -> Result<K, StoreError> {
         let ty = ResourceKey::of::<K>();
         let value = self.create_raw(&ty, serde_json::to_value(&obj)?, &WriteOptions::default())?;

@@ -19,15 +19,25 @@ use serde_json::{json, Value};
 
 use crate::kubelet::flight::{FlightAborted, Step};
 use crate::kubelet::image_gc::images_in_use;
-use crate::kubelet::images::{PullFailure, Pulled};
-use crate::kubelet::Context;
+use crate::kubelet::images::{ImageManager, PullFailure, Pulled};
+use crate::paths::Paths;
 use crate::shim::client::ShimClient;
 use crate::shim::protocol::ExecRequest;
 
-pub type Shared = Arc<Context>;
+/// What the agent's own routes reach: the store they read pods from, the node's files and its
+/// images (the kubelet, an API client, holds no store).
+pub struct NodeApi {
+    pub store: peapod_store::Store,
+    pub paths: Paths,
+    pub images: peapod_image::ImageStore,
+    pub image_manager: Arc<ImageManager>,
+    pub node_name: String,
+}
+
+pub type Shared = Arc<NodeApi>;
 
 /// The generic API server over the agent's store, with every kind peapod serves.
-pub fn api_server(ctx: &Context) -> Arc<ApiServer> {
+pub fn api_server(ctx: &NodeApi) -> Arc<ApiServer> {
     let node = peapod_apis::NodeInfo {
         name: ctx.node_name.clone(),
         addresses: super::node_addresses,
@@ -57,6 +67,14 @@ pub fn router(ctx: Shared, api: Arc<ApiServer>) -> Router {
         .route(
             "/apis/metrics.k8s.io/v1beta1/namespaces/{ns}/pods/{name}",
             get(super::metrics::get_pod_metrics),
+        )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/nodes",
+            get(super::metrics::list_node_metrics),
+        )
+        .route(
+            "/apis/metrics.k8s.io/v1beta1/nodes/{name}",
+            get(super::metrics::get_node_metrics),
         )
         .route("/apis/images.peapod.io/v1/images", get(list_images))
         .route("/apis/images.peapod.io/v1/images/load", post(load_images))
@@ -91,7 +109,7 @@ fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'stati
     response
 }
 
-fn find_pod(ctx: &Context, ns: &str, name: &str) -> ApiResult<Pod> {
+fn find_pod(ctx: &NodeApi, ns: &str, name: &str) -> ApiResult<Pod> {
     ctx.store
         .get::<Pod>(ns, name)?
         .ok_or_else(|| ApiError::not_found("", "pods", name))

@@ -1,7 +1,8 @@
-//! The audit log: one line per API request, on both listeners, at info on target
-//! `peapod::audit`: who asked (the user the authenticator recorded on the response), what
-//! (method and path), the answer's status code and how long it took to start answering (a
-//! watch or a log follow streams on after that).
+//! The audit log: one line per API request, on both listeners and from the kubelet's
+//! in-process client, at info on target `peapod::audit`: who asked (the user the authenticator
+//! recorded on the response, or the client's own), what (method and path), the answer's
+//! status code and how long it took to start answering (a watch or a log follow streams on
+//! after that).
 
 use std::time::Instant;
 
@@ -18,10 +19,13 @@ pub async fn log(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // In-process clients come with their user; the listeners' authenticators answer with it.
+    let asked_as = request.extensions().get::<User>().cloned();
     let response = next.run(request).await;
     let user = response
         .extensions()
         .get::<User>()
+        .or(asked_as.as_ref())
         .map_or("system:anonymous", |user| user.name.as_str());
     tracing::info!(
         target: TARGET,

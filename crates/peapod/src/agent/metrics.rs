@@ -1,6 +1,6 @@
-//! The metrics.k8s.io/v1beta1 API as metrics-server serves it (`PodMetrics`, `PodMetricsList`),
-//! measured from the running containers' cgroups: memory is the working set, CPU the rate of
-//! the cumulative usage counter between two samples.
+//! The metrics.k8s.io/v1beta1 API as metrics-server serves it (`PodMetrics`, `NodeMetrics` and
+//! their lists), measured from cgroups (the running containers', and the root's for the node):
+//! memory is the working set, CPU the rate of the cumulative usage counter between two samples.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -11,7 +11,8 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use peapod_api::selector::LabelSelector;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -19,6 +20,8 @@ use serde_json::json;
 use crate::agent::api::Shared;
 
 const API_VERSION: &str = "metrics.k8s.io/v1beta1";
+/// The node's memory where its root cgroup has no memory files (cgroup v2).
+const MEMINFO: &str = "/proc/meminfo";
 /// A previous sample younger than this gives too noisy a rate: sample afresh.
 const MIN_WINDOW: Duration = Duration::from_millis(100);
 /// A previous sample older than this says little about the current rate: sample afresh.
@@ -30,8 +33,16 @@ const FORGET_AFTER: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("podmetrics.metrics.k8s.io \"{name}\" not found")]
-    NotFound { name: String },
+    /// Nothing measured for an object that exists (`resource` is `podmetrics` or
+    /// `nodemetrics`, as metrics-server names its resources in errors).
+    #[error("{resource}.metrics.k8s.io \"{name}\" not found")]
+    NotFound {
+        resource: &'static str,
+        name: String,
+    },
+    /// No such Node: metrics-server passes on its node lister's error.
+    #[error("node \"{name}\" not found")]
+    NoNode { name: String },
     #[error("unable to parse requirement: {0}")]
     Selector(#[from] peapod_api::selector::SelectorError),
     #[error(transparent)]
@@ -58,7 +69,9 @@ pub enum MetricsError {
 impl MetricsError {
     fn status(&self) -> (StatusCode, &'static str) {
         match self {
-            MetricsError::NotFound { .. } => (StatusCode::NOT_FOUND, "NotFound"),
+            MetricsError::NotFound { .. } | MetricsError::NoNode { .. } => {
+                (StatusCode::NOT_FOUND, "NotFound")
+            }
             MetricsError::Selector(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             MetricsError::Store(err) => (
                 StatusCode::from_u16(err.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
@@ -81,8 +94,15 @@ impl IntoResponse for MetricsError {
             "reason": reason,
             "code": code.as_u16(),
         });
-        if let MetricsError::NotFound { name } = &self {
-            body["details"] = json!({"name": name, "group": "metrics.k8s.io", "kind": "pods"});
+        match &self {
+            MetricsError::NotFound { resource, name } => {
+                body["details"] =
+                    json!({"name": name, "group": "metrics.k8s.io", "kind": resource});
+            }
+            MetricsError::NoNode { name } => {
+                body["details"] = json!({"name": name, "kind": "node"})
+            }
+            _ => {}
         }
         (code, Json(body)).into_response()
     }
@@ -134,6 +154,36 @@ pub struct PodMetricsList {
     pub items: Vec<PodMetrics>,
 }
 
+/// The node's usage: its root cgroup, as kubelet reports the node to metrics-server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMetrics {
+    pub kind: String,
+    pub api_version: String,
+    pub metadata: NodeMetricsMeta,
+    pub timestamp: String,
+    pub window: String,
+    pub usage: Usage,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMetricsMeta {
+    pub name: String,
+    pub creation_timestamp: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeMetricsList {
+    pub kind: String,
+    pub api_version: String,
+    pub metadata: serde_json::Value,
+    pub items: Vec<NodeMetrics>,
+}
+
 // ----- handlers --------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize, Default)]
@@ -171,7 +221,28 @@ pub async fn get_pod_metrics(
         .await
         .pop()
         .map(Json)
-        .ok_or(MetricsError::NotFound { name })
+        .ok_or(MetricsError::NotFound {
+            resource: "podmetrics",
+            name,
+        })
+}
+
+impl MetricsParams {
+    /// Whether an object with `labels` is selected (everything without a selector).
+    fn selects(&self) -> Result<impl Fn(&ObjectMeta) -> bool, MetricsError> {
+        let selector = self
+            .label_selector
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(str::parse::<LabelSelector>)
+            .transpose()?;
+        Ok(move |meta: &ObjectMeta| {
+            let empty = BTreeMap::new();
+            selector
+                .as_ref()
+                .is_none_or(|s| s.matches(meta.labels.as_ref().unwrap_or(&empty)))
+        })
+    }
 }
 
 async fn list_response(
@@ -179,22 +250,12 @@ async fn list_response(
     ns: Option<&str>,
     params: &MetricsParams,
 ) -> Result<Json<PodMetricsList>, MetricsError> {
-    let selector = params
-        .label_selector
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(str::parse::<LabelSelector>)
-        .transpose()?;
-    let empty = BTreeMap::new();
+    let selects = params.selects()?;
     let pods: Vec<Pod> = ctx
         .store
         .list::<Pod>(ns)?
         .into_iter()
-        .filter(|p| {
-            selector
-                .as_ref()
-                .is_none_or(|s| s.matches(p.metadata.labels.as_ref().unwrap_or(&empty)))
-        })
+        .filter(|p| selects(&p.metadata))
         .collect();
     let items = measure(&Cgroups::host(), &ctx.paths.cgroup_parent(), &pods).await;
     Ok(Json(PodMetricsList {
@@ -203,6 +264,74 @@ async fn list_response(
         metadata: json!({}),
         items,
     }))
+}
+
+/// `GET /apis/metrics.k8s.io/v1beta1/nodes`
+pub async fn list_node_metrics(
+    State(ctx): State<Shared>,
+    Query(params): Query<MetricsParams>,
+) -> Result<Json<NodeMetricsList>, MetricsError> {
+    let selects = params.selects()?;
+    let nodes: Vec<Node> = ctx.store.list::<Node>(None)?;
+    let selected: Vec<Node> = nodes.into_iter().filter(|n| selects(&n.metadata)).collect();
+    Ok(Json(NodeMetricsList {
+        kind: "NodeMetricsList".into(),
+        api_version: API_VERSION.into(),
+        metadata: json!({}),
+        items: node_metrics(&ctx.node_name, &selected).await,
+    }))
+}
+
+/// `GET /apis/metrics.k8s.io/v1beta1/nodes/{name}`: metrics-server's answers, the node
+/// lister's NotFound for a Node that does not exist and a NotFound on nodemetrics for one that
+/// could not be measured.
+pub async fn get_node_metrics(
+    State(ctx): State<Shared>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Json<NodeMetrics>, MetricsError> {
+    let node = ctx.store.get::<Node>("", &name)?;
+    let node = node.ok_or_else(|| MetricsError::NoNode { name: name.clone() })?;
+    node_metrics(&ctx.node_name, &[node])
+        .await
+        .pop()
+        .map(Json)
+        .ok_or(MetricsError::NotFound {
+            resource: "nodemetrics",
+            name,
+        })
+}
+
+/// The metrics of the agent's own node when `nodes` holds it (the only node it can measure).
+async fn node_metrics(own: &str, nodes: &[Node]) -> Vec<NodeMetrics> {
+    let Some(node) = nodes
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(own))
+    else {
+        return Vec::new();
+    };
+    let root = match Cgroups::host().node(Path::new(MEMINFO)) {
+        Ok(root) => root,
+        Err(err) => {
+            tracing::debug!(%err, "node without metrics");
+            return Vec::new();
+        }
+    };
+    let Some(Some(measured)) = measure_cgroups(&[&root]).await.pop() else {
+        return Vec::new();
+    };
+    let stamp = time_text(jiff::Timestamp::now());
+    vec![NodeMetrics {
+        kind: "NodeMetrics".into(),
+        api_version: API_VERSION.into(),
+        metadata: NodeMetricsMeta {
+            name: own.to_owned(),
+            creation_timestamp: stamp.clone(),
+            labels: node.metadata.labels.clone(),
+        },
+        timestamp: stamp,
+        window: window_text(measured.window),
+        usage: measured.usage(),
+    }]
 }
 
 // ----- measuring -------------------------------------------------------------------------
@@ -214,25 +343,58 @@ struct Target {
     cgroup: ContainerCgroup,
 }
 
-/// What one container measured.
-struct Measured {
-    pod: usize,
-    name: String,
+/// What one cgroup measured.
+#[derive(Debug, Clone, Copy)]
+struct Measurement {
     nanocores: u64,
     working_set: u64,
     window: Duration,
 }
 
+impl Measurement {
+    fn usage(&self) -> Usage {
+        Usage {
+            cpu: cpu_quantity(self.nanocores),
+            memory: memory_quantity(self.working_set),
+        }
+    }
+}
+
+/// What one container measured.
+struct Measured {
+    pod: usize,
+    name: String,
+    measurement: Measurement,
+}
+
 /// The metrics of every pod of `pods` that has a running container whose cgroup could be
-/// read, in the order of `pods`. Waits [`FRESH_WINDOW`] once when some container has no
-/// usable previous sample.
+/// read, in the order of `pods`.
 pub async fn measure(cgroups: &Cgroups, parent: &str, pods: &[Pod]) -> Vec<PodMetrics> {
     let targets = targets(cgroups, parent, pods);
-    let first: Vec<Option<Sample>> = targets.iter().map(|t| t.cgroup.sample().ok()).collect();
-    let mut rates: Vec<Option<(u64, Duration)>> = targets
+    let found: Vec<&ContainerCgroup> = targets.iter().map(|t| &t.cgroup).collect();
+    let measurements = measure_cgroups(&found).await;
+    let measured: Vec<Measured> = targets
+        .into_iter()
+        .zip(measurements)
+        .filter_map(|(target, measurement)| {
+            Some(Measured {
+                pod: target.pod,
+                name: target.name,
+                measurement: measurement?,
+            })
+        })
+        .collect();
+    assemble(pods, measured, jiff::Timestamp::now())
+}
+
+/// The CPU rate and working set of each cgroup (`None` for one that could not be read).
+/// Waits [`FRESH_WINDOW`] once when some cgroup has no usable previous sample.
+async fn measure_cgroups(cgroups: &[&ContainerCgroup]) -> Vec<Option<Measurement>> {
+    let first: Vec<Option<Sample>> = cgroups.iter().map(|c| c.sample().ok()).collect();
+    let mut rates: Vec<Option<(u64, Duration)>> = cgroups
         .iter()
         .zip(&first)
-        .map(|(t, now)| rate_since(previous(&t.cgroup)?, (*now)?))
+        .map(|(cgroup, now)| rate_since(previous(cgroup)?, (*now)?))
         .collect();
     if rates
         .iter()
@@ -241,37 +403,33 @@ pub async fn measure(cgroups: &Cgroups, parent: &str, pods: &[Pod]) -> Vec<PodMe
     {
         tokio::time::sleep(FRESH_WINDOW).await;
     }
-    complete_rates(&targets, &first, &mut rates);
-    let measured: Vec<Measured> = targets
-        .into_iter()
+    complete_rates(cgroups, &first, &mut rates);
+    cgroups
+        .iter()
         .zip(rates)
-        .filter_map(|(target, rate)| {
+        .map(|(cgroup, rate)| {
             let (nanocores, window) = rate?;
-            let working_set = target.cgroup.working_set().ok()?;
-            Some(Measured {
-                pod: target.pod,
-                name: target.name,
+            Some(Measurement {
                 nanocores,
-                working_set,
+                working_set: cgroup.working_set().ok()?,
                 window,
             })
         })
-        .collect();
-    assemble(pods, measured, jiff::Timestamp::now())
+        .collect()
 }
 
-/// Takes the second sample of the containers that have no rate yet, and remembers each
-/// container's latest sample for the next request.
+/// Takes the second sample of the cgroups that have no rate yet, and remembers each
+/// cgroup's latest sample for the next request.
 fn complete_rates(
-    targets: &[Target],
+    cgroups: &[&ContainerCgroup],
     first: &[Option<Sample>],
     rates: &mut [Option<(u64, Duration)>],
 ) {
-    for ((target, now), rate_slot) in targets.iter().zip(first).zip(rates.iter_mut()) {
+    for ((cgroup, now), rate_slot) in cgroups.iter().zip(first).zip(rates.iter_mut()) {
         let Some(now) = *now else { continue };
         let latest = match rate_slot {
             Some(_) => now,
-            None => match target.cgroup.sample() {
+            None => match cgroup.sample() {
                 Ok(later) => {
                     *rate_slot = rate(now, later);
                     later
@@ -279,7 +437,7 @@ fn complete_rates(
                 Err(_) => continue,
             },
         };
-        remember(&target.cgroup, latest);
+        remember(cgroup, latest);
     }
 }
 
@@ -323,7 +481,7 @@ fn running_containers(pod: &Pod) -> Vec<(String, String)> {
 }
 
 fn assemble(pods: &[Pod], measured: Vec<Measured>, now: jiff::Timestamp) -> Vec<PodMetrics> {
-    let stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let stamp = time_text(now);
     let mut items: Vec<PodMetrics> = Vec::new();
     let mut windows: Vec<Duration> = Vec::new();
     let mut last_pod = None;
@@ -348,21 +506,27 @@ fn assemble(pods: &[Pod], measured: Vec<Measured>, now: jiff::Timestamp) -> Vec<
         }
         let (item, window) = (items.last_mut(), windows.last_mut());
         if let (Some(item), Some(window)) = (item, window) {
-            *window = (*window).max(m.window);
+            *window = (*window).max(m.measurement.window);
             item.containers.push(ContainerMetrics {
                 name: m.name,
-                usage: Usage {
-                    cpu: cpu_quantity(m.nanocores),
-                    memory: memory_quantity(m.working_set),
-                },
+                usage: m.measurement.usage(),
             });
         }
     }
     for (item, window) in items.iter_mut().zip(windows) {
-        item.window =
-            peapod_printers::go_duration(Duration::from_millis(window.as_millis() as u64));
+        item.window = window_text(window);
     }
     items
+}
+
+/// A time as Kubernetes writes it (RFC 3339, to the second).
+fn time_text(time: jiff::Timestamp) -> String {
+    time.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// A window as metrics-server writes it: a Go duration, to the millisecond.
+fn window_text(window: Duration) -> String {
+    peapod_printers::go_duration(Duration::from_millis(window.as_millis() as u64))
 }
 
 // ----- samples and rates -----------------------------------------------------------------
@@ -441,6 +605,9 @@ pub enum MemoryFiles {
     V1 { usage: PathBuf, stat: PathBuf },
     /// v2 `memory.current` and `memory.stat` (`inactive_file`).
     V2 { current: PathBuf, stat: PathBuf },
+    /// `/proc/meminfo`, for the v2 root cgroup, which has no `memory.current`: in use is
+    /// `MemTotal` − `MemFree` (runc's root statistics), less `Inactive(file)`.
+    Meminfo(PathBuf),
 }
 
 /// One container's cgroup files.
@@ -480,6 +647,20 @@ impl Cgroups {
     /// Locates the CPU counter and memory files of the cgroup at `relative` (below each
     /// hierarchy's root), v1 files first.
     pub fn container(&self, relative: &str) -> Result<ContainerCgroup, MetricsError> {
+        self.locate(relative, None)
+    }
+
+    /// The node's cgroup, as kubelet measures the node: the hierarchies' roots, with
+    /// `meminfo` for memory where the root has no memory files.
+    pub fn node(&self, meminfo: &Path) -> Result<ContainerCgroup, MetricsError> {
+        self.locate("", Some(meminfo))
+    }
+
+    fn locate(
+        &self,
+        relative: &str,
+        meminfo: Option<&Path>,
+    ) -> Result<ContainerCgroup, MetricsError> {
         let dirs = self.candidates(relative);
         let find = |file: &str| dirs.iter().map(|d| d.join(file)).find(|p| p.is_file());
         let missing = |controller| MetricsError::NoCgroup {
@@ -495,13 +676,14 @@ impl Cgroups {
                 stat: usage.with_file_name("memory.stat"),
                 usage,
             },
-            None => {
-                let current = find("memory.current").ok_or_else(|| missing("memory"))?;
-                MemoryFiles::V2 {
+            None => match (find("memory.current"), meminfo) {
+                (Some(current), _) => MemoryFiles::V2 {
                     stat: current.with_file_name("memory.stat"),
                     current,
-                }
-            }
+                },
+                (None, Some(meminfo)) => MemoryFiles::Meminfo(meminfo.to_path_buf()),
+                (None, None) => return Err(missing("memory")),
+            },
         };
         Ok(ContainerCgroup { cpu, memory })
     }
@@ -534,6 +716,12 @@ impl ContainerCgroup {
                 (usage, "memory.usage_in_bytes", stat, "total_inactive_file")
             }
             MemoryFiles::V2 { current, stat } => (current, "memory.current", stat, "inactive_file"),
+            MemoryFiles::Meminfo(path) => {
+                let content = read(path)?;
+                let field = |key| meminfo_bytes(path, &content, key);
+                let used = field("MemTotal")?.saturating_sub(field("MemFree")?);
+                return Ok(used.saturating_sub(field("Inactive(file)")?));
+            }
         };
         let used = parse_single(usage, &read(usage)?, usage_path)?;
         let inactive = stat_value(stat, &read(stat)?, key)?;
@@ -564,6 +752,21 @@ pub fn stat_value(path: &Path, content: &str, key: &'static str) -> Result<u64, 
         .filter_map(|line| line.split_once(' '))
         .find(|(k, _)| *k == key)
         .and_then(|(_, v)| v.trim().parse().ok())
+        .ok_or_else(|| MetricsError::Parse {
+            path: path.to_path_buf(),
+            field: key,
+            content: content.to_string(),
+        })
+}
+
+/// A `/proc/meminfo` field (`MemTotal:  16384 kB`) in bytes.
+pub fn meminfo_bytes(path: &Path, content: &str, key: &'static str) -> Result<u64, MetricsError> {
+    content
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
         .ok_or_else(|| MetricsError::Parse {
             path: path.to_path_buf(),
             field: key,
@@ -844,11 +1047,60 @@ mod tests {
 
     #[test]
     fn not_found_is_a_kubernetes_status() {
-        let response = MetricsError::NotFound { name: "x".into() }.into_response();
+        let not_found = |resource| MetricsError::NotFound {
+            resource,
+            name: "x".into(),
+        };
+        let response = not_found("podmetrics").into_response();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(
-            MetricsError::NotFound { name: "x".into() }.to_string(),
+            not_found("podmetrics").to_string(),
             "podmetrics.metrics.k8s.io \"x\" not found"
         );
+        assert_eq!(
+            not_found("nodemetrics").to_string(),
+            "nodemetrics.metrics.k8s.io \"x\" not found"
+        );
+        let no_node = MetricsError::NoNode { name: "x".into() };
+        assert_eq!(no_node.to_string(), "node \"x\" not found");
+        assert_eq!(no_node.into_response().status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn the_node_is_the_root_cgroup() {
+        let root = tempfile::tempdir().unwrap();
+        write(&root.path().join("cpuacct/cpuacct.usage"), "7000\n");
+        write(
+            &root.path().join("memory/memory.usage_in_bytes"),
+            "41943040\n",
+        );
+        write(
+            &root.path().join("memory/memory.stat"),
+            "total_inactive_file 4194304\n",
+        );
+        let node = Cgroups::at(root.path())
+            .node(Path::new("/nonexistent"))
+            .unwrap();
+        assert_eq!(node.cpu_usage_ns().unwrap(), 7000);
+        assert_eq!(node.working_set().unwrap(), 41_943_040 - 4_194_304);
+    }
+
+    #[test]
+    fn the_v2_root_has_its_memory_from_meminfo() {
+        let root = tempfile::tempdir().unwrap();
+        write(&root.path().join("cgroup.controllers"), "cpu memory\n");
+        write(&root.path().join("cpu.stat"), "usage_usec 3\n");
+        let meminfo = root.path().join("meminfo");
+        write(
+            &meminfo,
+            "MemTotal:       16384 kB\nMemFree:         4096 kB\nInactive(file):  2048 kB\n",
+        );
+        let node = Cgroups::at(root.path()).node(&meminfo).unwrap();
+        assert_eq!(node.memory, MemoryFiles::Meminfo(meminfo.clone()));
+        assert_eq!(node.cpu_usage_ns().unwrap(), 3000);
+        assert_eq!(node.working_set().unwrap(), (16384 - 4096 - 2048) * 1024);
+        let err = meminfo_bytes(&meminfo, "MemFree: 1 kB\n", "MemTotal").unwrap_err();
+        assert!(err.to_string().contains("no MemTotal"), "{err}");
+        assert!(Cgroups::at(root.path()).container("").is_err());
     }
 }

@@ -23,16 +23,20 @@ use peapod_image::ImageStore;
 use peapod_net::{Network, NetworkConfig};
 use peapod_store::Store;
 
+use peapod_apiserver::authn::User;
 use peapod_apiserver::client::LocalClient;
+use peapod_apiserver::ApiServer;
 
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
+use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
 use crate::kubelet::node_status::{self, NodeConfig};
 use crate::kubelet::{Context, Kubelet};
 use crate::paths::Paths;
 use crate::perms;
+use api::NodeApi;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -79,6 +83,10 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// An agent whose stores are open and whose socket is bound, not yet serving.
 pub struct Agent {
     ctx: Arc<Context>,
+    node_api: Arc<NodeApi>,
+    api_server: Arc<ApiServer>,
+    /// The API: the agent's own routes, then the generic API server.
+    app: axum::Router,
     listener: tokio::net::UnixListener,
     https: Option<https::HttpsListener>,
     image_gc: ImageGcPolicy,
@@ -113,13 +121,25 @@ impl Agent {
         bootstrap::ensure_namespaces(&store)?;
         let images = ImageStore::open(paths.images_dir())?;
         let puller = Puller::new(images.clone(), config.registry.clone());
+        let node_api = Arc::new(NodeApi {
+            store,
+            paths: paths.clone(),
+            images: images.clone(),
+            image_manager: Arc::new(ImageManager::new(images.clone(), puller)),
+            node_name: node_name(),
+        });
+        let api_server = api::api_server(&node_api);
+        let app = api::router(node_api.clone(), api_server.clone());
+        let client = kubelet_client(&app, &node_api.node_name);
         let ctx = Arc::new(Context {
             network,
             scheduler: Default::default(),
-            store,
-            image_manager: ImageManager::new(images.clone(), puller),
+            pods: Default::default(),
+            recorder: Recorder::start(client.clone()),
+            client,
+            image_manager: node_api.image_manager.clone(),
             images,
-            node_name: node_name(),
+            node_name: node_api.node_name.clone(),
             host_ip: host_ip(),
             paths,
             backoff_base: config.backoff_base,
@@ -129,6 +149,9 @@ impl Agent {
         });
         Ok(Agent {
             ctx,
+            node_api,
+            api_server,
+            app,
             listener,
             https,
             image_gc: config.image_gc,
@@ -138,6 +161,11 @@ impl Agent {
 
     pub fn context(&self) -> &Arc<Context> {
         &self.ctx
+    }
+
+    /// What the agent's own routes reach (its store among them).
+    pub fn node_api(&self) -> &Arc<NodeApi> {
+        &self.node_api
     }
 
     /// How the node describes itself in its Node object.
@@ -162,7 +190,7 @@ impl Agent {
         tokio::spawn(Kubelet::new(self.ctx.clone()).run(self.eviction));
         let gc = tokio::spawn(image_gc::run(
             self.ctx.images.clone(),
-            self.ctx.store.clone(),
+            self.ctx.client.clone(),
             self.ctx.image_manager.usage().clone(),
             self.image_gc,
         ));
@@ -174,23 +202,18 @@ impl Agent {
             tracing::info!("peapod agent stopping; pods keep running");
             let _ = stopping_tx.send(true);
         };
-        let api_server = api::api_server(&self.ctx);
-        let app = api::router(self.ctx.clone(), api_server.clone());
+        let (api_server, app, store) = (self.api_server, self.app, &self.node_api.store);
         let client = LocalClient::new(app.clone());
         let namespaces = tokio::spawn(
-            NamespaceController::new(
-                client.clone(),
-                api_server.registry().clone(),
-                self.ctx.store.clone(),
-            )
-            .run(),
+            NamespaceController::new(client.clone(), api_server.registry().clone(), store.clone())
+                .run(),
         );
         let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
         let collector = tokio::spawn(
             GarbageCollector::new(
                 LocalClient::new(app.clone()),
                 api_server.registry().clone(),
-                self.ctx.store.clone(),
+                store.clone(),
             )
             .run(),
         );
@@ -234,6 +257,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     Agent::open(config).await?.serve(shutdown).await
+}
+
+/// The kubelet's client: the node's user (`system:node:<name>` in `system:nodes`, as a
+/// kubelet authenticates), its requests in the audit log.
+fn kubelet_client(app: &axum::Router, node: &str) -> LocalClient {
+    let audited = app.clone().layer(axum::middleware::from_fn(audit::log));
+    let user = User::new(format!("system:node:{node}"), &["system:nodes"]);
+    LocalClient::new(audited).with_identity(user, "kubelet")
 }
 
 /// The node is named after the host.

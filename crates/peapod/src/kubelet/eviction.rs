@@ -115,7 +115,8 @@ impl Evictions {
     }
 }
 
-/// Runs a pass every period; `wake` pokes the worker of an evicted pod.
+/// Runs a pass every period over the pods the API lists; `wake` pokes the worker of an
+/// evicted pod.
 pub async fn run(
     ctx: Arc<Context>,
     policy: EvictionPolicy,
@@ -124,27 +125,33 @@ pub async fn run(
     let mut ticks = tokio::time::interval(policy.period);
     loop {
         ticks.tick().await;
+        let all = match super::list_pods(&ctx.client).await {
+            Ok(pods) => pods,
+            Err(err) => {
+                tracing::warn!(%err, "eviction manager: listing pods");
+                continue;
+            }
+        };
         let (pass_ctx, pass_policy) = (ctx.clone(), policy.clone());
-        let evicted = tokio::task::spawn_blocking(move || pass(&pass_ctx, &pass_policy)).await;
+        let evicted =
+            tokio::task::spawn_blocking(move || pass(&pass_ctx, &pass_policy, &all)).await;
         for uid in evicted.unwrap_or_default() {
             wake(&uid);
         }
     }
 }
 
-/// One pass; returns the uids of the pods it evicted.
-fn pass(ctx: &Context, policy: &EvictionPolicy) -> Vec<String> {
-    let pods: Vec<Pod> = ctx
-        .store
-        .list::<Pod>(None)
-        .unwrap_or_default()
-        .into_iter()
+/// One pass over `all` the pods; returns the uids of the pods it evicted.
+fn pass(ctx: &Context, policy: &EvictionPolicy, all: &[Pod]) -> Vec<String> {
+    let pods: Vec<Pod> = all
+        .iter()
         .filter(|p| {
             is_active(p)
                 && !ctx
                     .evictions
                     .is_pending(p.metadata.uid.as_deref().unwrap_or_default())
         })
+        .cloned()
         .collect();
     let mut evicted = Vec::new();
     for pod in &pods {
@@ -160,8 +167,8 @@ fn pass(ctx: &Context, policy: &EvictionPolicy) -> Vec<String> {
         return evicted;
     };
     set_pressure(ctx, true);
-    reclaim_dead_containers(ctx);
-    reclaim_images(ctx, &low);
+    reclaim_dead_containers(ctx, all);
+    reclaim_images(ctx, all, &low);
     if low_filesystem(ctx, policy).is_none() {
         set_pressure(ctx, false);
         return evicted;
@@ -256,8 +263,8 @@ fn low_filesystem(ctx: &Context, policy: &EvictionPolicy) -> Option<Low> {
 
 /// kubelet reclaims node-level resources before it evicts, dead containers first: the
 /// writable layers of finished pods whose containers have all exited.
-fn reclaim_dead_containers(ctx: &Context) {
-    for pod in ctx.store.list::<Pod>(None).unwrap_or_default() {
+fn reclaim_dead_containers(ctx: &Context, pods: &[Pod]) {
+    for pod in pods {
         let status = pod.status.as_ref();
         let finished = matches!(
             status.and_then(|s| s.phase.as_deref()),
@@ -287,12 +294,12 @@ fn reclaim_dead_containers(ctx: &Context) {
     }
 }
 
-/// Then unused images.
-fn reclaim_images(ctx: &Context, low: &Low) {
+/// Then images none of `pods` uses.
+fn reclaim_images(ctx: &Context, pods: &[Pod], low: &Low) {
     let needed = low.threshold.saturating_sub(low.available);
     match super::image_gc::free(
         &ctx.images,
-        &ctx.store,
+        pods,
         ctx.image_manager.usage(),
         needed,
         Duration::ZERO,

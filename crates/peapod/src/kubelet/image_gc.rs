@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
+use peapod_apiserver::client::LocalClient;
+use peapod_apiserver::status::ApiError;
 use peapod_image::{Image, ImageStore};
-use peapod_store::Store;
 
 /// When and how far image GC frees space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,12 +209,14 @@ pub enum GcError {
     #[error("image gc: {0}")]
     Images(#[from] peapod_image::ImageError),
     #[error("image gc: listing pods: {0}")]
-    Pods(#[from] peapod_store::StoreError),
+    Pods(#[from] ApiError),
+    #[error("image gc task: {0}")]
+    Task(#[from] tokio::task::JoinError),
     #[error("failed to garbage collect required amount of images: attempted to free {needed} bytes, but only found {freed} bytes eligible to free")]
     Short { needed: u64, freed: u64 },
 }
 
-/// The ids of images a pod in the store names (a pod being deleted still uses its image).
+/// The ids of images a pod names (a pod being deleted still uses its image).
 pub fn images_in_use(pods: &[Pod], images: &ImageStore) -> HashSet<String> {
     pods.iter()
         .filter_map(|pod| pod.spec.as_ref())
@@ -244,7 +247,7 @@ fn filesystem_usage(path: &Path) -> Result<(u64, u64), GcError> {
 /// One GC pass; returns the images removed.
 pub fn collect(
     images: &ImageStore,
-    pods: &Store,
+    pods: &[Pod],
     usage: &ImageUsage,
     policy: &ImageGcPolicy,
 ) -> Result<Vec<Image>, GcError> {
@@ -253,11 +256,11 @@ pub fn collect(
     free(images, pods, usage, needed.unwrap_or(0), policy.minimum_age)
 }
 
-/// Removes unused images, least recently used first and none younger than `minimum_age`,
-/// until `needed` bytes are free (nothing when 0, but usage is still recorded).
+/// Removes images none of `pods` uses, least recently used first and none younger than
+/// `minimum_age`, until `needed` bytes are free (nothing when 0, but usage is still recorded).
 pub fn free(
     images: &ImageStore,
-    pods: &Store,
+    pods: &[Pod],
     usage: &ImageUsage,
     needed: u64,
     minimum_age: Duration,
@@ -265,7 +268,7 @@ pub fn free(
     let stored = images.list()?;
     let now = Instant::now();
     let ids: Vec<&str> = stored.iter().map(|i| i.id.as_str()).collect();
-    let in_use = images_in_use(&pods.list::<Pod>(None)?, images);
+    let in_use = images_in_use(pods, images);
     for id in &in_use {
         usage.used(id, now);
     }
@@ -300,10 +303,11 @@ pub fn free(
     Ok(removed)
 }
 
-/// Runs a GC pass every period until the task is dropped.
+/// Runs a GC pass every period until the task is dropped, judging images by the pods the
+/// API lists.
 pub async fn run(
     images: ImageStore,
-    pods: Store,
+    client: LocalClient,
     usage: std::sync::Arc<ImageUsage>,
     policy: ImageGcPolicy,
 ) {
@@ -311,18 +315,26 @@ pub async fn run(
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let (images, pods, usage) = (images.clone(), pods.clone(), usage.clone());
-        let pass = tokio::task::spawn_blocking(move || collect(&images, &pods, &usage, &policy));
-        match pass.await {
-            Ok(Ok(removed)) => {
+        match pass(&images, &client, &usage, policy).await {
+            Ok(removed) => {
                 for image in removed {
                     tracing::info!(id = %image.id, names = ?image.names, size = image.size, "image gc removed an image");
                 }
             }
-            Ok(Err(err)) => tracing::warn!(%err, "image garbage collection"),
-            Err(err) => tracing::warn!(%err, "image garbage collection task"),
+            Err(err) => tracing::warn!(%err, "image garbage collection"),
         }
     }
+}
+
+async fn pass(
+    images: &ImageStore,
+    client: &LocalClient,
+    usage: &std::sync::Arc<ImageUsage>,
+    policy: ImageGcPolicy,
+) -> Result<Vec<Image>, GcError> {
+    let pods = super::list_pods(client).await?;
+    let (images, usage) = (images.clone(), usage.clone());
+    tokio::task::spawn_blocking(move || collect(&images, &pods, &usage, &policy)).await?
 }
 
 #[cfg(test)]

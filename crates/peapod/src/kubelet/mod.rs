@@ -1,5 +1,6 @@
-//! The kubelet of peapod: watches the pods in the store, runs one [`worker`] per pod, and on
-//! start removes what belongs to pods that no longer exist.
+//! The kubelet of peapod, a client of the API server as k3s' embedded kubelet is: it lists and
+//! watches the node's pods (and, as the scheduler, those awaiting a node), runs one [`worker`]
+//! per pod, and on start removes what belongs to pods that no longer exist.
 
 pub mod backoff;
 pub mod events;
@@ -10,33 +11,47 @@ pub mod image_gc;
 pub mod images;
 pub mod node_status;
 pub mod pod_cgroup;
+pub mod pod_manager;
 pub mod policy;
 pub mod probe_workers;
 pub mod prober;
+pub mod reflector;
 pub mod sandbox;
 pub mod scheduler;
 pub mod status;
+pub mod status_manager;
 pub mod termination;
 pub mod worker;
+
+#[cfg(test)]
+mod testing;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
+use peapod_apiserver::client::LocalClient;
 use peapod_image::ImageStore;
-use peapod_store::{Store, WatchEventType};
 use tokio::sync::mpsc;
 
 use crate::paths::Paths;
+use reflector::{Delta, Reflector};
+
+/// Where the kubelet's pods are listed and watched.
+const PODS: &str = "/api/v1/pods";
 
 /// What every pod worker shares.
 pub struct Context {
-    pub store: Store,
+    /// The kubelet's client of the API server, as the node's user.
+    pub client: LocalClient,
+    /// The pods as the kubelet's watches (and its own writes) last showed them.
+    pub pods: pod_manager::PodManager,
+    pub recorder: events::Recorder,
     /// The image store, for what needs no pull (listing, bundles, removal).
     pub images: ImageStore,
-    /// Pulls and EnsureImageExists over the same store.
-    pub image_manager: images::ImageManager,
+    /// Pulls and EnsureImageExists over the same store (shared with the image API).
+    pub image_manager: Arc<images::ImageManager>,
     pub paths: Paths,
     pub node_name: String,
     pub host_ip: String,
@@ -64,7 +79,7 @@ impl Kubelet {
         })
     }
 
-    /// Runs until the store's watch ends, with the eviction manager beside it.
+    /// Runs the pod sources and their workers, with the eviction manager beside them.
     pub async fn run(self: Arc<Self>, eviction: eviction::EvictionPolicy) {
         let kubelet = Arc::downgrade(&self);
         let manager = tokio::spawn(eviction::run(self.ctx.clone(), eviction, move |uid| {
@@ -83,31 +98,113 @@ impl Kubelet {
         }
     }
 
+    /// The pod sources: the node's pods (`spec.nodeName=<node>`, the kubelet's) and those
+    /// awaiting a node (`spec.nodeName=`, the scheduler's). Workers start once both listed, so
+    /// that the ports of bound pods are held before a pending pod asks for them.
     async fn watch_pods(self: &Arc<Self>) {
-        loop {
-            let (pods, _, mut watch) = match self.ctx.store.list_watch::<Pod>(None) {
-                Ok(listed) => listed,
-                Err(err) => {
-                    tracing::error!(%err, "listing pods");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
+        let mut sources = tokio::task::JoinSet::new();
+        let (tx, mut deltas) = mpsc::unbounded_channel();
+        for source in [Source::Node, Source::Unscheduled] {
+            let selector = match source {
+                Source::Node => format!("spec.nodeName={}", self.ctx.node_name),
+                Source::Unscheduled => "spec.nodeName=".to_owned(),
             };
-            self.ctx.scheduler.restore(&pods);
-            self.remove_orphans(&pods).await;
-            for pod in &pods {
-                self.poke(pod);
-            }
-            while let Some(event) = watch.next().await {
-                let Ok(event) = event else { break };
-                if event.kind == WatchEventType::Deleted {
-                    continue;
+            let mut reflector = Reflector::new(self.ctx.client.clone(), PODS, &selector);
+            let tx = tx.clone();
+            sources.spawn(async move {
+                loop {
+                    if tx.send((source, reflector.next().await)).is_err() {
+                        return;
+                    }
                 }
-                if let Ok(pod) = serde_json::from_value::<Pod>(event.object) {
-                    self.poke(&pod);
+            });
+        }
+        let mut listed = [false, false];
+        while let Some((source, delta)) = deltas.recv().await {
+            let relisted = matches!(delta, Delta::Listed(_));
+            let touched = self.apply(source, delta).await;
+            let synced = listed.iter().all(|l| *l);
+            listed[source as usize] |= relisted;
+            if !listed.iter().all(|l| *l) {
+                continue;
+            }
+            let pods = self.ctx.pods.pods();
+            if !synced {
+                self.ctx.scheduler.restore(&pods);
+            }
+            if relisted {
+                self.remove_orphans(&pods).await;
+            }
+            if !synced {
+                pods.iter().for_each(|pod| self.poke(pod));
+                continue;
+            }
+            for (uid, pod) in touched {
+                match pod {
+                    Some(pod) => self.poke(&pod),
+                    None => self.wake(&uid),
                 }
             }
         }
+    }
+
+    /// Takes one delta into the pod manager; returns the pods it touched (None: gone).
+    async fn apply(&self, source: Source, delta: Delta) -> Vec<(String, Option<Pod>)> {
+        let pods = &self.ctx.pods;
+        match delta {
+            Delta::Changed(object) => decode(object)
+                .filter(|pod| pods.update(pod.clone()))
+                .map(|pod| vec![(uid_of(&pod), Some(pod))])
+                .unwrap_or_default(),
+            // A pod leaving the scheduler's selection was bound: the node's source has it.
+            Delta::Deleted(object) => match decode(object) {
+                Some(pod) if source == Source::Unscheduled && scheduler::is_bound(&pod) => {
+                    Vec::new()
+                }
+                Some(pod) => {
+                    pods.remove(&uid_of(&pod));
+                    vec![(uid_of(&pod), None)]
+                }
+                None => Vec::new(),
+            },
+            Delta::Listed(objects) => self.apply_list(source, objects).await,
+        }
+    }
+
+    /// A (re)list: every pod listed is taken; one held from this source but not listed any
+    /// more is read again, as it may have moved to the other source rather than gone.
+    async fn apply_list(
+        &self,
+        source: Source,
+        objects: Vec<serde_json::Value>,
+    ) -> Vec<(String, Option<Pod>)> {
+        let pods = &self.ctx.pods;
+        let listed: Vec<Pod> = objects.into_iter().filter_map(decode).collect();
+        let missing: Vec<Pod> = pods
+            .pods()
+            .into_iter()
+            .filter(|held| source.holds(held))
+            .filter(|held| !listed.iter().any(|p| p.metadata.uid == held.metadata.uid))
+            .collect();
+        let mut touched: Vec<(String, Option<Pod>)> = listed
+            .into_iter()
+            .filter(|pod| pods.update(pod.clone()))
+            .map(|pod| (uid_of(&pod), Some(pod)))
+            .collect();
+        for held in missing {
+            let uid = uid_of(&held);
+            let path = status_manager::pod_path(&held);
+            let now = self.ctx.client.get(&path).await.ok().and_then(decode);
+            match now.filter(|pod| pod.metadata.uid == held.metadata.uid) {
+                Some(pod) if pods.update(pod.clone()) => touched.push((uid, Some(pod))),
+                Some(_) => {}
+                None => {
+                    pods.remove(&uid);
+                    touched.push((uid, None));
+                }
+            }
+        }
+        touched
     }
 
     /// Wakes the pod's worker, starting one if it has none.
@@ -136,7 +233,7 @@ impl Kubelet {
         });
     }
 
-    /// Sandboxes, network, directories, logs and cgroups of pods the store no longer has.
+    /// Sandboxes, network, directories, logs and cgroups of pods the API no longer has.
     async fn remove_orphans(&self, pods: &[Pod]) {
         let live: Vec<&str> = pods
             .iter()
@@ -177,6 +274,42 @@ impl Kubelet {
             tracing::warn!(%err, "releasing the network of deleted pods");
         }
     }
+}
+
+/// One of the kubelet's two pod sources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Node = 0,
+    Unscheduled = 1,
+}
+
+impl Source {
+    /// Whether a pod held belongs to this source's selection.
+    fn holds(self, pod: &Pod) -> bool {
+        scheduler::is_bound(pod) == (self == Source::Node)
+    }
+}
+
+/// Every pod, as the API lists them (for the eviction manager and image GC).
+pub async fn list_pods(
+    client: &LocalClient,
+) -> Result<Vec<Pod>, peapod_apiserver::status::ApiError> {
+    Ok(client
+        .list(PODS)
+        .await?
+        .into_iter()
+        .filter_map(decode)
+        .collect())
+}
+
+fn decode(object: serde_json::Value) -> Option<Pod> {
+    serde_json::from_value(object)
+        .map_err(|err| tracing::warn!(%err, "decoding a pod from the API"))
+        .ok()
+}
+
+fn uid_of(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
 }
 
 pub use peapod_api::qos::qos_class;

@@ -9,6 +9,9 @@ use std::fmt;
 use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Pod;
+use peapod_apiserver::client::LocalClient;
+use peapod_apiserver::status::ApiError;
+use serde_json::json;
 use tokio::sync::watch;
 
 /// One host port a pod asks for.
@@ -136,6 +139,27 @@ impl Scheduler {
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.freed.subscribe()
     }
+}
+
+/// kube-scheduler's binding of `pod` to `node` through the API (pods/binding), the pod's uid
+/// in the Binding as the scheduler sends it.
+pub async fn bind(client: &LocalClient, pod: &Pod, node: &str) -> Result<(), ApiError> {
+    let (namespace, name) = (
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or_default(),
+    );
+    let binding = json!({
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": name, "namespace": namespace, "uid": pod.metadata.uid},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+    });
+    let path = format!("/api/v1/namespaces/{namespace}/pods/{name}/binding");
+    let body = Some(("application/json", binding));
+    client
+        .send(axum::http::Method::POST, &path, body)
+        .await
+        .map(drop)
 }
 
 /// Whether the pod has a node already (bound by us earlier, or named by the user).

@@ -76,7 +76,7 @@ fn mount_points() -> Vec<PathBuf> {
 }
 
 /// mountinfo writes space, tab, newline and backslash in paths as octal escapes (`\040`).
-fn unescape(field: &[u8]) -> PathBuf {
+pub(crate) fn unescape(field: &[u8]) -> PathBuf {
     let mut out = Vec::with_capacity(field.len());
     let mut i = 0;
     while i < field.len() {

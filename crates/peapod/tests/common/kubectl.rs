@@ -27,13 +27,20 @@ impl Kubectl {
         }
     }
 
-    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+    /// kubectl with `args`, ready to run: environment and redirections are the caller's.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("kubectl");
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(args)
-            .env("KUBECACHEDIR", self.cache.path())
+            .env("KUBECACHEDIR", self.cache.path());
+        command
+    }
+
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut command = self.command(args);
+        command
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
@@ -118,4 +125,108 @@ pub fn start_with_kubectl() -> (Agent, Kubectl) {
     let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
     let kubectl = Kubectl::for_agent(&agent);
     (agent, kubectl)
+}
+
+impl Kubectl {
+    /// Starts kubectl with `args` and leaves it running (`get -w`, `logs -f`, `wait`), its
+    /// output collected as it comes.
+    pub fn start(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running kubectl");
+        let collect = |stream: Box<dyn std::io::Read + Send>| {
+            let sink = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let seen = sink.clone();
+            let reader = std::thread::spawn(move || {
+                use std::io::Read;
+                let mut stream = stream;
+                let mut buffer = [0u8; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buffer) {
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buffer[..n]));
+                }
+            });
+            (sink, reader)
+        };
+        let (stdout, out_reader) = collect(Box::new(child.stdout.take().unwrap()));
+        let (stderr, err_reader) = collect(Box::new(child.stderr.take().unwrap()));
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+}
+
+/// A kubectl left running: what it printed so far, and how it ended.
+pub struct Running {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn stdout(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until `check` holds for the output so far; returns that output.
+    pub fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let seen = |out: &String| check(out);
+        let out = super::poll(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || self.stdout(),
+            seen,
+        );
+        assert!(
+            check(&out),
+            "kubectl never printed {what}; it printed:\n{out}\nand on stderr:\n{}",
+            self.stderr()
+        );
+        out
+    }
+
+    /// Waits for kubectl to exit by itself (`timeout` at most): its status, stdout, stderr.
+    pub fn finish(mut self, timeout: Duration) -> (std::process::ExitStatus, String, String) {
+        let mut status = None;
+        super::wait_until(timeout, "kubectl to exit", || {
+            status = self.child.try_wait().unwrap();
+            status.is_some()
+        });
+        self.join();
+        (status.unwrap(), self.stdout(), self.stderr())
+    }
+
+    /// Kills kubectl; what it printed.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.join();
+        self.stdout()
+    }
+
+    fn join(&mut self) {
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

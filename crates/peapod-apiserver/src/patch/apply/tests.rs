@@ -983,3 +983,30 @@ fn a_pod_create_owns_its_fields_but_not_the_structs_every_pod_has() {
             "f:restartPolicy": {}}})
     );
 }
+
+#[test]
+fn empty_optional_lists_and_maps_are_omitted_as_go_omits_them() {
+    let schema = TypeSchema::new("Pod", Some(pod_schema));
+    let mut pod = json!({"metadata": {"name": "p", "labels": {}, "annotations": {"a": "b"},
+                                      "finalizers": [], "managedFields": []},
+                         "spec": {"containers": [{"name": "c", "env": [], "args": ["x"],
+                                                  "resources": {}, "securityContext": {}}],
+                                  "nodeSelector": {}, "volumes": [{"name": "v", "emptyDir": {}}]},
+                         "status": {"conditions": []}});
+    schema.omit_empty(&mut pod);
+    assert_eq!(
+        pod,
+        json!({"metadata": {"name": "p", "annotations": {"a": "b"}, "managedFields": []},
+               "spec": {"containers": [{"name": "c", "args": ["x"],
+                                        "resources": {}, "securityContext": {}}],
+                        "volumes": [{"name": "v", "emptyDir": {}}]},
+               "status": {}})
+    );
+    let mut empty = json!({"metadata": {"name": "p"}, "spec": {"containers": []}});
+    schema.omit_empty(&mut empty);
+    assert_eq!(
+        empty["spec"],
+        json!({"containers": []}),
+        "a required list stays"
+    );
+}

@@ -121,6 +121,9 @@ const ATOMIC: &[&str] = &[
     "io.k8s.api.core.v1.ReplicationControllerSpec.selector",
 ];
 
+/// The definition of `metadata`, whose empty `managedFields` [`TypeSchema::omit_empty`] keeps.
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
 /// A key field of an associative list and its default.
 type KeyField = (&'static str, Option<&'static str>);
 
@@ -241,6 +244,78 @@ impl TypeSchema {
             } else if required(name) && body.get("type") == Some(&json!("array")) {
                 out.insert(name.clone(), Value::Null);
             }
+        }
+    }
+
+    /// Drops the empty lists and maps of optional fields, as Go's `omitempty` leaves them out
+    /// of an object that went through its Go type: kube-apiserver decodes every write into the
+    /// kind's struct, so neither `labels: {}` (what `kubectl label NAME key-` leaves of the last
+    /// label) nor `annotations: {}` (what client-side `kubectl diff` and `apply` send) is ever
+    /// stored. Structs stay even when empty (`securityContext: {}`), as Go writes non-pointer
+    /// structs, and so do required fields and `metadata.managedFields`, whose `[]` asks the
+    /// field manager to reset it.
+    pub fn omit_empty(&self, value: &mut Value) {
+        if let Some(root) = self.root.as_ref() {
+            self.omit_empty_at(root, value, 0);
+        }
+    }
+
+    fn omit_empty_at(&self, node: &Value, value: &mut Value, depth: usize) {
+        const MAX_DEPTH: usize = 64;
+        let (node, def) = self.deref(node);
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                let Some(properties) = node.get("properties").and_then(Value::as_object) else {
+                    if let Some(elem) = node.get("additionalProperties").filter(|e| e.is_object()) {
+                        let values = map.values_mut();
+                        values.for_each(|v| self.omit_empty_at(elem, v, depth + 1));
+                    }
+                    return;
+                };
+                for (name, field) in map.iter_mut() {
+                    if let Some(property) = properties.get(name) {
+                        self.omit_empty_at(property, field, depth + 1);
+                    }
+                }
+                let required = node.get("required").and_then(Value::as_array);
+                let kept = |name: &str| {
+                    required.is_some_and(|r| r.iter().any(|n| n == name))
+                        || (def == Some(OBJECT_META) && name == "managedFields")
+                };
+                map.retain(|name, field| {
+                    kept(name)
+                        || !properties
+                            .get(name)
+                            .is_some_and(|p| self.empty_of(p, field))
+                });
+            }
+            Value::Array(items) => {
+                if let Some(elem) = node.get("items") {
+                    items
+                        .iter_mut()
+                        .for_each(|item| self.omit_empty_at(elem, item, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `value` of a field typed `property` is an empty list or an empty map (not an
+    /// empty struct).
+    fn empty_of(&self, property: &Value, value: &Value) -> bool {
+        match value {
+            Value::Array(items) => items.is_empty(),
+            Value::Object(map) if map.is_empty() => {
+                let (node, _) = self.deref(property);
+                node.get("properties").is_none()
+                    && node
+                        .get("additionalProperties")
+                        .is_some_and(Value::is_object)
+            }
+            _ => false,
         }
     }
 

@@ -2,6 +2,7 @@
 //! would) or the pod left Pending or rejected as kubelet's admission does (ports, sysctls).
 
 use super::*;
+use crate::kubelet::status_manager;
 
 impl Worker {
     /// Whether the pod may run here now. An unbound pod is bound once its host ports are free
@@ -17,23 +18,33 @@ impl Worker {
             let fresh = self.sandbox.is_none() && self.containers.is_empty();
             if let Err(conflict) = reserved {
                 if fresh {
-                    self.reject(pod, "NodePorts", &conflict.admission_message());
+                    self.reject(pod, "NodePorts", &conflict.admission_message())
+                        .await;
                 }
             } else if fresh {
                 let spec = pod.spec.clone().unwrap_or_default();
                 if let Some(message) = sysctls::forbidden(&spec, &self.ctx.policy) {
-                    self.reject(pod, "SysctlForbidden", &message);
+                    self.reject(pod, "SysctlForbidden", &message).await;
                 } else if self.ctx.evictions.disk_pressure() {
                     // kubelet's eviction admission: no new pod while the node is short of disk.
-                    self.reject(pod, "Evicted", "The node had condition: [DiskPressure]. ");
+                    let message = "The node had condition: [DiskPressure]. ";
+                    self.reject(pod, "Evicted", message).await;
                 }
             }
             return true;
         }
         match reserved {
-            Ok(()) => self.bind(),
+            // The next pass waits for the watch to show the pod bound.
+            Ok(()) if self.bind(pod).await => self.wait_for_change(pod).await,
+            Ok(()) => {
+                tokio::select! {
+                    _ = tokio::time::sleep(STATUS_RETRY) => {}
+                    _ = self.wait_for_change(pod) => {}
+                }
+            }
             Err(conflict) => {
-                self.write_unschedulable(pod, &conflict.scheduler_message());
+                self.write_unschedulable(pod, &conflict.scheduler_message())
+                    .await;
                 tokio::select! {
                     _ = freed.changed() => {}
                     _ = self.wait_for_change(pod) => {}
@@ -43,45 +54,31 @@ impl Worker {
         false
     }
 
-    /// Sets spec.nodeName, as kube-scheduler's binding does, with its Scheduled event.
-    pub(super) fn bind(&self) {
-        let node = self.ctx.node_name.clone();
-        let bound = self
-            .ctx
-            .store
-            .modify::<Pod>(&self.namespace, &self.name, |p| {
-                if p.metadata.uid.as_deref() != Some(self.uid.as_str()) || scheduler::is_bound(p) {
-                    return false;
-                }
-                p.spec.get_or_insert_with(Default::default).node_name = Some(node.clone());
-                let status = p.status.get_or_insert_with(Default::default);
-                let conditions = status.conditions.get_or_insert_with(Vec::new);
-                conditions.retain(|c| c.type_ != "PodScheduled");
-                conditions.push(status::condition(
-                    &[],
-                    "PodScheduled",
-                    true,
-                    None,
-                    None,
-                    &now(),
-                ));
-                true
-            });
-        match bound {
-            Ok(Some(bound)) => {
+    /// Binds the pod to the node as kube-scheduler does (pods/binding), with its Scheduled
+    /// event; whether it was bound.
+    pub(super) async fn bind(&self, pod: &Pod) -> bool {
+        let node = &self.ctx.node_name;
+        match scheduler::bind(&self.ctx.client, pod, node).await {
+            Ok(()) => {
                 let message = format!(
                     "Successfully assigned {}/{} to {node}",
                     self.namespace, self.name
                 );
-                self.scheduler_event(&bound, EventType::Normal, "Scheduled", &message);
+                self.scheduler_event(pod, EventType::Normal, "Scheduled", &message);
+                true
             }
-            Ok(None) => {}
-            Err(err) => tracing::warn!(pod = %self.name, %err, "binding the pod"),
+            // Bound already, being deleted, or gone: the next pass sees which.
+            Err(err) if err.code == axum::http::StatusCode::CONFLICT => true,
+            Err(err) if err.code == axum::http::StatusCode::NOT_FOUND => false,
+            Err(err) => {
+                tracing::warn!(pod = %self.name, %err, "binding the pod");
+                false
+            }
         }
     }
 
     /// Pending, unbound, PodScheduled=False: kube-scheduler's view of a pod that fits nowhere.
-    pub(super) fn write_unschedulable(&self, pod: &Pod, message: &str) {
+    pub(super) async fn write_unschedulable(&self, pod: &Pod, message: &str) {
         let previous = pod
             .status
             .as_ref()
@@ -103,33 +100,40 @@ impl Worker {
         if already {
             return;
         }
-        let mut updated = pod.clone();
-        updated.metadata.resource_version = None;
-        let status = updated.status.get_or_insert_with(Default::default);
-        status.phase = Some("Pending".into());
-        status.conditions = Some(vec![condition]);
-        if let Err(err) = self.ctx.store.update_status(updated) {
-            tracing::warn!(pod = %self.name, %err, "writing pod status");
-        }
+        self.write_own_status(pod, |status| {
+            status.phase = Some("Pending".into());
+            status.conditions = Some(vec![condition.clone()]);
+        })
+        .await;
         self.scheduler_event(pod, EventType::Warning, "FailedScheduling", message);
     }
 
     /// kubelet's admission failure (rejectPod): the pod ends Failed without running anything;
     /// the event says why, the status adds "Pod was rejected: ".
-    pub(super) fn reject(&mut self, pod: &Pod, reason: &str, message: &str) {
+    pub(super) async fn reject(&mut self, pod: &Pod, reason: &str, message: &str) {
         self.terminal = true;
         let status_message = format!("Pod was rejected: {message}");
         self.rejected = Some((reason.to_string(), status_message.clone()));
-        let mut updated = pod.clone();
-        updated.metadata.resource_version = None;
-        let status = updated.status.get_or_insert_with(Default::default);
-        status.phase = Some("Failed".into());
-        status.reason = Some(reason.to_string());
-        status.message = Some(status_message);
-        if let Err(err) = self.ctx.store.update_status(updated) {
+        self.write_own_status(pod, |status| {
+            status.phase = Some("Failed".into());
+            status.reason = Some(reason.to_string());
+            status.message = Some(status_message.clone());
+        })
+        .await;
+        self.event(pod, EventType::Warning, reason, message, None);
+    }
+
+    /// Writes the pod's status as `change` makes it.
+    async fn write_own_status(&self, pod: &Pod, change: impl Fn(&mut PodStatus)) {
+        let desired = |base: &Pod| {
+            let mut status = base.status.clone().unwrap_or_default();
+            change(&mut status);
+            status
+        };
+        let (client, pods) = (&self.ctx.client, &self.ctx.pods);
+        if let Err(err) = status_manager::write_status(client, pods, pod, desired).await {
             tracing::warn!(pod = %self.name, %err, "writing pod status");
         }
-        self.event(pod, EventType::Warning, reason, message, None);
     }
 
     pub(super) fn scheduler_event(&self, pod: &Pod, type_: EventType, reason: &str, message: &str) {
@@ -142,19 +146,11 @@ impl Worker {
             message,
             None,
         );
-        if let Err(err) = self.ctx.store.record_event(event) {
-            tracing::warn!(%err, reason, "recording an event");
-        }
+        self.ctx.recorder.record(event);
     }
 
     /// Returns once the pod itself changed (spec, metadata, deletion) or is gone.
     pub(super) async fn wait_for_change(&mut self, pod: &Pod) {
-        let seen = identity(pod);
-        while self.poke.recv().await.is_some() {
-            if self.current_pod().is_none_or(|now| identity(&now) != seen) {
-                return;
-            }
-        }
-        std::future::pending::<()>().await
+        self.pod_changed_from(&identity(pod)).await
     }
 }

@@ -173,7 +173,7 @@ impl Worker {
                 continue;
             }
             let mut wake_in = self.sync(&pod).await;
-            if !self.write_status(&pod) {
+            if !self.write_status(&pod).await {
                 wake_in = Some(wake_in.map_or(STATUS_RETRY, |w| w.min(STATUS_RETRY)));
             }
             self.publish_instances();
@@ -211,9 +211,9 @@ impl Worker {
         }
     }
 
+    /// The pod as the pod manager holds it; None once it is gone.
     fn current_pod(&self) -> Option<Pod> {
-        let pod: Pod = self.ctx.store.get(&self.namespace, &self.name).ok()??;
-        (pod.metadata.uid.as_deref() == Some(self.uid.as_str())).then_some(pod)
+        self.ctx.pods.get(&self.uid)
     }
 
     async fn wait(&mut self, wake_in: Option<Duration>) -> Wake {
@@ -352,7 +352,7 @@ impl Worker {
         let message = "Pod was active on the node longer than the specified deadline";
         self.event(pod, EventType::Normal, "DeadlineExceeded", message, None);
         self.rejected = Some(("DeadlineExceeded".into(), message.into()));
-        self.write_status(pod);
+        self.write_status(pod).await;
         let grace =
             Duration::from_secs(spec.termination_grace_period_seconds.unwrap_or(30).max(0) as u64);
         self.kill_pod(pod, spec, grace).await;
@@ -364,7 +364,7 @@ impl Worker {
         self.event(pod, EventType::Warning, "Evicted", &message, None);
         self.rejected = Some(("Evicted".into(), message));
         self.evicted = true;
-        self.write_status(pod);
+        self.write_status(pod).await;
         let spec = pod.spec.clone().unwrap_or_default();
         self.kill_pod(pod, &spec, Duration::ZERO).await;
     }

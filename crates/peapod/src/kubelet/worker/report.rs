@@ -1,6 +1,9 @@
 //! The pod's status as kubelet writes it (phase, conditions, container statuses) and its events.
 
+use k8s_openapi::api::core::v1::PodCondition;
+
 use super::*;
+use crate::kubelet::status_manager;
 
 impl Worker {
     pub(super) fn statuses(
@@ -40,7 +43,17 @@ impl Worker {
 
     /// Writes the pod's status if it changed; false when the write failed (a full disk,
     /// say), so that the caller tries again.
-    pub(super) fn write_status(&self, pod: &Pod) -> bool {
+    pub(super) async fn write_status(&self, pod: &Pod) -> bool {
+        let (client, pods) = (&self.ctx.client, &self.ctx.pods);
+        let written =
+            status_manager::write_status(client, pods, pod, |base| self.build_status(base)).await;
+        written
+            .map_err(|err| tracing::warn!(pod = %self.name, %err, "pod status; will retry"))
+            .is_ok()
+    }
+
+    /// The status kubelet reports for the pod, over `pod`'s own (its conditions' times).
+    pub(super) fn build_status(&self, pod: &Pod) -> PodStatus {
         let spec = pod.spec.clone().unwrap_or_default();
         let (init, app) = self.statuses(&spec);
         // A pod the kubelet failed itself (admission, active deadline, eviction) is Failed
@@ -52,19 +65,48 @@ impl Worker {
             .as_ref()
             .and_then(|s| s.conditions.clone())
             .unwrap_or_default();
+        let conditions = self.conditions(&spec, phase, (&init, &app), &previous);
+        PodStatus {
+            phase: Some(phase.to_string()),
+            conditions: Some(conditions),
+            host_ip: Some(self.ctx.host_ip.clone()),
+            host_ips: Some(vec![HostIP {
+                ip: self.ctx.host_ip.clone(),
+            }]),
+            pod_ip: self.pod_ip.clone(),
+            pod_ips: self.pod_ip.clone().map(|ip| vec![PodIP { ip }]),
+            start_time: self.start_time.clone(),
+            reason: self.rejected.as_ref().map(|r| r.0.clone()),
+            message: self.rejected.as_ref().map(|r| r.1.clone()),
+            qos_class: Some(crate::kubelet::qos_class(&spec).to_string()),
+            init_container_statuses: (!init.is_empty()).then_some(init),
+            container_statuses: Some(app),
+            ..Default::default()
+        }
+    }
+
+    /// The pod's conditions, each keeping its lastTransitionTime from `previous` while its
+    /// status stays.
+    fn conditions(
+        &self,
+        spec: &PodSpec,
+        phase: &str,
+        (init, app): (&[ContainerStatus], &[ContainerStatus]),
+        previous: &[PodCondition],
+    ) -> Vec<PodCondition> {
         let now = now();
         let completed = matches!(phase, "Succeeded" | "Failed");
-        let uninitialized = status::uninitialized(&spec, &init);
-        let unready = status::unready(&spec, &init, &app);
+        let uninitialized = status::uninitialized(spec, init);
+        let unready = status::unready(spec, init, app);
         let list = |names: &[String]| format!("[{}]", names.join(" "));
         // kubelet's GeneratePodInitializedCondition: True with PodCompleted once Succeeded,
         // True once any regular container has started; a pod that failed in an init
         // container stays uninitialized (kubectl then shows Init:Error).
         let initialized_ok = phase == "Succeeded"
-            || status::has_any_regular_container_started(&spec, &app)
+            || status::has_any_regular_container_started(spec, app)
             || uninitialized.is_empty();
         let initialized = status::condition(
-            &previous,
+            previous,
             "Initialized",
             initialized_ok,
             if initialized_ok {
@@ -89,84 +131,39 @@ impl Worker {
         let ready_ok = unready.is_empty() && !completed;
         let ready_message = (!ready_ok && !completed)
             .then(|| format!("containers with unready status: {}", list(&unready)));
+        let ready = |type_: &str, message: Option<String>| {
+            let reason = (!ready_ok).then_some(ready_reason);
+            status::condition(previous, type_, ready_ok, reason, message, &now)
+        };
         let scheduled = previous
             .iter()
             .find(|c| c.type_ == "PodScheduled")
             .cloned()
             .unwrap_or_else(|| status::condition(&[], "PodScheduled", true, None, None, &now));
+        let sandbox_ready = self.sandbox.is_some();
         let mut conditions = vec![
             status::condition(
-                &previous,
+                previous,
                 "PodReadyToStartContainers",
-                self.sandbox.is_some(),
+                sandbox_ready,
                 None,
                 None,
                 &now,
             ),
             initialized,
-            status::condition(
-                &previous,
-                "Ready",
-                ready_ok,
-                (!ready_ok).then_some(ready_reason),
-                ready_message.clone(),
-                &now,
-            ),
-            status::condition(
-                &previous,
-                "ContainersReady",
-                ready_ok,
-                (!ready_ok).then_some(ready_reason),
-                ready_message,
-                &now,
-            ),
+            ready("Ready", ready_message.clone()),
+            ready("ContainersReady", ready_message),
             scheduled,
         ];
         if self.evicted {
             // kubelet marks the pods it evicts as disrupted, first among the conditions.
             let message = self.rejected.as_ref().map(|(_, m)| m.clone());
-            conditions.insert(
-                0,
-                status::condition(
-                    &previous,
-                    "DisruptionTarget",
-                    true,
-                    Some("TerminationByKubelet"),
-                    message,
-                    &now,
-                ),
-            );
+            let reason = Some("TerminationByKubelet");
+            let disrupted =
+                status::condition(previous, "DisruptionTarget", true, reason, message, &now);
+            conditions.insert(0, disrupted);
         }
-        let status = PodStatus {
-            phase: Some(phase.to_string()),
-            conditions: Some(conditions),
-            host_ip: Some(self.ctx.host_ip.clone()),
-            host_ips: Some(vec![HostIP {
-                ip: self.ctx.host_ip.clone(),
-            }]),
-            pod_ip: self.pod_ip.clone(),
-            pod_ips: self.pod_ip.clone().map(|ip| vec![PodIP { ip }]),
-            start_time: self.start_time.clone(),
-            reason: self.rejected.as_ref().map(|r| r.0.clone()),
-            message: self.rejected.as_ref().map(|r| r.1.clone()),
-            qos_class: Some(crate::kubelet::qos_class(&spec).to_string()),
-            init_container_statuses: (!init.is_empty()).then_some(init),
-            container_statuses: Some(app),
-            ..Default::default()
-        };
-        if pod.status.as_ref() == Some(&status) {
-            return true;
-        }
-        let mut updated = pod.clone();
-        updated.metadata.resource_version = None;
-        updated.status = Some(status);
-        match self.ctx.store.update_status(updated) {
-            Ok(_) | Err(peapod_store::StoreError::NotFound { .. }) => true,
-            Err(err) => {
-                tracing::warn!(pod = %self.name, %err, "writing pod status; will retry");
-                false
-            }
-        }
+        conditions
     }
 
     pub(super) fn event(

@@ -19,16 +19,11 @@ pub(super) enum Ensured {
 async fn pod_changed(
     poke: &mut mpsc::UnboundedReceiver<()>,
     ctx: &Context,
-    namespace: &str,
-    name: &str,
     uid: &str,
     seen: &(ObjectMeta, Option<PodSpec>),
 ) {
     loop {
-        let current: Option<Pod> = ctx.store.get(namespace, name).ok().flatten();
-        let same = current
-            .filter(|p| p.metadata.uid.as_deref() == Some(uid))
-            .is_some_and(|p| identity(&p) == *seen);
+        let same = ctx.pods.get(uid).is_some_and(|p| identity(&p) == *seen);
         if !same {
             return;
         }
@@ -289,7 +284,7 @@ impl Worker {
                         ..running.clone()
                     };
                     self.track(&name, creating);
-                    self.write_status(pod);
+                    self.write_status(pod).await;
                     self.track(&name, running);
                     return self.run_post_start(pod, container, init, hook, &id).await;
                 }
@@ -413,24 +408,16 @@ impl Worker {
             }
         }
         // A pull that takes a while: show where the pod stands meanwhile.
-        self.write_status(pod);
+        self.write_status(pod).await;
         tokio::select! {
             result = ensure => finish(result),
             () = self.pod_changed_from(&seen) => Ensured::Interrupted,
         }
     }
 
-    /// Resolves once the pod in the store is no longer `seen` (or is gone).
+    /// Resolves once the pod is no longer `seen` (or is gone).
     pub(super) async fn pod_changed_from(&mut self, seen: &(ObjectMeta, Option<PodSpec>)) {
-        pod_changed(
-            &mut self.poke,
-            &self.ctx,
-            &self.namespace,
-            &self.name,
-            &self.uid,
-            seen,
-        )
-        .await
+        pod_changed(&mut self.poke, &self.ctx, &self.uid, seen).await
     }
 
     /// A start that failed before any process existed: the container waits with `reason`.

@@ -2,9 +2,12 @@
 //! grace period, stop signal, SIGKILL), and the pod's graceful deletion.
 
 use super::*;
+use crate::kubelet::status_manager;
 
 /// The shortest stop kubelet gives a container it kills itself (not a deletion's override).
 const MINIMUM_GRACE: Duration = Duration::from_secs(2);
+/// How many times the final delete of a pod is tried.
+const REMOVE_ATTEMPTS: usize = 5;
 
 /// Why containers are being stopped.
 pub(super) enum StopReason {
@@ -140,7 +143,7 @@ impl Worker {
                 }
                 Ok(Wake::Probe(report)) => {
                     if self.on_probe(&report) {
-                        self.write_status(pod);
+                        self.write_status(pod).await;
                     }
                 }
                 Ok(_) => {
@@ -285,13 +288,36 @@ impl Worker {
             .await;
         }
         self.terminal = true;
-        self.write_status(pod);
-        if self.sandbox.take().is_some() || sandbox::attach(&self.ctx, pod).await.any().is_some() {
-            sandbox::stop_shim(&self.ctx, &self.uid).await;
+        self.write_final_status_and_tear_down(pod).await;
+        self.remove_pod(pod).await;
+    }
+
+    /// The last status (as it reads while the sandbox is still there) is written while the
+    /// sandbox, the pod's network and its files go; both are done before the object goes.
+    async fn write_final_status_and_tear_down(&mut self, pod: &Pod) {
+        let status = self.build_status(&self.ctx.pods.freshest(pod));
+        let had_sandbox = self.sandbox.take().is_some();
+        let (ctx, uid) = (self.ctx.clone(), self.uid.clone());
+        let written = status_manager::write_status(&ctx.client, &ctx.pods, pod, |_| status.clone());
+        let teardown = async {
+            if had_sandbox || sandbox::attach(&ctx, pod).await.any().is_some() {
+                sandbox::stop_shim(&ctx, &uid).await;
+            }
+            sandbox::remove_files(&ctx.paths, &uid);
+        };
+        if let (Err(err), ()) = tokio::join!(written, teardown) {
+            tracing::warn!(pod = %self.name, %err, "writing the final pod status");
         }
-        sandbox::remove_files(&self.ctx.paths, &self.uid);
-        if let Err(err) = self.ctx.store.delete::<Pod>(&self.namespace, &self.name) {
-            tracing::warn!(pod = %self.name, %err, "removing the pod object");
+    }
+
+    /// The pod's removal from the API, tried again while it fails.
+    async fn remove_pod(&self, pod: &Pod) {
+        for _ in 0..REMOVE_ATTEMPTS {
+            match status_manager::remove_pod(&self.ctx.client, pod).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(pod = %self.name, %err, "removing the pod; will retry"),
+            }
+            tokio::time::sleep(STATUS_RETRY).await;
         }
     }
 

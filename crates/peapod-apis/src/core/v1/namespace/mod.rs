@@ -112,4 +112,36 @@ impl KindStrategy for NamespaceStrategy {
     fn mark_deleting(&self, namespace: &mut Namespace) {
         namespace.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
     }
+
+    /// kube's `ShouldDeleteNamespaceDuringUpdate`: its own `spec.finalizers` keep a namespace
+    /// too, until the namespace controller has emptied it and takes them away.
+    fn should_delete_during_update(&self, new: &Namespace, _old: &Namespace) -> bool {
+        new.spec
+            .as_ref()
+            .and_then(|spec| spec.finalizers.as_ref())
+            .is_none_or(Vec::is_empty)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_finalizers(finalizers: Option<Vec<String>>) -> Namespace {
+        Namespace {
+            spec: Some(NamespaceSpec { finalizers }),
+            ..Namespace::default()
+        }
+    }
+
+    #[test]
+    fn spec_finalizers_keep_a_namespace_whose_last_finalizer_goes() {
+        let strategy = NamespaceStrategy;
+        let old = with_finalizers(Some(vec![FINALIZER.into()]));
+        assert!(!strategy.should_delete_during_update(&old, &old));
+        for emptied in [None, Some(Vec::new())] {
+            assert!(strategy.should_delete_during_update(&with_finalizers(emptied), &old));
+        }
+        assert!(strategy.should_delete_during_update(&Namespace::default(), &old));
+    }
 }

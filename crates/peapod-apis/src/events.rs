@@ -1,0 +1,3 @@
+//! The events.k8s.io group: core/v1 events seen through the newer Event API.
+
+pub mod v1;
