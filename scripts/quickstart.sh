@@ -25,6 +25,12 @@ peapod load -i target/test-images/busybox-oci.tar
 peapod apply -f examples/s1-web-content-sidecar.yaml
 { set +x; } 2>/dev/null
 for _ in $(seq 100); do peapod get pod example-pod 2>/dev/null | grep -q '2/2 *Running' && break; sleep 0.1; done
+if ! peapod get pod example-pod 2>/dev/null | grep -q '2/2 *Running'; then
+  echo "the S1 pod did not start within 10 s; what the node and the pod say:" >&2
+  peapod describe node | sed -n '/^Conditions:/,/^Addresses:/p' >&2 || true
+  peapod describe pod example-pod | sed -n '/^Events:/,$p' >&2 || true
+  exit 1
+fi
 set -x
 peapod get pods -o wide
 { set +x; } 2>/dev/null
