@@ -149,30 +149,35 @@ fn create_concurrently(agent: &Agent) -> Result<()> {
 }
 
 fn list_latency(agent: &Agent, root: &Path) -> Result<()> {
+    let what = format!("{} ConfigMaps", OBJECTS + 1);
+    list_timings(agent, root, CONFIG_MAPS, "cm", &what)
+}
+
+/// The server's time for the first 500-object page of `collection` as the Table kubectl asks
+/// for, and `kubectl get RESOURCE` as a whole command over HTTPS (when kubectl is installed).
+pub fn list_timings(
+    agent: &Agent,
+    root: &Path,
+    collection: &str,
+    resource: &str,
+    what: &str,
+) -> Result<()> {
     let mut server = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        let (code, body) = call(
-            &agent.socket,
-            "GET",
-            &format!("{CONFIG_MAPS}?limit=500"),
-            TABLE,
-            "",
-        )?;
+        let path = format!("{collection}?limit=500");
+        let (code, body) = call(&agent.socket, "GET", &path, TABLE, "")?;
         server.push(started.elapsed().as_secs_f64() * 1000.0);
         if code != 200 || !body.contains("\"Table\"") {
-            bail!("listing ConfigMaps as a Table: {code}");
+            bail!("listing {what} as a Table: {code}");
         }
     }
     report(
-        &format!(
-            "list {} ConfigMaps as a Table (server, first 500-object page)",
-            OBJECTS + 1
-        ),
+        &format!("list {what} as a Table (server, first 500-object page)"),
         &mut server,
     );
     if !which("kubectl") {
-        println!("  kubectl not installed: `kubectl get cm` not timed");
+        println!("  kubectl not installed: `kubectl get {resource}` not timed");
         return Ok(());
     }
     let kubeconfig = root.join("var/lib/peapod/kubeconfig.yaml");
@@ -183,20 +188,18 @@ fn list_latency(agent: &Agent, root: &Path) -> Result<()> {
         let out = Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&kubeconfig)
-            .args(["get", "cm"])
+            .args(["get", resource])
             .env("KUBECACHEDIR", cache.path())
             .stdout(Stdio::null())
             .output()?;
         whole.push(started.elapsed().as_secs_f64() * 1000.0);
         if !out.status.success() {
-            bail!("kubectl get cm: {}", String::from_utf8_lossy(&out.stderr));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            bail!("kubectl get {resource}: {stderr}");
         }
     }
     report(
-        &format!(
-            "kubectl get cm over {} ConfigMaps (whole command, HTTPS)",
-            OBJECTS + 1
-        ),
+        &format!("kubectl get {resource} over {what} (whole command, HTTPS)"),
         &mut whole,
     );
     Ok(())

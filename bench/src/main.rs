@@ -3,6 +3,7 @@
 //! and the resident memory of each pod's shim. Then a burst: N copies of the pod applied at
 //! once, timed until all run, with the agent's and shims' memory per pod. With podman
 //! installed, the same pod and a burst of 20 through `podman kube play` in the same run.
+//! Unless `--skip-api`, 200 running copies listed as kubectl does (server and whole command).
 //!
 //! Then the API server benchmarks (see `api`): memory, GET latency, concurrent creates, list
 //! and `kubectl get` times, and watch fan-out.
@@ -44,6 +45,8 @@ const POD_CIDR: &str = "10.231.0.0/16";
 const PODMAN_BURST: usize = 20;
 /// How long a burst of pods may take to run, or to go once deleted.
 const BURST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Running pods listed by `kubectl get pods` (issue 12's figure).
+const LISTED_PODS: usize = 200;
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Options {
@@ -215,6 +218,9 @@ fn pod_bench(options: &Options) -> Result<()> {
         "  delete all (grace 0) -> all gone: {:.0} ms",
         burst.delete_ms
     );
+    if options.api {
+        agent.list_running(&pod_json, LISTED_PODS, root.path())?;
+    }
 
     if which("podman") {
         let mut podman = podman_runs(options, &manifest)?;
@@ -371,6 +377,25 @@ impl Agent {
             agent_rss_kib,
             shims_anon_kib,
         })
+    }
+
+    /// Starts `count` copies of the pod, times listing them as kubectl does, then deletes them.
+    fn list_running(&self, pod: &Value, count: usize, root: &Path) -> Result<()> {
+        let mut watch = self.watch()?;
+        let pods: Vec<Value> = (0..count)
+            .map(|i| {
+                let mut copy = pod.clone();
+                copy["metadata"]["name"] = Value::String(format!("listed-{i}"));
+                copy
+            })
+            .collect();
+        self.apply_all(&pods)?;
+        wait_for(&mut watch, count, BURST_TIMEOUT, all_running)?;
+        println!("peapod: {count} running S1 pods listed");
+        let what = format!("{count} running pods");
+        api::list_timings(self, root, "/api/v1/namespaces/default/pods", "pods", &what)?;
+        self.delete_all(&pod_names(&pods), 0, root)?;
+        Ok(())
     }
 
     /// A watch on the default namespace's pods, past its response headers.
