@@ -354,13 +354,7 @@ impl Agent {
     /// Running, measures memory, then deletes them all.
     fn burst(&self, pod: &Value, count: usize, root: &Path) -> Result<Burst> {
         let mut watch = self.watch()?;
-        let pods: Vec<Value> = (0..count)
-            .map(|i| {
-                let mut copy = pod.clone();
-                copy["metadata"]["name"] = Value::String(format!("burst-{i}"));
-                copy
-            })
-            .collect();
+        let pods = copies(pod, "burst", count);
         let started = Instant::now();
         self.apply_all(&pods)?;
         wait_for(&mut watch, count, BURST_TIMEOUT, all_running)?;
@@ -382,13 +376,7 @@ impl Agent {
     /// Starts `count` copies of the pod, times listing them as kubectl does, then deletes them.
     fn list_running(&self, pod: &Value, count: usize, root: &Path) -> Result<()> {
         let mut watch = self.watch()?;
-        let pods: Vec<Value> = (0..count)
-            .map(|i| {
-                let mut copy = pod.clone();
-                copy["metadata"]["name"] = Value::String(format!("listed-{i}"));
-                copy
-            })
-            .collect();
+        let pods = copies(pod, "listed", count);
         self.apply_all(&pods)?;
         wait_for(&mut watch, count, BURST_TIMEOUT, all_running)?;
         println!("peapod: {count} running S1 pods listed");
@@ -666,6 +654,17 @@ fn wait_for(
         }
     }
     Ok(())
+}
+
+/// `count` copies of `pod` named `PREFIX-0`, `PREFIX-1`, ...
+fn copies(pod: &Value, prefix: &str, count: usize) -> Vec<Value> {
+    (0..count)
+        .map(|i| {
+            let mut copy = pod.clone();
+            copy["metadata"]["name"] = Value::String(format!("{prefix}-{i}"));
+            copy
+        })
+        .collect()
 }
 
 fn pod_names(pods: &[Value]) -> Vec<String> {

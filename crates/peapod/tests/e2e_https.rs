@@ -167,20 +167,6 @@ fn the_api_over_https_authenticates_every_request() {
     }
 }
 
-/// `text` without its ANSI colour sequences (`ESC [ ... m`).
-fn without_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
 /// A client certificate of another CA gets no further than the TLS handshake (or a 401).
 fn refuses_another_cas_certificate(ca: &Path, pods: &str) {
     let other = tempfile::tempdir().unwrap();

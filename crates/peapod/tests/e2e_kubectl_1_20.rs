@@ -11,21 +11,16 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use std::process::Output;
 
-use common::kubectl::start_with_kubectl;
+use common::kubectl::{start_with_kubectl, Kubectl};
 use common::*;
 use serde_json::Value;
 
 const DEFAULT_KUBECTL_1_20: &str = "/opt/peapod/kubectl-1.20/usr/bin/kubectl";
 
-/// Debian's kubectl 1.20 with the agent's admin kubeconfig and a private cache directory.
-struct Kubectl120 {
-    binary: PathBuf,
-    kubeconfig: PathBuf,
-    cache: tempfile::TempDir,
-}
+/// Debian's kubectl 1.20 through the common harness; its successful runs must not warn.
+struct Kubectl120(Kubectl);
 
 /// Where kubectl 1.20 is; fails the test, before any agent starts, when it is not there.
 fn kubectl_1_20() -> PathBuf {
@@ -42,29 +37,8 @@ fn kubectl_1_20() -> PathBuf {
 }
 
 impl Kubectl120 {
-    fn for_agent(agent: &Agent, binary: PathBuf) -> Kubectl120 {
-        let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
-        wait_until(Duration::from_secs(10), "the kubeconfig", || {
-            kubeconfig.exists()
-        });
-        Kubectl120 {
-            binary,
-            kubeconfig,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_with_stdin(
-            Command::new(&self.binary)
-                .arg("--kubeconfig")
-                .arg(&self.kubeconfig)
-                .arg("--cache-dir")
-                .arg(self.cache.path())
-                .args(args)
-                .env("KUBECACHEDIR", self.cache.path()),
-            stdin,
-        )
+        self.0.run(args, stdin)
     }
 
     /// stdout of a run that must succeed.
@@ -107,28 +81,10 @@ impl Kubectl120 {
     }
 }
 
-fn run_with_stdin(command: &mut Command, stdin: Option<&str>) -> Output {
-    command
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("starting kubectl");
-    if let Some(input) = stdin {
-        use std::io::Write;
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(input.as_bytes()).unwrap();
-    }
-    child.wait_with_output().expect("running kubectl")
-}
-
 fn start() -> (Agent, Kubectl120) {
     let binary = kubectl_1_20();
     let (agent, _kubectl_1_32) = start_with_kubectl();
-    let kubectl = Kubectl120::for_agent(&agent, binary);
+    let kubectl = Kubectl120(Kubectl::with_binary(&agent, binary));
     (agent, kubectl)
 }
 

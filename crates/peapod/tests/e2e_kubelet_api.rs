@@ -54,16 +54,3 @@ fn the_kubelet_reads_and_writes_pods_through_the_api_as_the_node() {
         );
     }
 }
-
-fn without_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            chars.by_ref().find(|c| *c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}

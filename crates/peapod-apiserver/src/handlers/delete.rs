@@ -156,26 +156,9 @@ async fn options(scope: &Scope, request: Request) -> ApiResult<DeleteOptions> {
 
 pub async fn delete(scope: &Scope, request: Request) -> ApiResult<Response> {
     let options = options(scope, request).await?;
-    admit_namespace_delete(scope)?;
+    scope.strategy.admit_delete(scope.name())?;
     let (code, body) = delete_one(scope, scope.name().to_owned(), &options).await?;
     Ok(object_response(code, &body, &scope.output))
-}
-
-/// The namespaces kube-apiserver's NamespaceLifecycle admission never lets go.
-const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
-
-/// kube-apiserver's NamespaceLifecycle admission of a delete: the system namespaces stay (dry
-/// runs included, admission coming first).
-fn admit_namespace_delete(scope: &Scope) -> ApiResult<()> {
-    let name = scope.name();
-    let namespace = scope.kind.gvk.group.is_empty() && scope.kind.plural == "namespaces";
-    if !namespace || !IMMORTAL_NAMESPACES.contains(&name) {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(format!(
-        "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
-    ))
-    .with_details(json!({"name": name, "kind": "namespaces"})))
 }
 
 pub(super) async fn delete_one(

@@ -110,6 +110,12 @@ pub trait KindStrategy: Send + Sync + 'static {
         None
     }
 
+    /// Refuses a delete of the object named `name` before anything is read (kube's
+    /// admission: the system namespaces may not be deleted).
+    fn admit_delete(&self, _name: &str) -> Result<(), ApiError> {
+        Ok(())
+    }
+
     fn delete(&self, _obj: &Self::Object, _grace_period_seconds: Option<i64>) -> DeleteDecision {
         DeleteDecision::Immediate
     }
@@ -154,6 +160,7 @@ pub trait Strategy: Send + Sync + 'static {
     fn cells(&self, obj: &Value) -> Vec<Value>;
     fn field_labels(&self) -> &'static [&'static str];
     fn field(&self, obj: &Value, label: &str) -> Option<String>;
+    fn admit_delete(&self, name: &str) -> Result<(), ApiError>;
     fn delete(&self, obj: &Value, grace_period_seconds: Option<i64>) -> DeleteDecision;
     fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError>;
     fn return_deleted_object(&self) -> bool;
@@ -266,6 +273,10 @@ where
 
     fn field(&self, obj: &Value, label: &str) -> Option<String> {
         self.0.field(&self.typed(obj).ok()?, label)
+    }
+
+    fn admit_delete(&self, name: &str) -> Result<(), ApiError> {
+        self.0.admit_delete(name)
     }
 
     fn delete(&self, obj: &Value, grace_period_seconds: Option<i64>) -> DeleteDecision {

@@ -11,28 +11,39 @@ use super::{text, wait_until, Agent};
 
 /// kubectl with the agent's admin kubeconfig and a private discovery cache.
 pub struct Kubectl {
+    binary: PathBuf,
     kubeconfig: PathBuf,
     cache: tempfile::TempDir,
 }
 
 impl Kubectl {
+    /// The kubectl on the PATH.
     pub fn for_agent(agent: &Agent) -> Kubectl {
+        Kubectl::with_binary(agent, PathBuf::from("kubectl"))
+    }
+
+    /// The kubectl at `binary` (another version than the PATH's).
+    pub fn with_binary(agent: &Agent, binary: PathBuf) -> Kubectl {
         let kubeconfig = agent.path().join("var/lib/peapod/kubeconfig.yaml");
         wait_until(Duration::from_secs(10), "the kubeconfig", || {
             kubeconfig.exists()
         });
         Kubectl {
+            binary,
             kubeconfig,
             cache: tempfile::tempdir().unwrap(),
         }
     }
 
     /// kubectl with `args`, ready to run: environment and redirections are the caller's.
+    /// The cache is given both ways: kubectl before 1.27 reads no KUBECACHEDIR.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new("kubectl");
+        let mut command = Command::new(&self.binary);
         command
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
             .args(args)
             .env("KUBECACHEDIR", self.cache.path());
         command

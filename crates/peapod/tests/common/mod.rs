@@ -577,6 +577,20 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// `text` without its ANSI colour sequences (`ESC [ ... m`).
+pub fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            chars.by_ref().find(|c| *c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
 pub fn wait_until(timeout: Duration, what: &str, check: impl FnMut() -> bool) {
     let done = poll(timeout, Duration::from_millis(50), check, |done| *done);
     assert!(done, "timed out waiting for {what}");

@@ -4,6 +4,7 @@
 use k8s_openapi::api::core::v1::{Namespace, NamespaceSpec, NamespaceStatus};
 use peapod_api::validation::{names, ErrorKind, FieldError, FieldPath};
 use peapod_apiserver::registry::{validate_meta, DeleteDecision, Kind, KindStrategy};
+use peapod_apiserver::status::ApiError;
 use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
 use serde_json::{json, Value};
 
@@ -12,6 +13,9 @@ pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// The finalizer that keeps a namespace until its content is gone.
 pub const FINALIZER: &str = "kubernetes";
+
+/// The namespaces kube-apiserver's NamespaceLifecycle admission never lets go.
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
 
 /// Namespaces have no deletecollection, as in kube-apiserver.
 const VERBS: &[&str] = &[
@@ -102,6 +106,18 @@ impl KindStrategy for NamespaceStrategy {
             "status.phase" => namespace.status.as_ref().and_then(|s| s.phase.clone()),
             _ => None,
         }
+    }
+
+    /// kube-apiserver's NamespaceLifecycle admission: the system namespaces stay (dry runs
+    /// included, admission coming first).
+    fn admit_delete(&self, name: &str) -> Result<(), ApiError> {
+        if !IMMORTAL_NAMESPACES.contains(&name) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(format!(
+            "namespaces \"{name}\" is forbidden: this namespace may not be deleted"
+        ))
+        .with_details(json!({"name": name, "kind": "namespaces"})))
     }
 
     /// Marked, not removed: the namespace controller deletes its content first.
