@@ -46,5 +46,6 @@ kubectl get namespaces
 kubectl get pods -o wide
 kubectl label pod example-pod tier=web
 kubectl get pods -l tier=web -L tier
+kubectl exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
 kubectl delete pod example-pod --grace-period 1
 { set +x; } 2>/dev/null

@@ -8,6 +8,10 @@
 //! Then the API server benchmarks (see `api`): memory, GET latency, concurrent creates, list
 //! and `kubectl get` times, and watch fan-out.
 //!
+//! Then the streaming benchmarks (see `streams`): exec round trip (server time over the socket,
+//! `peapod exec`, `kubectl exec`) and port-forward throughput (pod IP directly, `kubectl
+//! port-forward` over WebSocket and SPDY, `peapod port-forward`).
+//!
 //! Then the steady-state benchmarks (see `steady`): the agent's CPU and memory while 100 idle
 //! pods run, and while 100 pods run an httpGet readiness and an exec liveness probe every
 //! second. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
@@ -17,10 +21,11 @@
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
+//!                     [--streams] [--skip-streams]
 //!                     [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
-//! `--api`, `--pull-only`, `--idle` and `--probes` select what runs (together: each of them); without
-//! any of them everything runs.
+//! `--api`, `--streams`, `--pull-only`, `--idle` and `--probes` select what runs (together: each
+//! of them); without any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -36,6 +41,7 @@ mod pull;
 #[path = "../../crates/peapod-image/tests/support/registry.rs"]
 mod registry;
 mod steady;
+mod streams;
 
 const BRIDGE: &str = "ppbench0";
 /// The benchmark agent's HTTPS address, away from a real agent's 6443.
@@ -55,6 +61,7 @@ struct Options {
     pull_runs: usize,
     pods: bool,
     api: bool,
+    streams: bool,
     pull: bool,
     idle: bool,
     probes: bool,
@@ -80,6 +87,7 @@ fn options_default() -> Options {
         pull_runs: 5,
         pods: true,
         api: true,
+        streams: true,
         pull: true,
         idle: true,
         probes: true,
@@ -98,10 +106,11 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--api" | "--pull-only" | "--idle" | "--probes" => selected.push(arg),
+            "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--skip-api" => options.api = false,
+            "--skip-streams" => options.streams = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -115,12 +124,14 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
         let chosen = |flag: &str| selected.iter().any(|s| s == flag);
         options.pods = false;
         options.api = chosen("--api");
+        options.streams = chosen("--streams");
         options.pull = chosen("--pull-only");
         options.idle = chosen("--idle");
         options.probes = chosen("--probes");
     }
     options.pull &= !skip_pull;
-    if !(options.pods || options.api || options.pull || options.idle || options.probes) {
+    let any = options.pods || options.api || options.streams;
+    if !(any || options.pull || options.idle || options.probes) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -148,6 +159,9 @@ fn main() -> Result<()> {
     }
     if options.api {
         api::run(&options)?;
+    }
+    if options.streams {
+        streams::run(&options)?;
     }
     if options.idle {
         steady::run(&options, steady::Kind::Idle)?;
@@ -300,11 +314,11 @@ impl Agent {
             .env("PEAPOD_BRIDGE", BRIDGE)
             .env("PEAPOD_POD_CIDR", POD_CIDR)
             .env("PEAPOD_API_LISTEN", API_LISTEN)
-            // The build shares this disk: a full target directory must not evict the pods
-            // under measurement.
+            // The build shares this disk: a full target directory (under 1 % free at times)
+            // must not evict the pods under measurement.
             .env(
                 "PEAPOD_EVICTION_HARD",
-                "nodefs.available<1%,imagefs.available<1%",
+                "nodefs.available<0%,imagefs.available<0%",
             )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -819,14 +833,25 @@ mod tests {
         );
         let both = parsed(&["--probes", "--pull-only"]).unwrap();
         assert_eq!(modes(&both), (false, false, true, true));
+        assert!(!both.streams && !both.api);
+        let streams = parsed(&["--streams"]).unwrap();
+        assert!(streams.streams && !streams.api);
+        assert_eq!(modes(&streams), (false, false, false, false));
+        assert!(parsed(&[]).unwrap().streams);
     }
 
     #[test]
     fn skips_remove_modes_and_an_empty_run_is_refused() {
         let o = parsed(&["--skip-steady", "--skip-pull"]).unwrap();
         assert_eq!(modes(&o), (true, false, false, false));
-        let pods_only = parsed(&["--skip-steady", "--skip-pull", "--skip-api"]).unwrap();
-        assert!(pods_only.pods && !pods_only.api);
+        let pods_only = parsed(&[
+            "--skip-steady",
+            "--skip-pull",
+            "--skip-api",
+            "--skip-streams",
+        ])
+        .unwrap();
+        assert!(pods_only.pods && !pods_only.api && !pods_only.streams);
         assert!(parsed(&["--pull-only", "--skip-pull"]).is_err());
         assert!(parsed(&["--window"]).is_err());
         assert!(parsed(&["--bogus", "1"]).is_err());

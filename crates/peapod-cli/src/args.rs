@@ -18,6 +18,12 @@ pub enum ClientCommand {
     Logs(LogsArgs),
     /// Execute a command in a container.
     Exec(ExecArgs),
+    /// Attach to a running container.
+    Attach(AttachArgs),
+    /// Copy files and directories to and from containers.
+    Cp(CpArgs),
+    /// Forward one or more local ports to a pod.
+    PortForward(PortForwardArgs),
     /// Delete resources by file names, stdin, resources and names, or by resources and label selector.
     Delete(DeleteArgs),
     /// List events.
@@ -150,10 +156,12 @@ pub struct LogsArgs {
     pub timestamps: bool,
 }
 
+/// The container exec and attach join, and the streams they join it with.
 #[derive(Debug, Clone, Args)]
-pub struct ExecArgs {
+pub struct ContainerStreams {
     /// NAME or pod/NAME.
     pub pod: String,
+    /// The container; by default the pod's default container.
     #[arg(short, long)]
     pub container: Option<String>,
     #[arg(short, long)]
@@ -164,9 +172,60 @@ pub struct ExecArgs {
     /// Stdin is a TTY.
     #[arg(short = 't', long)]
     pub tty: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub target: ContainerStreams,
     /// The command, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub target: ContainerStreams,
+    /// Only print output from the remote session.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CpArgs {
+    /// The source: a local path, or [[NAMESPACE/]POD:]PATH in a container.
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    /// The destination: a local path, or [[NAMESPACE/]POD:]PATH in a container.
+    #[arg(value_name = "DEST")]
+    pub dest: String,
+    /// The container; by default the pod's default container.
+    #[arg(short, long)]
+    pub container: Option<String>,
+    /// The namespace of a POD that does not name one.
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// The copied file/directory's ownership and permissions will not be preserved in the
+    /// container.
+    #[arg(long)]
+    pub no_preserve: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PortForwardArgs {
+    /// NAME or pod/NAME.
+    pub pod: String,
+    /// `[LOCAL_PORT:]REMOTE_PORT`: `8080:80`, `80` (the same port locally), `:80` (a random
+    /// local port); the remote port may be a named container port.
+    #[arg(required = true, value_name = "[LOCAL_PORT:]REMOTE_PORT")]
+    pub ports: Vec<String>,
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// Addresses to listen on (comma separated): IP addresses or localhost (both 127.0.0.1 and
+    /// ::1, failing only if neither can be bound).
+    #[arg(long, value_delimiter = ',', default_value = "localhost")]
+    pub address: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -323,9 +382,9 @@ mod tests {
         else {
             panic!("not exec")
         };
-        assert_eq!(a.pod, "web");
-        assert!(a.stdin && a.tty);
-        assert_eq!(a.container.as_deref(), Some("app"));
+        assert_eq!(a.target.pod, "web");
+        assert!(a.target.stdin && a.target.tty);
+        assert_eq!(a.target.container.as_deref(), Some("app"));
         assert_eq!(a.command, vec!["sh", "-c", "ls -l"]);
     }
 
@@ -354,6 +413,50 @@ mod tests {
             );
         }
         assert!(parse(&["apply", "--validate=maybe", "-f", "x.yaml"]).is_err());
+    }
+
+    #[test]
+    fn attach_cp_and_port_forward_flags() {
+        let ClientCommand::Attach(a) =
+            parse(&["attach", "pod/cat", "-it", "-c", "main", "-q"]).unwrap()
+        else {
+            panic!("not attach")
+        };
+        let target = &a.target;
+        assert_eq!(
+            (target.pod.as_str(), target.container.as_deref()),
+            ("pod/cat", Some("main"))
+        );
+        assert!(target.stdin && target.tty && a.quiet);
+        let ClientCommand::Cp(a) =
+            parse(&["cp", "team/web:/tmp/x", "./x", "-c", "app", "--no-preserve"]).unwrap()
+        else {
+            panic!("not cp")
+        };
+        assert_eq!(
+            (a.src.as_str(), a.dest.as_str()),
+            ("team/web:/tmp/x", "./x")
+        );
+        assert!(a.no_preserve);
+        assert!(parse(&["cp", "only-one"]).is_err());
+        let ClientCommand::PortForward(a) = parse(&[
+            "port-forward",
+            "pod/web",
+            "8080:80",
+            ":443",
+            "--address",
+            "127.0.0.1,::1",
+        ])
+        .unwrap() else {
+            panic!("not port-forward")
+        };
+        assert_eq!(a.ports, vec!["8080:80", ":443"]);
+        assert_eq!(a.address, vec!["127.0.0.1", "::1"]);
+        let ClientCommand::PortForward(a) = parse(&["port-forward", "web", "80"]).unwrap() else {
+            panic!("not port-forward")
+        };
+        assert_eq!(a.address, vec!["localhost"]);
+        assert!(parse(&["port-forward", "web"]).is_err());
     }
 
     #[test]

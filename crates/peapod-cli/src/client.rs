@@ -1,5 +1,6 @@
 //! HTTP/1.1 over the agent's Unix socket: one connection per request, Kubernetes `Status`
-//! error bodies decoded into [`ApiError`], streamed bodies, and connection upgrades (exec).
+//! error bodies decoded into [`ApiError`], streamed bodies, and connection upgrades (the
+//! streaming verbs' WebSocket and SPDY sessions).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -7,7 +8,7 @@ use std::path::{Path, PathBuf};
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
+use hyper::header::{CONTENT_TYPE, HOST};
 use hyper::upgrade::Upgraded;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -44,21 +45,31 @@ impl ApiError {
 
     /// From an error response: its `Status` body, else the body text and the code's reason.
     pub fn from_response(status: StatusCode, body: &[u8]) -> Self {
-        #[derive(Deserialize)]
-        struct Status {
-            kind: Option<String>,
-            message: Option<String>,
-            reason: Option<String>,
-            code: Option<u16>,
-        }
-        let parsed = serde_json::from_slice::<Status>(body)
-            .ok()
-            .filter(|s| s.kind.as_deref() == Some("Status"));
         let text = String::from_utf8_lossy(body).trim().to_string();
-        let (reason, message, code) = match parsed {
+        let (reason, message, code) = match parse_status(body) {
             Some(s) => (s.reason, s.message, s.code),
             None => (None, Some(text).filter(|t| !t.is_empty()), None),
         };
+        Self::new(status, code, reason, message)
+    }
+
+    /// From a `Status` body only (how client-go reads a refused upgrade).
+    pub fn from_status_body(status: StatusCode, body: &[u8]) -> Option<Self> {
+        let parsed = parse_status(body)?;
+        Some(Self::new(
+            status,
+            parsed.code,
+            parsed.reason,
+            parsed.message,
+        ))
+    }
+
+    fn new(
+        status: StatusCode,
+        code: Option<u16>,
+        reason: Option<String>,
+        message: Option<String>,
+    ) -> Self {
         let code = code.filter(|c| *c != 0).unwrap_or(status.as_u16());
         Self {
             code,
@@ -68,6 +79,20 @@ impl ApiError {
             message: message.unwrap_or_else(|| default_message(status)),
         }
     }
+}
+
+#[derive(Deserialize)]
+struct Status {
+    kind: Option<String>,
+    message: Option<String>,
+    reason: Option<String>,
+    code: Option<u16>,
+}
+
+fn parse_status(body: &[u8]) -> Option<Status> {
+    serde_json::from_slice::<Status>(body)
+        .ok()
+        .filter(|s| s.kind.as_deref() == Some("Status"))
 }
 
 /// The `StatusReason` Kubernetes gives a bare HTTP code.
@@ -125,8 +150,10 @@ pub enum ClientError {
         path: String,
         source: serde_json::Error,
     },
-    #[error("{path}: the agent answered {status} instead of switching protocols")]
-    NotUpgraded { path: String, status: StatusCode },
+    /// An upgrade refused with something other than a `Status` (kubelet's plain-text
+    /// answers), worded as client-go's SPDY upgrader words it.
+    #[error("unable to upgrade connection: {0}")]
+    UpgradeRefused(String),
 }
 
 impl ClientError {
@@ -144,7 +171,7 @@ impl ClientError {
 pub struct Call {
     method: Method,
     path: String,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
 }
 
@@ -168,7 +195,8 @@ impl Call {
 
     /// A body with its content type.
     pub fn body(mut self, content_type: &'static str, body: Vec<u8>) -> Self {
-        self.headers.push((CONTENT_TYPE.as_str(), content_type));
+        self.headers
+            .push((CONTENT_TYPE.as_str(), content_type.into()));
         self.body = body;
         self
     }
@@ -177,8 +205,8 @@ impl Call {
         self.body("application/json", value.to_string().into_bytes())
     }
 
-    pub fn header(mut self, name: &'static str, value: &'static str) -> Self {
-        self.headers.push((name, value));
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -327,44 +355,58 @@ impl Client {
         self.send(Call::get(path)).await?.json().await
     }
 
-    /// Sends `call` asking to switch to `protocol`; on 101 returns the raw connection.
-    pub async fn upgrade(
-        &self,
-        call: Call,
-        protocol: &'static str,
-    ) -> Result<TokioIo<Upgraded>, ClientError> {
-        let call = call
-            .header(CONNECTION.as_str(), "Upgrade")
-            .header(UPGRADE.as_str(), protocol);
-        let path = call.path.clone();
-        let method = call.method.clone();
+    /// Sends `call`, an upgrade request (its headers say to what); on 101 returns the
+    /// answer's headers and the raw connection. A refusal is the server's `Status`, else its
+    /// text.
+    pub async fn upgrade(&self, call: Call) -> Result<Upgrade, ClientError> {
+        let (method, path) = (call.method.clone(), call.path.clone());
         let response = self.exchange(call).await?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return Err(not_upgraded(method, path, response).await);
+            return Err(refused_upgrade(method, path, response).await);
         }
-        hyper::upgrade::on(response)
+        let headers = response.headers().clone();
+        let io = hyper::upgrade::on(response)
             .await
-            .map(TokioIo::new)
             .map_err(|source| ClientError::Http {
                 method,
                 path,
                 source,
-            })
+            })?;
+        Ok(Upgrade {
+            headers,
+            io: TokioIo::new(io),
+        })
     }
 }
 
-async fn not_upgraded(method: Method, path: String, response: Response<Incoming>) -> ClientError {
+/// A connection the agent switched to another protocol.
+#[derive(Debug)]
+pub struct Upgrade {
+    /// The headers of the `101 Switching Protocols` answer.
+    pub headers: HeaderMap,
+    pub io: TokioIo<Upgraded>,
+}
+
+async fn refused_upgrade(
+    method: Method,
+    path: String,
+    response: Response<Incoming>,
+) -> ClientError {
     let status = response.status();
     let reply = Reply {
         status,
         headers: HeaderMap::new(),
         method,
-        path: path.clone(),
+        path,
         body: response.into_body(),
     };
-    match reply.success().await {
-        Err(error) => error,
-        Ok(_) => ClientError::NotUpgraded { path, status },
+    let body = match reply.bytes().await {
+        Ok(body) => body,
+        Err(error) => return error,
+    };
+    match ApiError::from_status_body(status, &body) {
+        Some(api) => api.into(),
+        None => ClientError::UpgradeRefused(String::from_utf8_lossy(&body).trim().to_string()),
     }
 }
 

@@ -1,13 +1,17 @@
 //! The error a verb ends with, and how it is shown (kubectl's one-line wording).
 
 use crate::client::ClientError;
+use crate::cp::CpError;
 use crate::delete::DeleteError;
-use crate::exec::ExecError;
 use crate::get::GetError;
 use crate::images::ImageError;
 use crate::manifest::ManifestError;
+use crate::pod_target::PodError;
+use crate::port_forward::PortForwardError;
 use crate::pull::PullError;
+use crate::remote::RemoteError;
 use crate::target::TargetError;
+use crate::upgrade::HandshakeError;
 
 /// Everything that can end a verb early.
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +27,15 @@ pub enum CliError {
     #[error(transparent)]
     Delete(#[from] DeleteError),
     #[error(transparent)]
-    Exec(#[from] ExecError),
+    Pod(#[from] PodError),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    #[error(transparent)]
+    Cp(#[from] CpError),
+    #[error(transparent)]
+    PortForward(#[from] PortForwardError),
     #[error(transparent)]
     Image(#[from] ImageError),
     #[error(transparent)]

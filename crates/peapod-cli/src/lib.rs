@@ -5,9 +5,11 @@
 
 mod apply;
 mod args;
+mod attach;
 mod client;
 pub mod completion;
 mod console;
+mod cp;
 mod delete;
 mod describe;
 mod describe_text;
@@ -17,21 +19,25 @@ mod error;
 mod events;
 mod exec;
 mod fetch;
-pub mod frame;
 mod get;
 mod images;
+mod interactive;
 mod logs;
 mod manifest;
 mod objects;
 mod output;
 pub mod pod_events;
+mod pod_target;
+mod port_forward;
 mod pull;
 mod query;
+mod remote;
 mod resource;
 mod table;
 mod target;
 mod terminal;
 mod top;
+mod upgrade;
 mod watch;
 
 #[cfg(test)]
@@ -40,9 +46,9 @@ mod tests;
 use std::path::PathBuf;
 
 pub use args::{
-    ApplyArgs, ClientCommand, DeleteArgs, DescribeArgs, EventsArgs, ExecArgs, GetArgs, ImageArgs,
-    ImageCommand, ImagesArgs, ImportArgs, LoadArgs, LogsArgs, OutputFormat, PullArgs, RmiArgs,
-    TopArgs, TopCommand, TopPodArgs,
+    ApplyArgs, AttachArgs, ClientCommand, CpArgs, DeleteArgs, DescribeArgs, EventsArgs, ExecArgs,
+    GetArgs, ImageArgs, ImageCommand, ImagesArgs, ImportArgs, LoadArgs, LogsArgs, OutputFormat,
+    PortForwardArgs, PullArgs, RmiArgs, TopArgs, TopCommand, TopPodArgs,
 };
 pub use client::{ApiError, Client, ClientError};
 pub use completion::{CompletionArgs, CompletionShell};
@@ -79,6 +85,9 @@ async fn dispatch(
         ClientCommand::Describe(args) => describe::describe(client, args, console).await,
         ClientCommand::Logs(args) => logs::logs(client, args, console).await,
         ClientCommand::Exec(args) => exec::exec(client, args, console).await,
+        ClientCommand::Attach(args) => attach::attach(client, args, console).await,
+        ClientCommand::Cp(args) => cp::cp(client, args, console).await,
+        ClientCommand::PortForward(args) => port_forward::port_forward(client, args, console).await,
         ClientCommand::Delete(args) => delete::delete(client, args, console).await,
         ClientCommand::Events(args) => events::events(client, args, console).await,
         ClientCommand::Images(args) => images::images(client, args, console).await,

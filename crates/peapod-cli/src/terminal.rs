@@ -1,11 +1,11 @@
-//! The local terminal for `exec -t`: raw mode held by a guard that restores the saved
-//! settings when dropped, and the window size.
+//! The local terminal for `exec -t` and `attach -t`: raw mode held by a guard that restores
+//! the saved settings when dropped, and the window size.
 
 use std::io;
 use std::os::fd::AsRawFd;
 
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
-use serde::Serialize;
+use peapod_streams::remotecommand::TerminalSize;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TerminalError {
@@ -35,17 +35,10 @@ impl Drop for RawMode {
     }
 }
 
-/// The payload of a RESIZE frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct WindowSize {
-    pub width: u16,
-    pub height: u16,
-}
-
 nix::ioctl_read_bad!(window_size_ioctl, nix::libc::TIOCGWINSZ, nix::libc::winsize);
 
 /// The size of the terminal on stdout (else stdin), as kubectl measures it.
-pub fn window_size() -> Option<WindowSize> {
+pub fn window_size() -> Option<TerminalSize> {
     [io::stdout().as_raw_fd(), io::stdin().as_raw_fd()]
         .into_iter()
         .find_map(|fd| {
@@ -57,7 +50,7 @@ pub fn window_size() -> Option<WindowSize> {
             };
             // SAFETY: TIOCGWINSZ writes one winsize into the pointer, which is valid and ours.
             let result = unsafe { window_size_ioctl(fd, &mut size) };
-            (result.is_ok() && size.ws_col > 0).then_some(WindowSize {
+            (result.is_ok() && size.ws_col > 0).then_some(TerminalSize {
                 width: size.ws_col,
                 height: size.ws_row,
             })

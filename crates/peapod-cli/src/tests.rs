@@ -1,7 +1,8 @@
 //! Verbs end to end against a scripted fake agent on a temporary Unix socket.
 
-mod fake;
+pub mod fake;
 mod kinds;
+mod streams;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,8 +13,8 @@ use hyper::body::Bytes;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::{frame, run_with, Client, ClientCommand, Console};
-use fake::{Buf, Fake, Frames, Recorded, Reply};
+use crate::{run_with, Client, ClientCommand, Console};
+use fake::{Buf, Fake, Recorded, Reply};
 
 #[derive(Parser)]
 struct Cli {
@@ -776,132 +777,6 @@ async fn logs_server_error_is_printed() {
     let o = run(&fake, &["logs", "web"]).await;
     assert_eq!(o.code, 1);
     assert_eq!(o.err, "Error from server (BadRequest): a container name must be specified for pod web, choose one of: [a b]\n");
-}
-
-fn exec_fake(wait_for: Option<u8>, frames: Vec<u8>) -> (Fake, Frames) {
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let shared = received.clone();
-    let fake = Fake::start(move |_| Reply::Upgrade {
-        wait_for,
-        frames: frames.clone(),
-        received: shared.clone(),
-    });
-    (fake, received)
-}
-
-#[tokio::test]
-async fn exec_pipes_frames_and_passes_the_exit_code_through() {
-    let mut frames = frame::encode(frame::STDOUT, b"got it\n");
-    frames.extend(frame::encode(frame::STDERR, b"warn\n"));
-    frames.extend(frame::encode(frame::STATUS, br#"{"exitCode":3}"#));
-    let (fake, received) = exec_fake(Some(frame::STDIN_EOF), frames);
-    let o = run_at(
-        &fake.socket,
-        &[
-            "exec", "-i", "-c", "app", "web", "--", "sh", "-c", "cat >/x",
-        ],
-        b"hello",
-    )
-    .await;
-    assert_eq!(o.code, 3, "{}", o.err);
-    assert_eq!(o.out, "got it\n");
-    assert_eq!(o.err, "warn\n");
-    let received = received.lock().unwrap().clone();
-    assert_eq!(
-        received,
-        vec![
-            (frame::STDIN, b"hello".to_vec()),
-            (frame::STDIN_EOF, vec![])
-        ]
-    );
-    let request = &fake.requests()[0];
-    assert_eq!(request.method, "POST");
-    assert_eq!(
-        request.uri,
-        "/api/v1/namespaces/default/pods/web/exec?container=app&command=sh&command=-c&command=cat%20%3E%2Fx&stdin=true"
-    );
-    assert_eq!(request.header("upgrade"), "peapod-exec/v1");
-    assert_eq!(request.header("connection"), "Upgrade");
-}
-
-#[tokio::test]
-async fn exec_error_status_and_missing_status() {
-    let (fake, received) = exec_fake(
-        None,
-        frame::encode(frame::STATUS, br#"{"error":"container \"x\" not found"}"#),
-    );
-    let o = run(&fake, &["exec", "web", "-t", "--", "ls"]).await;
-    assert_eq!(
-        (o.code, o.err.as_str()),
-        (1, "error: container \"x\" not found\n")
-    );
-    assert!(
-        received.lock().unwrap().is_empty(),
-        "no stdin was asked for"
-    );
-    assert!(
-        !fake.requests()[0].uri.contains("tty"),
-        "-t without -i uses no tty"
-    );
-
-    let (fake, _) = exec_fake(None, frame::encode(frame::STDOUT, b"partial"));
-    let o = run(&fake, &["exec", "web", "--", "ls"]).await;
-    assert_eq!(o.code, 1);
-    assert_eq!(
-        o.err,
-        "error: the exec stream ended without an exit status\n"
-    );
-}
-
-#[tokio::test]
-async fn exec_refused_upgrade_prints_the_server_error() {
-    let fake = Fake::start(|_| Reply::not_found("pods", "web"));
-    let o = run(&fake, &["exec", "web", "--", "ls"]).await;
-    assert_eq!(
-        (o.code, o.err.as_str()),
-        (1, "Error from server (NotFound): pods \"web\" not found\n")
-    );
-}
-
-#[tokio::test]
-async fn exec_session_sends_resizes() {
-    let (client_end, server_end) = tokio::net::UnixStream::pair().unwrap();
-    let (resize_tx, resize_rx) = mpsc::channel(1);
-    resize_tx
-        .send(crate::terminal::WindowSize {
-            width: 80,
-            height: 24,
-        })
-        .await
-        .unwrap();
-    let server = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut server_end = server_end;
-        let mut buf = vec![0u8; 64];
-        let n = server_end.read(&mut buf).await.unwrap();
-        let mut pending = buf[..n].to_vec();
-        let frames = frame::decode(&mut pending);
-        server_end
-            .write_all(&frame::encode(frame::STATUS, br#"{"exitCode":0}"#))
-            .await
-            .unwrap();
-        frames
-    });
-    let mut console = Console::new(
-        Box::new(Buf::default()),
-        Box::new(Buf::default()),
-        Box::new(std::io::empty()),
-    );
-    let code = crate::exec::session(client_end, None, Some(resize_rx), &mut console)
-        .await
-        .unwrap();
-    assert_eq!(code, 0);
-    drop(resize_tx);
-    let frames = server.await.unwrap();
-    assert_eq!(
-        frames,
-        vec![(frame::RESIZE, br#"{"width":80,"height":24}"#.to_vec())]
-    );
 }
 
 #[tokio::test]

@@ -1,9 +1,11 @@
 //! A scripted agent on a temporary Unix socket: records every request and answers with
-//! whatever the test's handler returns (full bodies, streamed bodies, or an exec upgrade).
+//! whatever the test's handler returns (full bodies, streamed bodies, or an upgrade to a
+//! streaming session negotiated and served by peapod-streams, as the agent's are).
 //! As the API server would, it answers discovery itself (without recording or asking the
 //! handler) and turns pod answers into Tables when the client asks for one.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -15,13 +17,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper::{HeaderMap, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use peapod_streams::negotiate::{negotiate, Negotiated, Service};
+use peapod_streams::portforward::{self, Connections};
+use peapod_streams::remotecommand::{self, Options};
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
-
-use crate::frame;
 
 /// One request the fake agent saw.
 #[derive(Debug, Clone)]
@@ -45,8 +48,7 @@ impl Recorded {
     }
 }
 
-/// Exec frames the fake received from the client.
-pub type Frames = Arc<Mutex<Vec<(u8, Vec<u8>)>>>;
+type Script<S> = Box<dyn FnOnce(S) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// How the fake answers one request.
 pub enum Reply {
@@ -56,13 +58,12 @@ pub enum Reply {
         body: Vec<u8>,
     },
     Stream(mpsc::Receiver<Bytes>),
-    /// 101, then: read client frames (into `received`) until one on `wait_for` arrives,
-    /// then write `frames`.
-    Upgrade {
-        wait_for: Option<u8>,
-        frames: Vec<u8>,
-        received: Frames,
-    },
+    /// An exec or attach: the upgrade negotiated, then the script plays the server's side of
+    /// the session, with the streams the request's query asks for.
+    RemoteCommand(Script<remotecommand::Session>),
+    /// A port-forward: the upgrade negotiated, then the script serves the connections the
+    /// client opens.
+    PortForward(Script<Connections>),
 }
 
 impl Reply {
@@ -72,6 +73,22 @@ impl Reply {
             headers: vec![("content-type", "application/json".into())],
             body: body.to_string().into_bytes(),
         }
+    }
+
+    pub fn remote_command<F, Fut>(script: F) -> Self
+    where
+        F: FnOnce(remotecommand::Session) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Reply::RemoteCommand(Box::new(move |session| Box::pin(script(session))))
+    }
+
+    pub fn port_forward<F, Fut>(script: F) -> Self
+    where
+        F: FnOnce(Connections) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        Reply::PortForward(Box::new(move |session| Box::pin(script(session))))
     }
 
     pub fn not_found(what: &str, name: &str) -> Self {
@@ -168,26 +185,76 @@ async fn answer(
             builder.body(Full::new(Bytes::from(body)).boxed()).unwrap()
         }
         Reply::Stream(chunks) => Response::new(ChannelBody(chunks).boxed()),
-        Reply::Upgrade {
-            wait_for,
-            frames,
-            received,
-        } => {
-            tokio::spawn(async move {
-                let mut io = TokioIo::new(on_upgrade.await.unwrap());
-                read_until(&mut io, wait_for, &received).await;
-                io.write_all(&frames).await.unwrap();
-                io.flush().await.unwrap();
-            });
-            Response::builder()
-                .status(StatusCode::SWITCHING_PROTOCOLS)
-                .header("connection", "Upgrade")
-                .header("upgrade", crate::exec::EXEC_PROTOCOL)
-                .body(Full::new(Bytes::new()).boxed())
-                .unwrap()
+        Reply::RemoteCommand(script) => {
+            let options = stream_options(&recorded);
+            switch(
+                &recorded,
+                on_upgrade,
+                Service::RemoteCommand,
+                move |io, negotiated| async move {
+                    let session = remotecommand::accept(io, &negotiated, options).await;
+                    script(session.expect("a remote-command session")).await
+                },
+            )
         }
+        Reply::PortForward(script) => switch(
+            &recorded,
+            on_upgrade,
+            Service::PortForward,
+            move |io, negotiated| async move {
+                let connections = portforward::accept(io, &negotiated, &[]).await;
+                script(connections.expect("a port-forward session")).await
+            },
+        ),
     };
     Ok(response)
+}
+
+/// The streams a remote-command request's query asks for.
+fn stream_options(request: &Recorded) -> Options {
+    let query = request
+        .uri
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default();
+    let flag = |name: &str| query.split('&').any(|pair| pair == format!("{name}=true"));
+    Options {
+        stdin: flag("stdin"),
+        stdout: flag("stdout"),
+        stderr: flag("stderr") && !flag("tty"),
+        tty: flag("tty"),
+    }
+}
+
+/// Negotiates the upgrade as the agent does: refused as it refuses, or 101 and `session` on
+/// the upgraded connection.
+fn switch<F, Fut>(
+    request: &Recorded,
+    on_upgrade: OnUpgrade,
+    service: Service,
+    session: F,
+) -> Response<ReplyBody>
+where
+    F: FnOnce(TokioIo<Upgraded>, Negotiated) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let method = request.method.parse().expect("an HTTP method");
+    let negotiated = match negotiate(&method, &request.headers, service) {
+        Ok(negotiated) => negotiated,
+        Err(refused) => {
+            let body = Full::new(Bytes::from(refused.message)).boxed();
+            return Response::builder().status(refused.code).body(body).unwrap();
+        }
+    };
+    let mut response = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (name, value) in negotiated.response_headers() {
+        response = response.header(name, value);
+    }
+    tokio::spawn(async move {
+        let io = TokioIo::new(on_upgrade.await.expect("the upgrade"));
+        session(io, negotiated).await
+    });
+    response.body(Full::new(Bytes::new()).boxed()).unwrap()
 }
 
 /// The pod columns of the API server's Table (kubectl's printPod).
@@ -296,29 +363,6 @@ fn discovery(path: &str) -> Option<serde_json::Value> {
     };
     Some(serde_json::json!({"kind": "APIGroupDiscoveryList",
         "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": groups}))
-}
-
-async fn read_until<R: tokio::io::AsyncRead + Unpin>(
-    io: &mut R,
-    channel: Option<u8>,
-    received: &Mutex<Vec<(u8, Vec<u8>)>>,
-) {
-    let Some(channel) = channel else { return };
-    let mut pending = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = io.read(&mut buf).await.unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        pending.extend_from_slice(&buf[..n]);
-        let frames = frame::decode(&mut pending);
-        let done = frames.iter().any(|(c, _)| *c == channel);
-        received.lock().unwrap().extend(frames);
-        if done {
-            return;
-        }
-    }
 }
 
 /// A response body fed by the test, chunk by chunk.

@@ -1,13 +1,13 @@
-//! The agent's own routes beside the generic API server: pods/log and pods/exec (which reach
-//! the kubelet's logs and shims), the metrics API (`kubectl top`) and peapod's image verbs
-//! under /apis/images.peapod.io/v1 (list, load, import, pull with NDJSON progress, prune,
-//! remove). Every other path goes to [`ApiServer`], which serves each registered kind.
+//! The agent's own routes beside the generic API server: pods/log (the kubelet's logs),
+//! pods/exec, attach and portforward ([`super::streaming`]), the metrics API (`kubectl top`)
+//! and peapod's image verbs under /apis/images.peapod.io/v1 (list, load, import, pull with
+//! NDJSON progress, prune, remove). Every other path goes to [`ApiServer`], which serves each registered kind.
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -21,8 +21,6 @@ use crate::kubelet::flight::{FlightAborted, Step};
 use crate::kubelet::image_gc::images_in_use;
 use crate::kubelet::images::{ImageManager, PullFailure, Pulled};
 use crate::paths::Paths;
-use crate::shim::client::ShimClient;
-use crate::shim::protocol::ExecRequest;
 
 /// What the agent's own routes reach: the store they read pods from, the node's files and its
 /// images (the kubelet, an API client, holds no store).
@@ -52,10 +50,6 @@ pub fn api_server(ctx: &NodeApi) -> Arc<ApiServer> {
 pub fn router(ctx: Shared, api: Arc<ApiServer>) -> Router {
     Router::new()
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
-        .route(
-            "/api/v1/namespaces/{ns}/pods/{name}/exec",
-            post(pod_exec).get(pod_exec),
-        )
         .route(
             "/apis/metrics.k8s.io/v1beta1/pods",
             get(super::metrics::list_all_pod_metrics),
@@ -88,6 +82,7 @@ pub fn router(ctx: Shared, api: Arc<ApiServer>) -> Router {
             "/apis/images.peapod.io/v1/images/{reference}",
             axum::routing::delete(remove_image),
         )
+        .merge(super::streaming::routes())
         .with_state(ctx)
         .merge(api.router())
 }
@@ -109,7 +104,7 @@ fn stream_response(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'stati
     response
 }
 
-fn find_pod(ctx: &NodeApi, ns: &str, name: &str) -> ApiResult<Pod> {
+pub(super) fn find_pod(ctx: &NodeApi, ns: &str, name: &str) -> ApiResult<Pod> {
     ctx.store
         .get::<Pod>(ns, name)?
         .ok_or_else(|| ApiError::not_found("", "pods", name))
@@ -290,84 +285,6 @@ impl std::io::Write for ChannelWriter {
     }
 }
 
-// ----- exec ------------------------------------------------------------------------------
-
-async fn pod_exec(
-    State(ctx): State<Shared>,
-    Path((ns, name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> ApiResult<Response> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect();
-    let value = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-    let flag = |key: &str| value(key).is_some_and(|v| v == "true" || v == "1");
-    let command: Vec<String> = pairs
-        .iter()
-        .filter(|(k, _)| k == "command")
-        .map(|(_, v)| v.clone())
-        .collect();
-    if command.is_empty() {
-        return Err(ApiError::bad_request(
-            "you must specify at least one command for the container",
-        ));
-    }
-    let pod = find_pod(&ctx, &ns, &name)?;
-    let container = pick_container(&pod, value("container").as_deref())?;
-    let status = container_status(&pod, &container);
-    let running = status
-        .as_ref()
-        .and_then(|s| s.state.as_ref())
-        .is_some_and(|s| s.running.is_some());
-    let id = status
-        .and_then(|s| s.container_id)
-        .and_then(|id| id.strip_prefix("peapod://").map(str::to_string));
-    let (true, Some(id)) = (running, id) else {
-        return Err(ApiError::bad_request(format!(
-            "unable to upgrade connection: container not found (\"{container}\")"
-        )));
-    };
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let client = ShimClient::new(&ctx.paths.pod_run_dir(&uid));
-    let exec = ExecRequest {
-        id,
-        command,
-        tty: flag("tty"),
-        stdin: flag("stdin"),
-    };
-    if !wants_upgrade(request.headers()) {
-        return Err(ApiError::bad_request(
-            "exec needs a connection upgrade to peapod-exec/v1",
-        ));
-    }
-    let mut shim = client
-        .exec(exec)
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let upgrade = hyper::upgrade::on(request);
-    tokio::spawn(async move {
-        match upgrade.await {
-            Ok(upgraded) => {
-                let mut io = hyper_util::rt::TokioIo::new(upgraded);
-                let _ = tokio::io::copy_bidirectional(&mut io, &mut shim).await;
-            }
-            Err(err) => tracing::warn!(%err, "exec upgrade failed"),
-        }
-    });
-    Ok((
-        StatusCode::SWITCHING_PROTOCOLS,
-        [("connection", "Upgrade"), ("upgrade", "peapod-exec/v1")],
-    )
-        .into_response())
-}
-
-fn wants_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get("upgrade")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("peapod-exec/v1"))
-}
 // ----- images ----------------------------------------------------------------------------
 
 fn image_json(image: &peapod_image::Image) -> Value {

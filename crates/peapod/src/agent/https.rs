@@ -207,6 +207,8 @@ async fn connection(
     app: Router,
     stopping: watch::Receiver<bool>,
 ) {
+    // Small answers must not wait for the client's delayed ACK (40 ms per kubectl command).
+    let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(err)) => {

@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod cluster;
 pub mod https;
 pub mod metrics;
+mod streaming;
 pub mod tokens;
 
 use std::future::Future;

@@ -206,6 +206,7 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         resources: super::resources::for_container(container, &pod_cgroup),
         binds,
         cgroupfs: Some(cgroupfs),
+        terminal: container.tty.unwrap_or(false),
     };
     let config = bundle.join("config.json");
     perms::write_private(&config, &serde_json::to_vec(&spec.to_oci()?)?)
@@ -228,6 +229,8 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
             inputs.restart_count,
         ),
         stdin: container.stdin.unwrap_or(false),
+        stdin_once: container.stdin_once.unwrap_or(false),
+        tty: container.tty.unwrap_or(false),
         oom_score_adj: Some(crate::kubelet::pod_cgroup::container_oom_score_adj(
             inputs.pod, container,
         )),

@@ -80,6 +80,8 @@ pub struct ContainerSpec {
     pub binds: Vec<BindMount>,
     /// What the container sees at /sys/fs/cgroup (nothing when None).
     pub cgroupfs: Option<CgroupFs>,
+    /// The process runs on a terminal (Kubernetes' `tty`), which the runtime creates.
+    pub terminal: bool,
 }
 
 impl ContainerSpec {
@@ -136,7 +138,7 @@ impl ContainerSpec {
         let mut spec = json!({
             "ociVersion": "1.0.2",
             "process": {
-                "terminal": false,
+                "terminal": self.terminal,
                 "user": {"uid": self.uid, "gid": self.gid, "additionalGids": self.additional_gids},
                 "args": self.args,
                 "env": self.env,
@@ -208,6 +210,7 @@ mod tests {
                 read_only: true,
             }],
             cgroupfs: None,
+            terminal: false,
         }
     }
 
@@ -329,6 +332,15 @@ mod tests {
             Some(&json!({"type": "cgroup"}))
         );
         assert!(s.to_oci().is_ok());
+    }
+
+    #[test]
+    fn tty_gives_the_process_a_terminal() {
+        assert_eq!(spec().to_json()["process"]["terminal"], json!(false));
+        let mut s = spec();
+        s.terminal = true;
+        let oci = s.to_oci().unwrap();
+        assert_eq!(oci.process().as_ref().unwrap().terminal(), Some(true));
     }
 
     #[test]

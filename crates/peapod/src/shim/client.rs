@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 
-use super::protocol::{CreateRequest, ExecRequest, ExitEvent, Request, Response, ShimState};
+use super::protocol::{
+    AttachRequest, CreateRequest, ExecRequest, ExitEvent, Request, Response, ShimState,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ShimClientError {
@@ -125,6 +127,22 @@ impl ShimClient {
     /// Starts an exec; the returned stream carries protocol frames both ways.
     pub async fn exec(&self, request: ExecRequest) -> Result<UnixStream, ShimClientError> {
         self.connect(&Request::Exec(request)).await
+    }
+
+    /// Attaches to container `id`'s main process; the returned stream carries protocol frames
+    /// both ways (STDIN frames count only with `stdin`, RESIZE frames only with `tty`).
+    pub async fn attach(
+        &self,
+        id: &str,
+        stdin: bool,
+        tty: bool,
+    ) -> Result<UnixStream, ShimClientError> {
+        let request = AttachRequest {
+            id: id.to_string(),
+            stdin,
+            tty,
+        };
+        self.connect(&Request::Attach(request)).await
     }
 }
 

@@ -7,14 +7,26 @@
 //! The shim is single-threaded on purpose: libcontainer clones processes with raw `clone3`, which
 //! is only safe when no other thread can hold a lock the child needs.
 
+mod attach;
 pub mod client;
+mod container;
 pub mod diagnostics;
+mod exec;
 mod executor;
+mod fd;
+pub mod frame;
+mod input;
 pub mod launch;
+mod outbuf;
+mod process_io;
 pub mod protocol;
 mod runtime;
 mod server;
 mod setup;
+mod spawn;
+mod stdin;
+mod terminal;
+mod watch;
 
 pub use server::{run, ShimOptions};
 

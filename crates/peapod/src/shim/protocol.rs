@@ -1,6 +1,6 @@
 //! The agent ↔ shim protocol: one JSON request line per connection, answered by one JSON
-//! response line. `Watch` keeps the connection open and streams container exits; `Exec` turns
-//! the connection into a framed stdio stream (see [`frame`]).
+//! response line. `Watch` keeps the connection open and streams container exits; `Exec` and
+//! `Attach` turn the connection into a framed stdio stream (see [`frame`]).
 
 use std::path::PathBuf;
 
@@ -29,6 +29,10 @@ pub enum Request {
     Watch,
     /// Run a process in a container; the connection then carries [`frame`]s.
     Exec(ExecRequest),
+    /// Join a running container's main process: its output from now on as STDOUT/STDERR
+    /// frames (STDOUT only with a terminal), STDIN and RESIZE frames in, a STATUS frame when
+    /// it exits. Closing the connection detaches; the container keeps running.
+    Attach(AttachRequest),
     /// Kill whatever still runs, remove every container, and exit.
     Shutdown,
 }
@@ -42,8 +46,18 @@ pub struct CreateRequest {
     pub rootfs: Overlay,
     /// CRI-format log file for stdout and stderr.
     pub log_path: PathBuf,
+    /// Kubernetes' `stdin`: the shim holds the write end of the container's stdin open (the
+    /// process blocks reading it) and feeds it from attach sessions.
     pub stdin: bool,
-    /// Written to the container init's /proc/<pid>/oom_score_adj before it starts.
+    /// Kubernetes' `stdinOnce`: stdin is closed once the first attach session that used it
+    /// ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Kubernetes' `tty`: the process runs on a terminal (config.json's `process.terminal`),
+    /// whose output is logged as stdout.
+    #[serde(default)]
+    pub tty: bool,
+    /// Written to the container init's `/proc/<pid>/oom_score_adj` before it starts.
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
     /// What the agent needs to adopt the container after a restart of its own.
@@ -77,6 +91,16 @@ pub struct ExecRequest {
     pub command: Vec<String>,
     pub tty: bool,
     pub stdin: bool,
+}
+
+/// An attach to container `id`'s main process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachRequest {
+    pub id: String,
+    /// Relay the client's STDIN frames (only when the container has stdin).
+    pub stdin: bool,
+    /// The client has a terminal: its RESIZE frames size the container's (if it has one).
+    pub tty: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +159,36 @@ pub struct ExitEvent {
     pub exit: ExitInfo,
 }
 
-/// Framing of an exec stream, shared by shim ↔ agent and agent ↔ CLI so the agent only splices
-/// bytes.
-pub use peapod_cli::frame;
+/// Framing of exec and attach streams.
+pub use super::frame;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_create_request_of_an_older_agent_still_parses() {
+        let old = serde_json::json!({
+            "op": "create", "id": "c1", "name": "app", "bundle": "/b",
+            "rootfs": {"lower": [], "upper": "/u", "work": "/w", "target": "/t"},
+            "log_path": "/l", "stdin": true,
+        });
+        let Request::Create(create) = serde_json::from_value(old).unwrap() else {
+            panic!("not a create");
+        };
+        assert!(create.stdin && !create.stdin_once && !create.tty);
+    }
+
+    #[test]
+    fn attach_is_one_flat_request_line() {
+        let request = Request::Attach(AttachRequest {
+            id: "c1".into(),
+            stdin: true,
+            tty: false,
+        });
+        assert_eq!(
+            serde_json::to_value(&request).unwrap(),
+            serde_json::json!({"op": "attach", "id": "c1", "stdin": true, "tty": false})
+        );
+    }
+}

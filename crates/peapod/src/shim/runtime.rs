@@ -52,6 +52,14 @@ pub struct Stdio {
     pub stderr: OwnedFd,
 }
 
+/// How a new process is connected to the shim.
+pub enum ProcessIo {
+    Pipes(Stdio),
+    /// A terminal libcontainer creates in the container (the process's `terminal` must be
+    /// true); its master is sent to this console socket.
+    Terminal(PathBuf),
+}
+
 pub struct Runtime {
     /// libcontainer's state directory for this pod.
     state_root: PathBuf,
@@ -114,8 +122,8 @@ impl Runtime {
     }
 
     /// Creates the container (its init waits for `start`) and returns the init's pid.
-    pub fn create(&self, id: &str, bundle: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
-        let container = with_stdio(self.builder(id, "creating")?, stdio)
+    pub fn create(&self, id: &str, bundle: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
+        let container = with_io(self.builder(id, "creating")?, io)
             .as_init(bundle)
             .with_systemd(false)
             .with_detach(true)
@@ -148,30 +156,10 @@ impl Runtime {
             .map_err(|source| lc_err("deleting", id, source))
     }
 
-    /// Starts the process described by `process_json` (an OCI process with `terminal: true`)
-    /// inside container `id`; libcontainer sends the terminal's master to `console_socket`.
-    pub fn exec_tty(
-        &self,
-        id: &str,
-        process_json: &Path,
-        console_socket: &Path,
-    ) -> Result<i32, RuntimeError> {
-        let builder = self
-            .builder(id, "exec in")?
-            .with_console_socket(Some(console_socket))
-            .as_tenant()
-            .with_process(Some(process_json))
-            .with_detach(true);
-        let pid = self
-            .with_container_score(id, || builder.build())
-            .map_err(|source| lc_err("exec in", id, source))?;
-        Ok(pid.as_raw())
-    }
-
-    /// Starts the process described by `process_json` (an OCI process) inside container `id`
-    /// (its namespaces and cgroup); returns its pid.
-    pub fn exec(&self, id: &str, process_json: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
-        let builder = with_stdio(self.builder(id, "exec in")?, stdio)
+    /// Starts the process described by `process_json` (an OCI process whose `terminal`
+    /// matches `io`) inside container `id` (its namespaces and cgroup); returns its pid.
+    pub fn exec(&self, id: &str, process_json: &Path, io: ProcessIo) -> Result<i32, RuntimeError> {
+        let builder = with_io(self.builder(id, "exec in")?, io)
             .as_tenant()
             .with_process(Some(process_json))
             .with_detach(true);
@@ -242,12 +230,18 @@ pub fn oom_killed(bundle: &Path) -> bool {
     })
 }
 
-/// Hands the process its stdio: the write ends of the shim's pipes, and stdin when it has one.
-fn with_stdio(builder: ContainerBuilder, stdio: Stdio) -> ContainerBuilder {
-    let builder = builder.with_stdout(stdio.stdout).with_stderr(stdio.stderr);
-    match stdio.stdin {
-        Some(stdin) => builder.with_stdin(stdin),
-        None => builder,
+/// Hands the process its stdio: the write ends of the shim's pipes and stdin when it has one,
+/// or the console socket its terminal's master goes to.
+fn with_io(builder: ContainerBuilder, io: ProcessIo) -> ContainerBuilder {
+    match io {
+        ProcessIo::Pipes(stdio) => {
+            let builder = builder.with_stdout(stdio.stdout).with_stderr(stdio.stderr);
+            match stdio.stdin {
+                Some(stdin) => builder.with_stdin(stdin),
+                None => builder,
+            }
+        }
+        ProcessIo::Terminal(console_socket) => builder.with_console_socket(Some(console_socket)),
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Kubectl {
     binary: PathBuf,
     kubeconfig: PathBuf,
     cache: tempfile::TempDir,
+    /// Extra environment of every run (`set_env`).
+    env: Vec<(String, String)>,
 }
 
 impl Kubectl {
@@ -32,7 +34,15 @@ impl Kubectl {
             binary,
             kubeconfig,
             cache: tempfile::tempdir().unwrap(),
+            env: Vec::new(),
         }
+    }
+
+    /// Sets an environment variable of every later run (e.g.
+    /// `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false` for the SPDY transport).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
     }
 
     /// kubectl with `args`, ready to run: environment and redirections are the caller's.
@@ -45,8 +55,49 @@ impl Kubectl {
             .arg("--cache-dir")
             .arg(self.cache.path())
             .args(args)
-            .env("KUBECACHEDIR", self.cache.path());
+            .env("KUBECACHEDIR", self.cache.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         command
+    }
+
+    /// Runs kubectl with `input` (any bytes, any size) on stdin, written from another thread
+    /// while the output is read (a command echoing its input cannot deadlock), and closed at
+    /// its end. A kubectl still running after `timeout` is killed and fails the test.
+    pub fn run_input(&self, args: &[&str], input: &[u8], timeout: Duration) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running kubectl");
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            // kubectl may stop reading (it failed): the test judges by its output and status.
+            let _ = stdin.write_all(&input);
+        });
+        let pid = child.id() as i32;
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            if finished.recv_timeout(timeout).is_err() {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                return true;
+            }
+            false
+        });
+        let out = child.wait_with_output().expect("running kubectl");
+        let _ = done.send(());
+        let _ = writer.join();
+        assert!(
+            !watchdog.join().unwrap(),
+            "kubectl {} did not finish within {timeout:?}; stdout: {}\nstderr: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout[..out.stdout.len().min(2000)]),
+            text(&out.stderr)
+        );
+        out
     }
 
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -142,9 +193,20 @@ impl Kubectl {
     /// Starts kubectl with `args` and leaves it running (`get -w`, `logs -f`, `wait`), its
     /// output collected as it comes.
     pub fn start(&self, args: &[&str]) -> Running {
+        self.start_with(args, Stdio::null())
+    }
+
+    /// `start` with kubectl's stdin a pipe the caller writes (and closes by dropping).
+    pub fn start_with_stdin(&self, args: &[&str]) -> (Running, std::process::ChildStdin) {
+        let mut running = self.start_with(args, Stdio::piped());
+        let stdin = running.child.stdin.take().unwrap();
+        (running, stdin)
+    }
+
+    fn start_with(&self, args: &[&str], stdin: Stdio) -> Running {
         let mut child = self
             .command(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -207,6 +269,33 @@ impl Running {
             self.stderr()
         );
         out
+    }
+
+    /// `wait_for` on what kubectl printed to stderr.
+    pub fn wait_for_stderr(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let seen = |err: &String| check(err);
+        let err = super::poll(
+            Duration::from_secs(60),
+            Duration::from_millis(100),
+            || self.stderr(),
+            seen,
+        );
+        assert!(
+            check(&err),
+            "kubectl never printed {what} on stderr; it printed:\n{err}\nand on stdout:\n{}",
+            self.stdout()
+        );
+        err
+    }
+
+    /// kubectl's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// kubectl's exit status if it has exited, without waiting.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     /// Waits for kubectl to exit by itself (`timeout` at most): its status, stdout, stderr.

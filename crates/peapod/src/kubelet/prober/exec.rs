@@ -8,7 +8,8 @@ use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 
 use crate::shim::client::ShimClient;
-use crate::shim::protocol::{frame, ExecRequest};
+use crate::shim::frame;
+use crate::shim::protocol::ExecRequest;
 
 /// kubelet keeps at most this much of an exec's combined output (maxReadLength).
 pub const MAX_OUTPUT: usize = 10 * 1024;
