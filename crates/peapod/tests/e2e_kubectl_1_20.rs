@@ -13,27 +13,22 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::kubectl::{start_with_kubectl, Kubectl};
+use common::kubectl::{start_with_binary, start_with_kubectl, Kubectl};
 use common::*;
 use serde_json::Value;
-
-const DEFAULT_KUBECTL_1_20: &str = "/opt/peapod/kubectl-1.20/usr/bin/kubectl";
 
 /// Debian's kubectl 1.20 through the common harness; its successful runs must not warn.
 struct Kubectl120(Kubectl);
 
 /// Where kubectl 1.20 is; fails the test, before any agent starts, when it is not there.
-fn kubectl_1_20() -> PathBuf {
-    let binary = std::env::var_os("PEAPOD_KUBECTL_1_20")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL_1_20));
-    assert!(
-        binary.is_file(),
-        "kubectl 1.20 is not at {}: run scripts/install-deps.sh (it extracts Debian 12's \
-         kubernetes-client to {DEFAULT_KUBECTL_1_20}) or set PEAPOD_KUBECTL_1_20",
-        binary.display()
-    );
-    binary
+fn kubectl_1_20_or_fail() -> PathBuf {
+    kubectl::kubectl_1_20().unwrap_or_else(|| {
+        panic!(
+            "kubectl 1.20 is not installed: run scripts/install-deps.sh (it extracts Debian 12's \
+             kubernetes-client to {}) or set PEAPOD_KUBECTL_1_20",
+            kubectl::DEFAULT_KUBECTL_1_20
+        )
+    })
 }
 
 impl Kubectl120 {
@@ -82,10 +77,8 @@ impl Kubectl120 {
 }
 
 fn start() -> (Agent, Kubectl120) {
-    let binary = kubectl_1_20();
-    let (agent, _kubectl_1_32) = start_with_kubectl();
-    let kubectl = Kubectl120(Kubectl::with_binary(&agent, binary));
-    (agent, kubectl)
+    let (agent, kubectl) = start_with_binary(kubectl_1_20_or_fail());
+    (agent, Kubectl120(kubectl))
 }
 
 fn configmap(name: &str, data: &str) -> String {

@@ -9,54 +9,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::kubectl::{free_port, Kubectl, Running};
+use common::kubectl::{start_for, Client, Kubectl, Running};
 use common::websocket::{Next, WebSocket};
 use common::*;
 use sha2::{Digest, Sha256};
-
-const DEFAULT_KUBECTL_1_20: &str = "/opt/peapod/kubectl-1.20/usr/bin/kubectl";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Client {
-    /// kubectl 1.32 as it is: SPDY in a WebSocket.
-    Tunnel,
-    /// kubectl 1.32 with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`.
-    Spdy,
-    /// Debian's kubectl 1.20: SPDY.
-    Kubectl120,
-}
-
-fn kubectl_1_20() -> Option<PathBuf> {
-    let binary = std::env::var_os("PEAPOD_KUBECTL_1_20")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL_1_20));
-    binary.is_file().then_some(binary)
-}
-
-/// An agent serving HTTPS and kubectl for `client`; `None` (the test skips) when the client is
-/// kubectl 1.20 and it is not installed.
-fn start(client: Client) -> Option<(Agent, Kubectl)> {
-    let binary = match client {
-        Client::Kubectl120 => match kubectl_1_20() {
-            Some(binary) => binary,
-            None => {
-                eprintln!("skipped: kubectl 1.20 is not installed (scripts/install-deps.sh)");
-                return None;
-            }
-        },
-        _ => PathBuf::from("kubectl"),
-    };
-    let listen = format!("127.0.0.1:{}", free_port());
-    let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-    let mut kubectl = Kubectl::with_binary(&agent, binary);
-    if client == Client::Spdy {
-        kubectl.set_env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
-    }
-    Some((agent, kubectl))
-}
 
 const BIG: usize = 100 << 20;
 
@@ -254,26 +212,13 @@ fn echo_lines(port: u16, tag: &str) -> Result<(), String> {
 
 // ---------------------------------------------------------------------------------------------
 
-#[test]
-fn port_forward_many_connections_and_ports_through_the_tunnel() {
-    many_connections_and_ports(Client::Tunnel);
-}
-
-#[test]
-fn port_forward_many_connections_and_ports_over_spdy() {
-    many_connections_and_ports(Client::Spdy);
-}
-
-#[test]
-fn port_forward_many_connections_and_ports_with_kubectl_1_20() {
-    many_connections_and_ports(Client::Kubectl120);
-}
+per_client!(many_connections_and_ports: port_forward_many_connections_and_ports_through_the_tunnel, port_forward_many_connections_and_ports_over_spdy, port_forward_many_connections_and_ports_with_kubectl_1_20);
 
 /// One session forwarding 8080 (httpd on the pod's loopback) and 9090 (echo): 50 concurrent
 /// GETs, echo sessions on the second port meanwhile; then a second session is refused
 /// nothing, and killing kubectl leaves the agent holding nothing.
 fn many_connections_and_ports(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&web("web", false));
@@ -362,25 +307,12 @@ fn many_connections_and_ports(client: Client) {
     agent.leak_check(&uid);
 }
 
-#[test]
-fn port_forward_100_mib_through_the_tunnel() {
-    hundred_mib(Client::Tunnel);
-}
-
-#[test]
-fn port_forward_100_mib_over_spdy() {
-    hundred_mib(Client::Spdy);
-}
-
-#[test]
-fn port_forward_100_mib_with_kubectl_1_20() {
-    hundred_mib(Client::Kubectl120);
-}
+per_client!(hundred_mib: port_forward_100_mib_through_the_tunnel, port_forward_100_mib_over_spdy, port_forward_100_mib_with_kubectl_1_20);
 
 /// 100 MiB of noise from httpd, hashed as it arrives, against the hash the pod computed; a
 /// reader pausing on the way holds up the transfer without the agent buffering it.
 fn hundred_mib(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&web("big", true));
@@ -436,20 +368,7 @@ fn hundred_mib(client: Client) {
     agent.leak_check(&uid);
 }
 
-#[test]
-fn port_forward_to_a_closed_port_through_the_tunnel() {
-    closed_port(Client::Tunnel);
-}
-
-#[test]
-fn port_forward_to_a_closed_port_over_spdy() {
-    closed_port(Client::Spdy);
-}
-
-#[test]
-fn port_forward_to_a_closed_port_with_kubectl_1_20() {
-    closed_port(Client::Kubectl120);
-}
+per_client!(closed_port: port_forward_to_a_closed_port_through_the_tunnel, port_forward_to_a_closed_port_over_spdy, port_forward_to_a_closed_port_with_kubectl_1_20);
 
 /// A port nobody listens on in the pod: the local connection is closed, kubelet's error
 /// (containerd's words: `failed to connect to localhost:9999 inside namespace ...`) comes on the
@@ -457,7 +376,7 @@ fn port_forward_to_a_closed_port_with_kubectl_1_20() {
 /// client-go then closes the whole session (kubectl exits `lost connection to pod`), older
 /// kubectl keeps going; either way the other ports and the agent are unharmed.
 fn closed_port(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&web("web", false));

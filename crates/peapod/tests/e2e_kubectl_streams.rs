@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::kubectl::{free_port, Kubectl};
+use common::kubectl::{start_for, Client, Kubectl};
 use common::websocket::{Next, WebSocket};
 use common::*;
 use serde_json::Value;
@@ -20,48 +20,6 @@ use sha2::{Digest, Sha256};
 
 /// The longest a stream verb may take here before the test calls it hung.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(60);
-
-const DEFAULT_KUBECTL_1_20: &str = "/opt/peapod/kubectl-1.20/usr/bin/kubectl";
-
-/// Who talks to the agent: kubectl 1.32 over its default WebSockets, kubectl 1.32 forced onto
-/// SPDY, or Debian's kubectl 1.20 (SPDY only).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Client {
-    WebSocket,
-    Spdy,
-    Kubectl120,
-}
-
-/// kubectl 1.20, at `$PEAPOD_KUBECTL_1_20` or where scripts/install-deps.sh puts it.
-fn kubectl_1_20() -> Option<PathBuf> {
-    let binary = std::env::var_os("PEAPOD_KUBECTL_1_20")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL_1_20));
-    binary.is_file().then_some(binary)
-}
-
-/// An agent serving HTTPS and kubectl for `client`; `None` (the test skips) when the client is
-/// kubectl 1.20 and it is not installed.
-fn start(client: Client) -> Option<(Agent, Kubectl)> {
-    let binary = match client {
-        Client::Kubectl120 => match kubectl_1_20() {
-            Some(binary) => binary,
-            None => {
-                eprintln!("skipped: kubectl 1.20 is not installed (scripts/install-deps.sh)");
-                return None;
-            }
-        },
-        _ => PathBuf::from("kubectl"),
-    };
-    let listen = format!("127.0.0.1:{}", free_port());
-    let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-    let mut kubectl = Kubectl::with_binary(&agent, binary);
-    if client == Client::Spdy {
-        kubectl.set_env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false");
-        kubectl.set_env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
-    }
-    Some((agent, kubectl))
-}
 
 fn sleeper(name: &str) -> String {
     format!(
@@ -111,23 +69,10 @@ fn show(out: &Output) -> String {
 // ---------------------------------------------------------------------------------------------
 // exec: streams, exit codes, stdin
 
-#[test]
-fn exec_over_websocket() {
-    exec_streams_and_exit_codes(Client::WebSocket);
-}
-
-#[test]
-fn exec_over_spdy() {
-    exec_streams_and_exit_codes(Client::Spdy);
-}
-
-#[test]
-fn exec_with_kubectl_1_20() {
-    exec_streams_and_exit_codes(Client::Kubectl120);
-}
+per_client!(exec_streams_and_exit_codes: exec_over_websocket, exec_over_spdy, exec_with_kubectl_1_20);
 
 fn exec_streams_and_exit_codes(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -211,27 +156,14 @@ fn exec_streams_and_exit_codes(client: Client) {
 // ---------------------------------------------------------------------------------------------
 // exec: what kubectl says when it cannot run
 
-#[test]
-fn exec_of_a_missing_command_over_websocket() {
-    exec_of_a_missing_command(Client::WebSocket);
-}
-
-#[test]
-fn exec_of_a_missing_command_over_spdy() {
-    exec_of_a_missing_command(Client::Spdy);
-}
-
-#[test]
-fn exec_of_a_missing_command_with_kubectl_1_20() {
-    exec_of_a_missing_command(Client::Kubectl120);
-}
+per_client!(exec_of_a_missing_command: exec_of_a_missing_command_over_websocket, exec_of_a_missing_command_over_spdy, exec_of_a_missing_command_with_kubectl_1_20);
 
 /// kube (containerd + runc) answers an InternalError, and kubectl prints
 /// `error: Internal error occurred: error executing command in container: failed to exec in
 /// container: failed to start exec "ID": OCI runtime exec failed: exec failed: unable to start
 /// container process: exec: "nope": executable file not found in $PATH: unknown`, exit 1.
 fn exec_of_a_missing_command(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -264,26 +196,13 @@ fn exec_of_a_missing_command(client: Client) {
     agent.leak_check(&uid);
 }
 
-#[test]
-fn exec_refusals_over_websocket() {
-    exec_refusals(Client::WebSocket);
-}
-
-#[test]
-fn exec_refusals_over_spdy() {
-    exec_refusals(Client::Spdy);
-}
-
-#[test]
-fn exec_refusals_with_kubectl_1_20() {
-    exec_refusals(Client::Kubectl120);
-}
+per_client!(exec_refusals: exec_refusals_over_websocket, exec_refusals_over_spdy, exec_refusals_with_kubectl_1_20);
 
 /// A container the pod does not have (kube-apiserver's 400, which kubectl prints as it
 /// prints any Status), a container that is not running (kubelet's 500 text, printed as
 /// `unable to upgrade connection: ...`), a completed pod (kubectl refuses by itself).
 fn exec_refusals(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -470,26 +389,13 @@ impl Drop for Terminal {
     }
 }
 
-#[test]
-fn exec_tty_over_websocket() {
-    exec_tty(Client::WebSocket);
-}
-
-#[test]
-fn exec_tty_over_spdy() {
-    exec_tty(Client::Spdy);
-}
-
-#[test]
-fn exec_tty_with_kubectl_1_20() {
-    exec_tty(Client::Kubectl120);
-}
+per_client!(exec_tty: exec_tty_over_websocket, exec_tty_over_spdy, exec_tty_with_kubectl_1_20);
 
 /// `kubectl exec -it POD -- sh` in a 33×101 terminal: the shell has a pts of that size, sees
 /// the terminal grow to 40×120, Ctrl-C interrupts its foreground command, `exit 5` is
 /// kubectl's exit code.
 fn exec_tty(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -544,20 +450,7 @@ fn exec_tty(client: Client) {
 // ---------------------------------------------------------------------------------------------
 // A client killed mid-stream
 
-#[test]
-fn a_killed_exec_client_leaves_nothing_over_websocket() {
-    a_killed_exec_client_leaves_nothing(Client::WebSocket);
-}
-
-#[test]
-fn a_killed_exec_client_leaves_nothing_over_spdy() {
-    a_killed_exec_client_leaves_nothing(Client::Spdy);
-}
-
-#[test]
-fn a_killed_exec_client_leaves_nothing_with_kubectl_1_20() {
-    a_killed_exec_client_leaves_nothing(Client::Kubectl120);
-}
+per_client!(a_killed_exec_client_leaves_nothing: a_killed_exec_client_leaves_nothing_over_websocket, a_killed_exec_client_leaves_nothing_over_spdy, a_killed_exec_client_leaves_nothing_with_kubectl_1_20);
 
 /// The live processes of the container other than its main one, as command lines.
 fn exec_processes(agent: &Agent, uid: &str, id: &str) -> Vec<String> {
@@ -616,7 +509,7 @@ fn assert_no_exec_left(agent: &Agent, uid: &str, id: &str, after: &str) {
 }
 
 fn a_killed_exec_client_leaves_nothing(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -690,7 +583,7 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[test]
 fn a_client_that_does_not_read_holds_up_its_process_only_over_websocket() {
-    a_client_that_does_not_read(Client::WebSocket);
+    a_client_that_does_not_read(Client::Default);
 }
 
 #[test]
@@ -702,7 +595,7 @@ fn a_client_that_does_not_read_holds_up_its_process_only_over_spdy() {
 /// bounded amount, the process waits, other sessions go on; then kubectl, killed, takes the
 /// process with it.
 fn a_client_that_does_not_read(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -750,26 +643,13 @@ fn a_client_that_does_not_read(client: Client) {
 // ---------------------------------------------------------------------------------------------
 // attach
 
-#[test]
-fn attach_over_websocket() {
-    attach(Client::WebSocket);
-}
-
-#[test]
-fn attach_over_spdy() {
-    attach(Client::Spdy);
-}
-
-#[test]
-fn attach_with_kubectl_1_20() {
-    attach(Client::Kubectl120);
-}
+per_client!(attach: attach_over_websocket, attach_over_spdy, attach_with_kubectl_1_20);
 
 /// `kubectl attach -i` to a `stdin: true` container running cat sees its input echoed, and the
 /// container's stdin outlives the session; with `stdinOnce` the end of the first session's
 /// stdin is the end of the container's; `attach -it` to a `tty` + `stdinOnce` shell.
 fn attach(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&interactive("catter", "[cat]", &["stdin: true"]));
@@ -840,20 +720,7 @@ fn attach(client: Client) {
 // ---------------------------------------------------------------------------------------------
 // run -it --rm / run -i --rm
 
-#[test]
-fn run_rm_over_websocket() {
-    run_rm(Client::WebSocket);
-}
-
-#[test]
-fn run_rm_over_spdy() {
-    run_rm(Client::Spdy);
-}
-
-#[test]
-fn run_rm_with_kubectl_1_20() {
-    run_rm(Client::Kubectl120);
-}
+per_client!(run_rm: run_rm_over_websocket, run_rm_over_spdy, run_rm_with_kubectl_1_20);
 
 /// The uid a deleted pod had, from its events.
 fn uid_from_events(agent: &Agent, name: &str) -> String {
@@ -887,7 +754,7 @@ fn gone_soon(agent: &Agent, name: &str) {
 /// pod when the shell exits and passes its exit code; `run -i --rm` without a terminal feeds
 /// kubectl's stdin to the container.
 fn run_rm(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     let run_it = [
@@ -942,20 +809,7 @@ fn run_rm(client: Client) {
 // ---------------------------------------------------------------------------------------------
 // cp
 
-#[test]
-fn cp_over_websocket() {
-    cp(Client::WebSocket);
-}
-
-#[test]
-fn cp_over_spdy() {
-    cp(Client::Spdy);
-}
-
-#[test]
-fn cp_with_kubectl_1_20() {
-    cp(Client::Kubectl120);
-}
+per_client!(cp: cp_over_websocket, cp_over_spdy, cp_with_kubectl_1_20);
 
 /// Every file under `dir`, relative path → content.
 fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -982,7 +836,7 @@ fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
 /// A directory with a binary file, a nested directory, a name with a space and 20 MiB of
 /// noise goes into the pod and comes back byte for byte.
 fn cp(client: Client) {
-    let Some((agent, kubectl)) = start(client) else {
+    let Some((agent, kubectl)) = start_for(client) else {
         return;
     };
     kubectl.apply(&sleeper("box"));
@@ -1155,7 +1009,7 @@ const WEBSOCKET_UPGRADE: [&str; 4] = [
 /// stream protocol by httpstream.Handshake (403 text). After each, the agent serves on.
 #[test]
 fn bad_upgrades_are_refused_as_kube_refuses_them() {
-    let Some((agent, kubectl)) = start(Client::WebSocket) else {
+    let Some((agent, kubectl)) = start_for(Client::Default) else {
         return;
     };
     kubectl.apply(&sleeper("box"));

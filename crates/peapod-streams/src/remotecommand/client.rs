@@ -17,16 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use super::channel::{CHANNELS, ERROR, RESIZE, STDERR, STDIN, STDOUT};
 use super::TerminalSize;
 use crate::negotiate::V5_CHANNEL;
 use crate::websocket::channel::{ChannelError, ChannelMessage, Framing};
-
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-const CHANNELS: u8 = 5;
 
 /// The most Status bytes kept from the error channel; kube's are a few hundred.
 const MAX_STATUS_BYTES: usize = 1 << 20;

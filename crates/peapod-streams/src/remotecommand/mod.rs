@@ -9,7 +9,7 @@ mod websocket;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,33 +52,117 @@ impl Outcome {
     /// The `metav1.Status` v4 and v5 write on the error channel (apiserver's
     /// `codeExitToStatusError`, apimachinery's `NewInternalError`).
     pub fn status(&self) -> Value {
-        match self {
-            Outcome::Success => json!({"metadata": {}, "status": "Success"}),
-            Outcome::ExitCode { code, message } => json!({
-                "metadata": {},
-                "status": "Failure",
-                "message": format!("command terminated with non-zero exit code: {message}"),
-                "reason": "NonZeroExitCode",
-                "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
-            }),
-            Outcome::Internal(message) => json!({
-                "metadata": {},
-                "status": "Failure",
-                "message": format!("Internal error occurred: {message}"),
-                "reason": "InternalError",
-                "details": {"causes": [{"message": message}]},
-                "code": 500,
-            }),
-        }
+        serde_json::to_value(self.go_status()).expect("a Status serializes")
+    }
+
+    /// That Status as Go's encoding/json writes it: fields in declaration order, HTML
+    /// characters escaped.
+    pub fn status_json(&self) -> Vec<u8> {
+        let json = serde_json::to_string(&self.go_status()).expect("a Status serializes");
+        go_html_escape(&json).into_bytes()
     }
 
     /// What v1 to v3 write on the error channel: the Status message, nothing on success.
     pub fn text(&self) -> Option<String> {
+        self.go_status().message
+    }
+
+    fn go_status(&self) -> GoStatus<'_> {
         match self {
-            Outcome::Success => None,
-            _ => self.status()["message"].as_str().map(str::to_string),
+            Outcome::Success => GoStatus {
+                status: "Success",
+                ..GoStatus::default()
+            },
+            Outcome::ExitCode { code, message } => GoStatus {
+                status: "Failure",
+                message: Some(format!(
+                    "command terminated with non-zero exit code: {message}"
+                )),
+                reason: Some("NonZeroExitCode"),
+                details: Some(GoDetails {
+                    causes: vec![GoCause {
+                        reason: Some("ExitCode"),
+                        message: code.to_string().into(),
+                    }],
+                }),
+                ..GoStatus::default()
+            },
+            Outcome::Internal(message) => GoStatus {
+                status: "Failure",
+                message: Some(format!("Internal error occurred: {message}")),
+                reason: Some("InternalError"),
+                details: Some(GoDetails {
+                    causes: vec![GoCause {
+                        reason: None,
+                        message: message.as_str().into(),
+                    }],
+                }),
+                code: Some(500),
+                ..GoStatus::default()
+            },
         }
     }
+}
+
+/// `metav1.Status` with its fields in Go's declaration order.
+#[derive(Debug, Default, Serialize)]
+struct GoStatus<'a> {
+    metadata: GoMetadata,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<GoDetails<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<u16>,
+}
+
+/// `metav1.ListMeta`, always empty here (`{}`).
+#[derive(Debug, Default, Serialize)]
+struct GoMetadata {}
+
+#[derive(Debug, Serialize)]
+struct GoDetails<'a> {
+    causes: Vec<GoCause<'a>>,
+}
+
+/// A `StatusCause`; its `type` is serialised as `reason`.
+#[derive(Debug, Serialize)]
+struct GoCause<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+    message: std::borrow::Cow<'a, str>,
+}
+
+/// Go's encoder writes `<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes; outside strings JSON
+/// has none of them.
+fn go_html_escape(json: &str) -> String {
+    let mut escaped = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => escaped.push_str("\\u003c"),
+            '>' => escaped.push_str("\\u003e"),
+            '&' => escaped.push_str("\\u0026"),
+            '\u{2028}' => escaped.push_str("\\u2028"),
+            '\u{2029}' => escaped.push_str("\\u2029"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// The remote-command channel numbers (apimachinery's `remotecommand` constants), shared by
+/// the WebSocket server and client.
+pub(crate) mod channel {
+    pub const STDIN: u8 = 0;
+    pub const STDOUT: u8 = 1;
+    pub const STDERR: u8 = 2;
+    pub const ERROR: u8 = 3;
+    pub const RESIZE: u8 = 4;
+    /// How many there are: channels from here on are unknown.
+    pub const CHANNELS: u8 = 5;
 }
 
 /// What the caller writes back; the transport's writer task encodes it.

@@ -410,9 +410,7 @@ async fn write_to(stream: &mut Option<Stream>, data: &[u8]) -> io::Result<()> {
 /// nothing on v1, whose error stream is reset.
 fn status_message(version: Version, outcome: &Outcome) -> Option<Vec<u8>> {
     match version {
-        Version::V4 => {
-            Some(serde_json::to_vec(&outcome.status()).expect("a JSON value serializes"))
-        }
+        Version::V4 => Some(outcome.status_json()),
         Version::V2 | Version::V3 => outcome.text().map(String::into_bytes),
         Version::V1 => None,
     }

@@ -5,25 +5,18 @@
 
 use bytes::Bytes;
 use futures::SinkExt;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
+use super::channel::{CHANNELS, ERROR, RESIZE, STDERR, STDIN, STDOUT};
 use super::{Options, Outcome, Output, OutputFrame, Session, TerminalSize};
 use crate::negotiate::{V4_BASE64_CHANNEL, V4_CHANNEL, V5_CHANNEL};
 use crate::websocket::channel::{ChannelMessage, Framing};
 use crate::websocket::{self, Inbound, Outbound};
 use crate::StreamError;
-
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-const CHANNELS: u8 = 5;
 
 /// How many stdin messages wait for the caller before the client is no longer read. kube
 /// blocks the same way; meanwhile pings go unanswered, so this is roomy.
@@ -108,7 +101,7 @@ impl Dialect {
     /// message, and nothing for a success.
     fn outcome_message(&self, outcome: &Outcome) -> Option<Message> {
         let body = if self.status_as_json {
-            status_json(&outcome.status())
+            outcome.status_json()
         } else {
             outcome.text()?.into_bytes()
         };
@@ -310,109 +303,6 @@ where
         let _ = done.send(());
         outbound.linger().await;
     }
-}
-
-/// `metav1.Status` as Go's encoding/json writes it: fields in declaration order, HTML
-/// characters escaped.
-pub(crate) fn status_json(status: &Value) -> Vec<u8> {
-    let details = status.get("details").map(|details| GoStatusDetails {
-        name: details.get("name"),
-        group: details.get("group"),
-        kind: details.get("kind"),
-        uid: details.get("uid"),
-        causes: details
-            .get("causes")
-            .and_then(Value::as_array)
-            .map(|causes| causes.iter().map(GoStatusCause::of).collect()),
-        retry_after_seconds: details.get("retryAfterSeconds"),
-    });
-    let ordered = GoStatus {
-        kind: status.get("kind"),
-        api_version: status.get("apiVersion"),
-        metadata: status.get("metadata"),
-        status: status.get("status"),
-        message: status.get("message"),
-        reason: status.get("reason"),
-        details,
-        code: status.get("code"),
-    };
-    let json = serde_json::to_string(&ordered).unwrap_or_default();
-    go_html_escape(&json).into_bytes()
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GoStatus<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    api_version: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<GoStatusDetails<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    code: Option<&'a Value>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GoStatusDetails<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    group: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kind: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    uid: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    causes: Option<Vec<GoStatusCause<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    retry_after_seconds: Option<&'a Value>,
-}
-
-#[derive(Serialize)]
-struct GoStatusCause<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a Value>,
-}
-
-impl<'a> GoStatusCause<'a> {
-    fn of(cause: &'a Value) -> GoStatusCause<'a> {
-        GoStatusCause {
-            reason: cause.get("reason"),
-            message: cause.get("message"),
-            field: cause.get("field"),
-        }
-    }
-}
-
-/// Go's encoder writes `<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes; outside strings JSON
-/// has none of them.
-fn go_html_escape(json: &str) -> String {
-    let mut escaped = String::with_capacity(json.len());
-    for c in json.chars() {
-        match c {
-            '<' => escaped.push_str("\\u003c"),
-            '>' => escaped.push_str("\\u003e"),
-            '&' => escaped.push_str("\\u0026"),
-            '\u{2028}' => escaped.push_str("\\u2028"),
-            '\u{2029}' => escaped.push_str("\\u2029"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]
@@ -697,10 +587,10 @@ mod tests {
     #[test]
     fn statuses_are_written_as_go_writes_them() {
         let internal = Outcome::Internal("runc <said> no & more".into());
-        let written = String::from_utf8(status_json(&internal.status())).unwrap();
+        let written = String::from_utf8(internal.status_json()).unwrap();
         let expected = r#"{"metadata":{},"status":"Failure","message":"Internal error occurred: runc \u003csaid\u003e no \u0026 more","reason":"InternalError","details":{"causes":[{"message":"runc \u003csaid\u003e no \u0026 more"}]},"code":500}"#;
         assert_eq!(written, expected);
-        assert_eq!(status_json(&exit_3().status()), EXIT_3.as_bytes());
+        assert_eq!(exit_3().status_json(), EXIT_3.as_bytes());
     }
 
     #[test]

@@ -183,7 +183,10 @@ fn pick_container(pod: &Pod, requested: Option<&str>) -> ApiResult<String> {
     }
 }
 
-fn container_status(pod: &Pod, name: &str) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
+pub(super) fn container_status(
+    pod: &Pod,
+    name: &str,
+) -> Option<k8s_openapi::api::core::v1::ContainerStatus> {
     let status = pod.status.as_ref()?;
     status
         .init_container_statuses

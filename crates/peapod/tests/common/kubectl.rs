@@ -183,10 +183,80 @@ pub fn free_port() -> u16 {
 
 /// An agent serving HTTPS on a free loopback port, and kubectl for it.
 pub fn start_with_kubectl() -> (Agent, Kubectl) {
+    start_with_binary(PathBuf::from("kubectl"))
+}
+
+/// An agent serving HTTPS on a free loopback port, and the kubectl at `binary` for it.
+pub fn start_with_binary(binary: PathBuf) -> (Agent, Kubectl) {
     let listen = format!("127.0.0.1:{}", free_port());
     let agent = Agent::start_with_env(&[("PEAPOD_API_LISTEN", &listen)]);
-    let kubectl = Kubectl::for_agent(&agent);
+    let kubectl = Kubectl::with_binary(&agent, binary);
     (agent, kubectl)
+}
+
+/// Where scripts/install-deps.sh extracts Debian 12's kubectl 1.20.
+pub const DEFAULT_KUBECTL_1_20: &str = "/opt/peapod/kubectl-1.20/usr/bin/kubectl";
+
+/// Debian's kubectl 1.20, at `$PEAPOD_KUBECTL_1_20` or [`DEFAULT_KUBECTL_1_20`], if it is there.
+pub fn kubectl_1_20() -> Option<PathBuf> {
+    let binary = std::env::var_os("PEAPOD_KUBECTL_1_20")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_KUBECTL_1_20));
+    binary.is_file().then_some(binary)
+}
+
+/// Who drives a streaming verb (exec, attach, cp, port-forward).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// kubectl 1.32 as it is: WebSockets (port-forward tunnels SPDY in one).
+    Default,
+    /// kubectl 1.32 with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false` and
+    /// `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`: SPDY.
+    Spdy,
+    /// Debian's kubectl 1.20: SPDY only.
+    Kubectl120,
+}
+
+/// An agent serving HTTPS and kubectl for `client`; `None` (the test skips) when the client is
+/// kubectl 1.20 and it is not installed.
+pub fn start_for(client: Client) -> Option<(Agent, Kubectl)> {
+    let binary = match client {
+        Client::Kubectl120 => match kubectl_1_20() {
+            Some(binary) => binary,
+            None => {
+                eprintln!("skipped: kubectl 1.20 is not installed (scripts/install-deps.sh)");
+                return None;
+            }
+        },
+        _ => PathBuf::from("kubectl"),
+    };
+    let (agent, mut kubectl) = start_with_binary(binary);
+    if client == Client::Spdy {
+        kubectl.set_env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false");
+        kubectl.set_env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false");
+    }
+    Some((agent, kubectl))
+}
+
+/// One test per [`Client`] of a scenario `fn(Client)`, named as given.
+#[macro_export]
+macro_rules! per_client {
+    ($scenario:ident: $default:ident, $spdy:ident, $kubectl_1_20:ident) => {
+        #[test]
+        fn $default() {
+            $scenario(Client::Default);
+        }
+
+        #[test]
+        fn $spdy() {
+            $scenario(Client::Spdy);
+        }
+
+        #[test]
+        fn $kubectl_1_20() {
+            $scenario(Client::Kubectl120);
+        }
+    };
 }
 
 impl Kubectl {

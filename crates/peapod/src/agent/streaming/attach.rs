@@ -5,9 +5,9 @@
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
 use peapod_streams::negotiate::Service;
-use peapod_streams::remotecommand::{self, Outcome};
+use peapod_streams::remotecommand::Outcome;
 
-use super::bridge::{relay, ShimStatus};
+use super::bridge::{self, ShimStatus};
 use super::exec::options;
 use super::{negotiated, target, upgrade, ConnectQuery, Result, Shared};
 
@@ -24,27 +24,21 @@ pub async fn serve(
     options.stderr &= !options.tty;
     let attach_stdin = options.stdin && target.container.stdin.unwrap_or(false);
     let negotiated = negotiated(&request, Service::RemoteCommand)?;
-    Ok(upgrade(
-        request,
-        negotiated,
-        move |io, negotiated| async move {
-            let session = match remotecommand::accept(io, &negotiated, options).await {
-                Ok(session) => session,
-                Err(err) => return tracing::debug!(%err, "attach session not established"),
-            };
-            match target
-                .shim
-                .attach(&target.id, attach_stdin, options.tty)
-                .await
-            {
-                Ok(shim) => relay(session, shim, outcome).await,
-                Err(err) => {
-                    let message = format!("error attaching to container: {err}");
-                    session.output.finish(Outcome::Internal(message)).await
-                }
-            }
-        },
-    ))
+    Ok(upgrade(request, negotiated, move |io, negotiated| {
+        bridge::serve(
+            io,
+            negotiated,
+            options,
+            "error attaching to container",
+            move || async move {
+                target
+                    .shim
+                    .attach(&target.id, attach_stdin, options.tty)
+                    .await
+            },
+            outcome,
+        )
+    }))
 }
 
 /// kubelet's ServeAttach reports no exit code: the container ending ends the attach.

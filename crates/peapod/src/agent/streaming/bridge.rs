@@ -3,14 +3,19 @@
 //! the process when we do), and the shim's final status as the session's outcome. A client
 //! that goes away takes the shim connection with it, which ends an exec's process.
 
+use std::future::Future;
+
 use bytes::Bytes;
-use peapod_streams::remotecommand::{Outcome, Session, TerminalSize};
+use peapod_streams::negotiate::Negotiated;
+use peapod_streams::remotecommand::{self, Options, Outcome, Session, TerminalSize};
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
+use super::Upgraded;
+use crate::shim::client::ShimClientError;
 use crate::shim::protocol::frame;
 
 /// The shim's last frame: an exit code, or why the session could not run.
@@ -21,12 +26,35 @@ pub struct ShimStatus {
     pub error: Option<String>,
 }
 
-/// Runs the session to its end; `outcome` words the shim's status for the client.
-pub async fn relay(
-    session: Session,
-    shim: UnixStream,
+/// Serves one exec or attach upgrade: accepts the client's session, then connects to the shim
+/// (which starts an exec's process, so only once the client is there) and relays; `failed`
+/// prefixes why the shim could not be reached, as kubelet words it.
+pub async fn serve<C, Fut>(
+    io: Upgraded,
+    negotiated: Negotiated,
+    options: Options,
+    failed: &'static str,
+    connect: C,
     outcome: impl FnOnce(ShimStatus) -> Outcome,
-) {
+) where
+    C: FnOnce() -> Fut,
+    Fut: Future<Output = Result<UnixStream, ShimClientError>>,
+{
+    let session = match remotecommand::accept(io, &negotiated, options).await {
+        Ok(session) => session,
+        Err(err) => return tracing::debug!(%err, "{failed}: no session"),
+    };
+    match connect().await {
+        Ok(shim) => relay(session, shim, outcome).await,
+        Err(err) => {
+            let message = format!("{failed}: {err}");
+            session.output.finish(Outcome::Internal(message)).await
+        }
+    }
+}
+
+/// Runs the session to its end; `outcome` words the shim's status for the client.
+async fn relay(session: Session, shim: UnixStream, outcome: impl FnOnce(ShimStatus) -> Outcome) {
     let (shim_out, shim_in) = shim.into_split();
     let input = tokio::spawn(forward_input(session.stdin, session.resize, shim_in));
     let output = session.output;

@@ -5,9 +5,9 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
 use peapod_apiserver::status::ApiError;
 use peapod_streams::negotiate::Service;
-use peapod_streams::remotecommand::{self, Options, Outcome};
+use peapod_streams::remotecommand::{Options, Outcome};
 
-use super::bridge::{relay, ShimStatus};
+use super::bridge::{self, ShimStatus};
 use super::{negotiated, target, upgrade, ConnectQuery, Result, Shared};
 use crate::shim::protocol::ExecRequest;
 
@@ -34,23 +34,16 @@ pub async fn serve(
         stdin: options.stdin,
     };
     let negotiated = negotiated(&request, Service::RemoteCommand)?;
-    Ok(upgrade(
-        request,
-        negotiated,
-        move |io, negotiated| async move {
-            let session = match remotecommand::accept(io, &negotiated, options).await {
-                Ok(session) => session,
-                Err(err) => return tracing::debug!(%err, "exec session not established"),
-            };
-            match target.shim.exec(exec).await {
-                Ok(shim) => relay(session, shim, |status| outcome(&command, status)).await,
-                Err(err) => {
-                    let message = format!("error executing command in container: {err}");
-                    session.output.finish(Outcome::Internal(message)).await
-                }
-            }
-        },
-    ))
+    Ok(upgrade(request, negotiated, move |io, negotiated| {
+        bridge::serve(
+            io,
+            negotiated,
+            options,
+            "error executing command in container",
+            || async move { target.shim.exec(exec).await },
+            move |status| outcome(&command, status),
+        )
+    }))
 }
 
 /// kubelet's `remotecommand.NewOptions`: a TTY has no separate stderr, and at least one

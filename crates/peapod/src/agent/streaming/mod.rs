@@ -21,7 +21,7 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use peapod_apiserver::status::ApiError;
 use peapod_streams::negotiate::{negotiate, Negotiated, RefusedBy, Service};
 
-use super::api::{find_pod, Shared};
+use super::api::{container_status, find_pod, Shared};
 use crate::shim::client::ShimClient;
 
 type Result<T, E = Refusal> = std::result::Result<T, E>;
@@ -124,11 +124,7 @@ fn target(ctx: &Shared, ns: &str, name: &str, container: Option<&str>) -> Result
     let pod = find_pod(ctx, ns, name)?;
     let spec = pod.spec.clone().unwrap_or_default();
     let chosen = choose_container(&spec, name, container)?;
-    if spec.node_name.as_deref().unwrap_or_default().is_empty() {
-        return Err(
-            ApiError::bad_request(format!("pod {name} does not have a host assigned")).into(),
-        );
-    }
+    assigned_host(&pod)?;
     let Some(id) = running_container_id(&pod, &chosen.name) else {
         return Err(Refusal::Kubelet {
             code: StatusCode::INTERNAL_SERVER_ERROR,
@@ -142,6 +138,22 @@ fn target(ctx: &Shared, ns: &str, name: &str, container: Option<&str>) -> Result
         id,
         shim,
     })
+}
+
+/// kube-apiserver refuses streams to a pod no node runs yet.
+fn assigned_host(pod: &Pod) -> Result<(), ApiError> {
+    let spec = pod.spec.as_ref();
+    if spec
+        .and_then(|s| s.node_name.as_deref())
+        .unwrap_or_default()
+        .is_empty()
+    {
+        let name = pod.metadata.name.as_deref().unwrap_or_default();
+        return Err(ApiError::bad_request(format!(
+            "pod {name} does not have a host assigned"
+        )));
+    }
+    Ok(())
 }
 
 fn choose_container(
@@ -185,13 +197,7 @@ fn must_choose(spec: &k8s_openapi::api::core::v1::PodSpec, pod: &str) -> String 
 }
 
 fn running_container_id(pod: &Pod, container: &str) -> Option<String> {
-    let status = pod.status.as_ref()?;
-    let found = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .chain(status.container_statuses.iter().flatten())
-        .find(|s| s.name == container)?;
+    let found = container_status(pod, container)?;
     found.state.as_ref()?.running.as_ref()?;
     found
         .container_id

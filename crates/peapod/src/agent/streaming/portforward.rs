@@ -36,18 +36,7 @@ pub async fn serve(
     let query = ConnectQuery::parse(query);
     let ports = ports(&query.values("ports"))?;
     let pod = super::find_pod(&ctx, &ns, &name)?;
-    if pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_name.as_deref())
-        .unwrap_or_default()
-        .is_empty()
-    {
-        return Err(peapod_apiserver::status::ApiError::bad_request(format!(
-            "pod {name} does not have a host assigned"
-        ))
-        .into());
-    }
+    super::assigned_host(&pod)?;
     let uid = pod.metadata.uid.clone().unwrap_or_default();
     let shim = ShimClient::new(&ctx.paths.pod_run_dir(&uid));
     let negotiated = negotiated(&request, Service::PortForward)?;
