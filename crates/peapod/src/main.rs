@@ -98,6 +98,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // On a failed write (stderr a file on a full disk) tracing would print to stderr
+        // again, and a failed print panics: the task that logged, a pod's worker, would die.
+        .log_internal_errors(false)
         .init();
     match cli.command {
         Command::Client(command) => {
@@ -203,7 +206,8 @@ fn shim_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::WARN)
-        .with_writer(|| peapod::shim::diagnostics::LossyStderr)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .without_time()
         .init();
     run_shim(cli.command)

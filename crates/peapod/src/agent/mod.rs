@@ -176,7 +176,7 @@ impl Agent {
             name: self.ctx.node_name.clone(),
             host_ip: self.ctx.host_ip.clone(),
             data_dir: self.ctx.paths.data_dir(),
-            nodefs_available_percent: self.eviction.nodefs_available_percent,
+            nodefs_available: self.eviction.nodefs_available,
             kubelet_port: https_port.map_or(0, |addr| i32::from(addr.port())),
         }
     }

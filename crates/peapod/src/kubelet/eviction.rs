@@ -20,14 +20,48 @@ use crate::volume;
 /// kubelet's defaults: `nodefs.available<10%`, `imagefs.available<15%`, a 10 s period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EvictionPolicy {
-    pub nodefs_available_percent: u8,
-    pub imagefs_available_percent: u8,
+    pub nodefs_available: Threshold,
+    pub imagefs_available: Threshold,
     pub period: Duration,
+}
+
+/// A hard threshold as `--eviction-hard` writes it: a percentage of the filesystem or a
+/// quantity (`10%`, `500Mi`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Percent(u8),
+    Bytes(u64),
+}
+
+impl Threshold {
+    /// The bytes that must stay available on a filesystem of `capacity` bytes; a percentage
+    /// is taken as kubelet does, through a float32 fraction.
+    pub fn bytes_of(self, capacity: u64) -> u64 {
+        match self {
+            Threshold::Percent(percent) => {
+                let fraction = f32::from(percent) / 100.0;
+                (capacity as f64 * f64::from(fraction)) as u64
+            }
+            Threshold::Bytes(bytes) => bytes.min(capacity),
+        }
+    }
+
+    fn parse(value: &str) -> Option<Threshold> {
+        if let Some(percent) = value.strip_suffix('%') {
+            return percent
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= 100)
+                .map(Threshold::Percent);
+        }
+        let bytes = value.parse::<Quantity>().ok()?.value()?;
+        u64::try_from(bytes).ok().map(Threshold::Bytes)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvictionConfigError {
-    #[error("PEAPOD_EVICTION_HARD: {0:?} is not a signal<percent% threshold (nodefs.available or imagefs.available)")]
+    #[error("PEAPOD_EVICTION_HARD: {0:?} is not a signal<threshold of nodefs.available or imagefs.available, the threshold a percentage or a quantity (10%, 500Mi)")]
     Threshold(String),
     #[error("PEAPOD_EVICTION_MONITORING_PERIOD: {0:?} is not a whole number of seconds from 1")]
     Period(String),
@@ -36,15 +70,15 @@ pub enum EvictionConfigError {
 impl Default for EvictionPolicy {
     fn default() -> Self {
         EvictionPolicy {
-            nodefs_available_percent: 10,
-            imagefs_available_percent: 15,
+            nodefs_available: Threshold::Percent(10),
+            imagefs_available: Threshold::Percent(15),
             period: Duration::from_secs(10),
         }
     }
 }
 
 impl EvictionPolicy {
-    /// `PEAPOD_EVICTION_HARD` in kubelet's `--eviction-hard` syntax (percentages), and
+    /// `PEAPOD_EVICTION_HARD` in kubelet's `--eviction-hard` syntax, and
     /// `PEAPOD_EVICTION_MONITORING_PERIOD` in seconds.
     pub fn from_env() -> Result<EvictionPolicy, EvictionConfigError> {
         let mut policy = EvictionPolicy::default();
@@ -66,14 +100,10 @@ impl EvictionPolicy {
         for item in hard.split(',').map(str::trim).filter(|i| !i.is_empty()) {
             let bad = || EvictionConfigError::Threshold(item.to_string());
             let (signal, value) = item.split_once('<').ok_or_else(bad)?;
-            let percent = value
-                .strip_suffix('%')
-                .and_then(|p| p.parse::<u8>().ok())
-                .filter(|p| *p <= 100)
-                .ok_or_else(bad)?;
+            let threshold = Threshold::parse(value.trim()).ok_or_else(bad)?;
             match signal.trim() {
-                "nodefs.available" => self.nodefs_available_percent = percent,
-                "imagefs.available" => self.imagefs_available_percent = percent,
+                "nodefs.available" => self.nodefs_available = threshold,
+                "imagefs.available" => self.imagefs_available = threshold,
                 _ => return Err(bad()),
             }
         }
@@ -239,20 +269,20 @@ fn low_filesystem(ctx: &Context, policy: &EvictionPolicy) -> Option<Low> {
         (
             "nodefs.available",
             ctx.paths.data_dir(),
-            policy.nodefs_available_percent,
+            policy.nodefs_available,
         ),
         (
             "imagefs.available",
             ctx.images.root().to_path_buf(),
-            policy.imagefs_available_percent,
+            policy.imagefs_available,
         ),
     ];
-    checks.into_iter().find_map(|(signal, path, percent)| {
+    checks.into_iter().find_map(|(signal, path, threshold)| {
         let stat = nix::sys::statvfs::statvfs(&path).ok()?;
         let unit = stat.fragment_size() as u64;
         let capacity = stat.blocks() as u64 * unit;
         let available = stat.blocks_available() as u64 * unit;
-        let threshold = (capacity as u128 * u128::from(percent) / 100) as u64;
+        let threshold = threshold.bytes_of(capacity);
         (available < threshold).then_some(Low {
             signal,
             threshold,
@@ -445,9 +475,14 @@ mod tests {
         policy
             .parse_hard("nodefs.available<5%, imagefs.available<20%")
             .unwrap();
-        assert_eq!(policy.nodefs_available_percent, 5);
-        assert_eq!(policy.imagefs_available_percent, 20);
+        assert_eq!(policy.nodefs_available, Threshold::Percent(5));
+        assert_eq!(policy.imagefs_available, Threshold::Percent(20));
+        policy.parse_hard("nodefs.available<500Mi").unwrap();
+        assert_eq!(policy.nodefs_available, Threshold::Bytes(500 << 20));
+        assert_eq!(Threshold::Bytes(500 << 20).bytes_of(100), 100);
+        assert_eq!(Threshold::Percent(10).bytes_of(1000), 100);
         assert!(policy.parse_hard("memory.available<100Mi").is_err());
+        assert!(policy.parse_hard("nodefs.available<lots").is_err());
         assert!(policy.parse_hard("nodefs.available<101%").is_err());
         assert!(policy.parse_hard("nodefs.available=5%").is_err());
     }

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::kubelet::eviction::Threshold;
 use axum::http::Method;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
@@ -98,7 +99,7 @@ pub struct NodeConfig {
     /// The directory on the filesystem that holds pod data: ephemeral-storage.
     pub data_dir: PathBuf,
     /// The `nodefs.available` hard eviction threshold, kept out of allocatable storage.
-    pub nodefs_available_percent: u8,
+    pub nodefs_available: Threshold,
     /// Where the kubelet's own services (logs, exec) are reached: the API's HTTPS port, as
     /// the agent serves them beside the API; 0 when it serves only its socket.
     pub kubelet_port: i32,
@@ -241,7 +242,7 @@ type Resources = BTreeMap<String, Quantity>;
 /// Capacity and allocatable as kubelet's MachineInfo setter makes them: allocatable is
 /// capacity less the hard eviction reservation of ephemeral-storage (kubelet's float32
 /// percentage times the capacity) and, for memory, less the huge pages.
-fn resources(machine: &Machine, nodefs_available_percent: u8) -> (Resources, Resources) {
+fn resources(machine: &Machine, nodefs_available: Threshold) -> (Resources, Resources) {
     let (mut capacity, mut allocatable) = (Resources::new(), Resources::new());
     let mut put = |name: String, total: String, usable: String| {
         capacity.insert(name.clone(), Quantity(total));
@@ -253,8 +254,7 @@ fn resources(machine: &Machine, nodefs_available_percent: u8) -> (Resources, Res
         machine.cpus.to_string(),
     );
     if let Some(ephemeral) = machine.ephemeral_storage_bytes {
-        let percentage = f32::from(nodefs_available_percent) / 100.0;
-        let reserved = (ephemeral as f64 * f64::from(percentage)) as u64;
+        let reserved = nodefs_available.bytes_of(ephemeral);
         let usable = binary_si(ephemeral.saturating_sub(reserved));
         put("ephemeral-storage".into(), binary_si(ephemeral), usable);
     }
@@ -450,7 +450,7 @@ pub fn node_status(
         address("InternalIP", &config.host_ip),
         address("Hostname", &config.name),
     ]);
-    let (capacity, allocatable) = resources(machine, config.nodefs_available_percent);
+    let (capacity, allocatable) = resources(machine, config.nodefs_available);
     let missing: Vec<&str> = ["cpu", "memory", "pods", "ephemeral-storage"]
         .into_iter()
         .filter(|r| !capacity.contains_key(*r))
@@ -968,7 +968,7 @@ mod tests {
             name: "host-1".into(),
             host_ip: "192.0.2.10".into(),
             data_dir: PathBuf::from("/"),
-            nodefs_available_percent: 10,
+            nodefs_available: Threshold::Percent(10),
             kubelet_port: 6443,
         }
     }
@@ -1030,7 +1030,7 @@ mod tests {
 
     #[test]
     fn allocatable_keeps_the_nodefs_threshold_out_of_ephemeral_storage() {
-        let (capacity, allocatable) = resources(&machine(), 10);
+        let (capacity, allocatable) = resources(&machine(), Threshold::Percent(10));
         let get = |list: &Resources, name: &str| list[name].0.clone();
         assert_eq!(get(&capacity, "cpu"), "4");
         assert_eq!(get(&capacity, "pods"), "110");
@@ -1047,7 +1047,7 @@ mod tests {
     fn huge_pages_come_out_of_allocatable_memory() {
         let mut m = machine();
         m.hugepages = vec![(2 << 20, 512)];
-        let (capacity, allocatable) = resources(&m, 10);
+        let (capacity, allocatable) = resources(&m, Threshold::Percent(10));
         assert_eq!(capacity["hugepages-2Mi"].0, "1Gi");
         assert_eq!(allocatable["memory"].0, "15269908Ki");
     }

@@ -1,24 +1,8 @@
 //! The shim's own diagnostics: its stderr is a file on the node's disk, and a full disk must
-//! never take a pod down, so writing a diagnostic never fails and a failing container log is
-//! reported at a bounded rate.
+//! never take a pod down, so a failing container log is reported at a bounded rate (and
+//! tracing drops what it cannot write: `log_internal_errors(false)` in main).
 
 use std::time::{Duration, Instant};
-
-/// Stderr for the shim's tracing output that swallows write errors (ENOSPC): tracing's
-/// fallback on a failed write prints to stderr again, and a failed print panics.
-pub struct LossyStderr;
-
-impl std::io::Write for LossyStderr {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        // SAFETY: writing a valid buffer to fd 2; the result is ignored on purpose.
-        let _ = unsafe { libc::write(2, buf.as_ptr().cast(), buf.len()) };
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// How often a container whose log cannot be written is reported again.
 const REPORT_EVERY: Duration = Duration::from_secs(60);

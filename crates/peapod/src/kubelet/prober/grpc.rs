@@ -356,7 +356,7 @@ fn code_name(code: u32) -> String {
 }
 
 #[cfg(test)]
-#[path = "../../../tests/common/grpc_health.rs"]
+#[path = "../../../tests/e2e/common/grpc_health.rs"]
 mod health_server;
 
 #[cfg(test)]

@@ -1,0 +1,38 @@
+//! The end-to-end tests, one binary: each module drives a real agent (`peapod serve`) on a
+//! temporary root with real clients, and ends with the leak check of `common`. One binary links
+//! once and shares one pool of test threads, however many modules there are.
+
+mod common;
+
+mod attach_shim;
+mod cli;
+mod cli_streams;
+mod clients;
+mod crash;
+mod disk;
+mod gc;
+mod hooks;
+mod https;
+mod images;
+mod isolation;
+mod kubectl;
+mod kubectl_1_20;
+mod kubectl_identity;
+mod kubectl_portforward;
+mod kubectl_streams;
+mod kubectl_verbs;
+mod kubelet_api;
+mod lifecycle;
+mod logs;
+mod network;
+mod permissions;
+mod play;
+mod probes;
+mod resources;
+mod scenarios;
+mod security;
+mod server_side_apply;
+mod termination;
+mod top;
+mod uninstall;
+mod volumes;
