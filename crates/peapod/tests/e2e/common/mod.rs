@@ -72,6 +72,23 @@ fn log_dir(parent: Option<&Path>) -> tempfile::TempDir {
     .expect("a directory for the agent's log")
 }
 
+/// Hard eviction thresholds that leave the pods under test alone: 1% of the root's disk, at
+/// most 64 MiB (a small tmpfs of a test, or the big disk the build fills).
+fn eviction_reserve(root: &Path) -> String {
+    let stat = nix::sys::statvfs::statvfs(root).expect("statvfs of the agent's root");
+    let capacity = stat.blocks() as u64 * stat.fragment_size() as u64;
+    let bytes = (capacity / 100).min(64 << 20);
+    format!("nodefs.available<{bytes},imagefs.available<{bytes}")
+}
+
+/// The log without its audit lines (one a request), which would crowd out what went wrong.
+pub fn without_audit(log: &str) -> String {
+    log.lines()
+        .filter(|line| !line.contains("peapod::audit"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The last `lines` lines of `text`.
 pub fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
@@ -178,10 +195,7 @@ impl Agent {
             .env("PEAPOD_API_LISTEN", "off")
             // The build shares this disk: pods under test must not be evicted because the
             // target directory grew. The disk tests set their own thresholds.
-            .env(
-                "PEAPOD_EVICTION_HARD",
-                "nodefs.available<64Mi,imagefs.available<64Mi",
-            )
+            .env("PEAPOD_EVICTION_HARD", eviction_reserve(self.root.path()))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -362,7 +376,7 @@ impl Agent {
                 "pod {name}: timed out waiting for {what}; last seen:\n{}\n\
                  agent log (its end):\n{}",
                 status_first(last.unwrap_or_default()),
-                tail(&self.agent_log(), 80)
+                tail(&without_audit(&self.agent_log()), 80)
             ),
         }
     }
