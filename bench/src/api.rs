@@ -45,7 +45,7 @@ pub fn run(options: &Options) -> Result<()> {
 }
 
 /// One HTTP/1.1 request on a new connection; the status code and the body.
-fn call(
+pub(crate) fn call(
     socket: &Path,
     method: &str,
     path: &str,

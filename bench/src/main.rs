@@ -14,17 +14,18 @@
 //!
 //! Then the steady-state benchmarks (see `steady`): the agent's CPU and memory while 100 idle
 //! pods run, and while 100 pods run an httpGet readiness and an exec liveness probe every
-//! second. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
+//! second. Then the ConfigMap benchmarks (see `config`): an update's way to the mounted file,
+//! and the agent at rest with 100 pods each mounting 3 ConfigMaps and 3 Secrets. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
 //! `peapod pull` into a fresh agent and by `podman pull`, side by side.
 //!
 //! The agent runs on its own bridge (ppbench0) and range (10.231.0.0/16), removed at the end.
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
-//!                     [--streams] [--skip-streams]
+//!                     [--streams] [--skip-streams] [--config] [--skip-config]
 //!                     [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
-//! `--api`, `--streams`, `--pull-only`, `--idle` and `--probes` select what runs (together: each
+//! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes` and `--config` select what runs (together: each
 //! of them); without any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,6 +38,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
 mod api;
+mod config;
 mod pull;
 #[path = "../../crates/peapod-image/tests/support/registry.rs"]
 mod registry;
@@ -65,6 +67,7 @@ struct Options {
     pull: bool,
     idle: bool,
     probes: bool,
+    config: bool,
     podman_idle: bool,
     window: Duration,
     steady_pods: usize,
@@ -91,6 +94,7 @@ fn options_default() -> Options {
         pull: true,
         idle: true,
         probes: true,
+        config: true,
         podman_idle: false,
         window: Duration::from_secs(30),
         steady_pods: 100,
@@ -106,11 +110,14 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" => selected.push(arg),
+            "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" | "--config" => {
+                selected.push(arg)
+            }
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--skip-api" => options.api = false,
             "--skip-streams" => options.streams = false,
+            "--skip-config" => options.config = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -128,10 +135,11 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
         options.pull = chosen("--pull-only");
         options.idle = chosen("--idle");
         options.probes = chosen("--probes");
+        options.config = chosen("--config");
     }
     options.pull &= !skip_pull;
     let any = options.pods || options.api || options.streams;
-    if !(any || options.pull || options.idle || options.probes) {
+    if !(any || options.pull || options.idle || options.probes || options.config) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -168,6 +176,10 @@ fn main() -> Result<()> {
     }
     if options.probes {
         steady::run(&options, steady::Kind::Probes)?;
+    }
+    if options.config {
+        config::run(&options)?;
+        steady::run(&options, steady::Kind::Config)?;
     }
     if options.pull {
         pull::run(&options)?;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
+use crate::config;
 use crate::{pod_names, shim_pids, status_field, wait_for, which, Agent, Options};
 
 /// Time given to pods to settle between Ready and the measurement window.
@@ -29,6 +30,8 @@ const PODMAN_REMOVERS: usize = 4;
 pub(crate) enum Kind {
     Idle,
     Probes,
+    /// Idle pods each mounting 3 ConfigMaps and 3 Secrets (issue 14).
+    Config,
 }
 
 impl Kind {
@@ -36,12 +39,25 @@ impl Kind {
         match self {
             Kind::Idle => "idle",
             Kind::Probes => "probes",
+            Kind::Config => "config",
         }
     }
 
     /// Pod number `index` of this kind, on the locally loaded busybox image.
     fn pod(self, index: usize, image: &str) -> Value {
+        let mut volumes = Vec::new();
         let container = match self {
+            Kind::Config => {
+                let mounts;
+                (volumes, mounts) = config::mounted_volumes();
+                json!({
+                    "name": "sleep",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sleep", "3600"],
+                    "volumeMounts": mounts,
+                })
+            }
             Kind::Idle => json!({
                 "name": "sleep",
                 "image": image,
@@ -67,6 +83,7 @@ impl Kind {
                 "restartPolicy": "Always",
                 "terminationGracePeriodSeconds": DELETE_GRACE_SECS,
                 "containers": [container],
+                "volumes": volumes,
             },
         })
     }
@@ -79,7 +96,7 @@ impl Kind {
             !s.is_empty()
                 && s.iter().all(|c| {
                     c["state"]["running"].is_object()
-                        && (self == Kind::Idle || c["ready"] == Value::Bool(true))
+                        && (self != Kind::Probes || c["ready"] == Value::Bool(true))
                 })
         })
     }
@@ -93,6 +110,9 @@ pub(crate) fn run(options: &Options, kind: Kind) -> Result<()> {
     let mut agent = Agent::start(options, root.path())?;
     let count = options.steady_pods;
     let pods: Vec<Value> = (0..count).map(|i| kind.pod(i, "busybox")).collect();
+    if kind == Kind::Config {
+        config::create_mounted_objects(&agent)?;
+    }
     let mut watch = agent.watch()?;
     let started = Instant::now();
     agent.apply_all(&pods)?;
@@ -110,7 +130,7 @@ pub(crate) fn run(options: &Options, kind: Kind) -> Result<()> {
         SETTLE.as_secs()
     );
     let awaited = match kind {
-        Kind::Idle => "Running",
+        Kind::Idle | Kind::Config => "Running",
         Kind::Probes => "Running and Ready",
     };
     println!("  apply -> all {count} pods {awaited}: {ready_ms:.0} ms");
@@ -122,7 +142,7 @@ pub(crate) fn run(options: &Options, kind: Kind) -> Result<()> {
             restarts(&listed)
         );
     }
-    if kind == Kind::Idle {
+    if kind != Kind::Probes {
         println!("  {}", verdict(usage.agent_cpu_pct));
     }
     let delete_ms = agent.delete_all(&pod_names(&pods), DELETE_GRACE_SECS, root.path())?;

@@ -185,9 +185,29 @@ fn default_volume(v: &mut Volume) {
     }
     if let Some(downward) = &mut v.downward_api {
         set_if_none(&mut downward.default_mode, || DEFAULT_VOLUME_MODE);
+        default_downward_items(downward.items.iter_mut().flatten());
     }
     if let Some(projected) = &mut v.projected {
         set_if_none(&mut projected.default_mode, || DEFAULT_VOLUME_MODE);
+        for source in projected.sources.iter_mut().flatten() {
+            if let Some(downward) = &mut source.downward_api {
+                default_downward_items(downward.items.iter_mut().flatten());
+            }
+            if let Some(token) = &mut source.service_account_token {
+                set_if_none(&mut token.expiration_seconds, || 3600);
+            }
+        }
+    }
+}
+
+/// SetDefaults_ObjectFieldSelector: a fieldRef's apiVersion is v1.
+fn default_downward_items<'a>(
+    items: impl Iterator<Item = &'a mut k8s_openapi::api::core::v1::DownwardAPIVolumeFile>,
+) {
+    for item in items {
+        if let Some(field_ref) = &mut item.field_ref {
+            set_str_if_empty(&mut field_ref.api_version, "v1");
+        }
     }
 }
 
@@ -283,7 +303,11 @@ mod tests {
                 "volumes": [
                     {"name": "empty"},
                     {"name": "host", "hostPath": {"path": "/tmp"}},
-                    {"name": "cm", "configMap": {"name": "x"}}
+                    {"name": "cm", "configMap": {"name": "x"}},
+                    {"name": "p", "projected": {"sources": [
+                        {"downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}},
+                        {"serviceAccountToken": {"path": "t"}}
+                    ]}}
                 ]
             }
         }));
@@ -309,6 +333,14 @@ mod tests {
         assert_eq!(vols[0]["emptyDir"], json!({}));
         assert_eq!(vols[1]["hostPath"]["type"], "");
         assert_eq!(vols[2]["configMap"]["defaultMode"], 420);
+        let projected = &vols[3]["projected"];
+        assert_eq!(projected["defaultMode"], 420);
+        let field_ref = &projected["sources"][0]["downwardAPI"]["items"][0]["fieldRef"];
+        assert_eq!(field_ref["apiVersion"], "v1");
+        assert_eq!(
+            projected["sources"][1]["serviceAccountToken"]["expirationSeconds"],
+            3600
+        );
     }
 
     #[test]

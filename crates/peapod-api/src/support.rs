@@ -72,8 +72,8 @@ const POD_SPEC: Node = Object(&[
     ("setHostnameAsFQDN", Leaf),
     ("schedulerName", Leaf),
     ("enableServiceLinks", Leaf),
-    // peapod never mounts a token; asking for one (true) is harmless.
-    ("automountServiceAccountToken", Leaf),
+    // peapod mounts no token: `false` is what it does anyway, `true` warns.
+    ("automountServiceAccountToken", Check(automount_warning)),
     ("securityContext", POD_SECURITY_CONTEXT),
     ("hostAliases", Leaf),
     ("activeDeadlineSeconds", Leaf),
@@ -120,6 +120,7 @@ const CONTAINER: Node = Object(&[
     ("args", Leaf),
     ("workingDir", Leaf),
     ("env", List(&ENV_VAR)),
+    ("envFrom", Leaf),
     ("ports", Leaf),
     ("volumeMounts", List(&VOLUME_MOUNT)),
     ("imagePullPolicy", Leaf),
@@ -142,13 +143,18 @@ const ENV_VAR: Node = Object(&[
     ("value", Leaf),
     (
         "valueFrom",
-        Object(&[(
-            "fieldRef",
-            Object(&[
-                ("apiVersion", Leaf),
-                ("fieldPath", Check(field_path_warning)),
-            ]),
-        )]),
+        Object(&[
+            (
+                "fieldRef",
+                Object(&[
+                    ("apiVersion", Leaf),
+                    ("fieldPath", Check(field_path_warning)),
+                ]),
+            ),
+            ("resourceFieldRef", Leaf),
+            ("configMapKeyRef", Leaf),
+            ("secretKeyRef", Leaf),
+        ]),
     ),
 ]);
 
@@ -164,7 +170,18 @@ const VOLUME: Node = Object(&[
     ("name", Leaf),
     ("emptyDir", Object(&[("medium", Leaf), ("sizeLimit", Leaf)])),
     ("hostPath", Object(&[("path", Leaf), ("type", Leaf)])),
+    ("configMap", Leaf),
+    ("secret", Leaf),
+    ("downwardAPI", Leaf),
+    (
+        "projected",
+        Object(&[("defaultMode", Leaf), ("sources", List(&VOLUME_PROJECTION))]),
+    ),
 ]);
+
+/// Projected sources peapod writes; serviceAccountToken and clusterTrustBundle warn.
+const VOLUME_PROJECTION: Node =
+    Object(&[("configMap", Leaf), ("secret", Leaf), ("downwardAPI", Leaf)]);
 
 /// The downward-API field paths peapod can resolve for env values.
 pub const SUPPORTED_ENV_FIELD_PATHS: &[&str] = &[
@@ -212,6 +229,11 @@ fn value_warning(value: &Value) -> String {
 /// `hostUsers: false` asks for a user namespace, which peapod does not create.
 fn host_users_warning(value: &Value) -> Option<String> {
     (value == &Value::Bool(false)).then(|| value_warning(value))
+}
+
+/// `true` asks for the service account token kube-apiserver's admission would mount.
+fn automount_warning(value: &Value) -> Option<String> {
+    (value == &Value::Bool(true)).then(|| value_warning(value))
 }
 
 /// `Unmasked` (with `hostUsers: false`) would drop the masked /proc paths.
@@ -325,7 +347,9 @@ mod tests {
                         {"name": "C", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}
                     ]
                 }],
-                "volumes": [{"name": "v", "configMap": {"name": "cm"}}]
+                "volumes": [{"name": "v", "projected": {"sources": [
+                    {"configMap": {"name": "cm"}}, {"serviceAccountToken": {"path": "t"}}
+                ]}}]
             }
         });
         let warnings = unsupported_pod_fields(&pod);
@@ -335,9 +359,8 @@ mod tests {
                 "metadata.finalizers: not supported by peapod, ignored",
                 "spec.affinity: not supported by peapod, ignored",
                 "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
-                "spec.containers[0].env[2].valueFrom.secretKeyRef: not supported by peapod, ignored",
                 "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
-                "spec.volumes[0].configMap: not supported by peapod, ignored",
+                "spec.volumes[0].projected.sources[1].serviceAccountToken: not supported by peapod, ignored",
             ]
         );
     }
@@ -385,6 +408,7 @@ mod tests {
             }},
             "spec": {
                 "hostUsers": false,
+                "automountServiceAccountToken": true,
                 "securityContext": {"supplementalGroupsPolicy": "Strict",
                                     "seLinuxOptions": {"level": "s0"}, "appArmorProfile": {"type": "Unconfined"}},
                 "containers": [{
@@ -401,6 +425,7 @@ mod tests {
             vec![
                 "metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: not supported by peapod, ignored",
                 "metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: not supported by peapod, ignored",
+                "spec.automountServiceAccountToken: value true not supported by peapod, ignored",
                 "spec.containers[0].resizePolicy: not supported by peapod, ignored",
                 "spec.containers[0].resources.claims: not supported by peapod, ignored",
                 "spec.containers[0].resources.limits[ephemeral-storage]: not supported by peapod, ignored",
@@ -413,9 +438,26 @@ mod tests {
                 "spec.securityContext.supplementalGroupsPolicy: value \"Strict\" not supported by peapod, ignored",
             ]
         );
-        let fine = json!({"spec": {"hostUsers": true, "containers": [{"name": "c", "env": [
+        let fine = json!({"spec": {"hostUsers": true, "automountServiceAccountToken": false, "containers": [{"name": "c", "env": [
             {"name": "E", "valueFrom": {"fieldRef": {"fieldPath": ""}}}]}]}});
         assert_eq!(unsupported_pod_fields(&fine), Vec::<String>::new());
+    }
+
+    #[test]
+    fn env_sources_are_implemented() {
+        let c = json!({"name": "c",
+        "envFrom": [{"prefix": "P_", "configMapRef": {"name": "cm", "optional": true}},
+                    {"secretRef": {"name": "s"}}],
+        "env": [
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k", "optional": true}}},
+            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "C", "valueFrom": {"resourceFieldRef": {"containerName": "c",
+                                        "resource": "limits.memory", "divisor": "1Mi"}}}
+        ]});
+        assert_eq!(
+            unsupported_fields(&CONTAINER, &c, "c"),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

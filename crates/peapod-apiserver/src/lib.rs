@@ -3,6 +3,7 @@
 //! kube-apiserver's protocol: discovery, content negotiation, Tables, patches, watches and
 //! `Status` errors.
 
+pub mod admission;
 pub mod authn;
 pub mod client;
 pub mod discovery;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use peapod_store::Store;
 
+use crate::admission::Admission;
 use crate::authn::{AllowAuthenticated, Authorizer, User};
 use crate::discovery;
 use crate::handlers::{self, Scope};
@@ -25,6 +26,7 @@ pub struct ApiServer {
     registry: Arc<Registry>,
     store: Store,
     authorizer: Arc<dyn Authorizer>,
+    admission: Vec<Arc<dyn Admission>>,
 }
 
 impl ApiServer {
@@ -33,7 +35,14 @@ impl ApiServer {
             registry: Arc::new(registry),
             store,
             authorizer: Arc::new(AllowAuthenticated),
+            admission: Vec::new(),
         }
+    }
+
+    /// Runs `plugin` on every create, after the plugins already given.
+    pub fn with_admission(mut self, plugin: Arc<dyn Admission>) -> ApiServer {
+        self.admission.push(plugin);
+        self
     }
 
     /// The server deciding who may do what with `authorizer` (everyone authenticated may do
@@ -196,6 +205,7 @@ fn scope(
         kind,
         strategy,
         store: server.store.clone(),
+        admission: server.admission.clone(),
         output,
         query,
     })

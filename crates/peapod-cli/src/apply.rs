@@ -230,7 +230,7 @@ fn replace(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json
 }
 
 /// The live pod with the manifest's labels, annotations and spec (a bound pod keeps its
-/// node).
+/// node, an admitted pod its service account).
 fn overlay(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json::Value {
     let mut candidate = live.clone();
     for field in ["labels", "annotations"] {
@@ -244,9 +244,19 @@ fn overlay(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json
         }
     }
     let mut spec = manifest.get("spec").cloned().unwrap_or_default();
-    let bound = live.pointer("/spec/nodeName").cloned();
-    if let (Some(fields), Some(node)) = (spec.as_object_mut(), bound) {
-        fields.entry("nodeName").or_insert(node);
+    // Set by the server after the manifest: the node by the binding, the account (and its
+    // pull secrets) by ServiceAccount admission.
+    let server_set = [
+        "nodeName",
+        "serviceAccountName",
+        "serviceAccount",
+        "imagePullSecrets",
+    ];
+    for field in server_set {
+        let kept = live["spec"].get(field).cloned();
+        if let (Some(fields), Some(value)) = (spec.as_object_mut(), kept) {
+            fields.entry(field).or_insert(value);
+        }
     }
     candidate["spec"] = spec;
     candidate

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, EnvFromSource, EnvVar, VolumeMount};
 
 use super::handlers::{forbid_handlers, validate_handlers};
 use super::names;
@@ -146,6 +146,10 @@ fn validate_common(c: &Container, pod: &PodContext, path: &FieldPath) -> Vec<Fie
         c.env.as_deref().unwrap_or_default(),
         &path.child("env"),
     ));
+    errs.extend(validate_env_from(
+        c.env_from.as_deref().unwrap_or_default(),
+        &path.child("envFrom"),
+    ));
     let mounts = c.volume_mounts.as_deref().unwrap_or_default();
     errs.extend(validate_volume_mounts(
         mounts,
@@ -269,19 +273,67 @@ fn host_port_conflicts<'a>(
     errs
 }
 
-/// ValidateEnv
+/// ValidateEnv, with 1.32's relaxed names.
 fn validate_env(vars: &[EnvVar], path: &FieldPath) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (i, var) in vars.iter().enumerate() {
         let v_path = path.index(i);
         if var.name.is_empty() {
             errs.push(FieldError::required(&v_path.child("name"), ""));
-        } else {
-            for msg in names::env_var_name(&var.name) {
-                errs.push(FieldError::invalid(&v_path.child("name"), &var.name, &msg));
-            }
+        }
+        for msg in names::relaxed_env_var_name(&var.name) {
+            errs.push(FieldError::invalid(&v_path.child("name"), &var.name, &msg));
         }
         errs.extend(validate_value_from(var, &v_path.child("valueFrom")));
+    }
+    errs
+}
+
+/// ValidateEnvFrom: a relaxed prefix and exactly one source, named as a DNS subdomain (kube
+/// reports the source count on the list's path).
+fn validate_env_from(sources: &[EnvFromSource], path: &FieldPath) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    for (i, source) in sources.iter().enumerate() {
+        let s_path = path.index(i);
+        if let Some(prefix) = source.prefix.as_deref().filter(|p| !p.is_empty()) {
+            for msg in names::relaxed_env_var_name(prefix) {
+                errs.push(FieldError::invalid(&s_path.child("prefix"), prefix, &msg));
+            }
+        }
+        let named = [
+            (
+                "configMapRef",
+                source.config_map_ref.as_ref().map(|r| &r.name),
+            ),
+            ("secretRef", source.secret_ref.as_ref().map(|r| &r.name)),
+        ];
+        let mut count = 0;
+        for (field, name) in named {
+            let Some(name) = name else { continue };
+            count += 1;
+            let name_path = s_path.child(field).child("name");
+            if name.is_empty() {
+                errs.push(FieldError::required(&name_path, ""));
+            }
+            for msg in names::dns1123_subdomain(name)
+                .into_iter()
+                .filter(|_| !name.is_empty())
+            {
+                errs.push(FieldError::invalid(&name_path, name.as_str(), &msg));
+            }
+        }
+        match count {
+            0 => errs.push(FieldError::invalid(
+                path,
+                "",
+                "must specify one of: `configMapRef` or `secretRef`",
+            )),
+            1 => {}
+            _ => errs.push(FieldError::forbidden(
+                path,
+                "may not have more than one field specified at a time",
+            )),
+        }
     }
     errs
 }

@@ -92,7 +92,7 @@ impl<T: BadValue> BadValue for Option<T> {
     }
 }
 
-/// Go's `%q` for the strings Kubernetes manifests contain.
+/// Go's `%q` (strconv.Quote) for the strings Kubernetes manifests contain.
 pub fn go_quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
@@ -103,9 +103,14 @@ pub fn go_quote(s: &str) -> String {
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
                 out.push_str(&format!("\\x{:02x}", c as u32))
             }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
     }
@@ -154,7 +159,7 @@ impl FieldError {
     }
 
     pub fn too_long(path: &FieldPath, max_bytes: usize) -> Self {
-        let detail = format!("must have at most {max_bytes} bytes");
+        let detail = format!("may not be more than {max_bytes} bytes");
         Self::new(path, ErrorKind::TooLong, None, &detail)
     }
 }
@@ -263,7 +268,7 @@ mod tests {
         let tl = FieldError::too_long(&FieldPath::new("metadata").child("annotations"), 262144);
         assert_eq!(
             tl.to_string(),
-            "metadata.annotations: Too long: must have at most 262144 bytes"
+            "metadata.annotations: Too long: may not be more than 262144 bytes"
         );
     }
 

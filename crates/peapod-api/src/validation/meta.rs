@@ -329,7 +329,7 @@ mod tests {
         let errs = messages(validate_object_meta(&m, &root()));
         assert_eq!(
             errs,
-            vec!["metadata.annotations: Too long: must have at most 262144 bytes"]
+            vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]
         );
     }
 

@@ -1,6 +1,7 @@
 //! Pod validation with Kubernetes' field paths and messages: `validate_pod`
 //! (ValidatePodCreate, after defaulting) and `validate_pod_update` (ValidatePodUpdate).
 
+mod api_data_volume;
 mod container;
 mod dns;
 mod errors;
@@ -447,7 +448,7 @@ mod tests {
     #[test]
     fn env_names_and_sources() {
         let errs = one_container(json!({"env": [
-            {"name": "1BAD"},
+            {"name": "1=BAD"},
             {"name": ""},
             {"name": "A", "valueFrom": {}},
             {"name": "B", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
@@ -459,13 +460,33 @@ mod tests {
         assert_eq!(
             errs,
             vec![
-                r#"spec.containers[0].env[0].name: Invalid value: "1BAD": a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"#,
+                r#"spec.containers[0].env[0].name: Invalid value: "1=BAD": a valid environment variable name must consist only of printable ASCII characters other than '='"#,
                 "spec.containers[0].env[1].name: Required value",
+                r#"spec.containers[0].env[1].name: Invalid value: "": environment variable name must be non-empty"#,
                 r#"spec.containers[0].env[2].valueFrom: Invalid value: "": must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`"#,
                 r#"spec.containers[0].env[3].valueFrom: Invalid value: "": may not be specified when `value` is not empty"#,
                 r#"spec.containers[0].env[4].valueFrom: Invalid value: "": may not have more than one field specified at a time"#,
                 r#"spec.containers[0].env[5].valueFrom.fieldRef.fieldPath: Unsupported value: "spec.schedulerName": supported values: "metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName", "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs""#,
                 r#"spec.containers[0].env[6].valueFrom.fieldRef.fieldPath: Invalid value: "spec.bogus": error converting fieldPath: field label not supported: spec.bogus"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn env_from_prefixes_and_sources() {
+        let errs = one_container(json!({"envFrom": [
+            {"prefix": "1 relaxed-", "configMapRef": {"name": "cm"}},
+            {"prefix": "A=", "secretRef": {"name": "Bad_Name"}},
+            {},
+            {"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}
+        ]}));
+        assert_eq!(
+            errs,
+            vec![
+                r#"spec.containers[0].envFrom[1].prefix: Invalid value: "A=": a valid environment variable name must consist only of printable ASCII characters other than '='"#,
+                r#"spec.containers[0].envFrom[1].secretRef.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"#,
+                r#"spec.containers[0].envFrom: Invalid value: "": must specify one of: `configMapRef` or `secretRef`"#,
+                "spec.containers[0].envFrom: Forbidden: may not have more than one field specified at a time",
             ]
         );
     }

@@ -168,6 +168,22 @@ pub fn label_value(value: &str) -> Vec<String> {
     errs
 }
 
+/// IsRelaxedEnvVarName: the rule of Kubernetes 1.32, whose RelaxedEnvironmentVariableValidation
+/// gate is on (beta): any printable ASCII character but '='.
+pub fn relaxed_env_var_name(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.is_empty() {
+        errs.push("environment variable name must be non-empty".to_string());
+    }
+    if value.chars().any(|c| !(' '..='~').contains(&c) || c == '=') {
+        errs.push(
+            "a valid environment variable name must consist only of printable ASCII characters other than '='"
+                .to_string(),
+        );
+    }
+    errs
+}
+
 /// IsEnvVarName (the strict form).
 pub fn env_var_name(value: &str) -> Vec<String> {
     let mut errs = Vec::new();
@@ -286,6 +302,11 @@ mod tests {
 
     #[test]
     fn env_and_port_names() {
+        assert!(relaxed_env_var_name("1BAD-name.x y").is_empty());
+        assert_eq!(relaxed_env_var_name("A=B").len(), 1);
+        assert_eq!(relaxed_env_var_name("tab\there").len(), 1);
+        assert_eq!(relaxed_env_var_name("é").len(), 1);
+        assert_eq!(relaxed_env_var_name("").len(), 1);
         assert!(env_var_name("MY_VAR.x-1").is_empty());
         assert_eq!(env_var_name("1X").len(), 1);
         assert_eq!(env_var_name("..a"), vec!["must not start with '..'"]);

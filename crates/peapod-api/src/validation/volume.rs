@@ -1,11 +1,12 @@
-//! Pod volume validation: names, exactly one source, hostPath and emptyDir rules.
+//! Pod volume validation: names, exactly one source, hostPath and emptyDir rules (the
+//! API-data sources in [`super::api_data_volume`]).
 
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{EmptyDirVolumeSource, HostPathVolumeSource, Volume};
 use serde_json::Value;
 
-use super::names;
+use super::{api_data_volume, names};
 use super::{quantity_errors, FieldError, FieldPath};
 use crate::quantity::Quantity;
 
@@ -111,6 +112,18 @@ fn validate_source(volume: &Volume, path: &FieldPath) -> Vec<FieldError> {
             volume.host_path.as_ref(),
             &path.child("hostPath"),
         )),
+        "secret" => errs.extend(volume.secret.as_ref().map_or_else(Vec::new, |s| {
+            api_data_volume::secret(s, &path.child("secret"))
+        })),
+        "configMap" => errs.extend(volume.config_map.as_ref().map_or_else(Vec::new, |c| {
+            api_data_volume::config_map(c, &path.child("configMap"))
+        })),
+        "downwardAPI" => errs.extend(volume.downward_api.as_ref().map_or_else(Vec::new, |d| {
+            api_data_volume::downward_api(d, &path.child("downwardAPI"))
+        })),
+        "projected" => errs.extend(volume.projected.as_ref().map_or_else(Vec::new, |p| {
+            api_data_volume::projected(p, &path.child("projected"))
+        })),
         _ => {}
     }
     errs

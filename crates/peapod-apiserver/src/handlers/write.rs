@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::body::{self, Body};
 use super::{blocking, object_response, with_warnings, ApiResult, Codec, Scope};
+use crate::admission::NewObject;
 use crate::negotiate::Input;
 use crate::patch;
 use crate::patch::apply::{self, FieldManager};
@@ -125,8 +126,8 @@ async fn decode_body(
         .decode(&body.value, &body.duplicates, params.validation()?)
 }
 
-/// Prepares, admits (in an existing, live namespace), validates and stores a new object, in
-/// kube-apiserver's order: admission before validation.
+/// Prepares, admits (in an existing, live namespace, then by the server's admission plugins),
+/// validates and stores a new object, in kube-apiserver's order: admission before validation.
 async fn create_object(
     scope: &Scope,
     mut object: Value,
@@ -138,9 +139,21 @@ async fn create_object(
     let namespace = scope.namespace().map(str::to_owned);
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let (strategy, codec) = (scope.strategy.clone(), scope.codec());
+    let (admission, kind) = (scope.admission.clone(), scope.kind.clone());
     let created = blocking(move || {
-        if let Some(namespace) = namespace {
-            admit_in_namespace(&store, &namespace)?;
+        if let Some(namespace) = &namespace {
+            admit_in_namespace(&store, namespace)?;
+        }
+        for plugin in &admission {
+            plugin.admit_create(
+                NewObject {
+                    kind: &kind.gvk,
+                    resource: kind.plural,
+                    namespace: namespace.as_deref().unwrap_or_default(),
+                    object: &mut object,
+                },
+                &store,
+            )?;
         }
         let errors = strategy.validate(&object)?;
         if !errors.is_empty() {

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::core::v1::Pod;
+use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apiserver::status::ApiError;
 use peapod_apiserver::ApiServer;
 use serde::Deserialize;
@@ -34,16 +35,15 @@ pub struct NodeApi {
 
 pub type Shared = Arc<NodeApi>;
 
-/// The generic API server over the agent's store, with every kind peapod serves.
+/// The generic API server over the agent's store, with every kind peapod serves and
+/// kube-apiserver's ServiceAccount admission.
 pub fn api_server(ctx: &NodeApi) -> Arc<ApiServer> {
     let node = peapod_apis::NodeInfo {
         name: ctx.node_name.clone(),
         addresses: super::node_addresses,
     };
-    Arc::new(ApiServer::new(
-        peapod_apis::builtin(node),
-        ctx.store.clone(),
-    ))
+    let server = ApiServer::new(peapod_apis::builtin(node), ctx.store.clone());
+    Arc::new(server.with_admission(Arc::new(ServiceAccountAdmission)))
 }
 
 /// The agent's API: its own routes first, then the generic API server for every other path.

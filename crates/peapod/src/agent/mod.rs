@@ -30,6 +30,7 @@ use peapod_apiserver::ApiServer;
 
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
+use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
@@ -132,6 +133,8 @@ impl Agent {
         let api_server = api::api_server(&node_api);
         let app = api::router(node_api.clone(), api_server.clone());
         let client = kubelet_client(&app, &node_api.node_name);
+        let machine = node_status::Machine::read(&paths.data_dir());
+        let allocatable = node_status::node_allocatable(&machine, config.eviction.nodefs_available);
         let ctx = Arc::new(Context {
             network,
             scheduler: Default::default(),
@@ -147,6 +150,8 @@ impl Agent {
             backoff_cap: config.backoff_cap,
             policy: config.policy,
             evictions: Default::default(),
+            config: Default::default(),
+            allocatable,
         });
         Ok(Agent {
             ctx,
@@ -209,6 +214,8 @@ impl Agent {
             NamespaceController::new(client.clone(), api_server.registry().clone(), store.clone())
                 .run(),
         );
+        let service_accounts =
+            tokio::spawn(ServiceAccountsController::new(client.clone(), store.clone()).run());
         let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
         let collector = tokio::spawn(
             GarbageCollector::new(
@@ -242,6 +249,7 @@ impl Agent {
         };
         gc.abort();
         namespaces.abort();
+        service_accounts.abort();
         collector.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);

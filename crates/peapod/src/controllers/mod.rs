@@ -3,3 +3,4 @@
 
 pub mod garbage_collector;
 pub mod namespace;
+pub mod service_accounts;

@@ -3,6 +3,9 @@
 //! per pod, and on start removes what belongs to pods that no longer exist.
 
 pub mod backoff;
+pub mod config_objects;
+pub mod downward;
+pub mod environment;
 pub mod events;
 pub mod eviction;
 pub mod flight;
@@ -64,6 +67,10 @@ pub struct Context {
     pub policy: policy::KubeletPolicy,
     /// Pods the eviction manager evicted, for their workers, and DiskPressure.
     pub evictions: eviction::Evictions,
+    /// The ConfigMaps and Secrets pods consume, as the kubelet's watches show them.
+    pub config: Arc<config_objects::ConfigObjects>,
+    /// The node's allocatable, which a resourceFieldRef reads for a limit left unset.
+    pub allocatable: downward::NodeAllocatable,
 }
 
 pub struct Kubelet {
@@ -87,8 +94,27 @@ impl Kubelet {
                 kubelet.wake(uid);
             }
         }));
+        let kubelet = Arc::downgrade(&self);
+        let config = self.ctx.config.clone();
+        let config = tokio::spawn(config.run(self.ctx.client.clone(), move |object| {
+            if let Some(kubelet) = kubelet.upgrade() {
+                kubelet.config_changed(object);
+            }
+        }));
         self.watch_pods().await;
         manager.abort();
+        config.abort();
+    }
+
+    /// Wakes the workers of the pods that consume `object`, which changed.
+    fn config_changed(&self, object: &config_objects::ObjectRef) {
+        for pod in self.ctx.pods.pods() {
+            if config_objects::references(&pod).contains(object) {
+                let uid = uid_of(&pod);
+                self.ctx.config.mark_stale(&uid);
+                self.wake(&uid);
+            }
+        }
     }
 
     /// Wakes the worker of pod `uid`, if it has one.
@@ -136,6 +162,9 @@ impl Kubelet {
                 self.remove_orphans(&pods).await;
             }
             if !synced {
+                // A container's env or volumes may name a ConfigMap or Secret: not before
+                // they are known.
+                self.ctx.config.wait_synced().await;
                 pods.iter().for_each(|pod| self.poke(pod));
                 continue;
             }

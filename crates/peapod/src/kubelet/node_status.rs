@@ -239,6 +239,14 @@ fn binary_si(bytes: u64) -> String {
 
 type Resources = BTreeMap<String, Quantity>;
 
+/// The allocatable the Node reports, as the downward API's resourceFieldRef defaults read it.
+pub fn node_allocatable(
+    machine: &Machine,
+    nodefs_available: Threshold,
+) -> crate::kubelet::downward::NodeAllocatable {
+    crate::kubelet::downward::NodeAllocatable::from_list(&resources(machine, nodefs_available).1)
+}
+
 /// Capacity and allocatable as kubelet's MachineInfo setter makes them: allocatable is
 /// capacity less the hard eviction reservation of ephemeral-storage (kubelet's float32
 /// percentage times the capacity) and, for memory, less the huge pages.

@@ -73,7 +73,7 @@ impl Reflector {
                 Ok(Some(delta)) => return delta,
                 Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(%err, "pod source; retrying");
+                    tracing::warn!(%err, path = %self.list_path, "list and watch; retrying");
                     self.watch = None;
                     tokio::time::sleep(RETRY_AFTER).await;
                 }

@@ -81,7 +81,7 @@ pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
 async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxError> {
     let paths = &ctx.paths;
     let run_dir = paths.pod_run_dir(uid);
-    let volumes = volume::prepare(pod, &paths.pod_data_dir(uid))?;
+    let volumes = volume::prepare(pod, &paths.pod_data_dir(uid), &volume_sources(ctx))?;
     let host_network = uses_host_network(pod);
     let pod_ip = if host_network {
         ctx.host_ip.clone()
@@ -133,6 +133,14 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         volumes,
         pod_ip,
     })
+}
+
+/// What the API-data volumes read: the watched ConfigMaps and Secrets, the node's allocatable.
+pub fn volume_sources(ctx: &Context) -> volume::Sources<'_> {
+    volume::Sources {
+        config: &ctx.config,
+        allocatable: &ctx.allocatable,
+    }
 }
 
 const SHIM_PID_FILE: &str = "shim.pid";
@@ -260,7 +268,7 @@ pub async fn attach(ctx: &Context, pod: &Pod) -> Found {
     let Ok(state) = client.state().await else {
         return Found::Absent;
     };
-    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid));
+    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid), &volume_sources(ctx));
     let address = if uses_host_network(pod) {
         Ok(ctx.host_ip.clone())
     } else {

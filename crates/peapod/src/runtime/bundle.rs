@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, EnvVar, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod};
 use peapod_image::{Image, ImageStore};
 
 use super::cgroupfs::CgroupFs;
@@ -59,14 +59,6 @@ impl BundleError {
     }
 }
 
-/// What the pod knows about itself that env fieldRefs can read.
-#[derive(Debug, Clone, Default)]
-pub struct PodFacts {
-    pub node_name: String,
-    pub host_ip: String,
-    pub pod_ip: Option<String>,
-}
-
 pub struct BundleInputs<'a> {
     pub paths: &'a Paths,
     pub pod: &'a Pod,
@@ -74,7 +66,8 @@ pub struct BundleInputs<'a> {
     pub image: &'a Image,
     pub images: &'a ImageStore,
     pub volumes: &'a HashMap<String, HostVolume>,
-    pub facts: &'a PodFacts,
+    /// The container's own variables, resolved (kubelet's makeEnvironmentVariables).
+    pub env: &'a [(String, String)],
     pub container_id: &'a str,
     pub restart_count: i32,
 }
@@ -109,8 +102,8 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
         .unwrap_or("default");
     let pod_name = inputs.pod.metadata.name.as_deref().unwrap_or_default();
     let container = inputs.container;
-    let env = environment(inputs);
-    let lookup = env_lookup(&env);
+    let env = inputs.env;
+    let lookup = env_lookup(env);
     let expand = |s: &str| peapod_api::expand::expand(s, |k| lookup.get(k).cloned());
     let command: Vec<String> = container
         .command
@@ -183,7 +176,7 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
 
     let spec = ContainerSpec {
         args: process,
-        env: env_list(&inputs.image.config.env, &env),
+        env: env_list(&inputs.image.config.env, env),
         cwd: container
             .working_dir
             .clone()
@@ -238,74 +231,8 @@ pub fn prepare(inputs: &BundleInputs) -> Result<CreateRequest, BundleError> {
     })
 }
 
-/// The container's own variables in order, each expanded against those before it
-/// (Kubernetes' dependent environment variables).
-fn environment(inputs: &BundleInputs) -> Vec<(String, String)> {
-    let mut resolved: Vec<(String, String)> = Vec::new();
-    for var in inputs.container.env.as_deref().unwrap_or_default() {
-        let value = {
-            let known = env_lookup(&resolved);
-            env_value(var, inputs, &known)
-        };
-        resolved.retain(|(k, _)| k != &var.name);
-        resolved.push((var.name.clone(), value));
-    }
-    resolved
-}
-
 fn env_lookup(vars: &[(String, String)]) -> HashMap<String, String> {
     vars.iter().cloned().collect()
-}
-
-fn env_value(var: &EnvVar, inputs: &BundleInputs, known: &HashMap<String, String>) -> String {
-    if let Some(value) = &var.value {
-        return peapod_api::expand::expand(value, |k| known.get(k).cloned());
-    }
-    let field = var
-        .value_from
-        .as_ref()
-        .and_then(|v| v.field_ref.as_ref())
-        .map(|f| f.field_path.as_str());
-    field
-        .map(|path| field_value(inputs.pod, inputs.facts, path))
-        .unwrap_or_default()
-}
-
-/// The downward API's fieldRef paths.
-pub fn field_value(pod: &Pod, facts: &PodFacts, path: &str) -> String {
-    let meta = &pod.metadata;
-    let map_key = |prefix: &str| {
-        path.strip_prefix(prefix)
-            .and_then(|rest| rest.strip_suffix("']"))
-            .map(str::to_string)
-    };
-    if let Some(key) = map_key("metadata.labels['") {
-        return meta
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(&key).cloned())
-            .unwrap_or_default();
-    }
-    if let Some(key) = map_key("metadata.annotations['") {
-        return meta
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(&key).cloned())
-            .unwrap_or_default();
-    }
-    let spec = pod.spec.as_ref();
-    match path {
-        "metadata.name" => meta.name.clone().unwrap_or_default(),
-        "metadata.namespace" => meta.namespace.clone().unwrap_or_default(),
-        "metadata.uid" => meta.uid.clone().unwrap_or_default(),
-        "spec.nodeName" => facts.node_name.clone(),
-        "spec.serviceAccountName" => spec
-            .and_then(|s| s.service_account_name.clone())
-            .unwrap_or_else(|| "default".into()),
-        "status.podIP" | "status.podIPs" => facts.pod_ip.clone().unwrap_or_default(),
-        "status.hostIP" | "status.hostIPs" => facts.host_ip.clone(),
-        _ => String::new(),
-    }
 }
 
 /// Image variables first, replaced by the container's of the same name; PATH defaulted.
@@ -338,29 +265,5 @@ mod tests {
         assert_eq!(env, vec![DEFAULT_PATH, "A=1", "B=3", "C=4"]);
         let env = env_list(&["PATH=/bin".into()], &[]);
         assert_eq!(env, vec!["PATH=/bin"]);
-    }
-
-    #[test]
-    fn field_refs_read_pod_metadata() {
-        let pod: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "web", "namespace": "ns", "uid": "u",
-                         "labels": {"app": "x"}, "annotations": {"a/b": "y"}},
-            "spec": {"containers": []}
-        }))
-        .unwrap();
-        let facts = PodFacts {
-            node_name: "node".into(),
-            host_ip: "10.0.0.1".into(),
-            pod_ip: Some("10.42.0.2".into()),
-        };
-        assert_eq!(field_value(&pod, &facts, "metadata.name"), "web");
-        assert_eq!(field_value(&pod, &facts, "metadata.namespace"), "ns");
-        assert_eq!(field_value(&pod, &facts, "metadata.labels['app']"), "x");
-        assert_eq!(
-            field_value(&pod, &facts, "metadata.annotations['a/b']"),
-            "y"
-        );
-        assert_eq!(field_value(&pod, &facts, "spec.nodeName"), "node");
-        assert_eq!(field_value(&pod, &facts, "status.podIP"), "10.42.0.2");
     }
 }

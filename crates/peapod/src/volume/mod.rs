@@ -1,7 +1,9 @@
 //! Pod volumes: where each one lives on the host (emptyDir under the pod's data directory,
 //! a tmpfs there for medium Memory, hostPath with kubelet's type checks) and how a container's
 //! volumeMounts become bind mounts, including subPath / subPathExpr resolved so they can never
-//! leave their volume.
+//! leave their volume. The API-data volumes (configMap, secret, downwardAPI, projected) are
+//! written by the [`atomic_writer`] from their [`projection`] and refreshed on every sync of
+//! their pod, as kubelet remounts them.
 
 use std::collections::HashMap;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
@@ -12,10 +14,16 @@ use k8s_openapi::api::core::v1::{Container, EmptyDirVolumeSource, Pod, Volume};
 use crate::perms;
 use crate::runtime::spec::BindMount;
 
+pub mod atomic_writer;
 pub mod memory;
 pub mod ownership;
+pub mod projection;
 
+use atomic_writer::{AtomicWriteError, AtomicWriter, Payload};
 use ownership::FsGroup;
+use peapod_api::validation::go_quote;
+pub use projection::Sources;
+use projection::{ApiData, PayloadError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
@@ -48,12 +56,30 @@ pub enum VolumeError {
     SubPathEscape { volume: String, sub_path: String },
     #[error("subPath {sub_path:?} of volume {volume:?} is not a relative path inside the volume")]
     SubPathInvalid { volume: String, sub_path: String },
+    /// kubelet's FailedMount message.
+    #[error("MountVolume.SetUp failed for volume {} : {source}", go_quote(volume))]
+    SetUp {
+        volume: String,
+        #[source]
+        source: SetUpError,
+    },
+}
+
+/// Why an API-data volume could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SetUpError {
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+    #[error(transparent)]
+    Write(#[from] AtomicWriteError),
 }
 
 /// A volume ready on the host (a memory-backed emptyDir with its tmpfs mounted).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostVolume {
     pub path: PathBuf,
+    /// Mounted read-only into every container, whatever the mount asks (API data).
+    pub read_only: bool,
 }
 
 /// kubelet's layout: `<pod dir>/volumes/kubernetes.io~empty-dir/<name>`.
@@ -65,7 +91,11 @@ pub fn empty_dir_path(pod_data_dir: &Path, name: &str) -> PathBuf {
 
 /// Creates or checks every volume of the pod, in its data directory closed to other users, and
 /// mounts the tmpfs of memory-backed emptyDirs that lack theirs.
-pub fn prepare(pod: &Pod, pod_data_dir: &Path) -> Result<HashMap<String, HostVolume>, VolumeError> {
+pub fn prepare(
+    pod: &Pod,
+    pod_data_dir: &Path,
+    sources: &Sources,
+) -> Result<HashMap<String, HostVolume>, VolumeError> {
     perms::ensure_dir(pod_data_dir, perms::POD_DATA)?;
     let volumes = pod
         .spec
@@ -76,7 +106,10 @@ pub fn prepare(pod: &Pod, pod_data_dir: &Path) -> Result<HashMap<String, HostVol
     volumes
         .iter()
         .map(|v| {
-            let prepared = prepare_one(v, pod_data_dir, fs_group.as_ref())?;
+            let prepared = match ApiData::of(v) {
+                Some(kind) => set_up_api_data(v, kind, pod, pod_data_dir, sources)?,
+                None => prepare_one(v, pod_data_dir, fs_group.as_ref())?,
+            };
             Ok((v.name.clone(), prepared))
         })
         .collect()
@@ -104,7 +137,10 @@ fn prepare_one(
         if let Some(fs_group) = fs_group {
             ownership::set_volume_ownership(&path, fs_group, false);
         }
-        return Ok(HostVolume { path });
+        return Ok(HostVolume {
+            path,
+            read_only: false,
+        });
     }
     if let Some(host_path) = &volume.host_path {
         let path = PathBuf::from(&host_path.path);
@@ -113,9 +149,125 @@ fn prepare_one(
             &path,
             host_path.type_.as_deref().unwrap_or(""),
         )?;
-        return Ok(HostVolume { path });
+        return Ok(HostVolume {
+            path,
+            read_only: false,
+        });
     }
     Err(VolumeError::Unsupported(volume.name.clone()))
+}
+
+/// kubelet's layout: `<pod dir>/volumes/kubernetes.io~configmap/<name>` and the like.
+pub fn api_data_path(pod_data_dir: &Path, kind: ApiData, name: &str) -> PathBuf {
+    pod_data_dir
+        .join("volumes")
+        .join(kind.plugin_dir())
+        .join(name)
+}
+
+/// An API-data volume's SetUp: its payload first (a missing source leaves nothing on the
+/// host), then its directory — a tmpfs but for configMap — then the files. A volume written
+/// before (the sandbox is re-created, the agent restarted) keeps its files when its source
+/// fails now, as kubelet keeps a mounted volume; the next sync reports the failure.
+fn set_up_api_data(
+    volume: &Volume,
+    kind: ApiData,
+    pod: &Pod,
+    pod_data_dir: &Path,
+    sources: &Sources,
+) -> Result<HostVolume, VolumeError> {
+    let path = api_data_path(pod_data_dir, kind, &volume.name);
+    let host_volume = HostVolume {
+        path: path.clone(),
+        read_only: true,
+    };
+    let payload = match projection::payload(volume, pod, sources) {
+        Some(Ok(payload)) => payload,
+        Some(Err(err)) if is_written(&path) => {
+            tracing::warn!(volume = %volume.name, %err, "keeping the files of an API-data volume");
+            return Ok(host_volume);
+        }
+        Some(Err(err)) => return Err(set_up_failed(&volume.name, err.into())),
+        None => return Err(VolumeError::Unsupported(volume.name.clone())),
+    };
+    // Only when missing: the root of a volume set up before keeps what fsGroup gave it.
+    if !path.is_dir() {
+        create_dir(&volume.name, &path, perms::EMPTY_DIR)?;
+    }
+    if kind.in_memory() {
+        memory::mount_once(&path, None, None).map_err(|source| VolumeError::Tmpfs {
+            volume: volume.name.clone(),
+            path: path.display().to_string(),
+            source,
+        })?;
+    }
+    write_api_data(&volume.name, &path, &payload, FsGroup::of(pod).as_ref())?;
+    Ok(host_volume)
+}
+
+fn is_written(path: &Path) -> bool {
+    std::fs::symlink_metadata(path.join("..data")).is_ok()
+}
+
+fn set_up_failed(volume: &str, source: SetUpError) -> VolumeError {
+    VolumeError::SetUp {
+        volume: volume.to_string(),
+        source,
+    }
+}
+
+/// AtomicWriter.Write with kubelet's setPerms: with an fsGroup the whole volume gets the
+/// group, read-only (these volumes are), before the new files become visible.
+fn write_api_data(
+    volume: &str,
+    path: &Path,
+    payload: &Payload,
+    fs_group: Option<&FsGroup>,
+) -> Result<bool, VolumeError> {
+    let set_perms = |_: &Path| {
+        if let Some(fs_group) = fs_group {
+            let always = FsGroup {
+                on_root_mismatch: false,
+                ..fs_group.clone()
+            };
+            ownership::set_volume_ownership(path, &always, true);
+        }
+    };
+    AtomicWriter::new(path)
+        .write(payload, set_perms)
+        .map_err(|err| set_up_failed(volume, err.into()))
+}
+
+/// kubelet's remount of the API-data volumes on a pod sync: each volume already set up gets
+/// its payload again, written only where it changed. Returns the failures (FailedMount).
+pub fn refresh(pod: &Pod, pod_data_dir: &Path, sources: &Sources) -> Vec<VolumeError> {
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_deref())
+        .unwrap_or_default();
+    let fs_group = FsGroup::of(pod);
+    let mut failures = Vec::new();
+    for volume in volumes {
+        let Some(kind) = ApiData::of(volume) else {
+            continue;
+        };
+        let path = api_data_path(pod_data_dir, kind, &volume.name);
+        if !path.is_dir() {
+            continue;
+        }
+        let written = match projection::payload(volume, pod, sources) {
+            Some(Ok(payload)) => write_api_data(&volume.name, &path, &payload, fs_group.as_ref()),
+            Some(Err(err)) => Err(set_up_failed(&volume.name, err.into())),
+            None => continue,
+        };
+        match written {
+            Ok(true) => tracing::debug!(volume = %volume.name, "API-data volume updated"),
+            Ok(false) => {}
+            Err(err) => failures.push(err),
+        }
+    }
+    failures
 }
 
 /// The emptyDir's sizeLimit in bytes (None: unlimited).
@@ -240,7 +392,7 @@ pub fn container_binds(
             Ok(BindMount {
                 source,
                 destination: mount.mount_path.clone(),
-                read_only: mount.read_only.unwrap_or(false),
+                read_only: mount.read_only.unwrap_or(false) || volume.read_only,
             })
         })
         .collect()

@@ -65,12 +65,7 @@ fn settable_adj(adj: i32) -> i32 {
 
 /// The oom_score_adj of the pod's shim (its sandbox).
 fn shim_oom_score_adj(agent: &Agent, uid: &str) -> i32 {
-    let pid_file = agent
-        .path()
-        .join("run/peapod/pods")
-        .join(uid)
-        .join("shim.pid");
-    let pid = read(&pid_file);
+    let pid = agent.shim_pid(uid);
     read(Path::new(&format!("/proc/{pid}/oom_score_adj")))
         .parse()
         .unwrap()

@@ -98,17 +98,7 @@ spec:
     assert_eq!(code, 0, "{err}");
 
     let uid = agent.uid("memkeep");
-    let pid_file = agent
-        .path()
-        .join("run/peapod/pods")
-        .join(&uid)
-        .join("shim.pid");
-    let shim: i32 = std::fs::read_to_string(pid_file)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    assert_eq!(unsafe { libc::kill(shim, libc::SIGKILL) }, 0);
+    agent.kill_shim(&uid);
     agent.wait_pod(
         "memkeep",
         "main restarted in a new sandbox",

@@ -1,4 +1,4 @@
-//! Rules ConfigMap and Secret share: data keys and immutability.
+//! Rules ConfigMap and Secret share: data keys, the size limit and immutability.
 
 use peapod_api::validation::{FieldError, FieldPath};
 
@@ -43,23 +43,77 @@ pub fn check_keys<'a>(
         .collect()
 }
 
-/// An immutable object keeps its data and stays immutable.
-pub fn check_immutable(old: Option<bool>, new: Option<bool>, same_data: bool) -> Vec<FieldError> {
+/// kube's rule for an object whose old version is immutable: it stays immutable
+/// (`immutable`) and each of `fields` (name, unchanged) keeps its content.
+pub fn check_immutable(
+    old: Option<bool>,
+    new: Option<bool>,
+    fields: &[(&str, bool)],
+) -> Vec<FieldError> {
     if old != Some(true) {
         return Vec::new();
     }
+    let forbidden = |field: &str| FieldError::forbidden(&FieldPath::new(field), IMMUTABLE);
     let mut errors = Vec::new();
     if new != Some(true) {
-        errors.push(FieldError::forbidden(
-            &FieldPath::new(""),
-            "field is immutable when `immutable` is set",
-        ));
+        errors.push(forbidden("immutable"));
     }
-    if !same_data {
-        errors.push(FieldError::forbidden(
-            &FieldPath::new("data"),
-            "field is immutable when `immutable` is set",
-        ));
+    for (field, unchanged) in fields {
+        if !unchanged {
+            errors.push(forbidden(field));
+        }
     }
     errors
+}
+
+const IMMUTABLE: &str = "field is immutable when `immutable` is set";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_checked_as_is_config_map_key() {
+        for good in [
+            "a", "key.name", "KEY_NAME", "key-name", ".dot", "a..b", "_", "-",
+        ] {
+            assert!(key_errors(good).is_empty(), "{good}");
+        }
+        let regex = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+        assert_eq!(key_errors("a b"), [regex]);
+        assert_eq!(key_errors(""), [regex]);
+        assert_eq!(key_errors("."), ["must not be '.'"]);
+        assert_eq!(key_errors(".."), ["must not be '..'"]);
+        assert_eq!(key_errors("..a"), ["must not start with '..'"]);
+        assert_eq!(key_errors("../a"), [regex, "must not start with '..'"]);
+        let long = "a".repeat(254);
+        assert_eq!(key_errors(&long), ["must be no more than 253 characters"]);
+        assert!(key_errors(&"a".repeat(253)).is_empty());
+    }
+
+    #[test]
+    fn an_immutable_object_keeps_its_data_and_its_immutability() {
+        assert!(check_immutable(None, None, &[("data", false)]).is_empty());
+        assert!(check_immutable(Some(false), Some(true), &[("data", false)]).is_empty());
+        assert!(check_immutable(Some(true), Some(true), &[("data", true)]).is_empty());
+        let messages = |errors: Vec<FieldError>| -> Vec<String> {
+            errors.iter().map(ToString::to_string).collect()
+        };
+        assert_eq!(
+            messages(check_immutable(
+                Some(true),
+                Some(false),
+                &[("data", false), ("binaryData", false)]
+            )),
+            [
+                "immutable: Forbidden: field is immutable when `immutable` is set",
+                "data: Forbidden: field is immutable when `immutable` is set",
+                "binaryData: Forbidden: field is immutable when `immutable` is set",
+            ]
+        );
+        assert_eq!(
+            messages(check_immutable(Some(true), None, &[("data", true)])),
+            ["immutable: Forbidden: field is immutable when `immutable` is set"]
+        );
+    }
 }

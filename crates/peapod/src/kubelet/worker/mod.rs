@@ -14,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use tokio::sync::mpsc;
 
 use super::backoff::Backoff;
+use super::downward::PodFacts;
 use super::events::{self, field_path, EventType};
 use super::hooks::{self, HookTarget};
 use super::images::EnsureError;
@@ -24,7 +25,7 @@ use super::scheduler;
 use super::status;
 use super::termination;
 use super::Context;
-use crate::runtime::bundle::{self, BundleInputs, PodFacts};
+use crate::runtime::bundle::{self, BundleInputs};
 use crate::runtime::sysctls;
 use crate::shim::protocol::{ContainerStatus as ShimStatus, ExitEvent, ExitInfo};
 
@@ -34,6 +35,7 @@ mod probes;
 mod report;
 mod start;
 mod stop;
+mod volumes;
 
 use stop::StopReason;
 
@@ -98,6 +100,9 @@ pub struct Worker {
     readiness_probed: HashSet<String>,
     /// Container instances whose liveness or startup probe failed, to be killed.
     probe_failures: HashMap<String, (String, ProbeType)>,
+    /// Containers waiting for a ConfigMap or Secret (or a key of one) their environment
+    /// names: started as soon as it is there, as nothing ran that a back-off would slow.
+    config_blocked: HashSet<String>,
 }
 
 impl Worker {
@@ -125,6 +130,7 @@ impl Worker {
             startup_probed: containers_where(pod, |c| c.startup_probe.is_some()),
             readiness_probed: containers_where(pod, |c| c.readiness_probe.is_some()),
             probe_failures: HashMap::new(),
+            config_blocked: HashSet::new(),
         };
         worker.adopt_status(pod);
         worker
@@ -200,7 +206,10 @@ impl Worker {
                     Wake::Timer => {}
                     Wake::Poke => {
                         let evicted = self.ctx.evictions.is_pending(&self.uid);
-                        if !evicted && self.current_pod().is_some_and(|now| identity(&now) == seen)
+                        let stale = self.ctx.config.take_stale(&self.uid);
+                        if !evicted
+                            && !stale
+                            && self.current_pod().is_some_and(|now| identity(&now) == seen)
                         {
                             continue;
                         }
@@ -249,6 +258,7 @@ impl Worker {
                 return Some(deadline_left.map_or(wait, |left| left.min(wait)));
             }
         }
+        self.refresh_volumes(pod);
         self.kill_failed_probes(pod, &spec).await;
         let mut wake: Option<Duration> = deadline_left;
         let mut note = |d: Option<Duration>| {
@@ -282,7 +292,13 @@ impl Worker {
                 }
                 Observed::Exited(0) if !sidecar => {}
                 Observed::Exited(_) | Observed::Waiting => {
-                    if !sidecar && restart_policy == "Never" {
+                    // One that never ran (its start failed: config, image) is tried again
+                    // whatever the policy, as the kubelet starts an init container it
+                    // has no container of.
+                    if !sidecar
+                        && restart_policy == "Never"
+                        && !self.failed_to_start(&container.name)
+                    {
                         initialized = false;
                         break;
                     }
@@ -464,6 +480,15 @@ impl Worker {
             };
         }
         Observed::Waiting
+    }
+
+    /// Waiting without ever having had a container: its start failed before one existed.
+    fn failed_to_start(&self, name: &str) -> bool {
+        self.containers.get(name).is_some_and(|t| {
+            matches!(self.state_of(name), Observed::Waiting)
+                && container_id(&t.status).is_none()
+                && t.status.last_state.is_none()
+        })
     }
 
     fn is_running(&self, name: &str) -> bool {

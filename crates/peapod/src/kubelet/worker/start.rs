@@ -2,6 +2,7 @@
 //! its postStart hook, and the waiting states and back-off of a start that failed.
 
 use super::*;
+use crate::kubelet::environment::{self, EnvError, EnvSources};
 use crate::shim::protocol::ContainerLabels;
 
 /// How long an image may take to be ready before the pod's status is written while waiting
@@ -44,7 +45,9 @@ impl Worker {
         let key = container.name.clone();
         let tracked = self.containers.get(&key).cloned()?;
         let exited_at = tracked.exited_at.unwrap_or_else(Instant::now);
-        if let Some(remaining) = self.backoff.remaining(&key, exited_at, Instant::now()) {
+        let config_changed = self.config_changed(pod, container, &tracked.status);
+        let backoff = self.backoff.remaining(&key, exited_at, Instant::now());
+        if let Some(remaining) = backoff.filter(|_| !config_changed) {
             let delay = self.backoff_delay(&key, exited_at);
             let waiting = tracked
                 .status
@@ -178,10 +181,24 @@ impl Worker {
             .unwrap_or_else(|| image.id.clone());
         let image_id = image_id(&image);
         let id = new_container_id();
-        let facts = PodFacts {
-            node_name: self.ctx.node_name.clone(),
-            host_ip: self.ctx.host_ip.clone(),
-            pod_ip: self.pod_ip.clone(),
+        let env = match self.container_env(pod, container) {
+            Ok(env) => {
+                self.config_blocked.remove(&name);
+                env
+            }
+            Err(err) => {
+                let message = err.to_string();
+                self.failed_event(pod, &message, fpath);
+                self.config_blocked.insert(name.clone());
+                return Some(self.fail_before_start(
+                    &name,
+                    &image_name,
+                    restart_count,
+                    last_state,
+                    "CreateContainerConfigError",
+                    message,
+                ));
+            }
         };
         let sandbox = self.sandbox.as_ref()?;
         let prepared = bundle::prepare(&BundleInputs {
@@ -191,7 +208,7 @@ impl Worker {
             image: &image,
             images: &self.ctx.images,
             volumes: &sandbox.volumes,
-            facts: &facts,
+            env: &env,
             container_id: &id,
             restart_count,
         });
@@ -320,6 +337,41 @@ impl Worker {
                 Some(Duration::ZERO)
             }
         }
+    }
+
+    /// Whether a container that waits for a ConfigMap or Secret would now fare otherwise
+    /// (it appeared, or another key or object is missing): then it is tried at once.
+    fn config_changed(&self, pod: &Pod, container: &Container, status: &ContainerStatus) -> bool {
+        if !self.config_blocked.contains(&container.name) {
+            return false;
+        }
+        let waiting = status.state.as_ref().and_then(|s| s.waiting.as_ref());
+        let message = waiting.and_then(|w| w.message.as_deref());
+        let now = self
+            .container_env(pod, container)
+            .err()
+            .map(|e| e.to_string());
+        now.as_deref() != message
+    }
+
+    /// The container's environment (kubelet's makeEnvironmentVariables).
+    fn container_env(
+        &self,
+        pod: &Pod,
+        container: &Container,
+    ) -> Result<Vec<(String, String)>, EnvError> {
+        let facts = PodFacts {
+            node_name: self.ctx.node_name.clone(),
+            host_ip: self.ctx.host_ip.clone(),
+            pod_ip: self.pod_ip.clone(),
+        };
+        environment::resolve(&EnvSources {
+            pod,
+            container,
+            config: &self.ctx.config,
+            facts: &facts,
+            allocatable: &self.ctx.allocatable,
+        })
     }
 
     /// Records `status` as the container's current attempt.

@@ -353,6 +353,26 @@ impl Agent {
             .then(|| serde_json::from_slice(&out.stdout).expect("pod JSON"))
     }
 
+    /// The pid the pod's shim wrote to its run directory.
+    pub fn shim_pid(&self, uid: &str) -> i32 {
+        let pid_file = self
+            .path()
+            .join("run/peapod/pods")
+            .join(uid)
+            .join("shim.pid");
+        std::fs::read_to_string(&pid_file)
+            .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()))
+            .trim()
+            .parse()
+            .expect("a pid in shim.pid")
+    }
+
+    /// SIGKILLs the pod's shim (its sandbox dies; the worker re-creates it).
+    pub fn kill_shim(&self, uid: &str) {
+        // SAFETY: kill(2) on a pid; no memory is involved.
+        assert_eq!(unsafe { libc::kill(self.shim_pid(uid), libc::SIGKILL) }, 0);
+    }
+
     pub fn uid(&self, name: &str) -> String {
         self.pod(name).expect("pod exists")["metadata"]["uid"]
             .as_str()

@@ -5,7 +5,7 @@ mod table;
 
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Pod, PodStatus};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodStatus};
 use peapod_api::validation::{FieldError, FieldPath};
 use peapod_apiserver::registry::{
     Action, DeleteDecision, GroupVersionKind, Kind, KindStrategy, Subresource,
@@ -64,6 +64,9 @@ impl KindStrategy for PodStrategy {
 
     fn default(&self, pod: &mut Pod) {
         peapod_api::defaults::default_pod(pod);
+        if let Some(spec) = pod.spec.as_mut() {
+            mirror_deprecated_service_account(spec);
+        }
     }
 
     /// A new pod is Pending and unscheduled until the scheduler binds it.
@@ -163,6 +166,19 @@ impl KindStrategy for PodStrategy {
     fn return_deleted_object(&self) -> bool {
         true
     }
+}
+
+/// kube's v1 conversion of the deprecated `serviceAccount`: it stands in for an empty
+/// `serviceAccountName`, and always reads as `serviceAccountName` afterwards.
+fn mirror_deprecated_service_account(spec: &mut PodSpec) {
+    let non_empty = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.is_empty());
+    if !non_empty(&spec.service_account_name) && non_empty(&spec.service_account) {
+        spec.service_account_name = spec.service_account.clone();
+    }
+    spec.service_account = spec
+        .service_account_name
+        .clone()
+        .filter(|name| !name.is_empty());
 }
 
 /// pods/binding: assigns an unbound pod to this node and marks it scheduled, as
@@ -290,4 +306,34 @@ fn host_ip_errors(pod: &Pod, node_addresses: &[std::net::Ipv4Addr]) -> Vec<Field
         }
     }
     errors
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deprecated_service_account_mirrors_service_account_name() {
+        let spec = |name: Option<&str>, deprecated: Option<&str>| PodSpec {
+            service_account_name: name.map(str::to_owned),
+            service_account: deprecated.map(str::to_owned),
+            ..PodSpec::default()
+        };
+        let cases = [
+            (spec(None, Some("old")), spec(Some("old"), Some("old"))),
+            (
+                spec(Some("new"), Some("old")),
+                spec(Some("new"), Some("new")),
+            ),
+            (spec(Some("new"), None), spec(Some("new"), Some("new"))),
+            (spec(None, None), spec(None, None)),
+        ];
+        for (mut given, expected) in cases {
+            mirror_deprecated_service_account(&mut given);
+            assert_eq!(
+                (given.service_account_name, given.service_account),
+                (expected.service_account_name, expected.service_account)
+            );
+        }
+    }
 }

@@ -1,8 +1,15 @@
 //! Secret: type defaulted to Opaque and immutable afterwards, keys as ConfigMap's, `stringData`
-//! folded into `data` as kube-apiserver does, `immutable` honoured.
+//! folded into `data` as kube-apiserver does, each built-in type's required keys
+//! ([`types`]), `immutable` honoured.
+
+mod go_json;
+#[cfg(test)]
+mod tests;
+mod types;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
+use peapod_api::validation::meta::validate_object_meta_update;
 use peapod_api::validation::{FieldError, FieldPath};
 use peapod_apiserver::registry::{validate_meta, Kind, KindStrategy};
 use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
@@ -31,26 +38,27 @@ impl KindStrategy for SecretStrategy {
         }
     }
 
+    /// kube's `ValidateSecret`: metadata, keys, the 1 MiB of values, then what the type
+    /// requires.
     fn validate(&self, secret: &Secret) -> Vec<FieldError> {
         let mut errors = validate_meta(secret, true);
         let data = secret.data.as_ref();
         errors.extend(check_keys(data.map(|d| d.keys()), &FieldPath::new("data")));
-        let size: usize = data
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| k.len() + v.0.len())
-            .sum();
+        let size: usize = data.into_iter().flatten().map(|(_, v)| v.0.len()).sum();
         if size > MAX_TOTAL_BYTES {
             errors.push(FieldError::too_long(
                 &FieldPath::new("data"),
                 MAX_TOTAL_BYTES,
             ));
         }
+        errors.extend(types::type_errors(secret));
         errors
     }
 
+    /// kube's `ValidateSecretUpdate`: metadata, the type, immutability, then the new object.
     fn validate_update(&self, new: &Secret, old: &Secret) -> Vec<FieldError> {
-        let mut errors = self.validate(new);
+        let mut errors =
+            validate_object_meta_update(&new.metadata, &old.metadata, &FieldPath::new("metadata"));
         if new.type_ != old.type_ {
             let value = new.type_.clone().unwrap_or_default();
             errors.push(FieldError::invalid(
@@ -59,11 +67,9 @@ impl KindStrategy for SecretStrategy {
                 "field is immutable",
             ));
         }
-        errors.extend(check_immutable(
-            old.immutable,
-            new.immutable,
-            new.data == old.data,
-        ));
+        let unchanged = [("data", new.data == old.data)];
+        errors.extend(check_immutable(old.immutable, new.immutable, &unchanged));
+        errors.extend(self.validate(new));
         errors
     }
 

@@ -1,4 +1,7 @@
-//! ServiceAccount: metadata rules and kubectl's columns.
+//! ServiceAccount: metadata rules and kubectl's columns; [`admission`] is kube's
+//! ServiceAccount admission plugin for pods.
+
+pub mod admission;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
 use peapod_apiserver::registry::{Kind, KindStrategy};
