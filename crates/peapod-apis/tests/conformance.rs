@@ -1002,6 +1002,34 @@ async fn update_with_the_current_version_writes_a_new_version() {
     .await;
 }
 
+/// kube's BeforeUpdate: an update without uid and creationTimestamp (as `kubectl replace -f`
+/// sends it) keeps the stored ones; another uid is refused as immutable.
+#[tokio::test]
+async fn update_without_system_fields_keeps_the_stored_ones() {
+    for_every_kind(|client, case| async move {
+        let created = client.create(&case, &case.object("replaced")).await?;
+        let mut bare = with_label(created.clone(), "replaced", "yes");
+        let metadata = bare["metadata"].as_object_mut().expect("metadata");
+        metadata.remove("uid");
+        metadata.remove("creationTimestamp");
+        let updated = client.put(&case.path("replaced"), &bare).await;
+        expect(&updated, 200, "update without uid")?;
+        for field in ["uid", "creationTimestamp"] {
+            ensure!(
+                updated.json["metadata"][field] == created["metadata"][field],
+                "update changed {field}: {}",
+                updated.text
+            );
+        }
+        let mut other = updated.json.clone();
+        other["metadata"]["uid"] = json!("another-uid");
+        let refused = client.put(&case.path("replaced"), &other).await;
+        expect(&refused, 422, "update with another uid")?;
+        Ok(())
+    })
+    .await;
+}
+
 /// kube 1.32's generation: the kinds whose strategy keeps one (workloads) start at 1 and move
 /// with `spec`; the others (ConfigMap, Pod, Namespace, ...) have none. A client's is ignored.
 #[tokio::test]

@@ -342,6 +342,7 @@ async fn store_update(
             } else if has_status {
                 new = with_status_of(&new, old);
             }
+            keep_system_fields(&mut new, old);
             strategy.prepare_for_update(&mut new, old)?;
             if let Some((fields, manager)) = &fields {
                 fields.update(Some(old), &mut new, manager);
@@ -358,6 +359,24 @@ async fn store_update(
     .await?
     .map_err(|err| scope.write_error(err))?;
     scope.served(stored.into_object())
+}
+
+/// kube's BeforeUpdate: an update that leaves out the uid keeps the stored one, and the
+/// creation timestamp is never the client's to change (`kubectl replace -f` sends neither).
+fn keep_system_fields(new: &mut Value, old: &Value) {
+    let Some(metadata) = new.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let uid_given = metadata
+        .get("uid")
+        .and_then(Value::as_str)
+        .is_some_and(|uid| !uid.is_empty());
+    if let (false, Some(uid)) = (uid_given, old.pointer("/metadata/uid")) {
+        metadata.insert("uid".into(), uid.clone());
+    }
+    if let Some(created) = old.pointer("/metadata/creationTimestamp") {
+        metadata.insert("creationTimestamp".into(), created.clone());
+    }
 }
 
 /// kube's rule for a new object's generation: 1 for the kinds that track one, none for the
