@@ -2,7 +2,8 @@
 # Quick start on a fresh Debian 12 machine, as root: install, build, then run the S1 seed pod
 # (a backend writing the time into a shared volume, a frontend serving it) and show it working:
 # the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
-# the same pod through the real kubectl, with the kubeconfig the agent wrote.
+# the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
+# handed to a pod as an environment variable and a mounted file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -48,4 +49,25 @@ kubectl label pod example-pod tier=web
 kubectl get pods -l tier=web -L tier
 kubectl exec example-pod -c frontend -- wget -qO- http://localhost:8080/index.html
 kubectl delete pod example-pod --grace-period 1
+# A ConfigMap handed to a pod as an environment variable and as a file.
+kubectl create configmap greeting --from-literal=message='hello from a ConfigMap'
+kubectl apply -f - <<'POD'
+apiVersion: v1
+kind: Pod
+metadata: {name: greeter}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    imagePullPolicy: Never
+    command: [sh, -c, 'echo "env: $MESSAGE"; echo "file: $(cat /config/message)"']
+    env: [{name: MESSAGE, valueFrom: {configMapKeyRef: {name: greeting, key: message}}}]
+    volumeMounts: [{name: config, mountPath: /config}]
+  volumes: [{name: config, configMap: {name: greeting}}]
+POD
+kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/greeter --timeout=30s
+kubectl logs greeter
+kubectl delete pod greeter --grace-period 1
+kubectl delete configmap greeting
 { set +x; } 2>/dev/null
