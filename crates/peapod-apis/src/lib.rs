@@ -8,7 +8,11 @@ pub mod coordination;
 pub mod core;
 pub mod events;
 pub mod external;
+pub mod rbac;
 
+use std::sync::Arc;
+
+use crate::core::v1::serviceaccount::token::TokenSigner;
 use peapod_apiserver::registry::Registry;
 
 /// What the kinds need to know about the node they run on.
@@ -20,8 +24,13 @@ pub struct NodeInfo {
     pub addresses: fn() -> Vec<std::net::Ipv4Addr>,
 }
 
-/// Every kind the API server serves.
+/// Every kind the API server serves, its service account tokens signed by a key of its own.
 pub fn builtin(node: NodeInfo) -> Registry {
+    builtin_signing(node, Arc::new(TokenSigner::ephemeral()))
+}
+
+/// Every kind the API server serves, its service account tokens signed by `signer`.
+pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
     Registry::new([
         core::v1::namespace::kind(),
         core::v1::pod::kind(node),
@@ -29,12 +38,16 @@ pub fn builtin(node: NodeInfo) -> Registry {
         core::v1::event::kind(),
         core::v1::configmap::kind(),
         core::v1::secret::kind(),
-        core::v1::serviceaccount::kind(),
+        core::v1::serviceaccount::kind(signer),
         events::v1::event::kind(),
         authentication::v1::selfsubjectreview::kind(),
         authorization::v1::selfsubjectaccessreview::kind(),
         authorization::v1::selfsubjectrulesreview::kind(),
         coordination::v1::lease::kind(),
+        rbac::v1::role(),
+        rbac::v1::role_binding(),
+        rbac::v1::cluster_role(),
+        rbac::v1::cluster_role_binding(),
         external::pod_metrics(),
         external::node_metrics(),
         external::images(),

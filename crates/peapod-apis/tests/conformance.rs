@@ -122,6 +122,34 @@ const SAMPLES: &[Sample] = &[
         deletion: Deletion::Immediate,
         delete_collection: true,
     },
+    Sample {
+        kind: "Role.rbac.authorization.k8s.io",
+        fields: r#"{"rules":[{"verbs":["get"],"apiGroups":[""],"resources":["pods"]}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "ClusterRole.rbac.authorization.k8s.io",
+        fields: r#"{"rules":[{"verbs":["get"],"apiGroups":[""],"resources":["pods"]}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "RoleBinding.rbac.authorization.k8s.io",
+        fields: r#"{"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},"subjects":[{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"alice"}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "ClusterRoleBinding.rbac.authorization.k8s.io",
+        fields: r#"{"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"},"subjects":[{"kind":"User","apiGroup":"rbac.authorization.k8s.io","name":"alice"}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ pub const AUTHENTICATED: &str = "system:authenticated";
 pub struct User {
     pub name: String,
     pub groups: Vec<String>,
+    /// What the authenticator adds about the credential (a service account token's pod and
+    /// credential id), as kube's `user.Info.GetExtra`.
+    pub extra: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl User {
@@ -29,6 +32,7 @@ impl User {
         User {
             name: name.into(),
             groups,
+            extra: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@ pub mod negotiate;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;
+pub mod rbac;
 pub mod registry;
 pub mod request_info;
 pub mod selectors;
@@ -20,4 +21,4 @@ pub mod status;
 pub mod table;
 
 pub use handlers::MAX_REQUEST_BYTES;
-pub use server::ApiServer;
+pub use server::{authorize, ApiServer};

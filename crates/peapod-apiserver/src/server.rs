@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use peapod_store::Store;
+use serde_json::json;
 
 use crate::admission::Admission;
 use crate::authn::{AllowAuthenticated, Authorizer, User};
@@ -67,18 +68,42 @@ impl ApiServer {
     }
 }
 
-async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
-    let info = RequestInfo::parse(
-        request.method(),
-        request.uri().path(),
-        request.uri().query(),
-    );
-    let Some(user) = request.extensions().get::<User>().cloned() else {
-        return ApiError::unauthorized().into_response();
-    };
-    if !server.authorizer.allows(&user, &info) {
-        return forbidden(&user, &info).into_response();
+/// Authorizes a request for the routes mounted beside the server's own (pods/log, exec,
+/// metrics, ...) as the server authorizes its own: a layer for those routes.
+pub async fn authorize(
+    State(server): State<Arc<ApiServer>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match server.authorized(&request) {
+        Ok(_) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
+}
+
+impl ApiServer {
+    /// The request's parsed form and user, if the authorizer lets the user do it.
+    fn authorized(&self, request: &Request) -> Result<(RequestInfo, User), ApiError> {
+        let info = RequestInfo::parse(
+            request.method(),
+            request.uri().path(),
+            request.uri().query(),
+        );
+        let Some(user) = request.extensions().get::<User>().cloned() else {
+            return Err(ApiError::unauthorized());
+        };
+        if !self.authorizer.allows(&user, &info) {
+            return Err(forbidden(&user, &info));
+        }
+        Ok((info, user))
+    }
+}
+
+async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
+    let (info, user) = match server.authorized(&request) {
+        Ok(allowed) => allowed,
+        Err(refused) => return refused.into_response(),
+    };
     // Before negotiation: OpenAPI negotiates its own formats (v2's gnostic protobuf is none of
     // the object encodings).
     let query = request.uri().query();
@@ -108,7 +133,8 @@ async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Respo
     match kind.backend.clone() {
         Backend::Store(strategy) => {
             let query = request.uri().query().map(str::to_owned);
-            match scope(&server, info, kind, strategy, output, query) {
+            let asking = (user, server.authorizer.clone());
+            match scope(&server, info, kind, strategy, output, query, asking) {
                 Ok(scope) => handlers::serve(scope, request).await,
                 Err(err) => err.into_response(),
             }
@@ -190,6 +216,7 @@ fn scope(
     strategy: Arc<dyn Strategy>,
     output: Output,
     query: Option<String>,
+    (user, authorizer): (User, Arc<dyn Authorizer>),
 ) -> Result<Scope, ApiError> {
     let verb = info.verb.as_str();
     let base_verb = if verb == "deletecollection" {
@@ -208,6 +235,8 @@ fn scope(
         admission: server.admission.clone(),
         output,
         query,
+        user,
+        authorizer,
     })
 }
 
@@ -221,13 +250,29 @@ fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
             info.path
         ));
     }
-    let resource = qualified(&info.api_group, &info.resource);
-    let place = match &info.namespace {
+    let qualified_resource = qualified(&info.api_group, &info.resource);
+    let subject = match info.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => format!(
+            "{qualified_resource} {}",
+            peapod_api::validation::go_quote(name)
+        ),
+        None => qualified_resource,
+    };
+    let resource = match &info.subresource {
+        Some(sub) => format!("{}/{sub}", info.resource),
+        None => info.resource.clone(),
+    };
+    let place = match info.namespace.as_deref().filter(|n| !n.is_empty()) {
         Some(namespace) => format!(" in the namespace \"{namespace}\""),
         None => " at the cluster scope".to_owned(),
     };
     ApiError::forbidden(format!(
-        "{resource} is forbidden: User \"{}\" cannot {} resource \"{}\" in API group \"{}\"{place}",
-        user.name, info.verb, info.resource, info.api_group
+        "{subject} is forbidden: User \"{}\" cannot {} resource \"{resource}\" in API group \"{}\"{place}",
+        user.name, info.verb, info.api_group
     ))
+    .with_details(json!({
+        "name": info.name.clone().unwrap_or_default(),
+        "group": info.api_group,
+        "kind": info.resource,
+    }))
 }

@@ -1,6 +1,6 @@
 //! Creates on subresources that act on their parent: a binding assigns a pod to a node, an
-//! eviction deletes it with the eviction's options. Both answer 201 with a Success `Status`,
-//! as kube-apiserver does.
+//! eviction deletes it with the eviction's options (both answer 201 with a Success `Status`,
+//! as kube-apiserver does), a token request answers a token for its service account.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -18,6 +18,10 @@ pub async fn create(scope: &Scope, request: Request, action: Action) -> ApiResul
     match action {
         Action::UpdateParent(change) => update_parent(scope, body.value, change).await?,
         Action::DeleteParent => delete_parent(scope, &body.value).await?,
+        Action::Answer(answer) => {
+            let object = answer_from_parent(scope, body.value, answer).await?;
+            return Ok(object_response(StatusCode::CREATED, &object, &scope.output));
+        }
     }
     let status = json!({
         "kind": "Status",
@@ -58,6 +62,22 @@ async fn update_parent(
         Ok(())
     })
     .await
+}
+
+/// The object an [`Action::Answer`] makes from the stored parent and the body.
+async fn answer_from_parent(
+    scope: &Scope,
+    body: Value,
+    answer: std::sync::Arc<crate::registry::AnswerFn>,
+) -> ApiResult<Value> {
+    let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
+    let (namespace, name) = (scope.object_namespace().to_owned(), scope.name().to_owned());
+    let found = {
+        let store = store.clone();
+        blocking(move || Ok(store.get_raw(&key, &namespace, &name)?)).await?
+    };
+    let parent = scope.served(found.ok_or_else(|| scope.not_found())?)?;
+    blocking(move || answer(&parent, &body, &store)).await
 }
 
 /// An eviction: the parent named in the body, deleted with the body's `deleteOptions`.

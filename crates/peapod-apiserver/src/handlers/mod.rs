@@ -44,9 +44,35 @@ pub struct Scope {
     pub admission: Vec<Arc<dyn crate::admission::Admission>>,
     pub output: Output,
     pub query: Option<String>,
+    /// Who asks, and the authorizer that let them: RBAC writes are checked for escalation.
+    pub user: crate::authn::User,
+    pub authorizer: Arc<dyn crate::authn::Authorizer>,
 }
 
 impl Scope {
+    /// kube's escalation check of an RBAC write, run where the write is stored.
+    fn escalation_check(
+        &self,
+    ) -> impl Fn(&Value, Option<&Value>) -> Result<(), ApiError> + Send + 'static {
+        let (user, authorizer, store) = (
+            self.user.clone(),
+            self.authorizer.clone(),
+            self.store.clone(),
+        );
+        let (group, resource) = (self.kind.gvk.group.clone(), self.kind.plural);
+        let namespace = self.object_namespace().to_owned();
+        move |new, old| {
+            crate::rbac::escalation::RbacWrite {
+                user: &user,
+                authorizer: authorizer.as_ref(),
+                store: &store,
+                resource,
+                namespace: &namespace,
+            }
+            .check(&group, new, old)
+        }
+    }
+
     /// The namespace the request works in: `None` for cluster-scoped kinds and for lists across
     /// all namespaces.
     pub fn namespace(&self) -> Option<&str> {

@@ -140,6 +140,7 @@ async fn create_object(
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let (strategy, codec) = (scope.strategy.clone(), scope.codec());
     let (admission, kind) = (scope.admission.clone(), scope.kind.clone());
+    let escalation_check = scope.escalation_check();
     let created = blocking(move || {
         if let Some(namespace) = &namespace {
             admit_in_namespace(&store, namespace)?;
@@ -159,6 +160,7 @@ async fn create_object(
         if !errors.is_empty() {
             return Err(codec.invalid(display_name(&object), errors));
         }
+        escalation_check(&object, None)?;
         store
             .create_raw(&key, codec.stored(object)?, &options)
             .map_err(|err| ApiError::from_store(err, &group, plural))
@@ -327,6 +329,7 @@ async fn store_update(
     let has_status = scope.kind.has_subresource("status");
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let codec = scope.codec();
+    let escalation_check = scope.escalation_check();
     let stored = blocking(move || {
         let update = |stored: &Value| {
             let old = &codec.served(stored.clone())?;
@@ -351,6 +354,7 @@ async fn store_update(
             if !errors.is_empty() {
                 return Err(WriteError::Api(codec.invalid(&name, errors)));
             }
+            escalation_check(&new, Some(old))?;
             Ok::<Value, WriteError>(codec.stored(new)?)
         };
         let should_delete = kind_deletes_during_update(strategy.as_ref(), &codec);

@@ -117,7 +117,20 @@ pub enum Action {
     UpdateParent(Arc<ActionFn>),
     /// Deletes the parent with the body's `deleteOptions` (pods/eviction).
     DeleteParent,
+    /// Answers with an object made from the parent and the body, keeping nothing
+    /// (serviceaccounts/token).
+    Answer(Arc<AnswerFn>),
 }
+
+/// What an [`Action::Answer`] makes: from the parent (as served), the request body and the
+/// store it may read other objects from, the object it answers with.
+pub type AnswerFn = dyn Fn(
+        &serde_json::Value,
+        &serde_json::Value,
+        &peapod_store::Store,
+    ) -> Result<serde_json::Value, crate::status::ApiError>
+    + Send
+    + Sync;
 
 /// The change an [`Action::UpdateParent`] makes: the parent and the request body.
 pub type ActionFn = dyn Fn(&mut serde_json::Value, &serde_json::Value) -> Result<(), crate::status::ApiError>

@@ -13,6 +13,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::core::v1::Pod;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
+use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
+use peapod_apiserver::rbac::RbacAuthorizer;
 use peapod_apiserver::status::ApiError;
 use peapod_apiserver::ApiServer;
 use serde::Deserialize;
@@ -35,15 +37,21 @@ pub struct NodeApi {
 
 pub type Shared = Arc<NodeApi>;
 
-/// The generic API server over the agent's store, with every kind peapod serves and
-/// kube-apiserver's ServiceAccount admission.
-pub fn api_server(ctx: &NodeApi) -> Arc<ApiServer> {
+/// The generic API server over the agent's store, with every kind peapod serves (service
+/// account tokens signed by `signer`), kube-apiserver's ServiceAccount admission and its RBAC authorizer.
+pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
     let node = peapod_apis::NodeInfo {
         name: ctx.node_name.clone(),
         addresses: super::node_addresses,
     };
-    let server = ApiServer::new(peapod_apis::builtin(node), ctx.store.clone());
-    Arc::new(server.with_admission(Arc::new(ServiceAccountAdmission)))
+    let kinds = peapod_apis::builtin_signing(node, signer);
+    let server = ApiServer::new(kinds, ctx.store.clone());
+    let rbac = RbacAuthorizer::new(ctx.store.clone());
+    Arc::new(
+        server
+            .with_admission(Arc::new(ServiceAccountAdmission))
+            .with_authorizer(Arc::new(rbac)),
+    )
 }
 
 /// The agent's API: its own routes first, then the generic API server for every other path.
@@ -83,6 +91,10 @@ pub fn router(ctx: Shared, api: Arc<ApiServer>) -> Router {
             axum::routing::delete(remove_image),
         )
         .merge(super::streaming::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            peapod_apiserver::authorize,
+        ))
         .with_state(ctx)
         .merge(api.router())
 }

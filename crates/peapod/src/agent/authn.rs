@@ -1,6 +1,6 @@
 //! Who a request comes from, as kube-apiserver's authenticators decide it: a client
 //! certificate our CA issued (CN the user, O the groups), else a bearer token of the token
-//! file; without credentials only the public health and version paths may be read (kube's
+//! file or a service account token the API server issued; without credentials only the public health and version paths may be read (kube's
 //! `system:public-info-viewer`), and everything else gets 401. Requests on the root-only Unix
 //! socket are the admin's. The user goes into the request's extensions for the handlers, and
 //! into the response's for the audit log.
@@ -11,7 +11,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use peapod_apis::core::v1::serviceaccount::token::{self, TokenError, TokenSigner};
 use peapod_apiserver::authn::User;
+use peapod_store::Store;
 
 use super::tokens::TokenFile;
 
@@ -27,23 +29,76 @@ pub struct PeerIdentity(pub Option<User>);
 #[derive(Debug)]
 pub struct Authenticator {
     tokens: TokenFile,
+    service_accounts: Option<ServiceAccountTokens>,
+}
+
+/// What checks service account tokens: the key they are signed with, and the store their
+/// service accounts and bound objects are looked up in.
+pub struct ServiceAccountTokens {
+    pub signer: Arc<TokenSigner>,
+    pub store: Store,
+}
+
+impl std::fmt::Debug for ServiceAccountTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountTokens")
+            .field("signer", &self.signer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {
     pub fn new(tokens: TokenFile) -> Authenticator {
-        Authenticator { tokens }
+        Authenticator {
+            tokens,
+            service_accounts: None,
+        }
     }
 
-    /// The user `request` authenticates as; None when it carries a token nobody holds, or
-    /// no credentials at all where they are needed.
-    fn authenticate(&self, request: &Request) -> Option<User> {
-        if let Some(PeerIdentity(Some(user))) = request.extensions().get::<PeerIdentity>() {
-            return Some(user.clone());
-        }
-        match bearer_token(request) {
-            Some(token) => self.tokens.user(token),
-            None if is_public(request) => Some(anonymous()),
+    /// Also accepts the service account tokens `service_accounts` signed.
+    pub fn accept_service_accounts(&mut self, service_accounts: ServiceAccountTokens) {
+        self.service_accounts = Some(service_accounts);
+    }
+
+    /// The user a bearer token (or none, on a `public` path) authenticates as; None when it
+    /// carries a token nobody holds, or no credentials at all where they are needed.
+    async fn authenticate_token(&self, token: Option<String>, public: bool) -> Option<User> {
+        match token {
+            Some(token) => match self.tokens.user(&token) {
+                Some(user) => Some(user),
+                None => self.service_account(&token).await,
+            },
+            None if public => Some(anonymous()),
             None => None,
+        }
+    }
+
+    /// The service account a token of ours names, if it is valid and what it is bound to
+    /// still there.
+    async fn service_account(&self, token: &str) -> Option<User> {
+        let accounts = self.service_accounts.as_ref()?;
+        let now = jiff::Timestamp::now();
+        let claims = match accounts.signer.verify(token, now) {
+            Ok(claims) => claims,
+            Err(TokenError::Foreign(_)) => return None,
+            Err(err) => {
+                tracing::info!(%err, "refused a service account token");
+                return None;
+            }
+        };
+        let store = accounts.store.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || token::authenticate(&claims, &store, now)).await;
+        match checked {
+            Ok(Ok(user)) => Some(user),
+            Ok(Err(err)) => {
+                tracing::info!(%err, "refused a service account token");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(%err, "checking a service account token");
+                None
+            }
         }
     }
 }
@@ -53,6 +108,7 @@ pub fn anonymous() -> User {
     User {
         name: "system:anonymous".into(),
         groups: vec!["system:unauthenticated".into()],
+        extra: Default::default(),
     }
 }
 
@@ -74,7 +130,19 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(user) = authenticator.authenticate(&request) else {
+    let peer = match request.extensions().get::<PeerIdentity>() {
+        Some(PeerIdentity(Some(user))) => Some(user.clone()),
+        _ => None,
+    };
+    let authenticated = match peer {
+        Some(user) => Some(user),
+        None => {
+            let token = bearer_token(&request).map(str::to_owned);
+            let public = is_public(&request);
+            authenticator.authenticate_token(token, public).await
+        }
+    };
+    let Some(user) = authenticated else {
         let mut refused = unauthorized();
         refused.extensions_mut().insert(anonymous());
         return refused;

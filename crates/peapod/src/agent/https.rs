@@ -102,6 +102,7 @@ pub struct HttpsListener {
     tcp: TcpListener,
     acceptor: TlsAcceptor,
     authenticator: Arc<Authenticator>,
+    ca_pem: String,
 }
 
 /// Binds `addr`: done first at start, so that a taken port stops the agent before it changes
@@ -132,7 +133,22 @@ impl HttpsListener {
             tcp,
             acceptor,
             authenticator: Arc::new(Authenticator::new(tokens)),
+            ca_pem: pki.ca_pem,
         })
+    }
+
+    /// Also authenticates the service account tokens `service_accounts` checks; before
+    /// [`HttpsListener::serve`], while the authenticator is not shared yet.
+    pub fn accept_service_accounts(&mut self, service_accounts: authn::ServiceAccountTokens) {
+        match Arc::get_mut(&mut self.authenticator) {
+            Some(authenticator) => authenticator.accept_service_accounts(service_accounts),
+            None => tracing::warn!("the authenticator is in use; service account tokens refused"),
+        }
+    }
+
+    /// The CA certificate (PEM) the serving certificate chains to.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

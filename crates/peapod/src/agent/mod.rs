@@ -10,6 +10,7 @@ mod bootstrap;
 pub mod cluster;
 pub mod https;
 pub mod metrics;
+mod service_account_key;
 mod streaming;
 pub mod tokens;
 
@@ -28,8 +29,10 @@ use peapod_apiserver::authn::User;
 use peapod_apiserver::client::LocalClient;
 use peapod_apiserver::ApiServer;
 
+use crate::controllers::cluster_role_aggregation::ClusterRoleAggregation;
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
+use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
@@ -52,6 +55,8 @@ pub enum AgentError {
     Network(#[from] peapod_net::NetError),
     #[error(transparent)]
     Https(#[from] https::HttpsError),
+    #[error(transparent)]
+    ServiceAccountKey(#[from] service_account_key::ServiceAccountKeyError),
     #[error("another agent already serves {0}")]
     AlreadyRunning(String),
     #[error("listening on {path}: {source}")]
@@ -91,6 +96,8 @@ pub struct Agent {
     app: axum::Router,
     listener: tokio::net::UnixListener,
     https: Option<https::HttpsListener>,
+    /// The CA certificate (PEM) clients of the HTTPS listener verify it with.
+    ca_pem: Option<String>,
     image_gc: ImageGcPolicy,
     eviction: crate::kubelet::eviction::EvictionPolicy,
 }
@@ -112,7 +119,7 @@ impl Agent {
         let network =
             Network::open(config.network.clone(), &paths.data_dir().join("network")).await?;
         // After the network, so that the serving certificate covers the bridge's address.
-        let https = match https_tcp {
+        let mut https = match https_tcp {
             Some(tcp) => {
                 let names = serving_names(&config.cluster);
                 Some(https::HttpsListener::open(tcp, &paths, &names)?)
@@ -121,6 +128,14 @@ impl Agent {
         };
         let store = Store::open(&paths.database())?;
         bootstrap::ensure_namespaces(&store)?;
+        let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
+        if let Some(https) = https.as_mut() {
+            https.accept_service_accounts(authn::ServiceAccountTokens {
+                signer: signer.clone(),
+                store: store.clone(),
+            });
+        }
+        peapod_apiserver::rbac::bootstrap::ensure_bootstrap_policy(&store)?;
         let images = ImageStore::open(paths.images_dir())?;
         let puller = Puller::new(images.clone(), config.registry.clone());
         let node_api = Arc::new(NodeApi {
@@ -130,7 +145,7 @@ impl Agent {
             image_manager: Arc::new(ImageManager::new(images.clone(), puller)),
             node_name: node_name(),
         });
-        let api_server = api::api_server(&node_api);
+        let api_server = api::api_server(&node_api, signer);
         let app = api::router(node_api.clone(), api_server.clone());
         let client = kubelet_client(&app, &node_api.node_name);
         let machine = node_status::Machine::read(&paths.data_dir());
@@ -159,6 +174,7 @@ impl Agent {
             api_server,
             app,
             listener,
+            ca_pem: https.as_ref().map(|https| https.ca_pem().to_owned()),
             https,
             image_gc: config.image_gc,
             eviction: config.eviction,
@@ -216,6 +232,11 @@ impl Agent {
         );
         let service_accounts =
             tokio::spawn(ServiceAccountsController::new(client.clone(), store.clone()).run());
+        let aggregation =
+            tokio::spawn(ClusterRoleAggregation::new(client.clone(), store.clone()).run());
+        let root_ca = self.ca_pem.map(|ca_pem| {
+            tokio::spawn(RootCaPublisher::new(client.clone(), store.clone(), ca_pem).run())
+        });
         let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
         let collector = tokio::spawn(
             GarbageCollector::new(
@@ -250,6 +271,10 @@ impl Agent {
         gc.abort();
         namespaces.abort();
         service_accounts.abort();
+        aggregation.abort();
+        if let Some(root_ca) = root_ca {
+            root_ca.abort();
+        }
         collector.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);

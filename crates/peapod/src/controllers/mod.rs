@@ -1,6 +1,8 @@
 //! Controllers in the agent, as kube-controller-manager runs them: each watches the objects it
 //! owns and drives them toward their spec through the API server, in-process.
 
+pub mod cluster_role_aggregation;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod root_ca_publisher;
 pub mod service_accounts;

@@ -140,6 +140,7 @@ fn configmaps_from_literals_files_env_files_and_kustomize() {
             vec![config_row.as_str(), "2"],
             vec!["configmap/binary", "1"],
             vec!["configmap/from-env", "3"],
+            vec!["configmap/kube-root-ca.crt", "1"],
             vec!["configmap/mixed", "4"],
             vec!["NAME", "TYPE", "DATA"],
             vec![creds_row.as_str(), "Opaque", "2"],

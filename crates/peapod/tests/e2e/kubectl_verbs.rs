@@ -541,6 +541,7 @@ fn get_watch_streams_rows_and_events() {
         Value::Array(seen),
         json!([
             ["ADDED", "before", null],
+            ["ADDED", "kube-root-ca.crt", null],
             ["ADDED", "watched", null],
             ["MODIFIED", "watched", {"seen": "yes"}],
             ["DELETED", "watched", {"seen": "yes"}],
@@ -553,7 +554,17 @@ fn get_watch_streams_rows_and_events() {
     let rows = cms.stop();
     assert_eq!(columns(&rows, 0), ["NAME", "DATA", "AGE"], "{rows}");
     let names: Vec<&str> = table(&rows).iter().skip(1).map(|r| r[0]).collect();
-    assert_eq!(names, ["before", "watched", "watched", "watched"], "{rows}");
+    assert_eq!(
+        names,
+        [
+            "before",
+            "kube-root-ca.crt",
+            "watched",
+            "watched",
+            "watched"
+        ],
+        "{rows}"
+    );
 
     let last = pod_events.wait_for("the pod's deletion", |out| {
         watch_rows(out)
@@ -821,13 +832,16 @@ fn secrets_from_files_and_get_output_formats() {
             ["NAME", "COLOUR", "TIER"],
             ["apple", "green", "back"],
             ["cherry", "red", "front"],
+            // Every namespace's CA bundle, published as kube-controller-manager does.
+            ["kube-root-ca.crt", "<none>", "<none>"],
             ["plum", "blue", "<none>"],
         ]
     );
     let by_colour = kubectl.ok(&["get", "cm", "--sort-by=.data.colour", "-o", "name"]);
     assert_eq!(
         by_colour,
-        "configmap/plum\nconfigmap/apple\nconfigmap/cherry\n"
+        // kubectl sorts an object without the field first.
+        "configmap/kube-root-ca.crt\nconfigmap/plum\nconfigmap/apple\nconfigmap/cherry\n"
     );
     let path = kubectl.ok(&[
         "get",
@@ -835,7 +849,10 @@ fn secrets_from_files_and_get_output_formats() {
         "-o",
         r#"jsonpath={range .items[*]}{.metadata.name}={.data.colour}{"\n"}{end}"#,
     ]);
-    assert_eq!(path, "apple=green\ncherry=red\nplum=blue\n");
+    assert_eq!(
+        path,
+        "apple=green\ncherry=red\nkube-root-ca.crt=\nplum=blue\n"
+    );
     let labels = kubectl.ok(&["get", "cm", "--show-labels", "-L", "tier"]);
     let rows = table(&labels);
     assert_eq!(
@@ -848,7 +865,7 @@ fn secrets_from_files_and_get_output_formats() {
         ("apple", &["back", "tier=back"][..])
     );
     assert_eq!(
-        (rows[3][0], &rows[3][3..]),
+        (rows[4][0], &rows[4][3..]),
         ("plum", &["<none>"][..]),
         "{labels}"
     );
@@ -979,12 +996,15 @@ fn delete_with_grace_periods_all_and_namespaces() {
         kubectl.ok(&["create", "configmap", name, "-n", "team"]);
     }
     let all = kubectl.ok(&["delete", "cm", "--all", "-n", "team"]);
-    assert_eq!(all, "configmap \"a\" deleted\nconfigmap \"b\" deleted\n");
-    let empty = kubectl.run(&["get", "cm", "-n", "team"], None);
     assert_eq!(
-        text(&empty.stderr),
-        "No resources found in team namespace.\n"
+        all,
+        "configmap \"a\" deleted\nconfigmap \"b\" deleted\nconfigmap \"kube-root-ca.crt\" deleted\n"
     );
+    // The namespace's CA bundle comes back, published again; nothing else does.
+    let names = || kubectl.ok(&["get", "cm", "-n", "team", "-o", "name"]);
+    wait_until(Duration::from_secs(10), "kube-root-ca.crt again", || {
+        names() == "configmap/kube-root-ca.crt\n"
+    });
 
     kubectl.with_manifest(&["apply", "-n", "team"], &pod("inside", "sleep 3600"));
     kubectl.ok(&["create", "configmap", "c", "-n", "team"]);

@@ -27,7 +27,7 @@ impl KindReview for SelfSubjectReviewer {
             username: Some(user.name.clone()),
             groups: Some(user.groups.clone()).filter(|groups| !groups.is_empty()),
             uid: None,
-            extra: None,
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
         };
         Ok(SelfSubjectReview {
             metadata: ObjectMeta {

@@ -1,15 +1,32 @@
-//! ServiceAccount: metadata rules and kubectl's columns; [`admission`] is kube's
+//! ServiceAccount: metadata rules, kubectl's columns and the `token` subresource
+//! ([`token_request`], signed and checked by [`token`]); [`admission`] is kube's
 //! ServiceAccount admission plugin for pods.
 
 pub mod admission;
+pub mod token;
+pub mod token_request;
+
+use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ServiceAccount;
-use peapod_apiserver::registry::{Kind, KindStrategy};
+use peapod_apiserver::registry::{Action, GroupVersionKind, Kind, KindStrategy, Subresource};
 use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
 use serde_json::{json, Value};
 
-pub fn kind() -> Kind {
-    Kind::of(ServiceAccountStrategy).short_names(&["sa"])
+pub fn kind(signer: Arc<token::TokenSigner>) -> Kind {
+    Kind::of(ServiceAccountStrategy)
+        .short_names(&["sa"])
+        .subresource(Subresource {
+            name: "token",
+            response: GroupVersionKind::new("authentication.k8s.io", "v1", "TokenRequest"),
+            verbs: &["create"],
+        })
+        .action(
+            "token",
+            Action::Answer(Arc::new(move |account, request, store| {
+                token_request::answer(&signer, account, request, store)
+            })),
+        )
 }
 
 pub struct ServiceAccountStrategy;

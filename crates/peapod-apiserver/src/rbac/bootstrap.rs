@@ -1,0 +1,327 @@
+//! kube-apiserver's bootstrap policy (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy`), as
+//! far as peapod serves it: cluster-admin for system:masters; admin, edit and view, filled by
+//! aggregation from system:aggregate-to-*; system:basic-user, system:discovery and
+//! system:public-info-viewer with their bindings; and the rules the Node authorizer gives
+//! nodes. Created at start when missing, as kube's `rbac/bootstrap-roles` hook does.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::rbac::v1::{
+    AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use peapod_store::{Store, StoreError};
+
+use super::rules::{rule, url_rule};
+
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+const READ: &[&str] = &["get", "list", "watch"];
+const WRITE: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+const AGGREGATE_TO: &str = "rbac.authorization.k8s.io/aggregate-to-";
+
+/// Creates every bootstrap cluster role and binding the store lacks; existing ones (perhaps
+/// changed by the cluster's owner) are left as they are.
+pub fn ensure_bootstrap_policy(store: &Store) -> Result<(), StoreError> {
+    for role in cluster_roles() {
+        let name = role.metadata.name.clone().unwrap_or_default();
+        if store.get::<ClusterRole>("", &name)?.is_none() {
+            store.create(role)?;
+        }
+    }
+    for binding in cluster_role_bindings() {
+        let name = binding.metadata.name.clone().unwrap_or_default();
+        if store.get::<ClusterRoleBinding>("", &name)?.is_none() {
+            store.create(binding)?;
+        }
+    }
+    Ok(())
+}
+
+fn meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
+    let mut all: BTreeMap<String, String> = [(
+        "kubernetes.io/bootstrapping".to_owned(),
+        "rbac-defaults".to_owned(),
+    )]
+    .into();
+    all.extend(
+        labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        labels: Some(all),
+        annotations: Some(
+            [(
+                "rbac.authorization.kubernetes.io/autoupdate".to_owned(),
+                "true".to_owned(),
+            )]
+            .into(),
+        ),
+        ..ObjectMeta::default()
+    }
+}
+
+fn role(name: &str, labels: &[(&str, &str)], rules: Vec<PolicyRule>) -> ClusterRole {
+    ClusterRole {
+        metadata: meta(name, labels),
+        rules: Some(rules),
+        ..ClusterRole::default()
+    }
+}
+
+/// A role filled from the roles labelled `aggregate-to-<name>`.
+fn aggregated(name: &str, labels: &[(&str, &str)]) -> ClusterRole {
+    let key = format!("{AGGREGATE_TO}{name}");
+    ClusterRole {
+        metadata: meta(name, labels),
+        aggregation_rule: Some(AggregationRule {
+            cluster_role_selectors: Some(vec![LabelSelector {
+                match_labels: Some([(key, "true".to_owned())].into()),
+                ..LabelSelector::default()
+            }]),
+        }),
+        rules: Some(Vec::new()),
+    }
+}
+
+/// kube's default cluster roles.
+pub fn cluster_roles() -> Vec<ClusterRole> {
+    let read_write: Vec<&str> = READ.iter().chain(WRITE).copied().collect();
+    let discovery_urls = [
+        "/api",
+        "/api/*",
+        "/apis",
+        "/apis/*",
+        "/healthz",
+        "/livez",
+        "/openapi",
+        "/openapi/*",
+        "/readyz",
+        "/version",
+        "/version/",
+    ];
+    let public_urls = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
+    let to = |role: &str| format!("{AGGREGATE_TO}{role}");
+    let (to_admin, to_edit, to_view) = (to("admin"), to("edit"), to("view"));
+    vec![
+        role(
+            "cluster-admin",
+            &[],
+            vec![rule(&["*"], &["*"], &["*"]), url_rule(&["*"], &["*"])],
+        ),
+        aggregated("admin", &[]),
+        aggregated("edit", &[(&to_admin, "true")]),
+        aggregated("view", &[(&to_edit, "true")]),
+        role(
+            "system:aggregate-to-admin",
+            &[(&to_admin, "true")],
+            vec![
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["localsubjectaccessreviews"],
+                ),
+                rule(&read_write, &[RBAC_GROUP], &["rolebindings", "roles"]),
+            ],
+        ),
+        role(
+            "system:aggregate-to-edit",
+            &[(&to_edit, "true")],
+            vec![
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                        "secrets",
+                        "services/proxy",
+                    ],
+                ),
+                rule(&["impersonate"], &[""], &["serviceaccounts"]),
+                rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "pods",
+                        "pods/attach",
+                        "pods/exec",
+                        "pods/portforward",
+                        "pods/proxy",
+                    ],
+                ),
+                rule(&["create"], &[""], &["pods/eviction"]),
+                rule(
+                    WRITE,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "events",
+                        "persistentvolumeclaims",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "secrets",
+                        "serviceaccounts",
+                        "services",
+                        "services/proxy",
+                    ],
+                ),
+                rule(&["create"], &[""], &["serviceaccounts/token"]),
+                rule(WRITE, &["coordination.k8s.io"], &["leases"]),
+            ],
+        ),
+        role(
+            "system:aggregate-to-view",
+            &[(&to_view, "true")],
+            vec![
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "configmaps",
+                        "endpoints",
+                        "persistentvolumeclaims",
+                        "persistentvolumeclaims/status",
+                        "pods",
+                        "replicationcontrollers",
+                        "replicationcontrollers/scale",
+                        "serviceaccounts",
+                        "services",
+                        "services/status",
+                    ],
+                ),
+                rule(
+                    READ,
+                    &[""],
+                    &[
+                        "bindings",
+                        "events",
+                        "limitranges",
+                        "namespaces/status",
+                        "pods/log",
+                        "pods/status",
+                        "replicationcontrollers/status",
+                        "resourcequotas",
+                        "resourcequotas/status",
+                    ],
+                ),
+                rule(READ, &[""], &["namespaces"]),
+                rule(READ, &["coordination.k8s.io"], &["leases"]),
+                rule(READ, &["events.k8s.io"], &["events"]),
+            ],
+        ),
+        role(
+            "system:basic-user",
+            &[],
+            vec![
+                rule(
+                    &["create"],
+                    &["authorization.k8s.io"],
+                    &["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+                ),
+                rule(
+                    &["create"],
+                    &["authentication.k8s.io"],
+                    &["selfsubjectreviews"],
+                ),
+            ],
+        ),
+        role(
+            "system:discovery",
+            &[],
+            vec![url_rule(&["get"], &discovery_urls)],
+        ),
+        role(
+            "system:public-info-viewer",
+            &[],
+            vec![url_rule(&["get"], &public_urls)],
+        ),
+    ]
+}
+
+fn group(name: &str) -> Subject {
+    Subject {
+        kind: "Group".to_owned(),
+        api_group: Some(RBAC_GROUP.to_owned()),
+        name: name.to_owned(),
+        namespace: None,
+    }
+}
+
+fn binding(name: &str, groups: &[&str]) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: meta(name, &[]),
+        role_ref: RoleRef {
+            api_group: RBAC_GROUP.to_owned(),
+            kind: "ClusterRole".to_owned(),
+            name: name.to_owned(),
+        },
+        subjects: Some(groups.iter().map(|g| group(g)).collect()),
+    }
+}
+
+/// kube's default cluster role bindings.
+pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
+    vec![
+        binding("cluster-admin", &["system:masters"]),
+        binding("system:basic-user", &["system:authenticated"]),
+        binding("system:discovery", &["system:authenticated"]),
+        binding(
+            "system:public-info-viewer",
+            &["system:authenticated", "system:unauthenticated"],
+        ),
+    ]
+}
+
+/// kube's `system:node` rules (what the Node authorizer lets a kubelet do), and the pod
+/// bindings and namespace reads of kube-scheduler, whose work peapod's kubelet does.
+pub fn node_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
+        rule(
+            &["create"],
+            &["authorization.k8s.io"],
+            &["subjectaccessreviews", "localsubjectaccessreviews"],
+        ),
+        rule(READ, &[""], &["services", "namespaces"]),
+        rule(
+            &["create", "get", "list", "watch", "update", "patch"],
+            &[""],
+            &["nodes"],
+        ),
+        rule(&["update", "patch"], &[""], &["nodes/status"]),
+        rule(&["create", "update", "patch"], &[""], &["events"]),
+        rule(
+            &["create", "update", "patch"],
+            &["events.k8s.io"],
+            &["events"],
+        ),
+        rule(
+            &["get", "list", "watch", "create", "delete"],
+            &[""],
+            &["pods"],
+        ),
+        rule(&["update", "patch"], &[""], &["pods/status"]),
+        rule(
+            &["create"],
+            &[""],
+            &["pods/eviction", "pods/binding", "bindings"],
+        ),
+        rule(READ, &[""], &["secrets", "configmaps"]),
+        rule(
+            &["get"],
+            &[""],
+            &["persistentvolumeclaims", "persistentvolumes", "endpoints"],
+        ),
+        rule(
+            &["get", "create", "update", "patch", "delete"],
+            &["coordination.k8s.io"],
+            &["leases"],
+        ),
+        rule(&["create"], &[""], &["serviceaccounts/token"]),
+        rule(&["get"], &[""], &["serviceaccounts"]),
+    ]
+}

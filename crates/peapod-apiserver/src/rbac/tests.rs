@@ -1,0 +1,167 @@
+//! Ported from kube's `TestAuthorizer` and `TestAggregatedClusterRole` cases.
+
+use http::Method;
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding, RoleRef, Subject};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use peapod_store::Store;
+
+use super::bootstrap::ensure_bootstrap_policy;
+use super::rules::rule;
+use super::RbacAuthorizer;
+use crate::authn::{Authorizer, User};
+use crate::request_info::RequestInfo;
+
+fn authorizer() -> RbacAuthorizer {
+    let store = Store::open_in_memory().unwrap();
+    ensure_bootstrap_policy(&store).unwrap();
+    RbacAuthorizer::new(store)
+}
+
+fn request(method: Method, path: &str) -> RequestInfo {
+    RequestInfo::parse(&method, path, None)
+}
+
+fn meta(name: &str, namespace: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: namespace.map(Into::into),
+        ..ObjectMeta::default()
+    }
+}
+
+fn bind(store: &Store, namespace: &str, kind: &str, role: &str, user: &str) {
+    store
+        .create(RoleBinding {
+            metadata: meta(&format!("{role}-{user}"), Some(namespace)),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: kind.into(),
+                name: role.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "User".into(),
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                name: user.into(),
+                namespace: None,
+            }]),
+        })
+        .unwrap();
+}
+
+#[test]
+fn masters_may_do_everything_and_others_nothing_until_bound() {
+    let rbac = authorizer();
+    let list = request(Method::GET, "/api/v1/namespaces/default/pods");
+    assert!(rbac.allows(&User::admin(), &list));
+    assert!(rbac.allows(&User::admin(), &request(Method::GET, "/metrics")));
+    let alice = User::new("alice", &["dev"]);
+    assert!(!rbac.allows(&alice, &list));
+    assert!(rbac.allows(&alice, &request(Method::GET, "/healthz")));
+    assert!(rbac.allows(
+        &alice,
+        &request(Method::GET, "/apis/rbac.authorization.k8s.io")
+    ));
+    let review = request(
+        Method::POST,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+    );
+    assert!(rbac.allows(&alice, &review));
+
+    rbac.store
+        .create(Role {
+            metadata: meta("reader", Some("default")),
+            rules: Some(vec![rule(&["get", "list"], &[""], &["pods", "pods/log"])]),
+        })
+        .unwrap();
+    bind(&rbac.store, "default", "Role", "reader", "alice");
+    assert!(rbac.allows(&alice, &list));
+    let log = request(Method::GET, "/api/v1/namespaces/default/pods/web/log");
+    assert!(rbac.allows(&alice, &log));
+    let other_namespace = request(Method::GET, "/api/v1/namespaces/other/pods");
+    assert!(!rbac.allows(&alice, &other_namespace));
+    let everywhere = request(Method::GET, "/api/v1/pods");
+    assert!(
+        !rbac.allows(&alice, &everywhere),
+        "a RoleBinding grants in its namespace only"
+    );
+    let delete = request(Method::DELETE, "/api/v1/namespaces/default/pods/web");
+    assert!(!rbac.allows(&alice, &delete));
+}
+
+#[test]
+fn view_holds_the_rules_of_roles_aggregated_into_it() {
+    let rbac = authorizer();
+    let bob = User::new("bob", &[]);
+    bind(&rbac.store, "default", "ClusterRole", "view", "bob");
+    let pods = request(Method::GET, "/api/v1/namespaces/default/pods");
+    assert!(rbac.allows(&bob, &pods));
+    let widgets = request(
+        Method::GET,
+        "/apis/example.com/v1/namespaces/default/widgets",
+    );
+    assert!(!rbac.allows(&bob, &widgets));
+    rbac.store
+        .create(ClusterRole {
+            metadata: ObjectMeta {
+                labels: Some(
+                    [(
+                        "rbac.authorization.k8s.io/aggregate-to-view".into(),
+                        "true".into(),
+                    )]
+                    .into(),
+                ),
+                ..meta("widget-reader", None)
+            },
+            rules: Some(vec![rule(&["list"], &["example.com"], &["widgets"])]),
+            ..ClusterRole::default()
+        })
+        .unwrap();
+    assert!(rbac.allows(&bob, &widgets));
+    let secrets = request(Method::GET, "/api/v1/namespaces/default/secrets");
+    assert!(!rbac.allows(&bob, &secrets), "view does not read secrets");
+
+    let carol = User::new("carol", &[]);
+    bind(&rbac.store, "default", "ClusterRole", "admin", "carol");
+    assert!(
+        rbac.allows(&carol, &widgets),
+        "admin aggregates edit, which aggregates view"
+    );
+    assert!(rbac.allows(&carol, &secrets));
+}
+
+#[test]
+fn nodes_hold_the_node_rules_and_rules_reviews_list_what_is_held() {
+    let rbac = authorizer();
+    let node = User::new("system:node:n1", &["system:nodes"]);
+    let status = request(Method::PATCH, "/api/v1/namespaces/default/pods/web/status");
+    assert!(rbac.allows(&node, &status));
+    let lease = request(
+        Method::PUT,
+        "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1",
+    );
+    assert!(rbac.allows(&node, &lease));
+    let roles = request(
+        Method::GET,
+        "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    );
+    assert!(!rbac.allows(&node, &roles));
+
+    let alice = User::new("alice", &[]);
+    let review = rbac.rules(&alice, "default");
+    assert!(!review.incomplete);
+    assert!(review.resource_rules.iter().any(|r| r
+        .resources
+        .as_ref()
+        .unwrap()
+        .contains(&"selfsubjectaccessreviews".to_owned())));
+    assert!(review.non_resource_rules.iter().any(|r| r
+        .non_resource_urls
+        .as_ref()
+        .unwrap()
+        .contains(&"/healthz".to_owned())));
+    assert!(!review.resource_rules.iter().any(|r| r
+        .resources
+        .as_ref()
+        .unwrap()
+        .contains(&"pods".to_owned())));
+}

@@ -1,0 +1,299 @@
+//! RBAC through the real kubectl: a user of the token file may do nothing until bound
+//! (kube's Forbidden message, `auth can-i` no), a RoleBinding to a Role grants exactly its
+//! rules (`can-i` yes, `--list` lists them), a ClusterRole labelled into `view` extends it,
+//! and binding `admin` is refused as an escalation until the user may `bind` it.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::common::kubectl::{start_with_kubectl, Kubectl};
+use crate::common::*;
+
+const ALICE_TOKEN: &str = "alice-s3cret";
+
+#[test]
+fn a_user_may_do_what_their_bindings_grant_and_grant_no_more() {
+    let (agent, admin) = start_with_kubectl();
+    let data = agent.path().join("var/lib/peapod");
+    std::fs::write(
+        data.join("tokens.csv"),
+        format!("{ALICE_TOKEN},alice,1002,\"dev\"\n"),
+    )
+    .unwrap();
+    let alice = Alice::new(&admin, &data);
+
+    admin.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: guarded\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: busybox\n    imagePullPolicy: Never\n    command: [sh, -c, 'echo hello from guarded; sleep 3600']\n",
+    );
+    agent.wait_running("guarded");
+    let uid = agent.uid("guarded");
+
+    denied_until_bound(&admin, &alice);
+    aggregated_into_view(&admin, &alice);
+    escalation_refused_until_bind(&admin, &alice);
+
+    admin.ok(&["delete", "pod", "guarded", "--timeout=60s"]);
+    agent.leak_check(&uid);
+}
+
+/// kubectl as alice: the admin's kubeconfig with her token instead of the certificate.
+struct Alice<'a> {
+    kubectl: &'a Kubectl,
+    kubeconfig: PathBuf,
+}
+
+impl<'a> Alice<'a> {
+    fn new(admin: &'a Kubectl, data: &Path) -> Alice<'a> {
+        let admin_config = std::fs::read_to_string(data.join("kubeconfig.yaml")).unwrap();
+        let mut config: serde_json::Value = serde_yaml_ng::from_str(&admin_config).unwrap();
+        config["users"][0]["user"] = serde_json::json!({"token": ALICE_TOKEN});
+        let kubeconfig = data.join("alice.kubeconfig");
+        std::fs::write(&kubeconfig, serde_json::to_string(&config).unwrap()).unwrap();
+        Alice {
+            kubectl: admin,
+            kubeconfig,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--kubeconfig", self.kubeconfig.to_str().unwrap()];
+        all.extend(args);
+        self.kubectl.run(&all, None)
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "alice: kubectl {}: {}",
+            args.join(" "),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    }
+
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "alice: kubectl {} should fail: {}",
+            args.join(" "),
+            text(&out.stdout)
+        );
+        text(&out.stderr)
+    }
+
+    /// `kubectl auth can-i` as alice: its answer, which its exit code must agree with.
+    fn can_i(&self, args: &[&str]) -> String {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args);
+        let out = self.run(&all);
+        let answer = text(&out.stdout).trim().to_owned();
+        assert_eq!(
+            out.status.success(),
+            answer == "yes",
+            "can-i {args:?}: {answer} {}",
+            text(&out.stderr)
+        );
+        answer
+    }
+}
+
+fn denied_until_bound(admin: &Kubectl, alice: &Alice) {
+    assert_eq!(
+        alice.ok(&[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}"
+        ]),
+        "alice"
+    );
+    let refused = alice.fails(&["get", "pods"]);
+    assert!(
+        refused.contains(r#"Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default""#),
+        "{refused}"
+    );
+    let logs = alice.fails(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/pods/guarded/log",
+    ]);
+    assert!(
+        logs.contains(r#"pods "guarded" is forbidden: User "alice" cannot get resource "pods/log" in API group "" in the namespace "default""#),
+        "{logs}"
+    );
+    assert_eq!(alice.can_i(&["list", "pods"]), "no");
+
+    admin.ok(&[
+        "create",
+        "role",
+        "pod-reader",
+        "--verb=get,list,watch",
+        "--resource=pods,pods/log",
+    ]);
+    admin.ok(&[
+        "create",
+        "rolebinding",
+        "alice-reads",
+        "--role=pod-reader",
+        "--user=alice",
+    ]);
+    let table = admin.ok(&["get", "roles,rolebindings"]);
+    assert!(
+        table.contains("role.rbac.authorization.k8s.io/pod-reader"),
+        "{table}"
+    );
+    let binding_row = table
+        .lines()
+        .find(|l| l.starts_with("rolebinding.rbac.authorization.k8s.io/alice-reads"))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(binding_row.contains("Role/pod-reader"), "{table}");
+    let wide = admin.ok(&["get", "rolebinding", "alice-reads", "-o", "wide"]);
+    assert!(
+        wide.lines().nth(1).is_some_and(|row| row.contains("alice")),
+        "{wide}"
+    );
+    let described = admin.ok(&["describe", "role", "pod-reader"]);
+    assert!(
+        described.contains("pods/log") && described.contains("[get list watch]"),
+        "{described}"
+    );
+    let cluster_roles = admin.ok(&["get", "clusterroles"]);
+    for role in [
+        "cluster-admin",
+        "admin",
+        "edit",
+        "view",
+        "system:basic-user",
+        "system:discovery",
+    ] {
+        assert!(
+            cluster_roles
+                .lines()
+                .any(|l| l.split_whitespace().next() == Some(role)),
+            "{role}: {cluster_roles}"
+        );
+    }
+
+    let pods = alice.ok(&["get", "pods", "-o", "name"]);
+    assert_eq!(pods.trim(), "pod/guarded");
+    assert!(alice
+        .ok(&["logs", "guarded"])
+        .contains("hello from guarded"));
+    assert_eq!(alice.can_i(&["list", "pods"]), "yes");
+    assert_eq!(alice.can_i(&["get", "pods/log"]), "yes");
+    assert_eq!(alice.can_i(&["delete", "pods"]), "no");
+    assert_eq!(alice.can_i(&["list", "pods", "-n", "kube-system"]), "no");
+    let list = alice.ok(&["auth", "can-i", "--list"]);
+    let pods_row = list
+        .lines()
+        .find(|l| l.starts_with("pods "))
+        .unwrap_or_else(|| panic!("{list}"));
+    assert!(pods_row.ends_with("[get list watch]"), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("selfsubjectaccessreviews.authorization.k8s.io")),
+        "{list}"
+    );
+    let refused = alice.fails(&["delete", "pod", "guarded"]);
+    assert!(
+        refused.contains(r#"User "alice" cannot delete resource "pods""#),
+        "{refused}"
+    );
+}
+
+fn aggregated_into_view(admin: &Kubectl, alice: &Alice) {
+    admin.ok(&[
+        "create",
+        "rolebinding",
+        "alice-views",
+        "--clusterrole=view",
+        "--user=alice",
+    ]);
+    assert_eq!(alice.can_i(&["list", "configmaps"]), "yes");
+    assert_eq!(alice.can_i(&["list", "secrets"]), "no");
+    admin.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: secret-reader\n  labels:\n    rbac.authorization.k8s.io/aggregate-to-view: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [list]\n",
+    );
+    assert_eq!(alice.can_i(&["list", "secrets"]), "yes");
+    // The aggregation controller writes the rules into view, as kubectl shows them.
+    wait_until(Duration::from_secs(10), "secrets in view's rules", || {
+        admin.json(&["get", "clusterrole", "view"])["rules"]
+            .as_array()
+            .is_some_and(|rules| rules.iter().any(|r| r["resources"] == json!(["secrets"])))
+    });
+    let described = admin.ok(&["describe", "clusterrole", "view"]);
+    assert!(
+        described
+            .lines()
+            .any(|l| l.trim_start().starts_with("secrets ")),
+        "{described}"
+    );
+    assert_eq!(alice.can_i(&["list", "secrets", "-n", "kube-system"]), "no");
+}
+
+fn escalation_refused_until_bind(admin: &Kubectl, alice: &Alice) {
+    admin.ok(&[
+        "create",
+        "role",
+        "binding-maker",
+        "--verb=create",
+        "--resource=rolebindings.rbac.authorization.k8s.io",
+    ]);
+    admin.ok(&[
+        "create",
+        "rolebinding",
+        "alice-binds",
+        "--role=binding-maker",
+        "--user=alice",
+    ]);
+    let refused = alice.fails(&[
+        "create",
+        "rolebinding",
+        "alice-admin",
+        "--clusterrole=admin",
+        "--user=alice",
+    ]);
+    assert!(
+        refused.contains(r#"error: failed to create rolebinding: rolebindings.rbac.authorization.k8s.io "alice-admin" is forbidden: user "alice" (groups=["dev" "system:authenticated"]) is attempting to grant RBAC permissions not currently held:"#),
+        "{refused}"
+    );
+    assert!(refused.contains(r#"{APIGroups:[""], Resources:["pods"], Verbs:["create" "delete" "deletecollection" "patch" "update"]}"#), "{refused}");
+    // A role she holds all of binds without `bind`.
+    alice.ok(&[
+        "create",
+        "rolebinding",
+        "alice-reads-again",
+        "--role=pod-reader",
+        "--user=alice",
+    ]);
+
+    admin.ok(&[
+        "create",
+        "role",
+        "admin-binder",
+        "--verb=bind",
+        "--resource=clusterroles.rbac.authorization.k8s.io",
+        "--resource-name=admin",
+    ]);
+    admin.ok(&[
+        "create",
+        "rolebinding",
+        "alice-binds-admin",
+        "--role=admin-binder",
+        "--user=alice",
+    ]);
+    alice.ok(&[
+        "create",
+        "rolebinding",
+        "alice-admin",
+        "--clusterrole=admin",
+        "--user=alice",
+    ]);
+    assert_eq!(alice.can_i(&["delete", "pods"]), "yes");
+    assert_eq!(alice.can_i(&["delete", "pods", "-n", "kube-system"]), "no");
+}
