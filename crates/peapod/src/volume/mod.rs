@@ -97,11 +97,7 @@ pub fn prepare(
     sources: &Sources,
 ) -> Result<HashMap<String, HostVolume>, VolumeError> {
     perms::ensure_dir(pod_data_dir, perms::POD_DATA)?;
-    let volumes = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_deref())
-        .unwrap_or_default();
+    let volumes = pod_volumes(pod);
     let fs_group = FsGroup::of(pod);
     volumes
         .iter()
@@ -238,14 +234,17 @@ fn write_api_data(
         .map_err(|err| set_up_failed(volume, err.into()))
 }
 
+fn pod_volumes(pod: &Pod) -> &[Volume] {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_deref())
+        .unwrap_or_default()
+}
+
 /// kubelet's remount of the API-data volumes on a pod sync: each volume already set up gets
 /// its payload again, written only where it changed. Returns the failures (FailedMount).
 pub fn refresh(pod: &Pod, pod_data_dir: &Path, sources: &Sources) -> Vec<VolumeError> {
-    let volumes = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_deref())
-        .unwrap_or_default();
+    let volumes = pod_volumes(pod);
     let fs_group = FsGroup::of(pod);
     let mut failures = Vec::new();
     for volume in volumes {

@@ -257,8 +257,10 @@ impl Worker {
             if let Some(wait) = self.ensure_sandbox(pod).await {
                 return Some(deadline_left.map_or(wait, |left| left.min(wait)));
             }
+        } else {
+            // A sandbox set up in this pass had its volumes written just now.
+            self.refresh_volumes(pod);
         }
-        self.refresh_volumes(pod);
         self.kill_failed_probes(pod, &spec).await;
         let mut wake: Option<Duration> = deadline_left;
         let mut note = |d: Option<Duration>| {
