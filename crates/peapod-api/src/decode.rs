@@ -1,12 +1,19 @@
 //! Splits a manifest stream (multi-document YAML, or one or more concatenated JSON
-//! objects) into object documents, expanding `kind: List`.
+//! objects) into object documents, expanding `kind: List`. YAML becomes the JSON that
+//! sigs.k8s.io/yaml makes of it, as for kubectl and kube-apiserver: YAML 1.1 plain scalars.
 
 mod duplicates;
 mod nesting;
+mod source;
+pub(crate) mod yaml11;
 
 use serde_json::Value;
 
 pub use duplicates::{DuplicateField, Tracked};
+pub use yaml11::ConversionError;
+
+use duplicates::YamlValueError;
+use source::Source;
 
 /// One object document from a manifest stream; `index` is its 0-based position
 /// among the returned documents.
@@ -39,6 +46,12 @@ pub enum DecodeError {
         column: usize,
         message: String,
     },
+    /// YAML that sigs.k8s.io/yaml cannot write as JSON.
+    #[error("document {document}: {error}")]
+    Conversion {
+        document: usize,
+        error: ConversionError,
+    },
     #[error("document {document}: expected an object, got {found}")]
     NotAnObject {
         document: usize,
@@ -64,6 +77,7 @@ impl DecodeError {
             DecodeError::Yaml { document, .. }
             | DecodeError::YamlNoLocation { document, .. }
             | DecodeError::Json { document, .. }
+            | DecodeError::Conversion { document, .. }
             | DecodeError::NotAnObject { document, .. }
             | DecodeError::ListItemNotAnObject { document, .. }
             | DecodeError::ListItemsNotArray { document, .. } => *document,
@@ -124,9 +138,13 @@ fn split_json(input: &[u8]) -> Result<Sources, DecodeError> {
 
 fn split_yaml(input: &[u8]) -> Result<Sources, DecodeError> {
     nesting::check(input).map_err(too_deep)?;
+    let source = Source::new(input);
     let mut values = Vec::new();
     for (document, de) in serde_yaml_ng::Deserializer::from_slice(input).enumerate() {
-        let tracked = Tracked::deserialize_yaml(de).map_err(|e| yaml_error(document, &e))?;
+        let tracked = Tracked::deserialize_yaml(de, &source).map_err(|e| match e {
+            YamlValueError::Parse(e) => yaml_error(document, &e),
+            YamlValueError::Conversion(error) => DecodeError::Conversion { document, error },
+        })?;
         if !tracked.value.is_null() {
             values.push((document, tracked));
         }
@@ -349,6 +367,18 @@ mod tests {
             "{err}"
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn yaml_is_read_as_kubernetes_reads_it_in_every_document() {
+        let input = "kind: Pod\nmode: 0400\n---\nkind: Pod\nmode: '0400'\nready: yes\n---\nkind: Pod\nx: .nan\n";
+        let err = decode_documents(input.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), "document 2: json: unsupported value: NaN");
+        assert_eq!(err.document(), 2);
+        let docs = decode_documents(&input.as_bytes()[..input.rfind("---").unwrap()]).unwrap();
+        assert_eq!(docs[0].value["mode"], 256);
+        assert_eq!(docs[1].value["mode"], "0400");
+        assert_eq!(docs[1].value["ready"], true);
     }
 
     #[test]

@@ -13,3 +13,4 @@ pub mod selector;
 pub mod support;
 pub mod validation;
 pub mod warnings;
+pub mod yaml_output;

@@ -179,9 +179,13 @@ const VOLUME: Node = Object(&[
     ),
 ]);
 
-/// Projected sources peapod writes; serviceAccountToken and clusterTrustBundle warn.
-const VOLUME_PROJECTION: Node =
-    Object(&[("configMap", Leaf), ("secret", Leaf), ("downwardAPI", Leaf)]);
+/// Projected sources peapod writes; clusterTrustBundle (alpha, off by default in 1.32) warns.
+const VOLUME_PROJECTION: Node = Object(&[
+    ("configMap", Leaf),
+    ("secret", Leaf),
+    ("downwardAPI", Leaf),
+    ("serviceAccountToken", Leaf),
+]);
 
 /// The downward-API field paths peapod can resolve for env values.
 pub const SUPPORTED_ENV_FIELD_PATHS: &[&str] = &[
@@ -348,7 +352,7 @@ mod tests {
                     ]
                 }],
                 "volumes": [{"name": "v", "projected": {"sources": [
-                    {"configMap": {"name": "cm"}}, {"serviceAccountToken": {"path": "t"}}
+                    {"configMap": {"name": "cm"}}, {"clusterTrustBundle": {"path": "t", "name": "b"}}
                 ]}}]
             }
         });
@@ -360,7 +364,7 @@ mod tests {
                 "spec.affinity: not supported by peapod, ignored",
                 "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
                 "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
-                "spec.volumes[0].projected.sources[1].serviceAccountToken: not supported by peapod, ignored",
+                "spec.volumes[0].projected.sources[1].clusterTrustBundle: not supported by peapod, ignored",
             ]
         );
     }

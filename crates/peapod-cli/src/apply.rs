@@ -258,8 +258,63 @@ fn overlay(live: &serde_json::Value, manifest: &serde_json::Value) -> serde_json
             fields.entry(field).or_insert(value);
         }
     }
+    keep_token_volume(&live["spec"], &mut spec);
     candidate["spec"] = spec;
     candidate
+}
+
+/// The `kube-api-access-` volume ServiceAccount admission added, and its mounts, stay where the
+/// manifest has none of that name.
+fn keep_token_volume(live: &serde_json::Value, spec: &mut serde_json::Value) {
+    let is_token_volume = |name: &str| name.starts_with("kube-api-access-");
+    let Some(volume) = live["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["name"].as_str().is_some_and(is_token_volume))
+    else {
+        return;
+    };
+    let name = &volume["name"];
+    let has_own = spec["volumes"]
+        .as_array()
+        .is_some_and(|volumes| volumes.iter().any(|v| &v["name"] == name));
+    if has_own {
+        return;
+    }
+    push(&mut spec["volumes"], volume.clone());
+    for list in ["initContainers", "containers"] {
+        let live_containers = live[list].as_array().into_iter().flatten();
+        for live_container in live_containers {
+            let Some(mount) = live_container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| &m["name"] == name)
+            else {
+                continue;
+            };
+            let container = spec
+                .get_mut(list)
+                .and_then(serde_json::Value::as_array_mut)
+                .and_then(|c| c.iter_mut().find(|c| c["name"] == live_container["name"]));
+            if let Some(container) = container {
+                let taken = container["volumeMounts"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m["mountPath"] == mount["mountPath"]));
+                if !taken {
+                    push(&mut container["volumeMounts"], mount.clone());
+                }
+            }
+        }
+    }
+}
+
+fn push(list: &mut serde_json::Value, item: serde_json::Value) {
+    match list.as_array_mut() {
+        Some(items) => items.push(item),
+        None => *list = serde_json::Value::Array(vec![item]),
+    }
 }
 
 fn resource_version(object: &serde_json::Value) -> String {

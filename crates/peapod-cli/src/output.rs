@@ -15,9 +15,10 @@ pub fn json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// YAML as kubectl prints it (keys sorted, block style).
+/// YAML as kubectl prints it (keys sorted, block style, strings YAML 1.1 would read as
+/// another type quoted).
 pub fn yaml(value: &Value) -> String {
-    serde_yaml_ng::to_string(value).unwrap_or_default()
+    peapod_api::yaml_output::to_yaml(value).unwrap_or_default()
 }
 
 /// kubectl's wrapper for zero or several objects.

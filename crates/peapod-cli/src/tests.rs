@@ -3,6 +3,7 @@
 pub mod fake;
 mod kinds;
 mod streams;
+mod yaml11;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use peapod_image::registry::{PullError, PullEvent, Puller, RegistryConfig};
+use peapod_image::registry::{Credentials, PullError, PullEvent, Puller, RegistryConfig};
 use peapod_image::{Image, ImageStore};
 use registry::Registry;
 
@@ -309,6 +309,68 @@ async fn htpasswd_registry_needs_the_right_credentials() {
     write_auth("alice", "s3cret");
     let (image, _) = pull_ok(&s, &reference).await;
     assert_runs(&s.store, &image);
+}
+
+#[tokio::test]
+async fn credentials_are_tried_in_order_the_pods_before_the_nodes() {
+    let reg = Registry::start_with_htpasswd("alice", "s3cret");
+    busybox_pushed(&reg, "private:1", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let auth_file = dir.path().join("config.json");
+    let node_entry = |user: &str, pass: &str| {
+        let json = format!(
+            r#"{{"auths": {{"{}": {{"username": "{user}", "password": "{pass}"}}}}}}"#,
+            reg.addr()
+        );
+        std::fs::write(&auth_file, json).unwrap();
+    };
+    let s = store_with(RegistryConfig {
+        auth_file: Some(auth_file.clone()),
+        ..RegistryConfig::default()
+    });
+    let reference = format!("{}/private:1", reg.addr());
+    let creds = |user: &str, pass: &str| Credentials {
+        username: user.into(),
+        password: pass.into(),
+    };
+    let noop = |_: PullEvent| {};
+
+    // Two wrong credentials: both tried, one message for the two identical refusals.
+    node_entry("alice", "wrong");
+    let err = s
+        .puller
+        .pull_with(&reference, &[creds("bob", "nope")], &noop)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PullError::Attempts(e) if e.len() == 2),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("401 Unauthorized"), "{err}");
+    assert!(!err.to_string().starts_with('['), "{err}");
+
+    // A wrong one first, then the pod's right one: the pull goes ahead.
+    let image = s
+        .puller
+        .pull_with(
+            &reference,
+            &[creds("bob", "nope"), creds("alice", "s3cret")],
+            &noop,
+        )
+        .await
+        .unwrap();
+    assert_runs(&s.store, &image);
+
+    // The node's right credentials after the pod's wrong ones.
+    node_entry("alice", "s3cret");
+    s.puller
+        .pull_with(&reference, &[creds("bob", "nope")], &noop)
+        .await
+        .unwrap();
+
+    // An explicit anonymous pull ignores the node's file.
+    let err = s.puller.pull_as(&reference, None, &noop).await.unwrap_err();
+    assert!(matches!(err, PullError::Unauthorized { .. }), "{err:?}");
 }
 
 #[tokio::test]

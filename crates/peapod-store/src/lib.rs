@@ -22,6 +22,7 @@ mod writer;
 pub use db::DATABASE_MODE;
 pub use error::StoreError;
 pub use key::ResourceKey;
+pub use meta::generate_name;
 pub use list::{ListOptions, Predicate, RawList};
 pub use options::{DeleteOptionsRaw, Deleted, Updated, WriteOptions};
 pub use store::{Store, StoreOptions};

@@ -43,7 +43,7 @@ pub(crate) fn prepare_create(value: &mut Value, now: Timestamp) {
 }
 
 /// `generateName` + 5 random characters, the prefix cut so the result stays a valid name.
-pub(crate) fn generate_name(prefix: &str) -> String {
+pub fn generate_name(prefix: &str) -> String {
     let keep = prefix
         .char_indices()
         .map(|(at, c)| at + c.len_utf8())

@@ -164,6 +164,12 @@ impl Pki {
     }
 }
 
+/// The cluster CA's certificate (PEM), made under `dir` if there is none yet.
+pub fn cluster_ca_pem(dir: &Path) -> Result<String, CertError> {
+    perms::ensure_dir(dir, TLS_DIR_MODE)?;
+    Ok(load_or_create_ca(dir, OffsetDateTime::now_utc())?.cert_pem)
+}
+
 fn load_or_create_ca(dir: &Path, now: OffsetDateTime) -> Result<KeyedCert, CertError> {
     let (cert_path, key_path) = (pem_path(dir, CA, "crt"), pem_path(dir, CA, "key"));
     match (read_optional(&cert_path)?, read_optional(&key_path)?) {

@@ -226,7 +226,7 @@ pub fn object_response(code: StatusCode, object: &Value, output: &Output) -> Res
     };
     let (bytes, content_type) = match (output, protobuf) {
         (_, Some(bytes)) => (bytes, output.content_type()),
-        (Output::Yaml, _) => match serde_yaml_ng::to_string(object) {
+        (Output::Yaml, _) => match peapod_api::yaml_output::to_yaml(object) {
             Ok(text) => (text.into_bytes(), "application/yaml"),
             Err(err) => return ApiError::internal(err.to_string()).into_response(),
         },

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::Keyring;
+
 /// containerd's default `max_concurrent_downloads`.
 pub const DEFAULT_MAX_CONCURRENT_DOWNLOADS: usize = 3;
 
@@ -16,7 +18,6 @@ const ENV_AUTH_FILE: &str = "PEAPOD_REGISTRY_AUTH_FILE";
 const ENV_MAX_DOWNLOADS: &str = "PEAPOD_MAX_CONCURRENT_DOWNLOADS";
 /// kubelet reads `<--root-dir>/config.json`; peapod's data dir plays that role.
 const AUTH_FILE_NAME: &str = "config.json";
-const DOCKER_HUB_HOSTS: [&str; 3] = ["docker.io", "index.docker.io", "registry-1.docker.io"];
 
 /// Why the registry configuration or the credentials file is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -102,18 +103,16 @@ impl RegistryConfig {
                 .any(|entry| entry == registry || (!has_port(entry) && entry == host))
     }
 
-    /// The credentials for `registry` from the auth file, read now so that edits apply
-    /// without a restart. None without a file or an entry.
-    pub fn credentials_for(
-        &self,
-        registry: &str,
-    ) -> Result<Option<Credentials>, RegistryConfigError> {
+    /// The node's keyring: the auth file's credentials, read now so that edits apply without
+    /// a restart. Empty without a file.
+    pub fn node_keyring(&self) -> Result<Keyring, RegistryConfigError> {
+        let mut keyring = Keyring::default();
         let Some(path) = &self.auth_file else {
-            return Ok(None);
+            return Ok(keyring);
         };
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keyring),
             Err(source) => {
                 return Err(RegistryConfigError::Read {
                     path: path.clone(),
@@ -121,10 +120,9 @@ impl RegistryConfig {
                 })
             }
         };
-        DockerConfig::parse(&bytes)
-            .map_err(|e| e.with_path(path))?
-            .lookup(registry)
-            .map_err(|e| e.with_path(path))
+        let config = DockerConfig::parse(&bytes).map_err(|e| e.with_path(path))?;
+        keyring.add(&config).map_err(|e| e.with_path(path))?;
+        Ok(keyring)
     }
 }
 
@@ -181,11 +179,18 @@ fn is_loopback(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback() || ip == IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
-/// A user name and password for one registry.
+/// A user name and password for one registry. An empty user name pulls anonymously, as
+/// containerd treats an empty auth config.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+impl Credentials {
+    pub fn is_anonymous(&self) -> bool {
+        self.username.is_empty()
+    }
 }
 
 impl std::fmt::Debug for Credentials {
@@ -197,7 +202,7 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A docker config.json: `{"auths": {"host[:port]" | "https://host/...": {"auth":
+/// A docker config.json: `{"auths": {"host[:port][/path]" | "https://host/...": {"auth":
 /// base64(user:pass)} | {"username", "password"}}}`. Other keys (credHelpers, ...) are ignored.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct DockerConfig {
@@ -222,36 +227,36 @@ impl std::fmt::Debug for AuthEntry {
 }
 
 impl DockerConfig {
+    /// The config.json form (also a kubernetes.io/dockerconfigjson Secret's `.dockerconfigjson`).
     pub fn parse(bytes: &[u8]) -> Result<DockerConfig, RegistryConfigError> {
         serde_json::from_slice(bytes)
             .map_err(|source| RegistryConfigError::Json { path: None, source })
     }
 
-    /// The credentials for `registry` (`host[:port]`); Docker Hub is also found under
-    /// "https://index.docker.io/v1/". Entries that cannot be decoded are skipped.
-    pub fn credentials_for(&self, registry: &str) -> Option<Credentials> {
-        self.lookup(registry).ok().flatten()
+    /// The legacy ~/.dockercfg form, the `auths` map itself (a kubernetes.io/dockercfg
+    /// Secret's `.dockercfg`).
+    pub fn parse_dockercfg(bytes: &[u8]) -> Result<DockerConfig, RegistryConfigError> {
+        serde_json::from_slice(bytes)
+            .map(|auths| DockerConfig { auths })
+            .map_err(|source| RegistryConfigError::Json { path: None, source })
     }
 
-    /// Like `credentials_for`, but an undecodable entry for `registry` is an error.
-    fn lookup(&self, registry: &str) -> Result<Option<Credentials>, RegistryConfigError> {
-        let wanted = |key: &str| {
-            let host = key_host(key);
-            host == registry
-                || (DOCKER_HUB_HOSTS.contains(&registry) && DOCKER_HUB_HOSTS.contains(&host))
-        };
-        let exact = self.auths.iter().find(|(key, _)| key_host(key) == registry);
-        let entry = exact.or_else(|| self.auths.iter().find(|(key, _)| wanted(key)));
-        let Some((_, entry)) = entry else {
-            return Ok(None);
-        };
-        entry
-            .credentials()
-            .map_err(|reason| RegistryConfigError::InvalidAuth {
-                path: None,
-                registry: registry.into(),
-                reason,
+    /// Every entry's location and credentials; like Go's unmarshalling of the file, one
+    /// undecodable `auth` makes the whole config an error.
+    pub(crate) fn entries(&self) -> Result<Vec<(&str, Credentials)>, RegistryConfigError> {
+        self.auths
+            .iter()
+            .map(|(location, entry)| {
+                entry
+                    .credentials()
+                    .map(|c| (location.as_str(), c))
+                    .map_err(|reason| RegistryConfigError::InvalidAuth {
+                        path: None,
+                        registry: location.clone(),
+                        reason,
+                    })
             })
+            .collect()
     }
 }
 
@@ -274,39 +279,44 @@ impl RegistryConfigError {
     }
 }
 
-/// The `host[:port]` of an auths key, which may be a URL (`https://index.docker.io/v1/`).
-fn key_host(key: &str) -> &str {
-    let rest = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    rest.split('/').next().unwrap_or(rest)
-}
-
 impl AuthEntry {
-    fn credentials(&self) -> Result<Option<Credentials>, String> {
-        if let Some(auth) = self.auth.as_deref().filter(|a| !a.is_empty()) {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .map_err(|e| format!("auth is not base64: {e}"))?;
-            let decoded =
-                String::from_utf8(decoded).map_err(|_| "auth is not utf-8".to_string())?;
-            let (username, password) = decoded
-                .split_once(':')
-                .ok_or_else(|| "auth is not base64(username:password)".to_string())?;
-            return Ok(Some(Credentials {
-                username: username.into(),
-                password: password.into(),
-            }));
-        }
-        match (&self.username, &self.password) {
-            (Some(username), Some(password)) => Ok(Some(Credentials {
-                username: username.clone(),
-                password: password.clone(),
-            })),
-            _ => Ok(None),
+    /// kubelet's DockerConfigEntry: `auth`, when set, overrides username and password.
+    fn credentials(&self) -> Result<Credentials, String> {
+        match self.auth.as_deref().filter(|a| !a.is_empty()) {
+            Some(auth) => decode_auth(auth),
+            None => Ok(Credentials {
+                username: self.username.clone().unwrap_or_default(),
+                password: self.password.clone().unwrap_or_default(),
+            }),
         }
     }
+}
+
+/// kubelet's decodeDockerConfigFieldAuth: padded or unpadded standard base64 of
+/// `username:password`.
+fn decode_auth(field: &str) -> Result<Credentials, String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    // Go's decoders skip newlines.
+    let field: String = field
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
+    let engine = if field.trim().ends_with('=') {
+        &STANDARD
+    } else {
+        &STANDARD_NO_PAD
+    };
+    let decoded = engine
+        .decode(&field)
+        .map_err(|e| format!("auth is not base64: {e}"))?;
+    let decoded = String::from_utf8_lossy(&decoded);
+    let (username, password) = decoded
+        .split_once(':')
+        .ok_or_else(|| "must be formatted as base64(username:password)".to_string())?;
+    Ok(Credentials {
+        username: username.into(),
+        password: password.into(),
+    })
 }
 
 #[cfg(test)]
@@ -320,11 +330,17 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(s)
     }
 
-    fn creds(user: &str, pass: &str) -> Option<Credentials> {
-        Some(Credentials {
+    fn creds(user: &str, pass: &str) -> Vec<Credentials> {
+        vec![Credentials {
             username: user.into(),
             password: pass.into(),
-        })
+        }]
+    }
+
+    fn lookup(config: &DockerConfig, image: &str) -> Vec<Credentials> {
+        let mut keyring = Keyring::default();
+        keyring.add(config).unwrap();
+        keyring.lookup(image)
     }
 
     #[test]
@@ -334,43 +350,50 @@ mod tests {
                 "{DOCKER_HUB_LEGACY_KEY}": {{"auth": "{}"}},
                 "127.0.0.1:5000": {{"username": "u", "password": "p:w"}},
                 "https://ghcr.io/v2/": {{"auth": "{}"}},
+                "unpadded.example": {{"auth": "{}"}},
                 "empty.example": {{}}
             }}, "credHelpers": {{"x": "y"}}}}"#,
             b64("hub:secret"),
-            b64("gh:tok:en")
+            b64("gh:tok:en"),
+            b64("ab:c").trim_end_matches('='),
         );
         let config = DockerConfig::parse(json.as_bytes()).unwrap();
-        assert_eq!(config.credentials_for("docker.io"), creds("hub", "secret"));
-        assert_eq!(config.credentials_for("127.0.0.1:5000"), creds("u", "p:w"));
-        assert_eq!(config.credentials_for("ghcr.io"), creds("gh", "tok:en"));
-        assert_eq!(config.credentials_for("127.0.0.1:5001"), None);
-        assert_eq!(config.credentials_for("empty.example"), None);
-        assert_eq!(config.credentials_for("quay.io"), None);
+        assert_eq!(
+            lookup(&config, "docker.io/library/busybox"),
+            creds("hub", "secret")
+        );
+        assert_eq!(lookup(&config, "127.0.0.1:5000/x"), creds("u", "p:w"));
+        assert_eq!(lookup(&config, "ghcr.io/org/app"), creds("gh", "tok:en"));
+        assert_eq!(lookup(&config, "unpadded.example/a"), creds("ab", "c"));
+        assert_eq!(lookup(&config, "127.0.0.1:5001/x"), []);
+        assert_eq!(lookup(&config, "quay.io/x"), []);
+        // An entry without credentials still matches: the pull goes anonymous.
+        let empty = lookup(&config, "empty.example/a");
+        assert!(empty.len() == 1 && empty[0].is_anonymous(), "{empty:?}");
     }
 
     #[test]
-    fn exact_docker_hub_key_wins_over_the_legacy_one() {
-        let json = format!(
-            r#"{{"auths": {{"{DOCKER_HUB_LEGACY_KEY}": {{"auth": "{}"}}, "docker.io": {{"auth": "{}"}}}}}}"#,
-            b64("old:1"),
-            b64("new:2")
-        );
-        let config = DockerConfig::parse(json.as_bytes()).unwrap();
-        assert_eq!(config.credentials_for("docker.io"), creds("new", "2"));
+    fn dockercfg_is_the_map_itself() {
+        let json = format!(r#"{{"r.example": {{"auth": "{}"}}}}"#, b64("a:b"));
+        let config = DockerConfig::parse_dockercfg(json.as_bytes()).unwrap();
+        assert_eq!(lookup(&config, "r.example/x"), creds("a", "b"));
     }
 
     #[test]
     fn bad_auth_files_are_errors() {
         assert!(DockerConfig::parse(b"{not json").is_err());
         let config = DockerConfig::parse(br#"{"auths": {"r.example": {"auth": "!!"}}}"#).unwrap();
-        assert!(config.lookup("r.example").is_err());
-        assert_eq!(config.credentials_for("r.example"), None);
+        assert!(Keyring::default().add(&config).is_err());
         let no_colon = format!(
             r#"{{"auths": {{"r.example": {{"auth": "{}"}}}}}}"#,
             b64("x")
         );
         let config = DockerConfig::parse(no_colon.as_bytes()).unwrap();
-        assert!(config.lookup("r.example").is_err());
+        let err = Keyring::default().add(&config).unwrap_err().to_string();
+        assert!(
+            err.contains("must be formatted as base64(username:password)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -381,18 +404,18 @@ mod tests {
             auth_file: Some(path.clone()),
             ..RegistryConfig::default()
         };
-        assert_eq!(config.credentials_for("r.example").unwrap(), None);
+        assert_eq!(config.node_keyring().unwrap().lookup("r.example/x"), []);
         std::fs::write(
             &path,
             r#"{"auths": {"r.example": {"username": "a", "password": "b"}}}"#,
         )
         .unwrap();
         assert_eq!(
-            config.credentials_for("r.example").unwrap(),
+            config.node_keyring().unwrap().lookup("r.example/x"),
             creds("a", "b")
         );
         std::fs::write(&path, "[").unwrap();
-        let err = config.credentials_for("r.example").unwrap_err().to_string();
+        let err = config.node_keyring().unwrap_err().to_string();
         assert!(err.contains(&path.display().to_string()), "{err}");
     }
 

@@ -104,12 +104,27 @@ pub enum PullError {
         #[source]
         source: ImageError,
     },
+    /// Each of several credentials failed: their errors, worded as Go's aggregate error.
+    #[error("{}", aggregate_message(.0))]
+    Attempts(Vec<PullError>),
 }
 
 impl PullError {
     /// The registry could not be reached at all (DNS failure, connection refused or timed out).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, PullError::Unreachable { .. })
+        match self {
+            PullError::Unreachable { .. } => true,
+            PullError::Attempts(errors) => errors.iter().all(PullError::is_unreachable),
+            _ => false,
+        }
+    }
+
+    /// The one error, or all of them (kubelet's utilerrors.NewAggregate).
+    pub(crate) fn aggregate(mut errors: Vec<PullError>) -> PullError {
+        match errors.len() {
+            1 => errors.pop().expect("one error"),
+            _ => PullError::Attempts(errors),
+        }
     }
 
     pub(crate) fn io(reference: &str, path: PathBuf, source: std::io::Error) -> PullError {
@@ -230,6 +245,20 @@ impl PullError {
             what: what.into(),
             detail: chain(error),
         }
+    }
+}
+
+/// Go's aggregate message: distinct messages in order, bracketed when more than one.
+fn aggregate_message(errors: &[PullError]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for message in errors.iter().map(PullError::to_string) {
+        if !seen.contains(&message) {
+            seen.push(message);
+        }
+    }
+    match seen.len() {
+        1 => seen.remove(0),
+        _ => format!("[{}]", seen.join(", ")),
     }
 }
 
@@ -363,6 +392,30 @@ mod tests {
         let err = PullError::resolving(REF, "127.0.0.1:5000", server);
         assert!(matches!(err, PullError::Resolve { .. }), "{err:?}");
         assert!(err.to_string().contains("503"), "{err}");
+    }
+
+    #[test]
+    fn failed_attempts_aggregate_as_go_does() {
+        let denied = |detail: &str| PullError::Unauthorized {
+            reference: REF.into(),
+            detail: detail.into(),
+        };
+        let one = PullError::aggregate(vec![denied("a")]);
+        assert!(matches!(one, PullError::Unauthorized { .. }));
+        let same = PullError::aggregate(vec![denied("a"), denied("a")]);
+        assert_eq!(same.to_string(), denied("a").to_string());
+        let two = PullError::aggregate(vec![denied("a"), denied("b"), denied("a")]);
+        assert_eq!(
+            two.to_string(),
+            format!("[{}, {}]", denied("a"), denied("b"))
+        );
+        assert!(!two.is_unreachable());
+        let unreachable = || PullError::Unreachable {
+            reference: REF.into(),
+            host: "h".into(),
+            detail: "d".into(),
+        };
+        assert!(PullError::aggregate(vec![unreachable(), unreachable()]).is_unreachable());
     }
 
     #[test]

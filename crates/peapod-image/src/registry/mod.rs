@@ -1,9 +1,11 @@
 //! Pulls images from OCI distribution registries into the image store, with oci-client:
-//! reference resolution to this host's platform, credentials from a docker config.json, and
-//! verified, concurrent blob downloads committed to the store atomically.
+//! reference resolution to this host's platform, credentials found as the kubelet's keyring
+//! finds them (a pod's pull secrets, then the node's docker config.json), and verified,
+//! concurrent blob downloads committed to the store atomically.
 
 mod config;
 mod error;
+mod keyring;
 mod pull;
 
 use std::sync::Arc;
@@ -15,6 +17,7 @@ pub use config::{
     DEFAULT_MAX_CONCURRENT_DOWNLOADS,
 };
 pub use error::PullError;
+pub use keyring::{fingerprint, Keyring};
 
 use crate::{Image, ImageStore};
 
@@ -57,7 +60,7 @@ pub struct LayerInfo {
 /// How many bytes of a layer may arrive between two progress events.
 pub const PROGRESS_STEP: u64 = 64 * 1024;
 
-/// Pulls images into one store. Cheap to clone; each pull reads the credentials file anew.
+/// Pulls images into one store. Cheap to clone; each pull reads the node's auth file anew.
 #[derive(Debug, Clone)]
 pub struct Puller {
     store: ImageStore,
@@ -74,23 +77,90 @@ impl Puller {
         }
     }
 
-    /// Pulls `reference` (normalized first) for the host platform: fetches only the blobs the
-    /// store lacks, verifies each blob's digest and size, unpacks layers, and records the
-    /// image under the normalized reference. Emits progress through `progress`.
+    /// Pulls `reference` with the node's credentials for it, as [`Puller::pull_with`] does
+    /// without credentials of its own.
     pub async fn pull(
         &self,
         reference: &str,
         progress: &(dyn Fn(PullEvent) + Send + Sync),
     ) -> Result<Image, PullError> {
-        let parsed =
-            crate::reference::parse(reference).map_err(|source| PullError::InvalidReference {
-                reference: reference.into(),
-                source,
-            })?;
-        pull::Session::new(&self.store, &self.config, &self.clients, &parsed, progress)?
-            .run()
+        self.pull_with(reference, &[], progress).await
+    }
+
+    /// kubelet's PullImage: tries `first` (a pod's pull-secret credentials for this image),
+    /// then every credential the node's auth file has for it, in order, until one pulls; the
+    /// errors of all when none does. No credential at all is an anonymous pull.
+    pub async fn pull_with(
+        &self,
+        reference: &str,
+        first: &[Credentials],
+        progress: &(dyn Fn(PullEvent) + Send + Sync),
+    ) -> Result<Image, PullError> {
+        let parsed = parse(reference)?;
+        let (node, node_error) = match self.config.node_keyring() {
+            Ok(keyring) => (keyring.lookup(&parsed.name()), None),
+            Err(source) => {
+                let reference = parsed.normalized();
+                (Vec::new(), Some(PullError::Config { reference, source }))
+            }
+        };
+        let candidates: Vec<&Credentials> = first.iter().chain(&node).collect();
+        if candidates.is_empty() {
+            return match node_error {
+                Some(err) => Err(err),
+                None => self.attempt(&parsed, None, progress).await,
+            };
+        }
+        let mut errors = Vec::new();
+        for credentials in candidates {
+            match self.attempt(&parsed, Some(credentials), progress).await {
+                Ok(image) => return Ok(image),
+                Err(err) => errors.push(err),
+            }
+        }
+        errors.extend(node_error);
+        Err(PullError::aggregate(errors))
+    }
+
+    /// Pulls `reference` with exactly `credentials` (None: anonymously), whatever the auth
+    /// file holds.
+    pub async fn pull_as(
+        &self,
+        reference: &str,
+        credentials: Option<&Credentials>,
+        progress: &(dyn Fn(PullEvent) + Send + Sync),
+    ) -> Result<Image, PullError> {
+        self.attempt(&parse(reference)?, credentials, progress)
             .await
     }
+
+    /// One pull of `reference` (normalized first) for the host platform: fetches only the
+    /// blobs the store lacks, verifies each blob's digest and size, unpacks layers, and
+    /// records the image under the normalized reference. Emits progress through `progress`.
+    async fn attempt(
+        &self,
+        reference: &crate::reference::Reference,
+        credentials: Option<&Credentials>,
+        progress: &(dyn Fn(PullEvent) + Send + Sync),
+    ) -> Result<Image, PullError> {
+        pull::Session::new(
+            &self.store,
+            &self.config,
+            &self.clients,
+            reference,
+            credentials,
+            progress,
+        )?
+        .run()
+        .await
+    }
+}
+
+fn parse(reference: &str) -> Result<crate::reference::Reference, PullError> {
+    crate::reference::parse(reference).map_err(|source| PullError::InvalidReference {
+        reference: reference.into(),
+        source,
+    })
 }
 
 #[cfg(test)]

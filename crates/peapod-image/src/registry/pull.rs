@@ -117,15 +117,11 @@ impl<'a> Session<'a> {
         config: &RegistryConfig,
         clients: &Clients,
         reference: &Reference,
+        credentials: Option<&Credentials>,
         progress: Progress<'a>,
     ) -> Result<Session<'a>, PullError> {
         let name = reference.normalized();
-        let credentials = config
-            .credentials_for(&reference.registry)
-            .map_err(|source| PullError::Config {
-                reference: name.clone(),
-                source,
-            })?;
+        let credentials = credentials.filter(|c| !c.is_anonymous()).cloned();
         let key = ClientKey {
             registry: reference.registry.clone(),
             plain_http: config.is_plain_http(&reference.registry),

@@ -1,9 +1,10 @@
 //! Who a request comes from, as kube-apiserver's authenticators decide it: a client
 //! certificate our CA issued (CN the user, O the groups), else a bearer token of the token
-//! file or a service account token the API server issued; without credentials only the public health and version paths may be read (kube's
-//! `system:public-info-viewer`), and everything else gets 401. Requests on the root-only Unix
-//! socket are the admin's. The user goes into the request's extensions for the handlers, and
-//! into the response's for the audit log.
+//! file or a service account token the API server issued (bound, or the legacy token of a
+//! token Secret); without credentials only the public health and version paths may be read
+//! (kube's `system:public-info-viewer`), and everything else gets 401. Requests on the
+//! root-only Unix socket are the admin's. The user goes into the request's extensions for the
+//! handlers, and into the response's for the audit log.
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use peapod_apis::core::v1::serviceaccount::legacy_token::{self, LegacyTokenError};
 use peapod_apis::core::v1::serviceaccount::token::{self, TokenError, TokenSigner};
 use peapod_apiserver::authn::User;
 use peapod_store::Store;
@@ -80,7 +82,7 @@ impl Authenticator {
         let now = jiff::Timestamp::now();
         let claims = match accounts.signer.verify(token, now) {
             Ok(claims) => claims,
-            Err(TokenError::Foreign(_)) => return None,
+            Err(TokenError::Foreign(_)) => return legacy_service_account(accounts, token).await,
             Err(err) => {
                 tracing::info!(%err, "refused a service account token");
                 return None;
@@ -99,6 +101,40 @@ impl Authenticator {
                 tracing::warn!(%err, "checking a service account token");
                 None
             }
+        }
+    }
+}
+
+/// The service account a legacy token of a token Secret names, if the Secret still holds it.
+async fn legacy_service_account(accounts: &ServiceAccountTokens, token: &str) -> Option<User> {
+    let claims = match legacy_token::verify(&accounts.signer, token) {
+        Ok(claims) => claims,
+        Err(LegacyTokenError::Foreign(_)) => return None,
+        Err(err) => {
+            tracing::info!(%err, "refused a legacy service account token");
+            return None;
+        }
+    };
+    let (store, token) = (accounts.store.clone(), token.to_owned());
+    let now = jiff::Timestamp::now();
+    let checked = tokio::task::spawn_blocking(move || {
+        legacy_token::authenticate(&claims, &token, &store, now)
+    })
+    .await;
+    match checked {
+        Ok(Ok(login)) => {
+            if let Some(err) = login.unrecorded {
+                tracing::warn!(%err, "labelling a legacy service account token's last use");
+            }
+            Some(login.user)
+        }
+        Ok(Err(err)) => {
+            tracing::info!(%err, "refused a legacy service account token");
+            None
+        }
+        Err(err) => {
+            tracing::warn!(%err, "checking a legacy service account token");
+            None
         }
     }
 }

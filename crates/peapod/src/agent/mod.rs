@@ -20,6 +20,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
 use peapod_image::registry::{Puller, RegistryConfig};
 use peapod_image::ImageStore;
 use peapod_net::{Network, NetworkConfig};
@@ -33,11 +34,13 @@ use crate::controllers::cluster_role_aggregation::ClusterRoleAggregation;
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
 use crate::controllers::root_ca_publisher::RootCaPublisher;
+use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
 use crate::kubelet::node_status::{self, NodeConfig};
+use crate::kubelet::service_account_tokens::TokenManager;
 use crate::kubelet::{Context, Kubelet};
 use crate::paths::Paths;
 use crate::perms;
@@ -97,7 +100,10 @@ pub struct Agent {
     listener: tokio::net::UnixListener,
     https: Option<https::HttpsListener>,
     /// The CA certificate (PEM) clients of the HTTPS listener verify it with.
-    ca_pem: Option<String>,
+    /// The cluster CA (PEM), published in every namespace as kube-root-ca.crt.
+    ca_pem: String,
+    /// The key service account tokens are signed with.
+    signer: Arc<TokenSigner>,
     image_gc: ImageGcPolicy,
     eviction: crate::kubelet::eviction::EvictionPolicy,
 }
@@ -126,6 +132,7 @@ impl Agent {
             }
             None => None,
         };
+        let paths_tls_dir = paths.tls_dir();
         let store = Store::open(&paths.database())?;
         bootstrap::ensure_namespaces(&store)?;
         let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
@@ -145,7 +152,7 @@ impl Agent {
             image_manager: Arc::new(ImageManager::new(images.clone(), puller)),
             node_name: node_name(),
         });
-        let api_server = api::api_server(&node_api, signer);
+        let api_server = api::api_server(&node_api, signer.clone());
         let app = api::router(node_api.clone(), api_server.clone());
         let client = kubelet_client(&app, &node_api.node_name);
         let machine = node_status::Machine::read(&paths.data_dir());
@@ -155,6 +162,7 @@ impl Agent {
             scheduler: Default::default(),
             pods: Default::default(),
             recorder: Recorder::start(client.clone()),
+            tokens: TokenManager::new(client.clone()),
             client,
             image_manager: node_api.image_manager.clone(),
             images,
@@ -174,7 +182,14 @@ impl Agent {
             api_server,
             app,
             listener,
-            ca_pem: https.as_ref().map(|https| https.ca_pem().to_owned()),
+            ca_pem: match &https {
+                Some(https) => https.ca_pem().to_owned(),
+                // A cluster has a CA even where nothing serves HTTPS: pods mount it.
+                None => {
+                    crate::certs::cluster_ca_pem(&paths_tls_dir).map_err(https::HttpsError::from)?
+                }
+            },
+            signer,
             https,
             image_gc: config.image_gc,
             eviction: config.eviction,
@@ -234,9 +249,17 @@ impl Agent {
             tokio::spawn(ServiceAccountsController::new(client.clone(), store.clone()).run());
         let aggregation =
             tokio::spawn(ClusterRoleAggregation::new(client.clone(), store.clone()).run());
-        let root_ca = self.ca_pem.map(|ca_pem| {
-            tokio::spawn(RootCaPublisher::new(client.clone(), store.clone(), ca_pem).run())
-        });
+        let tokens = tokio::spawn(
+            ServiceAccountTokensController::new(
+                client.clone(),
+                store.clone(),
+                self.signer.clone(),
+                Some(self.ca_pem.clone()),
+            )
+            .run(),
+        );
+        let root_ca =
+            tokio::spawn(RootCaPublisher::new(client.clone(), store.clone(), self.ca_pem).run());
         let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
         let collector = tokio::spawn(
             GarbageCollector::new(
@@ -272,9 +295,8 @@ impl Agent {
         namespaces.abort();
         service_accounts.abort();
         aggregation.abort();
-        if let Some(root_ca) = root_ca {
-            root_ca.abort();
-        }
+        tokens.abort();
+        root_ca.abort();
         collector.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);

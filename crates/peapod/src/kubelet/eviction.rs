@@ -155,13 +155,8 @@ pub async fn run(
     let mut ticks = tokio::time::interval(policy.period);
     loop {
         ticks.tick().await;
-        let all = match super::list_pods(&ctx.client).await {
-            Ok(pods) => pods,
-            Err(err) => {
-                tracing::warn!(%err, "eviction manager: listing pods");
-                continue;
-            }
-        };
+        // kubelet's GetActivePods: the pod manager's, not a list from the API every pass.
+        let all = ctx.pods.pods();
         let (pass_ctx, pass_policy) = (ctx.clone(), policy.clone());
         let evicted =
             tokio::task::spawn_blocking(move || pass(&pass_ctx, &pass_policy, &all)).await;

@@ -1,18 +1,21 @@
 //! The kubelet's image manager: makes sure a container's image is in the store under its pull
 //! policy (kubelet's EnsureImageExists, with its events and waiting reasons), pulls through
-//! the registry puller with one pull per normalized reference however many pods and API
-//! callers ask at once, and records when each image was last used for image GC.
+//! the registry puller with the pod's pull-secret credentials, one pull per normalized
+//! reference and credentials however many pods and API callers ask at once, and records when
+//! each image was last used for image GC.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peapod_image::registry::{PullError, PullEvent, Puller};
+use k8s_openapi::api::core::v1::Secret;
+use peapod_image::registry::{fingerprint, Credentials, PullError, PullEvent, Puller};
 use peapod_image::{reference, Image, ImageStore, ReferenceError};
 
 use super::events::EventType;
 use super::flight::{Coalesce, FlightAborted, Flights, Subscription};
 use super::format_go_duration;
 use super::image_gc::ImageUsage;
+use super::pull_secrets::{self, InvalidPullSecret};
 
 impl Coalesce for PullEvent {
     fn coalesce_key(&self) -> Option<&str> {
@@ -41,6 +44,8 @@ pub enum PullFailure {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Pull(Arc<PullError>),
+    #[error(transparent)]
+    PullSecret(#[from] InvalidPullSecret),
     #[error("failed to pull and unpack image \"{reference}\": {source}")]
     Aborted {
         reference: String,
@@ -135,17 +140,31 @@ impl ImageManager {
         &self.usage
     }
 
-    /// Joins the pull of `reference` in flight, or starts one. The pull runs to its end
-    /// whether or not anyone still listens.
+    /// Joins the pull of `reference` with the node's credentials in flight, or starts one.
+    /// The pull runs to its end whether or not anyone still listens.
     pub fn subscribe(&self, reference: &str) -> Result<PullSubscription, ReferenceError> {
+        self.subscribe_with(reference, Vec::new())
+    }
+
+    /// Joins or starts the pull of `reference` trying `credentials` before the node's. Pulls
+    /// with other credentials are other flights: a pull that has the right ones is never
+    /// handed the refusal of one that has not.
+    pub fn subscribe_with(
+        &self,
+        reference: &str,
+        credentials: Vec<Credentials>,
+    ) -> Result<PullSubscription, ReferenceError> {
         let normalized = reference::parse(reference)?.normalized();
+        let key = match fingerprint(&credentials) {
+            Some(fingerprint) => format!("{normalized} {fingerprint}"),
+            None => normalized.clone(),
+        };
         let puller = self.puller.clone();
-        let name = normalized.clone();
-        Ok(self.flights.join(&normalized, move |emitter| async move {
+        Ok(self.flights.join(&key, move |emitter| async move {
             let started = Instant::now();
             let emit = move |event: PullEvent| emitter.emit(event);
             let result = puller
-                .pull(&name, &emit)
+                .pull_with(&normalized, &credentials, &emit)
                 .await
                 .map_err(|err| PullFailure::Pull(Arc::new(err)));
             Pulled {
@@ -157,7 +176,27 @@ impl ImageManager {
 
     /// Pulls `reference` (sharing a pull in flight); the image and how long the pull took.
     pub async fn pull(&self, reference: &str) -> Result<(Image, Duration), PullFailure> {
-        let subscription = self.subscribe(reference)?;
+        self.pull_with(reference, Vec::new()).await
+    }
+
+    /// kubelet's PullImage for a pod: the keyring of its pull secrets gives the credentials
+    /// tried first.
+    async fn pull_for_pod(
+        &self,
+        reference: &str,
+        pull_secrets: &[Arc<Secret>],
+    ) -> Result<(Image, Duration), PullFailure> {
+        let name = reference::parse(reference)?.name();
+        let credentials = pull_secrets::keyring(pull_secrets)?.lookup(&name);
+        self.pull_with(reference, credentials).await
+    }
+
+    async fn pull_with(
+        &self,
+        reference: &str,
+        credentials: Vec<Credentials>,
+    ) -> Result<(Image, Duration), PullFailure> {
+        let subscription = self.subscribe_with(reference, credentials)?;
         match subscription.result(|_| {}).await {
             Ok(Pulled { result, elapsed }) => result.map(|image| (image, elapsed)),
             Err(source) => Err(PullFailure::Aborted {
@@ -167,12 +206,14 @@ impl ImageManager {
         }
     }
 
-    /// kubelet's EnsureImageExists for a container's `image` under `policy`: the image to
-    /// run, or the waiting reason and message; events go through `record`.
+    /// kubelet's EnsureImageExists for a container's `image` under `policy`, a pull trying
+    /// the credentials of the pod's `pull_secrets` first: the image to run, or the waiting
+    /// reason and message; events go through `record`.
     pub async fn ensure(
         &self,
         image: &str,
         policy: Option<&str>,
+        pull_secrets: &[Arc<Secret>],
         record: Recorder<'_>,
     ) -> Result<Image, EnsureError> {
         if let Err(err) = reference::parse(image) {
@@ -201,7 +242,7 @@ impl ImageManager {
                 });
             }
             Decision::Pull => {
-                self.pull_for_container(image, policy, present, record)
+                self.pull_for_container(image, policy, present, pull_secrets, record)
                     .await?
             }
         };
@@ -214,6 +255,7 @@ impl ImageManager {
         image: &str,
         policy: PullPolicy,
         present: Option<Image>,
+        pull_secrets: &[Arc<Secret>],
         record: Recorder<'_>,
     ) -> Result<Image, EnsureError> {
         record(
@@ -222,7 +264,7 @@ impl ImageManager {
             &format!("Pulling image \"{image}\""),
         );
         let waiting_since = Instant::now();
-        match self.pull(image).await {
+        match self.pull_for_pod(image, pull_secrets).await {
             Ok((pulled, elapsed)) => {
                 let message = format!(
                     "Successfully pulled image \"{image}\" in {} ({} including waiting). Image size: {} bytes.",
@@ -260,7 +302,71 @@ impl ImageManager {
 
 #[cfg(test)]
 mod tests {
+    use peapod_image::registry::RegistryConfig;
+
     use super::*;
+
+    #[tokio::test]
+    async fn pulls_with_other_credentials_are_other_flights() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let puller = Puller::new(store.clone(), RegistryConfig::default());
+        let manager = ImageManager::new(store, puller);
+        // Nothing listens on port 1: every pull fails, after the joins below.
+        let reference = "127.0.0.1:1/private:1";
+        let alice = || {
+            vec![Credentials {
+                username: "alice".into(),
+                password: "pw".into(),
+            }]
+        };
+        let anonymous = manager.subscribe(reference).unwrap();
+        let anonymous_again = manager.subscribe(reference).unwrap();
+        let with_alice = manager.subscribe_with(reference, alice()).unwrap();
+        let alice_again = manager.subscribe_with(reference, alice()).unwrap();
+        assert!(anonymous.started && !anonymous_again.started);
+        assert!(with_alice.started && !alice_again.started);
+        assert_eq!(manager.flights.len(), 2);
+        let pulled = with_alice.result(|_| {}).await.unwrap();
+        assert!(pulled.result.is_err());
+    }
+
+    #[tokio::test]
+    async fn an_invalid_pull_secret_fails_the_pull_with_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let puller = Puller::new(store.clone(), RegistryConfig::default());
+        let manager = ImageManager::new(store, puller);
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"namespace": "ns", "name": "broken"},
+            "type": "kubernetes.io/dockercfg",
+            "data": {".dockercfg": "bm90IGpzb24="}
+        }))
+        .unwrap();
+        let events = std::sync::Mutex::new(Vec::new());
+        let record = |_: EventType, reason: &str, message: &str| {
+            events.lock().unwrap().push(format!("{reason}: {message}"));
+        };
+        let err = manager
+            .ensure("127.0.0.1:1/x:1", None, &[Arc::new(secret)], &record)
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason, "ErrImagePull");
+        assert!(
+            err.message
+                .starts_with("invalid image pull secret \"broken\": .dockercfg: "),
+            "{err}"
+        );
+        let events = events.into_inner().unwrap();
+        assert_eq!(events[0], "Pulling: Pulling image \"127.0.0.1:1/x:1\"");
+        assert_eq!(
+            events[1],
+            format!(
+                "Failed: Failed to pull image \"127.0.0.1:1/x:1\": {}",
+                err.message
+            )
+        );
+    }
 
     #[test]
     fn policy_defaults_follow_the_tag() {

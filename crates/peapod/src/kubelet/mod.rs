@@ -18,9 +18,11 @@ pub mod pod_manager;
 pub mod policy;
 pub mod probe_workers;
 pub mod prober;
+pub mod pull_secrets;
 pub mod reflector;
 pub mod sandbox;
 pub mod scheduler;
+pub mod service_account_tokens;
 pub mod status;
 pub mod status_manager;
 pub mod termination;
@@ -71,6 +73,8 @@ pub struct Context {
     pub config: Arc<config_objects::ConfigObjects>,
     /// The node's allocatable, which a resourceFieldRef reads for a limit left unset.
     pub allocatable: downward::NodeAllocatable,
+    /// The service account tokens of pods' projected volumes.
+    pub tokens: service_account_tokens::TokenManager,
 }
 
 pub struct Kubelet {
@@ -319,7 +323,7 @@ impl Source {
     }
 }
 
-/// Every pod, as the API lists them (for the eviction manager and image GC).
+/// Every pod, as the API lists them (for image GC).
 pub async fn list_pods(
     client: &LocalClient,
 ) -> Result<Vec<Pod>, peapod_apiserver::status::ApiError> {

@@ -140,6 +140,7 @@ pub fn volume_sources(ctx: &Context) -> volume::Sources<'_> {
     volume::Sources {
         config: &ctx.config,
         allocatable: &ctx.allocatable,
+        tokens: &ctx.tokens,
     }
 }
 

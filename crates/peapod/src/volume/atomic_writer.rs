@@ -17,11 +17,13 @@ const MAX_PATH_LENGTH: usize = 4096;
 /// its mode lets them read.
 const DIR_MODE: u32 = 0o755;
 
-/// One file of the payload: its content and mode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One file of the payload: its content, mode and, for a projected token read by one user,
+/// its owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FileProjection {
     pub data: Vec<u8>,
     pub mode: u32,
+    pub fs_user: Option<u32>,
 }
 
 /// Relative path in the volume → file.
@@ -315,6 +317,10 @@ fn write_payload_to_dir(payload: &Payload, dir: &Path) -> Result<(), AtomicWrite
         out.write_all(&file.data).map_err(io("writing", &full))?;
         std::fs::set_permissions(&full, std::fs::Permissions::from_mode(file.mode))
             .map_err(io("setting the mode of", &full))?;
+        if let Some(uid) = file.fs_user {
+            std::os::unix::fs::lchown(&full, Some(uid), None)
+                .map_err(io("changing the owner of", &full))?;
+        }
     }
     Ok(())
 }
@@ -329,6 +335,7 @@ mod tests {
         FileProjection {
             data: data.as_bytes().to_vec(),
             mode,
+            fs_user: None,
         }
     }
 

@@ -8,12 +8,15 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
+use k8s_openapi::api::core::v1::Pod;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
+use crate::kubelet::downward::NodeAllocatable;
+use crate::kubelet::pod_cgroup;
 use crate::perms;
 
 /// Mounts the volume's tmpfs at `path` unless it is already mounted there (the sandbox is
-/// being re-created, or the agent restarted): its size is sizeLimit, and with an fsGroup its
+/// being re-created, or the agent restarted): its size is [`tmpfs_size`], and with an fsGroup its
 /// root belongs to that group, setgid, as kubelet's ownership walk leaves an emptyDir.
 pub fn mount_once(path: &Path, size: Option<u64>, gid: Option<u32>) -> nix::Result<()> {
     if is_mount_point(path) {
@@ -40,6 +43,38 @@ fn options(size: Option<u64>, gid: Option<u32>) -> String {
         options.push_str(&format!(",size={bytes}"));
     }
     options
+}
+
+/// What the pod's memory-backed volumes may hold together at most: its memory limit, or the
+/// node's allocatable memory when it has none (or a larger one).
+pub fn pod_memory(pod: &Pod, allocatable: &NodeAllocatable) -> Option<u64> {
+    let node = allocatable
+        .memory
+        .0
+        .parse::<peapod_api::quantity::Quantity>()
+        .ok()
+        .and_then(|q| q.value())
+        .and_then(|bytes| u64::try_from(bytes).ok())
+        .filter(|bytes| *bytes > 0);
+    let limit = pod
+        .spec
+        .as_ref()
+        .and_then(|spec| pod_cgroup::resource_config(spec, None).memory_limit)
+        .and_then(|bytes| u64::try_from(bytes).ok())
+        .filter(|bytes| *bytes > 0);
+    match (limit, node) {
+        (Some(limit), Some(node)) => Some(limit.min(node)),
+        (limit, node) => limit.or(node),
+    }
+}
+
+/// kubelet's `calculateEmptyDirMemorySize`: the pod's share, or the volume's sizeLimit where
+/// that is smaller.
+pub fn tmpfs_size(pod_memory: Option<u64>, size_limit: Option<u64>) -> Option<u64> {
+    match (pod_memory, size_limit.filter(|limit| *limit > 0)) {
+        (Some(pod), Some(limit)) => Some(pod.min(limit)),
+        (pod, limit) => pod.or(limit),
+    }
 }
 
 /// Unmounts every mount at or below `dir`, deepest first. Detached lazily: a process of the
@@ -105,6 +140,43 @@ mod tests {
     use std::os::unix::ffi::OsStrExt;
 
     use super::*;
+
+    #[test]
+    fn memory_volumes_hold_the_pods_limit_or_the_nodes_memory_or_a_smaller_size_limit() {
+        let node = |memory: &str| NodeAllocatable {
+            cpu: k8s_openapi::apimachinery::pkg::api::resource::Quantity("2".into()),
+            memory: k8s_openapi::apimachinery::pkg::api::resource::Quantity(memory.into()),
+            ephemeral_storage: None,
+        };
+        let pod = |limits: &[Option<&str>]| -> Pod {
+            let containers: Vec<serde_json::Value> = limits
+                .iter()
+                .enumerate()
+                .map(|(i, limit)| match limit {
+                    Some(l) => serde_json::json!({"name": format!("c{i}"), "resources": {"limits": {"memory": l}}}),
+                    None => serde_json::json!({"name": format!("c{i}")}),
+                })
+                .collect();
+            serde_json::from_value(serde_json::json!({"spec": {"containers": containers}})).unwrap()
+        };
+        let mib = |n: u64| n << 20;
+        assert_eq!(
+            pod_memory(&pod(&[Some("64Mi"), Some("32Mi")]), &node("1Gi")),
+            Some(mib(96))
+        );
+        assert_eq!(
+            pod_memory(&pod(&[Some("64Mi"), None]), &node("1Gi")),
+            Some(mib(1024))
+        );
+        assert_eq!(
+            pod_memory(&pod(&[Some("2Gi")]), &node("1Gi")),
+            Some(mib(1024))
+        );
+        assert_eq!(tmpfs_size(Some(mib(96)), Some(mib(10))), Some(mib(10)));
+        assert_eq!(tmpfs_size(Some(mib(96)), Some(mib(200))), Some(mib(96)));
+        assert_eq!(tmpfs_size(Some(mib(96)), Some(0)), Some(mib(96)));
+        assert_eq!(tmpfs_size(None, None), None);
+    }
 
     #[test]
     fn mountinfo_escapes_are_decoded() {

@@ -99,12 +99,13 @@ pub fn prepare(
     perms::ensure_dir(pod_data_dir, perms::POD_DATA)?;
     let volumes = pod_volumes(pod);
     let fs_group = FsGroup::of(pod);
+    let memory = memory::pod_memory(pod, sources.allocatable);
     volumes
         .iter()
         .map(|v| {
             let prepared = match ApiData::of(v) {
                 Some(kind) => set_up_api_data(v, kind, pod, pod_data_dir, sources)?,
-                None => prepare_one(v, pod_data_dir, fs_group.as_ref())?,
+                None => prepare_one(v, pod_data_dir, fs_group.as_ref(), memory)?,
             };
             Ok((v.name.clone(), prepared))
         })
@@ -116,18 +117,18 @@ fn prepare_one(
     volume: &Volume,
     pod_data_dir: &Path,
     fs_group: Option<&FsGroup>,
+    pod_memory: Option<u64>,
 ) -> Result<HostVolume, VolumeError> {
     if let Some(empty_dir) = &volume.empty_dir {
         let path = empty_dir_path(pod_data_dir, &volume.name);
         create_dir(&volume.name, &path, perms::EMPTY_DIR)?;
         if empty_dir.medium.as_deref() == Some("Memory") {
             let gid = fs_group.map(|g| g.gid);
-            memory::mount_once(&path, size_limit(empty_dir), gid).map_err(|source| {
-                VolumeError::Tmpfs {
-                    volume: volume.name.clone(),
-                    path: path.display().to_string(),
-                    source,
-                }
+            let size = memory::tmpfs_size(pod_memory, size_limit(empty_dir));
+            memory::mount_once(&path, size, gid).map_err(|source| VolumeError::Tmpfs {
+                volume: volume.name.clone(),
+                path: path.display().to_string(),
+                source,
             })?;
         }
         if let Some(fs_group) = fs_group {
@@ -191,7 +192,8 @@ fn set_up_api_data(
         create_dir(&volume.name, &path, perms::EMPTY_DIR)?;
     }
     if kind.in_memory() {
-        memory::mount_once(&path, None, None).map_err(|source| VolumeError::Tmpfs {
+        let size = memory::tmpfs_size(memory::pod_memory(pod, sources.allocatable), None);
+        memory::mount_once(&path, size, None).map_err(|source| VolumeError::Tmpfs {
             volume: volume.name.clone(),
             path: path.display().to_string(),
             source,

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Secret, Volume,
+    ConfigMap, DownwardAPIVolumeFile, KeyToPath, Pod, ProjectedVolumeSource, Secret,
+    ServiceAccountTokenProjection, Volume,
 };
 use k8s_openapi::ByteString;
 use peapod_api::validation::go_quote;
@@ -13,11 +14,14 @@ use peapod_api::validation::go_quote;
 use super::atomic_writer::{FileProjection, Payload};
 use crate::kubelet::config_objects::ConfigObjects;
 use crate::kubelet::downward::{self, NodeAllocatable};
+use crate::kubelet::service_account_tokens::{TokenFetchError, TokenKey, TokenManager};
 
 /// What the API-data volumes read besides the pod.
 pub struct Sources<'a> {
     pub config: &'a ConfigObjects,
     pub allocatable: &'a NodeAllocatable,
+    /// Tokens fetched for the pod before its volumes are written.
+    pub tokens: &'a TokenManager,
 }
 
 /// The four plugins, with their directory names under the pod's `volumes/`.
@@ -76,6 +80,8 @@ pub enum PayloadError {
     Resource(String),
     #[error("no defaultMode used, not even the default value for it")]
     NoDefaultMode,
+    #[error(transparent)]
+    Token(#[from] TokenFetchError),
     /// Go's utilerrors aggregate: one message alone, several in brackets.
     #[error("{}", aggregate(.0))]
     Several(Vec<PayloadError>),
@@ -235,6 +241,7 @@ fn keyed_payload(
     let file = |data: &[u8], mode: i32| FileProjection {
         data: data.to_vec(),
         mode: mode as u32,
+        fs_user: None,
     };
     if items.is_empty() {
         return Ok(values
@@ -283,6 +290,7 @@ fn downward_payload(
         let file = FileProjection {
             data: data.into_bytes(),
             mode,
+            fs_user: None,
         };
         payload.insert(item.path.clone(), file);
     }
@@ -290,8 +298,8 @@ fn downward_payload(
 }
 
 /// projected collectData: the sources in order, a later file replacing an earlier one at the
-/// same path; a source that fails is reported and the volume is not written. Token and
-/// trust-bundle sources are not implemented (the API warns about them).
+/// same path; a source that fails is reported and the volume is not written. Trust-bundle
+/// sources are not implemented (the API warns about them).
 fn projected_payload(
     projected: &ProjectedVolumeSource,
     pod: &Pod,
@@ -328,6 +336,8 @@ fn projected_payload(
         } else if let Some(downward) = &source.downward_api {
             let items = downward.items.as_deref().unwrap_or_default();
             downward_payload(items, pod, sources, default_mode)
+        } else if let Some(projection) = &source.service_account_token {
+            token_payload(projection, pod, sources, default_mode)
         } else {
             continue;
         };
@@ -337,6 +347,55 @@ fn projected_payload(
         }
     }
     collected(payload, errors)
+}
+
+/// The pod's bound token at the projection's path. With an fsGroup, or one user all
+/// containers run as, the file is 0600 (the fsGroup walk makes it 0640) and that user's.
+fn token_payload(
+    projection: &ServiceAccountTokenProjection,
+    pod: &Pod,
+    sources: &Sources,
+    default_mode: i32,
+) -> Result<Payload, PayloadError> {
+    let token = sources.tokens.token(&TokenKey::of(pod, projection))?;
+    let fs_user = fs_user(pod);
+    let fs_group = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.security_context.as_ref())
+        .and_then(|s| s.fs_group);
+    let mode = if fs_user.is_some() || fs_group.is_some() {
+        0o600
+    } else {
+        default_mode as u32
+    };
+    let file = FileProjection {
+        data: token.into_bytes(),
+        mode,
+        fs_user,
+    };
+    Ok(Payload::from([(projection.path.clone(), file)]))
+}
+
+/// `FsUserFrom`: the user every init and app container runs as, when they all name the same.
+fn fs_user(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+    let mut users = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers)
+        .map(|c| {
+            c.security_context
+                .as_ref()
+                .and_then(|s| s.run_as_user)
+                .or(pod_user)
+        });
+    let first = users.next()??;
+    users
+        .all(|user| user == Some(first))
+        .then_some(first as u32)
 }
 
 /// fieldpath.ExtractFieldPathAsString: the metadata a downwardAPI volume may show; whole
@@ -384,7 +443,7 @@ fn format_map(map: Option<&BTreeMap<String, String>>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn sources_with(objects: &ConfigObjects) -> Sources<'_> {
         static ALLOCATABLE: std::sync::OnceLock<NodeAllocatable> = std::sync::OnceLock::new();
@@ -395,7 +454,82 @@ mod tests {
                 memory: k8s_openapi::apimachinery::pkg::api::resource::Quantity("8Gi".into()),
                 ephemeral_storage: None,
             }),
+            tokens: tokens(),
         }
+    }
+
+    /// Holds "tok" for pod `ns/web` (uid u1, account default) asking 3607 s for the API.
+    fn tokens() -> &'static TokenManager {
+        static TOKENS: std::sync::OnceLock<TokenManager> = std::sync::OnceLock::new();
+        TOKENS.get_or_init(|| {
+            let client = peapod_apiserver::client::LocalClient::new(axum::Router::new());
+            let tokens = TokenManager::new(client);
+            let key = TokenKey::of(
+                &token_pod(json!({})),
+                &ServiceAccountTokenProjection {
+                    expiration_seconds: Some(3607),
+                    path: "token".into(),
+                    ..Default::default()
+                },
+            );
+            let now = jiff::Timestamp::now();
+            let expires = (now + jiff::SignedDuration::from_secs(3607)).to_string();
+            let answer = json!({"status": {"token": "tok", "expirationTimestamp": expires}});
+            tokens.record(key, Ok(answer), now);
+            tokens
+        })
+    }
+
+    fn token_pod(spec: Value) -> Pod {
+        let mut spec = spec;
+        spec["serviceAccountName"] = json!("default");
+        serde_json::from_value(json!({
+            "metadata": {"namespace": "ns", "name": "web", "uid": "u1"},
+            "spec": spec
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_token_file_is_the_pods_bound_token_owned_by_its_one_user() {
+        let objects = ConfigObjects::default();
+        let sources = sources_with(&objects);
+        let volume: Volume = serde_json::from_value(json!({"name": "t", "projected": {
+            "defaultMode": 0o644,
+            "sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]
+        }}))
+        .unwrap();
+        let file = |spec: Value| {
+            let payload = payload(&volume, &token_pod(spec), &sources)
+                .unwrap()
+                .unwrap();
+            let file = &payload["token"];
+            (
+                String::from_utf8(file.data.clone()).unwrap(),
+                file.mode,
+                file.fs_user,
+            )
+        };
+        let containers =
+            json!([{"name": "a", "securityContext": {"runAsUser": 1000}}, {"name": "b"}]);
+        assert_eq!(
+            file(json!({"containers": containers})),
+            ("tok".into(), 0o644, None)
+        );
+        let one_user = json!({"securityContext": {"runAsUser": 1000}, "containers": containers});
+        assert_eq!(file(one_user), ("tok".into(), 0o600, Some(1000)));
+        let fs_group = json!({"securityContext": {"fsGroup": 5}, "containers": [{"name": "a"}]});
+        assert_eq!(file(fs_group), ("tok".into(), 0o600, None));
+
+        let other: Volume = serde_json::from_value(json!({"name": "t", "projected": {
+            "defaultMode": 0o644,
+            "sources": [{"serviceAccountToken": {"path": "token", "audience": "vault"}}]
+        }}))
+        .unwrap();
+        let err = payload(&other, &token_pod(json!({})), &sources)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.to_string(), "failed to fetch token: not requested yet");
     }
 
     fn objects() -> ConfigObjects {
@@ -556,8 +690,7 @@ mod tests {
             json!({"name": "v", "projected": {"defaultMode": 0o644, "sources": [
                 {"configMap": {"name": "cm", "items": [{"key": "data-1", "path": "cm-1"}]}},
                 {"secret": {"name": "s"}},
-                {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}},
-                {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}
+                {"downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}
             ]}}),
         );
         assert_eq!(

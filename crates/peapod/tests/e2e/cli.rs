@@ -1004,9 +1004,19 @@ fn every_served_kind_through_apply_get_describe_and_delete() {
     );
 
     // The server's columns, kubectl's layout.
+    wait_until(Duration::from_secs(10), "kube-root-ca.crt in cfg", || {
+        agent
+            .ok(&["get", "cm", "-n", "cfg"])
+            .contains("kube-root-ca.crt")
+    });
     let table = agent.ok(&["get", "cm", "-n", "cfg"]);
     assert_eq!(columns(&table, 0), ["NAME", "DATA", "AGE"], "{table}");
-    assert_eq!(&columns(&table, 1)[..2], ["settings", "2"], "{table}");
+    assert_eq!(
+        &columns(&table, 1)[..2],
+        ["kube-root-ca.crt", "1"],
+        "{table}"
+    );
+    assert_eq!(&columns(&table, 2)[..2], ["settings", "2"], "{table}");
     let all = agent.ok(&["get", "configmaps,secrets", "-n", "cfg"]);
     let (config_maps, secrets) = all.split_once("\n\n").expect("two tables");
     assert!(config_maps.contains("\nconfigmap/settings "), "{all}");
@@ -1093,7 +1103,11 @@ fn every_served_kind_through_apply_get_describe_and_delete() {
         .lines()
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(names, ["NAME", "settings", "settings"], "{watched}");
+    assert_eq!(
+        names,
+        ["NAME", "kube-root-ca.crt", "settings", "settings"],
+        "{watched}"
+    );
     assert_eq!(
         text(&out.stdout),
         "configmap/settings configured\nsecret/creds unchanged\n",

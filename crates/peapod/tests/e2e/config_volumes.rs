@@ -347,22 +347,23 @@ spec:
     - {name: all-in-one, mountPath: /all-in-one}
 "#;
 
-/// ConfigMap, Secret and downward API files in one volume with the projection's defaultMode;
-/// the serviceAccountToken source is warned about and left out, and the pod runs; an update
-/// of the ConfigMap reaches the projected file.
+/// ConfigMap, Secret, downward API and service account token files in one volume with the
+/// projection's defaultMode; an update of the ConfigMap reaches the projected file.
 #[test]
 fn projected_volume_merges_config_map_secret_and_downward_api() {
     let (agent, kubectl) = start_with_kubectl();
     let out = kubectl.run(&["apply", "-f", "-"], Some(PROJECTED_POD));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(
-        said.contains("spec.volumes[0].projected.sources[4].serviceAccountToken: not supported by peapod, ignored"),
-        "{said}"
-    );
+    assert!(!said.contains("not supported"), "{said}");
     agent.wait_running("proj-vol");
     let pod = "proj-vol";
-    assert_eq!(sh(&agent, pod, "ls /all-in-one"), "cm\ndata-2\nlabels");
+    assert_eq!(
+        sh(&agent, pod, "ls /all-in-one"),
+        "cm\ndata-2\nlabels\ntoken"
+    );
+    assert_eq!(sh(&agent, pod, "stat -L -c %a /all-in-one/token"), "440");
+    assert_eq!(sh(&agent, pod, "cut -c1-3 /all-in-one/token"), "eyJ");
     assert_eq!(
         sh(&agent, pod, "cat /all-in-one/cm/data-1 /all-in-one/data-2"),
         "value-1value-2"

@@ -1,7 +1,8 @@
 //! Registry pulls end to end: a real agent pulling from a real `docker-registry` on 127.0.0.1
 //! (the fixture in peapod-image/tests/support/registry.rs), through `peapod pull` and through
-//! pods with each imagePullPolicy; bad input (missing tag, unknown host, credentials, platform,
-//! corrupt blob, full disk), single-flight pulls, a pull killed midway, prune and image GC.
+//! pods with each imagePullPolicy; image pull secrets named by pods and service accounts; bad
+//! input (missing tag, unknown host, credentials, platform, corrupt blob, full disk),
+//! single-flight pulls, a pull killed midway, prune and image GC.
 //! Each test has its own registry and agent and ends with a leak check.
 
 use std::collections::BTreeSet;
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::kubectl::{start_with_kubectl, Kubectl};
 use crate::common::registry::{big_layout, busybox_layout, multi_arch_layout, Registry};
 use crate::common::*;
 use serde_json::Value;
@@ -33,6 +35,29 @@ fn pod_yaml(name: &str, image: &str, policy: Option<&str>) -> String {
          terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: {image}\n\
          {policy}    command: [\"sleep\", \"3600\"]\n"
     )
+}
+
+/// A one-container pod (`main`, sleeping) of `image` with imagePullPolicy Always, so each pod
+/// pulls with its own credentials, and `spec` (indented YAML) added to its spec.
+fn private_pod_yaml(name: &str, image: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  automountServiceAccountToken: false\n{spec}  \
+         containers:\n  - name: main\n    image: {image}\n    imagePullPolicy: Always\n    \
+         command: [\"sleep\", \"3600\"]\n"
+    )
+}
+
+/// Waits until pod `name`'s container waits on a failed pull; its waiting message.
+fn wait_pull_error(agent: &Agent, name: &str) -> String {
+    let pod = agent.wait_pod(name, "a pull error", WAIT, |p| {
+        matches!(waiting(p).0.as_str(), "ErrImagePull" | "ImagePullBackOff")
+    });
+    waiting(&pod).1
+}
+
+fn kubectl_apply(kubectl: &Kubectl, manifest: &str, expected: &str) {
+    assert_eq!(kubectl.apply(manifest).trim(), expected);
 }
 
 fn run_pod(agent: &Agent, name: &str, image: &str, policy: Option<&str>) -> Value {
@@ -688,6 +713,153 @@ fn registry_credentials_come_from_the_agent_auth_file() {
         "1.0"
     ));
     agent.delete_and_check("private", "0");
+}
+
+#[test]
+fn image_pull_secrets_of_the_pod_and_its_service_account_authenticate_its_pulls() {
+    let registry = Registry::start_with_htpasswd("alice", "s3cret");
+    let (_dir, layout) = multi_arch_layout(&[("linux", "amd64")], "1.0");
+    registry.push(&layout, "1.0", "private:1.0", &[]);
+    let (agent, kubectl) = start_with_kubectl();
+    let reference = format!("{}/private:1.0", registry.addr());
+    let server = format!("--docker-server={}", registry.addr());
+    let created = kubectl.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &server,
+        "--docker-username=alice",
+        "--docker-password=s3cret",
+    ]);
+    assert_eq!(created.trim(), "secret/regcred created");
+
+    // No secret: the registry's refusal, and the pod waits.
+    kubectl_apply(
+        &kubectl,
+        &private_pod_yaml("anonymous", &reference, ""),
+        "pod/anonymous created",
+    );
+    let message = wait_pull_error(&agent, "anonymous");
+    assert!(
+        message.to_lowercase().contains("unauthorized"),
+        "the registry's refusal: {message}"
+    );
+
+    // The pod names the secret: its pull authenticates.
+    let with_secret = "  imagePullSecrets:\n  - name: regcred\n";
+    kubectl_apply(
+        &kubectl,
+        &private_pod_yaml("named", &reference, with_secret),
+        "pod/named created",
+    );
+    agent.wait_running("named");
+    let (code, out, _) = agent.exec("named", "main", &["cat", "/platform"]);
+    assert_eq!((code, out.as_str()), (0, "linux/amd64"));
+    wait_event(&agent, "named", "Pulled", |m| {
+        m.starts_with(&format!("Successfully pulled image \"{reference}\""))
+    });
+    // Its success lends nothing to the pod without credentials: its next pull is refused.
+    let failed_pulls = || {
+        pod_events(&agent, "anonymous")
+            .iter()
+            .filter(|e| {
+                let message = e["message"].as_str().unwrap_or_default();
+                e["reason"] == "Failed" && message.starts_with("Failed to pull image")
+            })
+            .map(|e| e["count"].as_i64().unwrap_or(1))
+            .sum::<i64>()
+    };
+    let before = failed_pulls();
+    wait_until(
+        WAIT,
+        "another refused pull of the pod without credentials",
+        || failed_pulls() > before,
+    );
+    let message = wait_pull_error(&agent, "anonymous");
+    assert!(message.to_lowercase().contains("unauthorized"), "{message}");
+
+    // The ServiceAccount lists the secret: admission copies it into the pod.
+    kubectl_apply(
+        &kubectl,
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: puller\n\
+         imagePullSecrets:\n- name: regcred\n",
+        "serviceaccount/puller created",
+    );
+    kubectl_apply(
+        &kubectl,
+        &private_pod_yaml("by-account", &reference, "  serviceAccountName: puller\n"),
+        "pod/by-account created",
+    );
+    let pod = agent.wait_running("by-account");
+    assert_eq!(
+        pod["spec"]["imagePullSecrets"],
+        serde_json::json!([{"name": "regcred"}])
+    );
+    wait_event(&agent, "by-account", "Pulled", |m| {
+        m.starts_with(&format!("Successfully pulled image \"{reference}\""))
+    });
+
+    // A secret that does not exist: a Warning on the pod, and the pull goes on without it.
+    kubectl_apply(
+        &kubectl,
+        &private_pod_yaml(
+            "missing-secret",
+            &reference,
+            "  imagePullSecrets:\n  - name: nosuch\n  - name: regcred\n  - name: gone\n",
+        ),
+        "pod/missing-secret created",
+    );
+    let event = wait_event(
+        &agent,
+        "missing-secret",
+        "FailedToRetrieveImagePullSecret",
+        |m| {
+            m == "Unable to retrieve some image pull secrets (nosuch, gone); \
+              attempting to pull the image may not succeed."
+        },
+    );
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["involvedObject"]["fieldPath"], Value::Null);
+    agent.wait_running("missing-secret");
+
+    // A secret whose credentials do not decode fails the pull, naming it, not its content.
+    let undecodable = serde_json::json!({"auths": {registry.addr(): {"auth": "!!"}}});
+    kubectl_apply(
+        &kubectl,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: broken\n\
+             type: kubernetes.io/dockerconfigjson\ndata:\n  .dockerconfigjson: {}\n",
+            base64(undecodable.to_string().as_bytes())
+        ),
+        "secret/broken created",
+    );
+    kubectl_apply(
+        &kubectl,
+        &private_pod_yaml(
+            "broken-secret",
+            &reference,
+            "  imagePullSecrets:\n  - name: broken\n  - name: regcred\n",
+        ),
+        "pod/broken-secret created",
+    );
+    let message = wait_pull_error(&agent, "broken-secret");
+    let expected = format!(
+        "invalid image pull secret \"broken\": .dockerconfigjson: entry \"{}\": auth is not base64",
+        registry.addr()
+    );
+    assert!(message.contains(&expected), "{message}");
+    assert!(!message.contains("!!"), "{message}");
+
+    for pod in [
+        "anonymous",
+        "named",
+        "by-account",
+        "missing-secret",
+        "broken-secret",
+    ] {
+        agent.delete_and_check(pod, "0");
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::common::kubectl::start_with_kubectl;
+use crate::common::kubectl::{start_with_kubectl, Kubectl};
 use crate::common::*;
 use serde_json::Value;
 
@@ -122,8 +122,15 @@ fn the_s1_pod_through_kubectl() {
         "{all}"
     );
 
-    // Applying the same manifest again changes nothing.
-    assert!(kubectl.apply(&manifest).contains("unchanged"));
+    // Applying the same manifest again changes nothing. kubectl still says "configured", as
+    // against a cluster: the pod's own volumes now sit beside the admitted kube-api-access
+    // volume, so its patch carries a `$setElementOrder/volumes` directive.
+    let version = |kubectl: &Kubectl| {
+        kubectl.json(&["get", "pod", &name])["metadata"]["resourceVersion"].clone()
+    };
+    let before = version(&kubectl);
+    assert!(kubectl.apply(&manifest).contains("configured"));
+    assert_eq!(version(&kubectl), before);
 
     kubectl.ok(&["label", "pod", &name, "tier=web"]);
     kubectl.ok(&["annotate", "pod", &name, "note=hello"]);

@@ -96,7 +96,18 @@ fn debian_kubectl_applies_creates_and_deletes_the_s1_pod_and_configmaps() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(kubectl.apply(&manifest).trim(), "pod/example-pod unchanged");
+    // "configured" as against a cluster: the patch orders the pod's volumes beside the
+    // admitted kube-api-access volume, and changes nothing.
+    let version = |kubectl: &Kubectl120| {
+        let json = kubectl.ok(&["get", "pod", "example-pod", "-o", "json"], None);
+        serde_json::from_str::<Value>(&json).unwrap()["metadata"]["resourceVersion"].clone()
+    };
+    let before = version(&kubectl);
+    assert_eq!(
+        kubectl.apply(&manifest).trim(),
+        "pod/example-pod configured"
+    );
+    assert_eq!(version(&kubectl), before);
     let relabelled = manifest.replace(
         "service: example-pod",
         "service: example-pod\n    tier: web",

@@ -103,7 +103,7 @@ fn service_account_tokens_authenticate_until_their_binding_goes() {
 }
 
 /// The user and groups `kubectl auth whoami` reports as; Err(stderr) when it fails.
-fn whoami(kubectl: &Kubectl, kubeconfig: &Path) -> Result<(String, Value), String> {
+pub(crate) fn whoami(kubectl: &Kubectl, kubeconfig: &Path) -> Result<(String, Value), String> {
     let user = user_info(kubectl, kubeconfig)?;
     let name = user["username"].as_str().unwrap_or_default().to_owned();
     Ok((name, user["groups"].clone()))
@@ -132,7 +132,7 @@ fn account_user() -> (String, Value) {
     (DEFAULT_USER.to_owned(), groups)
 }
 
-fn unauthorized() -> String {
+pub(crate) fn unauthorized() -> String {
     "error: You must be logged in to the server (Unauthorized)".to_owned()
 }
 
@@ -156,7 +156,7 @@ fn raw_get_as_account(kubectl: &Kubectl, kubeconfig: &Path) {
 }
 
 /// The payload of a JWT.
-fn claims_of(token: &str) -> Value {
+pub(crate) fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
@@ -171,7 +171,7 @@ fn admin_kubeconfig(agent: &Agent) -> Value {
 }
 
 /// The CA certificate (PEM) of the agent's kubeconfig.
-fn admin_ca(agent: &Agent) -> String {
+pub(crate) fn admin_ca(agent: &Agent) -> String {
     let config = admin_kubeconfig(agent);
     let data = config["clusters"][0]["cluster"]["certificate-authority-data"]
         .as_str()
@@ -185,7 +185,7 @@ fn admin_ca(agent: &Agent) -> String {
 }
 
 /// A kubeconfig for the agent authenticating with `token` alone.
-fn token_kubeconfig(agent: &Agent, dir: &Path, name: &str, token: &str) -> PathBuf {
+pub(crate) fn token_kubeconfig(agent: &Agent, dir: &Path, name: &str, token: &str) -> PathBuf {
     let mut config = admin_kubeconfig(agent);
     config["users"][0]["user"] = json!({"token": token});
     let path = dir.join(format!("{name}.kubeconfig"));

@@ -259,6 +259,7 @@ impl Worker {
             }
         } else {
             // A sandbox set up in this pass had its volumes written just now.
+            self.ctx.tokens.fetch_for(pod).await;
             self.refresh_volumes(pod);
         }
         self.kill_failed_probes(pod, &spec).await;
@@ -268,6 +269,7 @@ impl Worker {
                 wake = Some(wake.map_or(d, |w: Duration| w.min(d)));
             }
         };
+        note(self.ctx.tokens.next_refresh(&self.uid));
         let restart_policy = spec
             .restart_policy
             .clone()
@@ -409,6 +411,7 @@ impl Worker {
                 return Some(at - now);
             }
         }
+        self.ctx.tokens.fetch_for(pod).await;
         let result = match sandbox::attach(&self.ctx, pod).await {
             sandbox::Found::Ready(sandbox) => Ok(sandbox),
             sandbox::Found::Absent => sandbox::create(&self.ctx, pod).await,

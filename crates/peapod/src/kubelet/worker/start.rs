@@ -442,9 +442,11 @@ impl Worker {
         };
         let ctx = self.ctx.clone();
         let image = image_of(container);
+        let pull_secrets = crate::kubelet::pull_secrets::for_pod(&ctx, pod);
         let mut ensure = std::pin::pin!(ctx.image_manager.ensure(
             &image,
             container.image_pull_policy.as_deref(),
+            &pull_secrets,
             &record
         ));
         let seen = identity(pod);

@@ -304,6 +304,7 @@ impl Worker {
                 sandbox::stop_shim(&ctx, &uid).await;
             }
             sandbox::remove_files(&ctx.paths, &uid);
+            ctx.tokens.forget(&uid);
         };
         if let (Err(err), ()) = tokio::join!(written, teardown) {
             tracing::warn!(pod = %self.name, %err, "writing the final pod status");

@@ -1,7 +1,8 @@
-//! kube-apiserver's ServiceAccount admission plugin, without token mounting: a new pod runs
-//! as `default` unless it names an account, the account must exist (the `default` account is
-//! waited for a moment, as its controller may be creating it), and a pod without
-//! imagePullSecrets takes its account's. Mirror pods may name no account and no secret.
+//! kube-apiserver's ServiceAccount admission plugin: a new pod runs as `default` unless it
+//! names an account, the account must exist (the `default` account is waited for a moment, as
+//! its controller may be creating it), its API credentials are mounted ([`token_volume`]), and
+//! a pod without imagePullSecrets takes its account's. Mirror pods may name no account and no
+//! secret.
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use peapod_apiserver::admission::{Admission, NewObject};
 use peapod_apiserver::status::ApiError;
 use peapod_store::Store;
 use serde_json::{json, Value};
+
+use super::token_volume;
 
 /// The account a pod that names none runs as.
 pub const DEFAULT_SERVICE_ACCOUNT: &str = "default";
@@ -52,6 +55,9 @@ impl Admission for ServiceAccountAdmission {
                 return Err(new.forbidden(&why));
             }
         };
+        if token_volume::should_automount(&new.object["spec"], &account) {
+            token_volume::mount(&mut new.object["spec"]);
+        }
         inherit_image_pull_secrets(&mut new.object["spec"], &account);
         Ok(())
     }

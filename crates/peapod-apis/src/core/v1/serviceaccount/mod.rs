@@ -1,10 +1,12 @@
 //! ServiceAccount: metadata rules, kubectl's columns and the `token` subresource
-//! ([`token_request`], signed and checked by [`token`]); [`admission`] is kube's
-//! ServiceAccount admission plugin for pods.
+//! ([`token_request`], signed and checked by [`token`]), the legacy tokens of token Secrets
+//! ([`legacy_token`]); [`admission`] is kube's ServiceAccount admission plugin for pods.
 
 pub mod admission;
+pub mod legacy_token;
 pub mod token;
 pub mod token_request;
+pub mod token_volume;
 
 use std::sync::Arc;
 

@@ -64,6 +64,9 @@ pub struct KubernetesClaims {
     pub secret: Option<Ref>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<Ref>,
+    /// When a token whose life the API server extended should have expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnafter: Option<i64>,
 }
 
 /// Every claim of a service account token.
@@ -126,6 +129,7 @@ pub fn claims(
             pod: binding.pod,
             secret: binding.secret,
             node: binding.node,
+            warnafter: None,
         },
     }
 }
@@ -170,6 +174,18 @@ impl TokenSigner {
     pub fn ephemeral() -> TokenSigner {
         let pem = TokenSigner::generate_key_pem().expect("P-256 key generation");
         TokenSigner::from_key_pem(&pem).expect("a freshly generated key")
+    }
+
+    /// Signs claims of another shape with this key: [`super::legacy_token`]'s.
+    pub(super) fn sign_claims(&self, claims: &impl Serialize) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(self.key_id.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(TokenError::Sign)
+    }
+
+    /// The key tokens are checked with.
+    pub(super) fn decoding_key(&self) -> &DecodingKey {
+        &self.decoding
     }
 
     /// The audiences a token gets when its request names none.

@@ -19,6 +19,11 @@ use super::token::{claims, reference, Binding, TokenSigner};
 const DEFAULT_EXPIRATION_SECONDS: i64 = 3600;
 /// The shortest life a token may ask for (`MinTokenAgeSec`).
 const MIN_EXPIRATION_SECONDS: i64 = 600;
+/// The life kube-apiserver's admission asks for pods' tokens (`WarnOnlyBoundTokenExpirationSeconds`):
+/// such a pod-bound token for the API's own audiences lives a year (`ExpirationExtensionSeconds`,
+/// `--service-account-extend-token-expiration`, on by default) and carries `warnafter`.
+pub const WARN_ONLY_EXPIRATION_SECONDS: i64 = 3607;
+const EXPIRATION_EXTENSION_SECONDS: i64 = 365 * 24 * 3600;
 const GROUP: &str = "authentication.k8s.io";
 
 /// The answer to a TokenRequest posted for `account` (as served).
@@ -61,17 +66,29 @@ pub fn answer(
     let expiration = spec
         .expiration_seconds
         .unwrap_or(DEFAULT_EXPIRATION_SECONDS);
-    let claims = claims(
+    let extended = expiration == WARN_ONLY_EXPIRATION_SECONDS
+        && binding.pod.is_some()
+        && spec.audiences == signer.api_audiences();
+    let lifetime = if extended {
+        EXPIRATION_EXTENSION_SECONDS
+    } else {
+        expiration
+    };
+    let mut claims = claims(
         &account,
         binding,
-        expiration,
+        lifetime,
         spec.audiences.clone(),
         Timestamp::now(),
     );
+    if extended {
+        claims.kubernetes.warnafter = Some(claims.iat + expiration);
+    }
     let token = signer
         .sign(&claims)
         .map_err(|err| ApiError::internal(format!("failed to generate token: {err}")))?;
-    let expires = Timestamp::from_second(claims.exp)
+    // An extended token's status still shows the life asked for: kubelet refreshes by it.
+    let expires = Timestamp::from_second(claims.iat + expiration)
         .map_err(|err| ApiError::internal(format!("token expiry: {err}")))?;
     request.metadata.name.get_or_insert(name);
     request.metadata.namespace.get_or_insert(namespace);
@@ -269,6 +286,55 @@ mod tests {
         assert_eq!(expires.as_second(), claims.exp);
         let user = token::authenticate(&claims, &store, Timestamp::now()).unwrap();
         assert_eq!(user.name, "system:serviceaccount:default:default");
+    }
+
+    #[test]
+    fn a_pod_token_of_the_admission_life_is_extended_with_a_warning_time() {
+        let (store, account) = store();
+        let spec = PodSpec {
+            service_account_name: Some("default".into()),
+            ..PodSpec::default()
+        };
+        store
+            .create(Pod {
+                metadata: meta("api"),
+                spec: Some(spec),
+                ..Pod::default()
+            })
+            .unwrap();
+        let signer = TokenSigner::ephemeral();
+        let bound = json!({"apiVersion": "v1", "kind": "Pod", "name": "api"});
+        let ask = |spec: Value| {
+            let answered = answer(&signer, &account, &request(spec), &store).unwrap();
+            let token = answered["status"]["token"].as_str().unwrap();
+            // Read, not verified: one token is for another audience.
+            use base64::Engine as _;
+            let payload = token.split('.').nth(1).unwrap();
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap();
+            let claims: token::Claims = serde_json::from_slice(&payload).unwrap();
+            let expires: Timestamp = answered["status"]["expirationTimestamp"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            (claims, expires.as_second())
+        };
+        let (claims, expires) = ask(json!({"expirationSeconds": 3607, "boundObjectRef": bound}));
+        assert_eq!(claims.exp - claims.iat, EXPIRATION_EXTENSION_SECONDS);
+        assert_eq!(claims.kubernetes.warnafter, Some(claims.iat + 3607));
+        assert_eq!(expires, claims.iat + 3607);
+        let other_audience =
+            json!({"expirationSeconds": 3607, "boundObjectRef": bound, "audiences": ["vault"]});
+        for spec in [json!({"expirationSeconds": 3607}), other_audience] {
+            let (claims, expires) = ask(spec);
+            assert_eq!(
+                (claims.exp - claims.iat, claims.kubernetes.warnafter),
+                (3607, None)
+            );
+            assert_eq!(expires, claims.exp);
+        }
     }
 
     #[test]
