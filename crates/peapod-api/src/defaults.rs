@@ -31,9 +31,21 @@ pub fn default_pod(pod: &mut Pod) {
     set_str_if_empty(&mut pod.metadata.namespace, DEFAULT_NAMESPACE);
     let spec = pod.spec.get_or_insert_with(PodSpec::default);
     default_pod_spec(spec);
+    // SetDefaults_Pod: these apply to pods only, never to the pod templates of workloads.
+    set_if_none(&mut spec.enable_service_links, || true);
+    let host_network = spec.host_network == Some(true);
+    let containers = spec.containers.iter_mut();
+    for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
+        default_requests_from_limits(c);
+        if host_network {
+            default_host_network_ports(c);
+        }
+    }
 }
 
-fn default_pod_spec(spec: &mut PodSpec) {
+/// SetDefaults_PodSpec and the defaults of everything in it: what a workload's pod template
+/// spec gets (a pod gets these and SetDefaults_Pod's, see [`default_pod`]).
+pub fn default_pod_spec(spec: &mut PodSpec) {
     set_str_if_empty(&mut spec.dns_policy, "ClusterFirst");
     set_str_if_empty(&mut spec.restart_policy, "Always");
     set_if_none(&mut spec.security_context, PodSecurityContext::default);
@@ -41,15 +53,9 @@ fn default_pod_spec(spec: &mut PodSpec) {
         DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS
     });
     set_str_if_empty(&mut spec.scheduler_name, DEFAULT_SCHEDULER_NAME);
-    set_if_none(&mut spec.enable_service_links, || true);
-    let host_network = spec.host_network == Some(true);
     let containers = spec.containers.iter_mut();
     for c in containers.chain(spec.init_containers.iter_mut().flatten()) {
         default_container(c);
-        default_requests_from_limits(c);
-        if host_network {
-            default_host_network_ports(c);
-        }
     }
     for v in spec.volumes.iter_mut().flatten() {
         default_volume(v);
@@ -352,5 +358,28 @@ mod tests {
         default_pod(&mut p);
         let port = &p.spec.unwrap().containers[0].ports.clone().unwrap()[0];
         assert_eq!(port.host_port, Some(8080));
+    }
+
+    /// kube's SetDefaults_Pod runs on pods only: a template's spec keeps its requests, host
+    /// ports and enableServiceLinks unset.
+    #[test]
+    fn a_pod_template_spec_gets_the_pod_spec_defaults_only() {
+        let mut spec: PodSpec = serde_json::from_value(json!({
+            "hostNetwork": true,
+            "containers": [{"name": "c", "image": "busybox",
+                            "ports": [{"containerPort": 8080}],
+                            "resources": {"limits": {"cpu": "1"}}}]
+        }))
+        .unwrap();
+        default_pod_spec(&mut spec);
+        let v = serde_json::to_value(&spec).unwrap();
+        assert_eq!(v["restartPolicy"], "Always");
+        assert_eq!(v["dnsPolicy"], "ClusterFirst");
+        assert_eq!(v["terminationGracePeriodSeconds"], 30);
+        assert_eq!(v["containers"][0]["imagePullPolicy"], "Always");
+        assert_eq!(v["containers"][0]["ports"][0]["protocol"], "TCP");
+        assert!(v.get("enableServiceLinks").is_none());
+        assert!(v["containers"][0]["ports"][0].get("hostPort").is_none());
+        assert!(v["containers"][0]["resources"].get("requests").is_none());
     }
 }

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod defaults;
 pub mod expand;
 pub mod field_validation;
+pub mod label_selector;
 pub mod object;
 pub mod qos;
 pub mod quantity;

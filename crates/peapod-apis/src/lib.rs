@@ -2,6 +2,7 @@
 //! ends in a `kind()` registry entry: names, scope, subresources, strategy and table columns.
 //! [`builtin`] is the list; adding a kind is one folder and one line here.
 
+pub mod apps;
 pub mod authentication;
 pub mod authorization;
 pub mod coordination;
@@ -39,6 +40,7 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         core::v1::configmap::kind(),
         core::v1::secret::kind(),
         core::v1::serviceaccount::kind(signer),
+        apps::v1::replicaset::kind(),
         events::v1::event::kind(),
         authentication::v1::selfsubjectreview::kind(),
         authorization::v1::selfsubjectaccessreview::kind(),

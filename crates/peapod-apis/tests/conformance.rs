@@ -109,6 +109,15 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "ReplicaSet.apps",
+        fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
+        status: Some(
+            r#"{"replicas":2,"fullyLabeledReplicas":2,"readyReplicas":1,"availableReplicas":1,"observedGeneration":1}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "Event.events.k8s.io",
         fields: r#"{"eventTime":"2024-05-01T10:00:00.000000Z","reportingController":"example.com/conformance","reportingInstance":"conformance-1","action":"Starting","reason":"Started","note":"started","type":"Normal","regarding":{"kind":"Pod","name":"web","namespace":"conformance"}}"#,
         status: None,

@@ -16,7 +16,8 @@ mod spec;
 mod update;
 mod volume;
 
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use errors::{go_quote, BadValue, ErrorKind, FieldError, ValidationErrors};
 pub use path::FieldPath;
@@ -43,6 +44,33 @@ pub fn validate_pod_update(new: &Pod, old: &Pod) -> Result<(), ValidationErrors>
     let old_spec = old.spec.as_ref().unwrap_or(&empty);
     errs.extend(update::validate_spec_update(new_spec, old_spec));
     ValidationErrors::check("Pod", &display_name(new), errs)
+}
+
+/// ValidatePodTemplateSpec: a workload's pod template at `path` (`spec.template`), its labels
+/// and annotations (at `path.labels`, as kube names them) and its spec as a pod's.
+pub fn validate_pod_template_spec(template: &PodTemplateSpec, path: &FieldPath) -> Vec<FieldError> {
+    let empty_meta = ObjectMeta::default();
+    let meta = template.metadata.as_ref().unwrap_or(&empty_meta);
+    let mut errs = meta::validate_labels(meta.labels.as_ref(), &path.child("labels"));
+    errs.extend(meta::validate_annotations(
+        meta.annotations.as_ref(),
+        &path.child("annotations"),
+    ));
+    let empty = PodSpec::default();
+    let spec = template.spec.as_ref().unwrap_or(&empty);
+    let spec_path = path.child("spec");
+    errs.extend(spec::validate_pod_spec(spec, &spec_path));
+    if spec
+        .ephemeral_containers
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            &spec_path.child("ephemeralContainers"),
+            "ephemeral containers not allowed in pod template",
+        ));
+    }
+    errs
 }
 
 fn display_name(pod: &Pod) -> String {

@@ -10,6 +10,7 @@ mod delete;
 mod propagation;
 mod read;
 mod review;
+mod scale;
 mod watch;
 mod write;
 
@@ -188,6 +189,9 @@ pub async fn serve(scope: Scope, request: axum::extract::Request) -> Response {
         ("patch", None | Some("status")) => write::patch(&scope, request).await,
         ("delete", None) => delete::delete(&scope, request).await,
         ("deletecollection", None) => delete::delete_collection(&scope, request).await,
+        ("get", Some("scale")) => scale::get(&scope).await,
+        ("update", Some("scale")) => scale::update(&scope, request).await,
+        ("patch", Some("scale")) => scale::patch(&scope, request).await,
         ("create", Some(sub)) if scope.kind.action_of(sub).is_some() => {
             let action = scope.kind.action_of(sub).cloned().expect("checked above");
             action::create(&scope, request, action).await

@@ -23,23 +23,23 @@ use crate::status::ApiError;
 /// The write query parameters (`metav1.CreateOptions`, `UpdateOptions`, `PatchOptions`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-struct WriteParams {
+pub(super) struct WriteParams {
     dry_run: Option<String>,
-    field_manager: Option<String>,
+    pub(super) field_manager: Option<String>,
     field_validation: Option<String>,
     #[serde(deserialize_with = "super::go_bool")]
-    force: Option<bool>,
+    pub(super) force: Option<bool>,
 }
 
 impl WriteParams {
     /// The manager of the write (`fieldManager`, else the User-Agent's first token).
-    fn manager(&self, request: &Request) -> String {
+    pub(super) fn manager(&self, request: &Request) -> String {
         let agent = request.headers().get(axum::http::header::USER_AGENT);
         let agent = agent.and_then(|v| v.to_str().ok());
         apply::manager_or_user_agent(self.field_manager.as_deref(), agent)
     }
 
-    fn options(&self) -> ApiResult<WriteOptions> {
+    pub(super) fn options(&self) -> ApiResult<WriteOptions> {
         let dry_run = match self.dry_run.as_deref() {
             None | Some("") => false,
             Some("All") => true,
@@ -52,7 +52,7 @@ impl WriteParams {
         Ok(WriteOptions { dry_run })
     }
 
-    fn validation(&self) -> ApiResult<FieldValidation> {
+    pub(super) fn validation(&self) -> ApiResult<FieldValidation> {
         match self.field_validation.as_deref() {
             None | Some("") | Some("Warn") => Ok(FieldValidation::Warn),
             Some("Strict") => Ok(FieldValidation::Strict),
@@ -179,6 +179,15 @@ pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
     let manager = params.manager(&request);
     let decoded = decode_body(scope, request, &params).await?;
     let object = decoded.object;
+    check_name_matches_url(&object, scope)?;
+    let options = params.options()?;
+    let stored = store_update(scope, options, Some(manager), move |_old| Ok(object)).await?;
+    let response = object_response(StatusCode::OK, &stored, &scope.output);
+    Ok(with_warnings(response, &decoded.warnings))
+}
+
+/// An update names the object of its URL (kube's `BeforeUpdate` check).
+pub(super) fn check_name_matches_url(object: &Value, scope: &Scope) -> Result<(), ApiError> {
     let given = object
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -189,10 +198,7 @@ pub async fn update(scope: &Scope, request: Request) -> ApiResult<Response> {
             scope.name()
         )));
     }
-    let options = params.options()?;
-    let stored = store_update(scope, options, Some(manager), move |_old| Ok(object)).await?;
-    let response = object_response(StatusCode::OK, &stored, &scope.output);
-    Ok(with_warnings(response, &decoded.warnings))
+    Ok(())
 }
 
 pub async fn patch(scope: &Scope, request: Request) -> ApiResult<Response> {
@@ -315,7 +321,7 @@ async fn server_side_apply(
 /// one; the kind's update rules and validation then run under the same lock.
 /// `manager` is the manager whose `Update` entry records the change (`None` for an apply,
 /// which keeps its own books).
-async fn store_update(
+pub(super) async fn store_update(
     scope: &Scope,
     options: WriteOptions,
     manager: Option<String>,

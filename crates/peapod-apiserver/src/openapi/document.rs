@@ -1,6 +1,7 @@
 //! One group version's document: the component schemas of its kinds, named as Kubernetes
 //! names them and tagged with what kubectl looks for, and the paths of [`super::paths`].
 
+use k8s_openapi::api::autoscaling::v1::Scale;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ListMeta, Patch, Status};
 use schemars::generate::SchemaSettings;
 use schemars::SchemaGenerator;
@@ -30,12 +31,23 @@ pub fn document(kinds: &[&Kind]) -> Result<Value, OpenApiError> {
             kind: kind.gvk.kind.clone(),
             schema: schema.as_value().clone(),
         })?;
-        targets.push(Target { kind, schema: name });
+        let scale = match kind.scale {
+            Some(_) => Some(scale_schema(&mut generator)?),
+            None => None,
+        };
+        targets.push(Target {
+            kind,
+            schema: name,
+            scale,
+        });
     }
     add_common(&mut generator);
     let mut schemas = generator.take_definitions(true);
     for target in &targets {
         mark_kind(&mut schemas, target);
+        if let Some(scale) = &target.scale {
+            mark_gvk(&mut schemas, scale, &scale_gvk());
+        }
     }
     annotate_patch_strategies(&mut schemas);
     let mut paths = Map::new();
@@ -52,10 +64,35 @@ pub fn document(kinds: &[&Kind]) -> Result<Value, OpenApiError> {
     Ok(document)
 }
 
-/// A served kind and the name of its component schema.
+/// A served kind and the name of its component schema (and of its Scale's, when it has a
+/// `scale` subresource).
 pub(super) struct Target<'a> {
     pub kind: &'a Kind,
     pub schema: String,
+    pub scale: Option<String>,
+}
+
+/// What a `scale` subresource takes and answers.
+pub(super) fn scale_gvk() -> GroupVersionKind {
+    GroupVersionKind::new("autoscaling", "v1", "Scale")
+}
+
+/// Adds autoscaling/v1 Scale to the generator and returns its component name.
+fn scale_schema(generator: &mut SchemaGenerator) -> Result<String, OpenApiError> {
+    let schema = generator.subschema_for::<Scale>();
+    ref_name(schema.as_value()).ok_or_else(|| OpenApiError::NotAReference {
+        kind: "Scale".to_owned(),
+        schema: schema.as_value().clone(),
+    })
+}
+
+fn mark_gvk(schemas: &mut Map<String, Value>, name: &str, gvk: &GroupVersionKind) {
+    if let Some(Value::Object(schema)) = schemas.get_mut(name) {
+        schema.insert(
+            "x-kubernetes-group-version-kind".into(),
+            json!([gvk_value(gvk)]),
+        );
+    }
 }
 
 impl Target<'_> {

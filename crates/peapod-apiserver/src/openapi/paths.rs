@@ -5,8 +5,9 @@
 
 use serde_json::{json, Map, Value};
 
-use super::document::{gvk_value, reference, Target, DELETE_OPTIONS, PATCH, STATUS};
+use super::document::{gvk_value, reference, scale_gvk, Target, DELETE_OPTIONS, PATCH, STATUS};
 use super::gv_path;
+use crate::registry::GroupVersionKind;
 
 const PATCH_TYPES: &[&str] = &[
     "application/apply-patch+yaml",
@@ -100,9 +101,28 @@ struct Place<'a> {
     suffix: &'static str,
     /// Whether the path ends in `{name}`.
     named: bool,
+    /// What the operations take and answer when it is not the kind itself (a `scale`
+    /// subresource's Scale): its GVK and component schema.
+    response: Option<(GroupVersionKind, &'a str)>,
 }
 
-/// The collection, item, all-namespaces and status paths of one kind.
+impl Place<'_> {
+    fn gvk(&self) -> &GroupVersionKind {
+        match &self.response {
+            Some((gvk, _)) => gvk,
+            None => &self.target.kind.gvk,
+        }
+    }
+
+    fn schema(&self) -> &str {
+        match &self.response {
+            Some((_, schema)) => schema,
+            None => &self.target.schema,
+        }
+    }
+}
+
+/// The collection, item, all-namespaces, status and scale paths of one kind.
 pub(super) fn kind_paths(target: &Target, paths: &mut Map<String, Value>) {
     let kind = target.kind;
     let base = format!("/{}", gv_path(&kind.gvk.group, &kind.gvk.version));
@@ -118,6 +138,7 @@ pub(super) fn kind_paths(target: &Target, paths: &mut Map<String, Value>) {
         scope,
         suffix,
         named,
+        response: None,
     };
     insert_path(paths, &collection, place("", false), COLLECTION);
     insert_path(paths, &item, place("", true), ITEM);
@@ -125,12 +146,21 @@ pub(super) fn kind_paths(target: &Target, paths: &mut Map<String, Value>) {
         let status = format!("{item}/status");
         insert_path(paths, &status, place("Status", true), STATUS_ITEM);
     }
+    if let Some(scale) = &target.scale {
+        let path = format!("{item}/scale");
+        let place = Place {
+            response: Some((scale_gvk(), scale)),
+            ..place("Scale", true)
+        };
+        insert_path(paths, &path, place, STATUS_ITEM);
+    }
     if kind.namespaced {
         let all = Place {
             target,
             scope: "",
             suffix: "ForAllNamespaces",
             named: false,
+            response: None,
         };
         let path = format!("{base}/{}", kind.plural);
         insert_path(paths, &path, all, &[Action::List]);
@@ -151,7 +181,7 @@ fn insert_path(paths: &mut Map<String, Value>, path: &str, place: Place, actions
     }
     let mut params = Vec::new();
     if place.named {
-        let kind = &place.target.kind.gvk.kind;
+        let kind = &place.gvk().kind;
         params.push(path_param("name", &format!("name of the {kind}")));
     }
     if !place.scope.is_empty() {
@@ -172,20 +202,20 @@ fn operation(place: &Place, action: Action) -> Value {
         "description": format!("{} {kind}{suffix}", spec.id),
         "operationId": format!("{}{group_version}{scope}{kind}{suffix}", spec.id),
         "parameters": spec.params.iter().map(|p| query_param(p)).collect::<Vec<_>>(),
-        "responses": responses(place.target, action),
+        "responses": responses(place, action),
         "tags": [tag(&gvk.group, &gvk.version)],
         "x-kubernetes-action": spec.name,
-        "x-kubernetes-group-version-kind": gvk_value(gvk),
+        "x-kubernetes-group-version-kind": gvk_value(place.gvk()),
     });
-    if let Some(body) = request_body(place.target, action) {
+    if let Some(body) = request_body(place, action) {
         op["requestBody"] = body;
     }
     op
 }
 
-fn request_body(target: &Target, action: Action) -> Option<Value> {
+fn request_body(place: &Place, action: Action) -> Option<Value> {
     let content = match action {
-        Action::Post | Action::Put => json!({"*/*": {"schema": reference(&target.schema)}}),
+        Action::Post | Action::Put => json!({"*/*": {"schema": reference(place.schema())}}),
         Action::Patch => PATCH_TYPES
             .iter()
             .map(|t| (t.to_string(), json!({"schema": reference(PATCH)})))
@@ -200,15 +230,15 @@ fn request_body(target: &Target, action: Action) -> Option<Value> {
     Some(json!({"content": content, "required": required}))
 }
 
-fn responses(target: &Target, action: Action) -> Value {
+fn responses(place: &Place, action: Action) -> Value {
     const OK: (&str, &str) = ("200", "OK");
     const CREATED: (&str, &str) = ("201", "Created");
     const ACCEPTED: (&str, &str) = ("202", "Accepted");
     let (codes, schema): (&[(&str, &str)], String) = match action {
-        Action::List => (&[OK], target.list()),
-        Action::Post => (&[OK, CREATED, ACCEPTED], target.schema.clone()),
-        Action::Put | Action::Patch => (&[OK, CREATED], target.schema.clone()),
-        Action::Get => (&[OK], target.schema.clone()),
+        Action::List => (&[OK], place.target.list()),
+        Action::Post => (&[OK, CREATED, ACCEPTED], place.schema().to_owned()),
+        Action::Put | Action::Patch => (&[OK, CREATED], place.schema().to_owned()),
+        Action::Get => (&[OK], place.schema().to_owned()),
         Action::Delete => (&[OK, ACCEPTED], STATUS.to_owned()),
         Action::DeleteCollection => (&[OK], STATUS.to_owned()),
     };

@@ -14,7 +14,9 @@ fn registry() -> Registry {
     Registry::new([
         Kind::external::<Pod>(ALL_VERBS).with_status(),
         Kind::external::<Namespace>(&["create", "get", "list", "patch"]),
-        Kind::external::<Deployment>(ALL_VERBS),
+        Kind::external::<Deployment>(ALL_VERBS)
+            .with_status()
+            .with_scale(crate::registry::WORKLOAD_SCALE),
         Kind::external_named(
             GroupVersionKind::new("metrics.k8s.io", "v1beta1", "PodMetrics"),
             "pods",
@@ -167,6 +169,42 @@ fn every_operation_names_its_kind_and_action() {
     assert_eq!(
         doc["paths"]["/api/v1/namespaces/{namespace}/pods"]["post"]["operationId"],
         "createCoreV1NamespacedPod"
+    );
+}
+
+#[test]
+fn a_scale_subresource_takes_and_answers_an_autoscaling_scale() {
+    let registry = registry();
+    let kinds: Vec<&Kind> = registry.kinds_in("apps", "v1").map(|k| &**k).collect();
+    let doc = document(&kinds).expect("the apps document builds");
+    let item = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"];
+    let scale_ref = json!({"$ref": format!("{SCHEMAS}io.k8s.api.autoscaling.v1.Scale")});
+    for method in ["get", "put", "patch"] {
+        let op = &item[method];
+        assert_eq!(
+            op["x-kubernetes-group-version-kind"],
+            json!({"group": "autoscaling", "kind": "Scale", "version": "v1"}),
+            "{method}"
+        );
+        assert_eq!(op["tags"], json!(["apps_v1"]));
+        assert_eq!(
+            op["responses"]["200"]["content"]["application/json"]["schema"],
+            scale_ref
+        );
+    }
+    assert_eq!(
+        item["get"]["operationId"],
+        "readAppsV1NamespacedDeploymentScale"
+    );
+    assert_eq!(
+        item["put"]["requestBody"]["content"]["*/*"]["schema"],
+        scale_ref
+    );
+    assert!(item["delete"].is_null());
+    assert_eq!(item["parameters"][0]["description"], "name of the Scale");
+    assert_eq!(
+        schema(&doc, "io.k8s.api.autoscaling.v1.Scale")["x-kubernetes-group-version-kind"],
+        json!([{"group": "autoscaling", "kind": "Scale", "version": "v1"}])
     );
 }
 

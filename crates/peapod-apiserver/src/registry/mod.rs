@@ -73,6 +73,25 @@ pub struct Subresource {
     pub verbs: &'static [&'static str],
 }
 
+/// Where a kind keeps what its `scale` subresource reads and writes (kube's per-kind
+/// `scaleFromX`), as JSON pointers into the object as served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScaleFields {
+    /// The desired count, the one field a scale write changes.
+    pub spec_replicas: &'static str,
+    /// The observed count.
+    pub status_replicas: &'static str,
+    /// A metav1 LabelSelector, shown in the Scale as its string form.
+    pub selector: &'static str,
+}
+
+/// Where ReplicaSets, Deployments and StatefulSets keep them.
+pub const WORKLOAD_SCALE: ScaleFields = ScaleFields {
+    spec_replicas: "/spec/replicas",
+    status_replicas: "/status/replicas",
+    selector: "/spec/selector",
+};
+
 /// What serves a kind's objects.
 #[derive(Clone)]
 pub enum Backend {
@@ -108,6 +127,8 @@ pub struct Kind {
     pub schema: Option<fn(&mut SchemaGenerator) -> Schema>,
     /// What a create on a subresource does (pods/binding, pods/eviction).
     pub actions: Vec<(&'static str, Action)>,
+    /// What the `scale` subresource maps to, for kinds that have one.
+    pub scale: Option<ScaleFields>,
 }
 
 /// A subresource that acts on its parent when created.
@@ -156,6 +177,7 @@ impl Kind {
             conversion: None,
             backend: Backend::Store(Arc::new(Typed(strategy))),
             actions: Vec::new(),
+            scale: None,
             schema: Some(schema_ref::<S::Object>),
             gvk,
         }
@@ -176,6 +198,7 @@ impl Kind {
             conversion: None,
             backend: Backend::External,
             actions: Vec::new(),
+            scale: None,
             schema: Some(schema_ref::<K>),
             gvk,
         }
@@ -200,6 +223,7 @@ impl Kind {
             conversion: None,
             backend: Backend::External,
             actions: Vec::new(),
+            scale: None,
             schema: None,
             gvk,
         }
@@ -252,6 +276,18 @@ impl Kind {
             response: self.gvk.clone(),
             verbs: &["get", "patch", "update"],
         });
+        self
+    }
+
+    /// The `scale` subresource (get, patch, update), answering an autoscaling/v1 Scale made
+    /// of `fields`.
+    pub fn with_scale(mut self, fields: ScaleFields) -> Kind {
+        self.subresources.push(Subresource {
+            name: "scale",
+            response: GroupVersionKind::new("autoscaling", "v1", "Scale"),
+            verbs: &["get", "patch", "update"],
+        });
+        self.scale = Some(fields);
         self
     }
 

@@ -4,6 +4,7 @@
 pub mod cluster_role_aggregation;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod replicaset;
 pub mod root_ca_publisher;
 pub mod service_account_tokens;
 pub mod service_accounts;

@@ -34,6 +34,7 @@ mod play;
 mod probes;
 mod projected_tokens;
 mod rbac;
+mod replicasets;
 mod resources;
 mod scenarios;
 mod security;

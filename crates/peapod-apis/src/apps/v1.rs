@@ -1,0 +1,3 @@
+//! apps/v1 kinds.
+
+pub mod replicaset;

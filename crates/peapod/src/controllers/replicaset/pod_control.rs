@@ -1,0 +1,80 @@
+//! The words of kube's `RealPodControl` as the ReplicaSet controller uses it: the events it
+//! records on the ReplicaSet for each create and delete, and the error a failed delete
+//! becomes (the ReplicaFailure condition's message).
+
+use super::status::{FAILED_CREATE, FAILED_DELETE};
+
+/// `controller.SuccessfulCreatePodReason`.
+pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
+/// `controller.SuccessfulDeletePodReason`.
+pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
+/// `v1.NamespaceTerminatingCause`: a create refused for this cause is neither an event nor a
+/// failure, as every other create in that namespace would fail too.
+pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
+
+/// An event the controller records on the ReplicaSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// "Normal" or "Warning".
+    pub type_: &'static str,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+pub fn created(pod_name: &str) -> Event {
+    event(
+        "Normal",
+        SUCCESSFUL_CREATE,
+        format!("Created pod: {pod_name}"),
+    )
+}
+
+pub fn create_failed(error: &str) -> Event {
+    event("Warning", FAILED_CREATE, format!("Error creating: {error}"))
+}
+
+pub fn deleted(pod_name: &str) -> Event {
+    event(
+        "Normal",
+        SUCCESSFUL_DELETE,
+        format!("Deleted pod: {pod_name}"),
+    )
+}
+
+pub fn delete_failed(error: &str) -> Event {
+    event("Warning", FAILED_DELETE, format!("Error deleting: {error}"))
+}
+
+/// What `manageReplicas` returns for a failed delete (a 404 is no failure).
+pub fn delete_error(error: &str) -> String {
+    format!("unable to delete pods: {error}")
+}
+
+fn event(type_: &'static str, reason: &'static str, message: String) -> Event {
+    Event {
+        type_,
+        reason,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_use_kube_reasons_and_messages() {
+        assert_eq!(created("web-x7k2p").message, "Created pod: web-x7k2p");
+        assert_eq!(created("web-x7k2p").reason, "SuccessfulCreate");
+        let failed = create_failed("pods \"web-\" is forbidden: exceeded quota: q");
+        assert_eq!(failed.type_, "Warning");
+        assert_eq!(failed.reason, "FailedCreate");
+        assert_eq!(
+            failed.message,
+            "Error creating: pods \"web-\" is forbidden: exceeded quota: q"
+        );
+        assert_eq!(deleted("web-x7k2p").reason, "SuccessfulDelete");
+        assert_eq!(delete_failed("boom").message, "Error deleting: boom");
+        assert_eq!(delete_error("boom"), "unable to delete pods: boom");
+    }
+}
