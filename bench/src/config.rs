@@ -57,6 +57,8 @@ pub(crate) fn run(options: &Options) -> Result<()> {
     } else {
         println!("  kubectl not installed: `kubectl apply` not timed");
     }
+    // Pods outlive their agent: the reader goes before the agent stops.
+    agent.delete_all(&["reader".to_owned()], 1, root.path())?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod authn;
 pub mod client;
 pub mod discovery;
 mod handlers;
+mod impersonation;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;

@@ -16,6 +16,7 @@ use crate::admission::Admission;
 use crate::authn::{AllowAuthenticated, Authorizer, User};
 use crate::discovery;
 use crate::handlers::{self, Scope};
+use crate::impersonation;
 use crate::negotiate::{self, Output};
 use crate::openapi;
 use crate::registry::{Backend, Kind, Registry, Requester, Strategy};
@@ -76,7 +77,11 @@ pub async fn authorize(
     next: axum::middleware::Next,
 ) -> Response {
     match server.authorized(&request) {
-        Ok(_) => next.run(request).await,
+        Ok((_, user)) => {
+            let mut request = request;
+            request.extensions_mut().insert(user);
+            next.run(request).await
+        }
         Err(refused) => refused.into_response(),
     }
 }
@@ -89,9 +94,12 @@ impl ApiServer {
             request.uri().path(),
             request.uri().query(),
         );
-        let Some(user) = request.extensions().get::<User>().cloned() else {
+        let Some(requester) = request.extensions().get::<User>().cloned() else {
             return Err(ApiError::unauthorized());
         };
+        let acting_as =
+            impersonation::impersonated(request.headers(), &requester, self.authorizer.as_ref())?;
+        let user = acting_as.unwrap_or(requester);
         if !self.authorizer.allows(&user, &info) {
             return Err(forbidden(&user, &info));
         }
@@ -99,11 +107,13 @@ impl ApiServer {
     }
 }
 
-async fn handle(State(server): State<Arc<ApiServer>>, request: Request) -> Response {
+async fn handle(State(server): State<Arc<ApiServer>>, mut request: Request) -> Response {
     let (info, user) = match server.authorized(&request) {
         Ok(allowed) => allowed,
         Err(refused) => return refused.into_response(),
     };
+    // The user acted as (impersonation), for whatever reads it from the request.
+    request.extensions_mut().insert(user.clone());
     // Before negotiation: OpenAPI negotiates its own formats (v2's gnostic protobuf is none of
     // the object encodings).
     let query = request.uri().query();
@@ -241,7 +251,7 @@ fn scope(
 }
 
 /// kube-apiserver's RBAC denial wording.
-fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
+pub(crate) fn forbidden(user: &User, info: &RequestInfo) -> ApiError {
     if !info.is_resource_request {
         return ApiError::forbidden(format!(
             "forbidden: User \"{}\" cannot {} path \"{}\"",

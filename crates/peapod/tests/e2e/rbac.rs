@@ -1,7 +1,8 @@
 //! RBAC through the real kubectl: a user of the token file may do nothing until bound
 //! (kube's Forbidden message, `auth can-i` no), a RoleBinding to a Role grants exactly its
 //! rules (`can-i` yes, `--list` lists them), a ClusterRole labelled into `view` extends it,
-//! and binding `admin` is refused as an escalation until the user may `bind` it.
+//! and binding `admin` is refused as an escalation until the user may `bind` it; `--as`
+//! (impersonation) acts as another user only for those allowed to `impersonate` them.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -34,6 +35,7 @@ fn a_user_may_do_what_their_bindings_grant_and_grant_no_more() {
     denied_until_bound(&admin, &alice);
     aggregated_into_view(&admin, &alice);
     escalation_refused_until_bind(&admin, &alice);
+    impersonation(&admin, &alice);
 
     admin.ok(&["delete", "pod", "guarded", "--timeout=60s"]);
     agent.leak_check(&uid);
@@ -296,4 +298,66 @@ fn escalation_refused_until_bind(admin: &Kubectl, alice: &Alice) {
     ]);
     assert_eq!(alice.can_i(&["delete", "pods"]), "yes");
     assert_eq!(alice.can_i(&["delete", "pods", "-n", "kube-system"]), "no");
+}
+
+/// The admin (system:masters) acts as others with `--as`, which RBAC then judges as them;
+/// alice may not impersonate anyone until a role lets her impersonate one user.
+fn impersonation(admin: &Kubectl, alice: &Alice) {
+    let account = "--as=system:serviceaccount:default:default";
+    let can_i = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args);
+        text(&admin.run(&all, None).stdout).trim().to_owned()
+    };
+    assert_eq!(can_i(&["list", "secrets", account]), "no");
+    assert_eq!(can_i(&["list", "secrets"]), "yes");
+    let as_jane = admin.run(&["get", "pods", "--as=jane"], None);
+    assert_eq!(
+        text(&as_jane.stderr).trim(),
+        "Error from server (Forbidden): pods is forbidden: User \"jane\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
+    );
+    let whoami = admin.ok(&[
+        "auth",
+        "whoami",
+        "--as=jane",
+        "--as-group=dev",
+        "-o",
+        "json",
+    ]);
+    let review: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+    assert_eq!(
+        review["status"]["userInfo"],
+        json!({"username": "jane", "groups": ["dev", "system:authenticated"]})
+    );
+
+    let refused = alice.fails(&["get", "pods", "--as=jane"]);
+    assert!(
+        refused.contains("users \"jane\" is forbidden: User \"alice\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),
+        "{refused}"
+    );
+    admin.ok(&[
+        "create",
+        "clusterrole",
+        "impersonate-jane",
+        "--verb=impersonate",
+        "--resource=users",
+        "--resource-name=jane",
+    ]);
+    admin.ok(&[
+        "create",
+        "clusterrolebinding",
+        "alice-as-jane",
+        "--clusterrole=impersonate-jane",
+        "--user=alice",
+    ]);
+    wait_until(
+        Duration::from_secs(10),
+        "alice may impersonate jane",
+        || alice.run(&["auth", "whoami", "--as=jane"]).status.success(),
+    );
+    let other = alice.fails(&["get", "pods", "--as=john"]);
+    assert!(
+        other.contains("cannot impersonate resource \"users\""),
+        "{other}"
+    );
 }
