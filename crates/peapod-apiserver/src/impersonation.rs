@@ -155,16 +155,13 @@ fn check(
     };
     let info = RequestInfo {
         is_resource_request: true,
-        path: String::new(),
         verb: "impersonate".to_owned(),
-        api_prefix: String::new(),
         api_group: group.to_owned(),
-        api_version: String::new(),
         namespace: namespace.map(str::to_owned),
         resource: resource.to_owned(),
         subresource: subresource.map(str::to_owned),
         name: Some(name.to_owned()),
-        parts: Vec::new(),
+        ..RequestInfo::default()
     };
     if authorizer.allows(requester, &info) {
         Ok(())
