@@ -209,8 +209,10 @@ async fn discovery_lists_reviews_with_create_alone() {
     assert_eq!(
         names,
         [
+            ("localsubjectaccessreviews", &create),
             ("selfsubjectaccessreviews", &create),
-            ("selfsubjectrulesreviews", &create)
+            ("selfsubjectrulesreviews", &create),
+            ("subjectaccessreviews", &create)
         ]
     );
     let aggregated = api.get_as("/apis", DISCOVERY_V2).await.expect(200);

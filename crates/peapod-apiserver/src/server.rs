@@ -153,6 +153,7 @@ async fn handle(State(server): State<Arc<ApiServer>>, mut request: Request) -> R
             let requester = Requester {
                 user: &user,
                 authorizer: server.authorizer.as_ref(),
+                namespace: info.namespace.as_deref(),
             };
             handlers::serve_review(&info, &kind, review.as_ref(), &requester, &output, request)
                 .await

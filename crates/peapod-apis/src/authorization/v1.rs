@@ -2,3 +2,4 @@
 
 pub mod selfsubjectaccessreview;
 pub mod selfsubjectrulesreview;
+pub mod subjectaccessreview;

@@ -14,6 +14,8 @@ use crate::status::ApiError;
 pub struct Requester<'a> {
     pub user: &'a User,
     pub authorizer: &'a dyn Authorizer,
+    /// The namespace of the request's URL, for namespaced reviews.
+    pub namespace: Option<&'a str>,
 }
 
 /// A create-only kind's answer to one create, over its typed object.
@@ -46,8 +48,12 @@ impl<R: KindReview> Review for TypedReview<R> {
     fn create(&self, body: &Value, requester: &Requester<'_>) -> Result<Value, ApiError> {
         let kind = <R::Object as k8s_openapi::Resource>::KIND;
         let version = <R::Object as k8s_openapi::Resource>::VERSION;
+        let mut body = body.clone();
+        if let Some(namespace) = requester.namespace {
+            fill_namespace(&mut body, namespace)?;
+        }
         let (review, _unknown) =
-            peapod_api::object::decode_typed::<R::Object>(body).map_err(|err| {
+            peapod_api::object::decode_typed::<R::Object>(&body).map_err(|err| {
                 ApiError::bad_request(format!(
                     "{kind} in version \"{version}\" cannot be handled as a {kind}: {err}"
                 ))
@@ -59,5 +65,25 @@ impl<R: KindReview> Review for TypedReview<R> {
         }
         let answer = self.0.review(review, requester)?;
         serde_json::to_value(&answer).map_err(|err| ApiError::internal(err.to_string()))
+    }
+}
+
+/// A namespaced create takes the URL's namespace (kube's `EnsureObjectNamespaceMatchesRequestNamespace`).
+fn fill_namespace(body: &mut Value, namespace: &str) -> Result<(), ApiError> {
+    match body.pointer("/metadata/namespace").and_then(Value::as_str) {
+        Some(given) if !given.is_empty() && given != namespace => Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        )),
+        _ => {
+            if let Some(object) = body.as_object_mut() {
+                let metadata = object
+                    .entry("metadata")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(metadata) = metadata.as_object_mut() {
+                    metadata.insert("namespace".into(), Value::from(namespace));
+                }
+            }
+            Ok(())
+        }
     }
 }

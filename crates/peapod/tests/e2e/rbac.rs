@@ -36,6 +36,7 @@ fn a_user_may_do_what_their_bindings_grant_and_grant_no_more() {
     aggregated_into_view(&admin, &alice);
     escalation_refused_until_bind(&admin, &alice);
     impersonation(&admin, &alice);
+    subject_access_reviews(&admin, &alice);
 
     admin.ok(&["delete", "pod", "guarded", "--timeout=60s"]);
     agent.leak_check(&uid);
@@ -359,5 +360,84 @@ fn impersonation(admin: &Kubectl, alice: &Alice) {
     assert!(
         other.contains("cannot impersonate resource \"users\""),
         "{other}"
+    );
+}
+
+/// SubjectAccessReview and LocalSubjectAccessReview answer for any user, to those RBAC lets
+/// create them, and are refused with kube's messages when malformed. kubectl validates kinds
+/// without a PATCH on the client after asking whether they are CRDs, which peapod does not
+/// serve: `--validate=false` leaves the validation to the server.
+fn subject_access_reviews(admin: &Kubectl, alice: &Alice) {
+    let review = |kind: &str, namespace: Option<&str>, spec: serde_json::Value| {
+        let mut object =
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": spec});
+        if let Some(namespace) = namespace {
+            object["metadata"] = json!({"namespace": namespace});
+        }
+        object.to_string()
+    };
+    let allowed = |manifest: &str| -> serde_json::Value {
+        let out = admin.run(
+            &["create", "--validate=false", "-f", "-", "-o", "json"],
+            Some(manifest),
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        answer["status"]["allowed"].clone()
+    };
+    let list_pods = json!({"verb": "list", "resource": "pods", "namespace": "default"});
+    let nobody = review(
+        "SubjectAccessReview",
+        None,
+        json!({"user": "nobody", "resourceAttributes": list_pods}),
+    );
+    assert_eq!(allowed(&nobody), json!(false));
+    let masters =
+        json!({"user": "root", "groups": ["system:masters"], "resourceAttributes": list_pods});
+    assert_eq!(
+        allowed(&review("SubjectAccessReview", None, masters.clone())),
+        json!(true)
+    );
+    let local = review("LocalSubjectAccessReview", Some("default"), masters);
+    assert_eq!(allowed(&local), json!(true));
+
+    let refused = |manifest: &str| {
+        let out = admin.run(&["create", "--validate=false", "-f", "-"], Some(manifest));
+        assert!(!out.status.success(), "{}", text(&out.stdout));
+        text(&out.stderr).trim().to_owned()
+    };
+    let no_one = review(
+        "SubjectAccessReview",
+        None,
+        json!({"resourceAttributes": list_pods}),
+    );
+    assert_eq!(
+        refused(&no_one),
+        "The SubjectAccessReview \"\" is invalid: spec.user: Invalid value: \"\": at least one of user or group must be specified"
+    );
+    let elsewhere = json!({"user": "u", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "other"}});
+    let mismatch = refused(&review(
+        "LocalSubjectAccessReview",
+        Some("default"),
+        elsewhere,
+    ));
+    assert!(mismatch.contains("spec.resourceAttributes.namespace: Invalid value: \"other\": must match metadata.namespace"), "{mismatch}");
+
+    let config = alice.kubeconfig.to_str().unwrap();
+    let as_alice = admin.run(
+        &[
+            "--kubeconfig",
+            config,
+            "create",
+            "--validate=false",
+            "-f",
+            "-",
+        ],
+        Some(&nobody),
+    );
+    assert!(
+        text(&as_alice.stderr).contains("subjectaccessreviews.authorization.k8s.io is forbidden: User \"alice\" cannot create resource \"subjectaccessreviews\" in API group \"authorization.k8s.io\" at the cluster scope"),
+        "{}",
+        text(&as_alice.stderr)
     );
 }

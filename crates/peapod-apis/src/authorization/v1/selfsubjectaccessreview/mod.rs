@@ -24,25 +24,10 @@ impl KindReview for SelfSubjectAccessReviewer {
     /// kube's `ValidateSelfSubjectAccessReview`: exactly one kind of attributes, and no
     /// metadata (managedFields aside).
     fn validate(&self, review: &SelfSubjectAccessReview) -> Vec<FieldError> {
-        let mut errors = Vec::new();
-        let spec = FieldPath::new("spec");
-        let (resource, non_resource) = (
+        let mut errors = attribute_errors(
             &review.spec.resource_attributes,
             &review.spec.non_resource_attributes,
         );
-        match (resource, non_resource) {
-            (Some(_), Some(given)) => errors.push(FieldError::invalid(
-                &spec.child("nonResourceAttributes"),
-                json!(given),
-                "cannot be specified in combination with resourceAttributes",
-            )),
-            (None, None) => errors.push(FieldError::invalid(
-                &spec.child("resourceAttributes"),
-                json!(null),
-                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
-            )),
-            _ => {}
-        }
         let metadata = ObjectMeta {
             managed_fields: None,
             ..review.metadata.clone()
@@ -76,8 +61,29 @@ impl KindReview for SelfSubjectAccessReviewer {
     }
 }
 
+/// Exactly one kind of attributes (kube's `ValidateSelfSubjectAccessReviewSpec`).
+pub(crate) fn attribute_errors(
+    resource: &Option<ResourceAttributes>,
+    non_resource: &Option<NonResourceAttributes>,
+) -> Vec<FieldError> {
+    let spec = FieldPath::new("spec");
+    match (resource, non_resource) {
+        (Some(_), Some(given)) => vec![FieldError::invalid(
+            &spec.child("nonResourceAttributes"),
+            json!(given),
+            "cannot be specified in combination with resourceAttributes",
+        )],
+        (None, None) => vec![FieldError::invalid(
+            &spec.child("resourceAttributes"),
+            json!(null),
+            "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+        )],
+        _ => Vec::new(),
+    }
+}
+
 /// The request `attributes` describe, as the authorizer judges real ones.
-fn resource_request(attributes: &ResourceAttributes) -> RequestInfo {
+pub(crate) fn resource_request(attributes: &ResourceAttributes) -> RequestInfo {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let given = |value: &Option<String>| value.clone().filter(|v| !v.is_empty());
     RequestInfo {
@@ -93,7 +99,7 @@ fn resource_request(attributes: &ResourceAttributes) -> RequestInfo {
     }
 }
 
-fn non_resource_request(attributes: &NonResourceAttributes) -> RequestInfo {
+pub(crate) fn non_resource_request(attributes: &NonResourceAttributes) -> RequestInfo {
     RequestInfo {
         is_resource_request: false,
         path: attributes.path.clone().unwrap_or_default(),
