@@ -1,8 +1,8 @@
 //! kube-apiserver's bootstrap policy (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy`), as
 //! far as peapod serves it: cluster-admin for system:masters; admin, edit and view, filled by
 //! aggregation from system:aggregate-to-*; system:basic-user, system:discovery and
-//! system:public-info-viewer with their bindings; and the rules the Node authorizer gives
-//! nodes. Created at start when missing, as kube's `rbac/bootstrap-roles` hook does.
+//! system:public-info-viewer with their bindings; the roles of the controllers peapod runs,
+//! bound to their service accounts; and the rules the Node authorizer gives nodes. Created at start when missing, as kube's `rbac/bootstrap-roles` hook does.
 
 use std::collections::BTreeMap;
 
@@ -239,6 +239,35 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             &[],
             vec![url_rule(&["get"], &public_urls)],
         ),
+        role(
+            REPLICASET_CONTROLLER_ROLE,
+            &[],
+            replicaset_controller_rules(),
+        ),
+    ]
+}
+
+/// The service account kube-controller-manager's ReplicaSet controller runs as.
+pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
+const REPLICASET_CONTROLLER_ROLE: &str = "system:controller:replicaset-controller";
+
+/// kube's `controller_policy.go` rules for the ReplicaSet controller.
+fn replicaset_controller_rules() -> Vec<PolicyRule> {
+    let events = ["create", "update", "patch"];
+    vec![
+        rule(
+            &["get", "list", "watch", "update"],
+            &["apps"],
+            &["replicasets"],
+        ),
+        rule(&["update"], &["apps"], &["replicasets/status"]),
+        rule(&["update"], &["apps"], &["replicasets/finalizers"]),
+        rule(
+            &["list", "watch", "patch", "create", "delete"],
+            &[""],
+            &["pods"],
+        ),
+        rule(&events, &["", "events.k8s.io"], &["events"]),
     ]
 }
 
@@ -273,7 +302,22 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             "system:public-info-viewer",
             &["system:authenticated", "system:unauthenticated"],
         ),
+        controller_binding(REPLICASET_CONTROLLER_ROLE, REPLICASET_CONTROLLER),
     ]
+}
+
+/// A controller role bound to its service account in kube-system, as kube's
+/// `addControllerRole` binds it.
+fn controller_binding(role: &str, account: &str) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            api_group: None,
+            name: account.to_owned(),
+            namespace: Some("kube-system".to_owned()),
+        }]),
+        ..binding(role, &[])
+    }
 }
 
 /// kube's `system:node` rules (what the Node authorizer lets a kubelet do), and the pod

@@ -165,3 +165,45 @@ fn nodes_hold_the_node_rules_and_rules_reviews_list_what_is_held() {
         .unwrap()
         .contains(&"pods".to_owned())));
 }
+
+#[test]
+fn the_replicaset_controller_may_manage_pods_and_nothing_more() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:replicaset-controller",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let sets = "/apis/apps/v1/namespaces/team/replicasets";
+    let pods = "/api/v1/namespaces/team/pods";
+    let allowed = [
+        RequestInfo::parse(
+            &Method::GET,
+            "/apis/apps/v1/replicasets",
+            Some("watch=true"),
+        ),
+        request(Method::GET, &format!("{sets}/web")),
+        request(Method::PUT, &format!("{sets}/web/status")),
+        RequestInfo::parse(&Method::GET, "/api/v1/pods", Some("watch=true")),
+        request(Method::GET, pods),
+        request(Method::POST, pods),
+        request(Method::PATCH, &format!("{pods}/web-x7k2p")),
+        request(Method::DELETE, &format!("{pods}/web-x7k2p")),
+        request(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/team/events",
+        ),
+    ];
+    for request in &allowed {
+        assert!(rbac.allows(&controller, request), "{request:?}");
+    }
+    for denied in [
+        request(Method::GET, &format!("{pods}/web-x7k2p")),
+        request(Method::DELETE, &format!("{sets}/web")),
+        request(Method::GET, "/api/v1/namespaces/team/secrets"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}

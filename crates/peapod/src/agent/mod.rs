@@ -33,6 +33,7 @@ use peapod_apiserver::ApiServer;
 use crate::controllers::cluster_role_aggregation::ClusterRoleAggregation;
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
+use crate::controllers::replicaset;
 use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
@@ -269,6 +270,10 @@ impl Agent {
             )
             .run(),
         );
+        let replica_sets = tokio::spawn(replicaset::controller::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::REPLICASET_CONTROLLER,
+        )));
         let local = app
             .clone()
             .layer(axum::middleware::from_fn(authn::local_admin))
@@ -298,6 +303,7 @@ impl Agent {
         tokens.abort();
         root_ca.abort();
         collector.abort();
+        replica_sets.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
@@ -321,6 +327,18 @@ fn kubelet_client(app: &axum::Router, node: &str) -> LocalClient {
     let audited = app.clone().layer(axum::middleware::from_fn(audit::log));
     let user = User::new(format!("system:node:{node}"), &["system:nodes"]);
     LocalClient::new(audited).with_identity(user, "kubelet")
+}
+
+/// A kube-controller-manager controller's client: its service account in kube-system (which
+/// the bootstrap policy binds to its role), its requests in the audit log.
+fn controller_client(app: &axum::Router, account: &'static str) -> kube::Client {
+    let audited = app.clone().layer(axum::middleware::from_fn(audit::log));
+    let name = format!("system:serviceaccount:kube-system:{account}");
+    let groups = [
+        "system:serviceaccounts",
+        "system:serviceaccounts:kube-system",
+    ];
+    crate::controllers::client::in_process(audited, User::new(name, &groups), account)
 }
 
 /// The node is named after the host.

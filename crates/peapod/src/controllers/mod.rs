@@ -1,6 +1,7 @@
 //! Controllers in the agent, as kube-controller-manager runs them: each watches the objects it
 //! owns and drives them toward their spec through the API server, in-process.
 
+pub mod client;
 pub mod cluster_role_aggregation;
 pub mod garbage_collector;
 pub mod namespace;

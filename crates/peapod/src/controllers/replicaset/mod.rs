@@ -1,6 +1,6 @@
 //! The ReplicaSet controller's decisions, as kube-controller-manager's
 //! (pkg/controller/replicaset, controller_utils.go, controller_ref_manager.go) takes them,
-//! over k8s-openapi types and without any I/O:
+//! over k8s-openapi types and without any I/O, and [`controller`], the loop that runs them:
 //!
 //! - [`pods`]: what a pod is to the controller (active, ready, available, its key);
 //! - [`claims`]: which pods the ReplicaSet owns, adopts or releases, and the patches;
@@ -9,7 +9,8 @@
 //! - [`pod_template`]: the pod a create sends;
 //! - [`pod_control`]: the events and errors of creates and deletes;
 //! - [`status`]: the status written back, and when to come back for availability;
-//! - [`expectations`]: the creates and deletes still to be seen through the watch.
+//! - [`expectations`]: the creates and deletes still to be seen through the watch (for a loop
+//!   reading a cache; [`controller`] reads through the API, which is consistent).
 //!
 //! A reconcile of the ReplicaSet under `key` (`namespace/name`), as `syncReplicaSet`:
 //!
@@ -42,6 +43,7 @@
 
 pub mod batches;
 pub mod claims;
+pub mod controller;
 pub mod expectations;
 pub mod pod_control;
 pub mod pod_template;

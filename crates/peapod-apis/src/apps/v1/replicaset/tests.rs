@@ -4,7 +4,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use peapod_apiserver::registry::KindStrategy;
 use serde_json::{json, Value};
 
-use super::{validation, ReplicaSetStrategy};
+use super::ReplicaSetStrategy;
 
 /// A ReplicaSet named `name` in `default` from `spec`, defaulted as the API server does.
 fn replica_set(name: &str, spec: Value) -> ReplicaSet {
@@ -266,8 +266,7 @@ fn warnings_name_the_template_fields() {
     let mut rs = replica_set("Web.One", spec);
     rs.spec.as_mut().unwrap().template.as_mut().unwrap().spec.as_mut().unwrap().affinity =
         Some(serde_json::from_value(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "k"}]}})).unwrap());
-    let mut warnings = ReplicaSetStrategy.warnings(&rs);
-    assert_eq!(warnings.remove(0), validation::NO_CONTROLLER_YET);
+    let warnings = ReplicaSetStrategy.warnings(&rs);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: ["));
     assert_eq!(

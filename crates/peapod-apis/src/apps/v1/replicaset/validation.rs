@@ -192,13 +192,8 @@ fn validate_status(status: &ReplicaSetStatus, path: &FieldPath) -> Vec<FieldErro
 
 /// kube's WarningsOnCreate: a name that is no DNS label, then the pod template's warnings,
 /// each under `spec.template`.
-/// Said on every write until the ReplicaSet controller runs in the agent.
-pub const NO_CONTROLLER_YET: &str =
-    "peapod runs no ReplicaSet controller yet: the ReplicaSet is stored and scaled, but no pods are created for it";
-
 pub fn warnings(rs: &ReplicaSet) -> Vec<String> {
-    // Served before its controller lands: say so rather than let a user wait for pods.
-    let mut warnings = vec![NO_CONTROLLER_YET.to_owned()];
+    let mut warnings = Vec::new();
     let name = rs.metadata.name.as_deref().unwrap_or_default();
     let problems = peapod_api::validation::names::dns1123_label(name);
     if !name.is_empty() && !problems.is_empty() {

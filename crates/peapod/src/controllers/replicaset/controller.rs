@@ -1,0 +1,477 @@
+//! The ReplicaSet controller's loop: kube-runtime's Controller over the in-process API,
+//! triggered by ReplicaSets and by pods (mapped to their controlling ReplicaSet, orphans to
+//! the ReplicaSets of their namespace that select them), each reconcile a `syncReplicaSet`
+//! as the [module doc](super) spells it out. Reads go to the API, which is consistent, so no
+//! expectations are kept; failures come back with kube's per-item exponential backoff.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use peapod_api::label_selector::as_selector;
+use peapod_api::selector::LabelSelector as Selector;
+
+use super::batches::{self, Scale, BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE};
+use super::claims::{self, Claim, ClaimError};
+use super::{pod_control, pod_template, pods, ranking, status};
+
+/// The controller's name, in its events and as its field manager.
+pub const NAME: &str = "replicaset-controller";
+/// kube's default controller rate limiter: 5ms doubled per failure, up to 1000s.
+const BACKOFF_BASE: Duration = Duration::from_millis(5);
+const BACKOFF_CAP: Duration = Duration::from_secs(1000);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    Claim(#[from] ClaimError),
+    /// What `manageReplicas` failed with, already in the ReplicaFailure condition.
+    #[error("{0}")]
+    Manage(String),
+}
+
+/// What every reconcile shares: the client, the event recorder, and each ReplicaSet's
+/// consecutive failures (for the backoff).
+pub struct Context {
+    client: Client,
+    recorder: Recorder,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client) -> Context {
+        let reporter = Reporter {
+            controller: NAME.to_owned(),
+            instance: None,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            failures: Mutex::default(),
+        }
+    }
+
+    async fn record(&self, rs: &ReplicaSet, event: pod_control::Event) {
+        let type_ = match event.type_ {
+            "Warning" => EventType::Warning,
+            _ => EventType::Normal,
+        };
+        let event = Event {
+            type_,
+            reason: event.reason.to_owned(),
+            note: Some(event.message),
+            action: event.reason.to_owned(),
+            secondary: None,
+        };
+        if let Err(err) = self.recorder.publish(&event, &rs.object_ref(&())).await {
+            tracing::warn!(%err, "replicaset controller: recording an event");
+        }
+    }
+
+    fn failed(&self, key: &str) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(key.to_owned()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    fn succeeded(&self, key: &str) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(key);
+    }
+}
+
+/// Runs the controller until its task is aborted.
+pub async fn run(client: Client) {
+    let sets = Api::<ReplicaSet>::all(client.clone());
+    let pods = Api::<Pod>::all(client.clone());
+    let controller = Controller::new(sets, watcher::Config::default());
+    let cache = controller.store();
+    controller
+        .watches(pods, watcher::Config::default(), move |pod| {
+            replica_sets_of(&cache, &pod)
+        })
+        .run(reconcile, error_policy, Arc::new(Context::new(client)))
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "replicaset controller");
+            }
+        })
+        .await;
+}
+
+/// The ReplicaSets a pod's change concerns: its controller if a ReplicaSet, none if another
+/// kind's; an orphan's, those of its namespace whose selector matches it (to adopt it).
+fn replica_sets_of(cache: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    if let Some(owner) = pods::controller_of(&pod.metadata) {
+        let ours = owner.kind == claims::KIND && owner.api_version == claims::API_VERSION;
+        return match ours {
+            true => vec![ObjectRef::new(&owner.name).within(namespace)],
+            false => Vec::new(),
+        };
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Vec::new();
+    }
+    cache
+        .state()
+        .iter()
+        .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace))
+        .filter(|rs| selector_of(rs).is_ok_and(|s| s.matches(pods::labels(pod))))
+        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
+        .collect()
+}
+
+fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
+    let selector = rs
+        .spec
+        .as_ref()
+        .map(|s| s.selector.clone())
+        .unwrap_or_default();
+    as_selector(&selector).map_err(|err| err.to_string())
+}
+
+fn key_of(rs: &ReplicaSet) -> String {
+    format!("{}/{}", rs.namespace().unwrap_or_default(), rs.name_any())
+}
+
+async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    let namespace = cached.namespace().unwrap_or_default();
+    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace);
+    let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
+        ctx.succeeded(&key_of(&cached));
+        return Ok(Action::await_change());
+    };
+    let action = sync(&rs, &ctx).await?;
+    ctx.succeeded(&key_of(&rs));
+    Ok(action)
+}
+
+fn error_policy(rs: Arc<ReplicaSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
+    let key = key_of(&rs);
+    let failures = ctx.failed(&key);
+    tracing::info!(replicaset = %key, %err, failures, "replicaset controller: sync failed");
+    Action::requeue(backoff(failures))
+}
+
+/// `BACKOFF_BASE` doubled for each failure after the first, at most `BACKOFF_CAP`.
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(31);
+    BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_CAP)
+}
+
+/// `syncReplicaSet` for a fresh read of the ReplicaSet.
+async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, ReconcileError> {
+    let selector = match selector_of(rs) {
+        Ok(selector) => selector,
+        Err(err) => {
+            tracing::warn!(replicaset = %key_of(rs), %err, "invalid selector; not retried");
+            return Ok(Action::await_change());
+        }
+    };
+    let namespace = rs.namespace().unwrap_or_default();
+    let pod_api = Api::<Pod>::namespaced(ctx.client.clone(), &namespace);
+    let all = pod_api.list(&ListParams::default()).await?.items;
+    let all: Vec<&Pod> = all.iter().collect();
+    let active = pods::filter_active(&all);
+    let claimed = claim_pods(rs, &selector, &active, &pod_api).await?;
+    let claimed: Vec<&Pod> = claimed.iter().collect();
+    let manage_error = match rs.metadata.deletion_timestamp {
+        Some(_) => None,
+        None => manage(rs, &claimed, &all, &pod_api, ctx).await?,
+    };
+    let now = Timestamp::now();
+    let new_status = status::calculate_status(rs, &claimed, manage_error.as_deref(), now);
+    let written = match status::status_update(rs, new_status) {
+        Some(new_status) => write_status(rs, new_status, ctx).await?,
+        None => rs.clone(),
+    };
+    if let Some(err) = manage_error {
+        return Err(ReconcileError::Manage(err));
+    }
+    let requeue = status::availability_requeue(&written, &claimed, false, now);
+    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
+}
+
+async fn write_status(
+    rs: &ReplicaSet,
+    new_status: k8s_openapi::api::apps::v1::ReplicaSetStatus,
+    ctx: &Context,
+) -> Result<ReplicaSet, ReconcileError> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace);
+    let mut updated = rs.clone();
+    updated.status = Some(new_status);
+    Ok(sets
+        .replace_status(&rs.name_any(), &PostParams::default(), &updated)
+        .await?)
+}
+
+/// `claimPods`: the active pods the ReplicaSet owns or adopts, releasing the ones it owns
+/// that no longer match.
+async fn claim_pods(
+    rs: &ReplicaSet,
+    selector: &Selector,
+    active: &[&Pod],
+    pod_api: &Api<Pod>,
+) -> Result<Vec<Pod>, ReconcileError> {
+    let mut claimed = Vec::new();
+    let mut rechecked = false;
+    for pod in active {
+        match claims::claim(rs, selector, pod) {
+            Claim::Owned => claimed.push((*pod).clone()),
+            Claim::Adopt(patch) => {
+                if !rechecked {
+                    recheck(rs, pod, pod_api).await?;
+                    rechecked = true;
+                }
+                let adopted = patch_pod(pod_api, pod, patch).await;
+                match adopted {
+                    Ok(adopted) => claimed.push(adopted),
+                    Err(kube::Error::Api(status))
+                        if claims::adoption_failure_ignored(status.code) => {}
+                    Err(err) => return Err(err.into()),
+                }
+            }
+            Claim::Release(patch) => match patch_pod(pod_api, pod, patch).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(status)) if claims::release_failure_ignored(status.code) => {}
+                Err(err) => return Err(err.into()),
+            },
+            Claim::Ignore => {}
+        }
+    }
+    Ok(claimed)
+}
+
+/// `RecheckDeletionTimestamp`: a fresh read before the first adoption.
+async fn recheck(rs: &ReplicaSet, pod: &Pod, pod_api: &Api<Pod>) -> Result<(), ReconcileError> {
+    let namespace = rs.namespace().unwrap_or_default();
+    let sets = Api::<ReplicaSet>::namespaced(pod_api.clone().into_client(), &namespace);
+    let fresh = sets
+        .get(&rs.name_any())
+        .await
+        .map_err(|err| ClaimError::Recheck(err.to_string()));
+    let allowed = fresh.and_then(|fresh| claims::can_adopt(rs, &fresh));
+    allowed.map_err(|reason| claims::cannot_adopt(pod, reason).into())
+}
+
+async fn patch_pod(pod_api: &Api<Pod>, pod: &Pod, patch: serde_json::Value) -> kube::Result<Pod> {
+    let params = PatchParams::default();
+    pod_api
+        .patch(&pod.name_any(), &params, &Patch::Strategic(patch))
+        .await
+}
+
+/// `manageReplicas`: creates or deletes pods toward `spec.replicas`; the error (if any)
+/// becomes the ReplicaFailure condition and a retry.
+async fn manage(
+    rs: &ReplicaSet,
+    claimed: &[&Pod],
+    all: &[&Pod],
+    pod_api: &Api<Pod>,
+    ctx: &Context,
+) -> Result<Option<String>, ReconcileError> {
+    let desired = status::desired_replicas(rs);
+    match batches::scale(claimed.len(), desired, BURST_REPLICAS) {
+        Scale::Create(count) => Ok(create_pods(rs, count, pod_api, ctx).await),
+        Scale::Delete(count) => {
+            let related = related_pods(rs, all, ctx).await?;
+            let doomed = ranking::pods_to_delete(claimed, &related, count, Timestamp::now());
+            Ok(delete_pods(rs, &doomed, pod_api, ctx).await)
+        }
+        Scale::Steady => Ok(None),
+    }
+}
+
+/// Creates `count` pods in slow-start batches; the first error stops them.
+async fn create_pods(
+    rs: &ReplicaSet,
+    count: usize,
+    pod_api: &Api<Pod>,
+    ctx: &Context,
+) -> Option<String> {
+    let pod = match pod_template::pod_for(rs) {
+        Ok(pod) => pod,
+        Err(err) => return Some(err.to_string()),
+    };
+    let create = || create_pod(rs, &pod, pod_api, ctx);
+    let (_, error) = batches::slow_start_batch(count, SLOW_START_INITIAL_BATCH_SIZE, create).await;
+    error
+}
+
+async fn create_pod(
+    rs: &ReplicaSet,
+    pod: &Pod,
+    pod_api: &Api<Pod>,
+    ctx: &Context,
+) -> Result<(), String> {
+    match pod_api.create(&PostParams::default(), pod).await {
+        Ok(created) => {
+            ctx.record(rs, pod_control::created(&created.name_any()))
+                .await;
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if namespace_terminating(&status) => Ok(()),
+        Err(err) => {
+            let message = error_message(&err);
+            ctx.record(rs, pod_control::create_failed(&message)).await;
+            Err(message)
+        }
+    }
+}
+
+/// Deletes the chosen pods at once; a pod already gone is no failure.
+async fn delete_pods(
+    rs: &ReplicaSet,
+    doomed: &[&Pod],
+    pod_api: &Api<Pod>,
+    ctx: &Context,
+) -> Option<String> {
+    let deletes = doomed.iter().map(|pod| async move {
+        let name = pod.name_any();
+        match pod_api.delete(&name, &DeleteParams::default()).await {
+            Ok(_) => {
+                ctx.record(rs, pod_control::deleted(&name)).await;
+                None
+            }
+            Err(kube::Error::Api(status)) if status.is_not_found() => None,
+            Err(err) => {
+                let message = error_message(&err);
+                ctx.record(rs, pod_control::delete_failed(&message)).await;
+                Some(pod_control::delete_error(&message))
+            }
+        }
+    });
+    futures::future::join_all(deletes)
+        .await
+        .into_iter()
+        .flatten()
+        .next()
+}
+
+/// The pods of the ReplicaSets sharing this one's controller (none without a controller),
+/// which rank the pods to delete by colocation.
+async fn related_pods<'a>(
+    rs: &ReplicaSet,
+    all: &[&'a Pod],
+    ctx: &Context,
+) -> Result<Vec<&'a Pod>, ReconcileError> {
+    let Some(owner) = pods::controller_of(&rs.metadata) else {
+        return Ok(Vec::new());
+    };
+    let namespace = rs.namespace().unwrap_or_default();
+    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace);
+    let siblings: Vec<String> = sets
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|other| pods::controller_of(&other.metadata).is_some_and(|o| o.uid == owner.uid))
+        .filter_map(|other| other.metadata.uid)
+        .collect();
+    Ok(all
+        .iter()
+        .copied()
+        .filter(|pod| pods::controller_of(&pod.metadata).is_some_and(|o| siblings.contains(&o.uid)))
+        .collect())
+}
+
+/// A create refused because the namespace is terminating: kube ignores it.
+fn namespace_terminating(status: &kube::core::Status) -> bool {
+    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
+    causes
+        .unwrap_or_default()
+        .iter()
+        .any(|cause| cause.reason == pod_control::NAMESPACE_TERMINATING_CAUSE)
+}
+
+/// The API's message for a refusal (as Go's `err.Error()` reads), else the error itself.
+fn error_message(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector;
+    use serde_json::json;
+
+    use super::*;
+
+    fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).expect("a valid object")
+    }
+
+    fn replica_set(namespace: &str, name: &str, app: &str) -> ReplicaSet {
+        object(json!({
+            "metadata": {"namespace": namespace, "name": name, "uid": format!("{name}-uid")},
+            "spec": {"selector": {"matchLabels": {"app": app}}},
+        }))
+    }
+
+    fn pod(app: &str, owner: Option<(&str, &str)>, deleting: bool) -> Pod {
+        let mut pod: Pod = object(json!({
+            "metadata": {"namespace": "team", "name": "p", "labels": {"app": app}},
+        }));
+        if let Some((kind, name)) = owner {
+            pod.metadata.owner_references = Some(vec![object(json!({
+                "apiVersion": if kind == "ReplicaSet" { "apps/v1" } else { "batch/v1" },
+                "kind": kind, "name": name, "uid": "u", "controller": true,
+            }))]);
+        }
+        if deleting {
+            pod.metadata.deletion_timestamp = Some(object(json!("2026-01-01T00:00:00Z")));
+        }
+        pod
+    }
+
+    #[test]
+    fn pods_trigger_their_controller_and_orphans_the_sets_that_select_them() {
+        let (cache, mut writer) = reflector::store::<ReplicaSet>();
+        for rs in [
+            replica_set("team", "web", "web"),
+            replica_set("team", "other", "db"),
+            replica_set("elsewhere", "web", "web"),
+        ] {
+            writer.apply_watcher_event(&watcher::Event::Apply(rs));
+        }
+        let names = |pod: &Pod| -> Vec<String> {
+            replica_sets_of(&cache, pod)
+                .iter()
+                .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))
+                .collect()
+        };
+        assert_eq!(
+            names(&pod("db", Some(("ReplicaSet", "web")), false)),
+            ["team/web"]
+        );
+        assert!(names(&pod("web", Some(("Job", "batch")), false)).is_empty());
+        assert_eq!(names(&pod("web", None, false)), ["team/web"]);
+        assert!(names(&pod("web", None, true)).is_empty());
+        assert!(names(&pod("cache", None, false)).is_empty());
+    }
+
+    #[test]
+    fn backoff_doubles_from_five_milliseconds_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(5));
+        assert_eq!(backoff(2), Duration::from_millis(10));
+        assert_eq!(backoff(11), Duration::from_millis(5120));
+        assert_eq!(backoff(40), BACKOFF_CAP);
+    }
+}
