@@ -3,7 +3,7 @@
 # (a backend writing the time into a shared volume, a frontend serving it) and show it working:
 # the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
 # the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
-# handed to a pod as an environment variable and a mounted file.
+# handed to a pod as an environment variable and a mounted file; then a ReplicaSet scaled.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -70,4 +70,24 @@ kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/greeter --timeout=30
 kubectl logs greeter
 kubectl delete pod greeter --grace-period 1
 kubectl delete configmap greeting
+# A ReplicaSet keeping two pods, scaled down to one.
+kubectl apply -f - <<'RS'
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: sleepers}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: sleepers}}
+  template:
+    metadata: {labels: {app: sleepers}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers: [{name: main, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}]
+RS
+kubectl wait --for=jsonpath='{.status.readyReplicas}'=2 rs/sleepers --timeout=60s
+kubectl get rs sleepers
+kubectl get pods -l app=sleepers
+kubectl scale rs sleepers --replicas=1
+kubectl wait --for=jsonpath='{.status.replicas}'=1 rs/sleepers --timeout=60s
+kubectl delete rs sleepers
 { set +x; } 2>/dev/null
