@@ -4,6 +4,7 @@
 //! groups, uids, `userextras/<key>`, or the service account in its namespace.
 
 use axum::http::HeaderMap;
+use percent_encoding::percent_decode_str;
 
 use crate::authn::{Authorizer, User, AUTHENTICATED};
 use crate::request_info::RequestInfo;
@@ -104,7 +105,8 @@ fn asked(headers: &HeaderMap) -> Asked {
         .iter()
         .filter_map(|(name, value)| {
             let key = name.as_str().strip_prefix(EXTRA_PREFIX)?;
-            let key = percent_decode(key);
+            // Extra keys travel percent-encoded in header names (kube's `unescapeExtraKey`).
+            let key = percent_decode_str(key).decode_utf8_lossy().into_owned();
             Some((key, value.to_str().ok()?.to_owned()))
         })
         .collect();
@@ -114,29 +116,6 @@ fn asked(headers: &HeaderMap) -> Asked {
         uid: values(UID).into_iter().next(),
         extra,
     }
-}
-
-/// Extra keys travel percent-encoded in header names (kube's `unescapeExtraKey`).
-fn percent_decode(key: &str) -> String {
-    let bytes = key.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The `impersonate` check of one asked identity.

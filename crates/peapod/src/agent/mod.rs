@@ -133,7 +133,6 @@ impl Agent {
             }
             None => None,
         };
-        let paths_tls_dir = paths.tls_dir();
         let store = Store::open(&paths.database())?;
         bootstrap::ensure_namespaces(&store)?;
         let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
@@ -186,9 +185,8 @@ impl Agent {
             ca_pem: match &https {
                 Some(https) => https.ca_pem().to_owned(),
                 // A cluster has a CA even where nothing serves HTTPS: pods mount it.
-                None => {
-                    crate::certs::cluster_ca_pem(&paths_tls_dir).map_err(https::HttpsError::from)?
-                }
+                None => crate::certs::cluster_ca_pem(&config.paths.tls_dir())
+                    .map_err(https::HttpsError::from)?,
             },
             signer,
             https,

@@ -104,7 +104,7 @@ pub fn prepare(
         .iter()
         .map(|v| {
             let prepared = match ApiData::of(v) {
-                Some(kind) => set_up_api_data(v, kind, pod, pod_data_dir, sources)?,
+                Some(kind) => set_up_api_data(v, kind, pod, pod_data_dir, sources, memory)?,
                 None => prepare_one(v, pod_data_dir, fs_group.as_ref(), memory)?,
             };
             Ok((v.name.clone(), prepared))
@@ -172,6 +172,7 @@ fn set_up_api_data(
     pod: &Pod,
     pod_data_dir: &Path,
     sources: &Sources,
+    pod_memory: Option<u64>,
 ) -> Result<HostVolume, VolumeError> {
     let path = api_data_path(pod_data_dir, kind, &volume.name);
     let host_volume = HostVolume {
@@ -192,7 +193,7 @@ fn set_up_api_data(
         create_dir(&volume.name, &path, perms::EMPTY_DIR)?;
     }
     if kind.in_memory() {
-        let size = memory::tmpfs_size(memory::pod_memory(pod, sources.allocatable), None);
+        let size = memory::tmpfs_size(pod_memory, None);
         memory::mount_once(&path, size, None).map_err(|source| VolumeError::Tmpfs {
             volume: volume.name.clone(),
             path: path.display().to_string(),

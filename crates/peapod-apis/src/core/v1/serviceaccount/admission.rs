@@ -133,7 +133,8 @@ fn admit_mirror_pod(new: &NewObject<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn volumes(spec: &Value) -> impl Iterator<Item = &Value> {
+/// The pod spec's volumes (none when it lists none).
+pub(super) fn volumes(spec: &Value) -> impl Iterator<Item = &Value> {
     spec["volumes"].as_array().into_iter().flatten()
 }
 

@@ -6,6 +6,7 @@
 use k8s_openapi::api::core::v1::ServiceAccount;
 use serde_json::{json, Value};
 
+use super::admission::volumes;
 use super::token_request::WARN_ONLY_EXPIRATION_SECONDS;
 
 /// Where containers find the token, `ca.crt` and `namespace` (`DefaultAPITokenMountPath`).
@@ -57,10 +58,6 @@ pub fn mount(spec: &mut Value) {
             None => spec["volumes"] = json!([volume]),
         }
     }
-}
-
-fn volumes(spec: &Value) -> impl Iterator<Item = &Value> {
-    spec["volumes"].as_array().into_iter().flatten()
 }
 
 fn mounts_at_token_path(container: &Value) -> bool {
