@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod authentication;
 pub mod authorization;
+pub mod batch;
 pub mod coordination;
 pub mod core;
 pub mod events;
@@ -41,12 +42,15 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         core::v1::secret::kind(),
         core::v1::serviceaccount::kind(signer),
         apps::v1::replicaset::kind(),
+        apps::v1::deployment::kind(),
         events::v1::event::kind(),
         authentication::v1::selfsubjectreview::kind(),
         authorization::v1::subjectaccessreview::local_kind(),
         authorization::v1::selfsubjectaccessreview::kind(),
         authorization::v1::selfsubjectrulesreview::kind(),
         authorization::v1::subjectaccessreview::kind(),
+        batch::v1::job::kind(),
+        batch::v1::cronjob::kind(),
         coordination::v1::lease::kind(),
         rbac::v1::role(),
         rbac::v1::role_binding(),

@@ -41,6 +41,9 @@ enum Deletion {
     Graceful,
     /// Marked Terminating and answered with the object: the namespace controller finalizes it.
     Finalized,
+    /// Marked with the `orphan` finalizer and answered with the object: the garbage collector
+    /// orphans its dependents, then removes it (batch/v1 Jobs' default propagation).
+    Orphaned,
 }
 
 /// A valid object of one stored kind, and what the suite must know about the kind.
@@ -114,6 +117,29 @@ const SAMPLES: &[Sample] = &[
         status: Some(
             r#"{"replicas":2,"fullyLabeledReplicas":2,"readyReplicas":1,"availableReplicas":1,"observedGeneration":1}"#,
         ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "Deployment.apps",
+        fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
+        status: Some(
+            r#"{"replicas":2,"updatedReplicas":2,"readyReplicas":1,"availableReplicas":1,"unavailableReplicas":1,"observedGeneration":1}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "Job.batch",
+        fields: r#"{"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"app","image":"busybox"}]}}}}"#,
+        status: Some(r#"{"active":1,"ready":1,"startTime":"2024-05-01T10:00:00Z"}"#),
+        deletion: Deletion::Orphaned,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "CronJob.batch",
+        fields: r#"{"spec":{"schedule":"*/5 * * * *","jobTemplate":{"spec":{"template":{"spec":{"restartPolicy":"OnFailure","containers":[{"name":"app","image":"busybox"}]}}}}}}"#,
+        status: Some(r#"{"lastScheduleTime":"2024-05-01T10:00:00Z"}"#),
         deletion: Deletion::Immediate,
         delete_collection: true,
     },
@@ -1329,7 +1355,7 @@ fn expect_delete_event(case: &Case, event: &Value) -> Check {
             "expected DELETED, got {}",
             event["type"]
         ),
-        Deletion::Graceful | Deletion::Finalized => ensure!(
+        Deletion::Graceful | Deletion::Finalized | Deletion::Orphaned => ensure!(
             event["type"] == "MODIFIED" && is_deleting(&event["object"]),
             "expected MODIFIED with a deletionTimestamp, got {event}"
         ),
@@ -1822,6 +1848,13 @@ async fn delete_answers_as_the_kind_deletes() {
                 object["status"]["phase"]
             );
         }
+        if case.sample.deletion == Deletion::Orphaned {
+            ensure!(
+                object["metadata"]["finalizers"] == json!(["orphan"]),
+                "finalizers are {}",
+                object["metadata"]["finalizers"]
+            );
+        }
         let got = client.get(&case.path("deleted")).await;
         expect(&got, 200, "get after delete")
     })
@@ -1927,7 +1960,7 @@ async fn delete_options_in_the_query_are_accepted() {
                 ensure!(*grace == 0, "deletionGracePeriodSeconds is {grace}");
                 Ok(())
             }
-            Deletion::Finalized => Ok(()),
+            Deletion::Finalized | Deletion::Orphaned => Ok(()),
         }
     })
     .await;

@@ -260,6 +260,7 @@ fn cause(error: &FieldError) -> Value {
         ErrorKind::NotSupported => "FieldValueNotSupported",
         ErrorKind::Forbidden => "FieldValueForbidden",
         ErrorKind::TooLong => "FieldValueTooLong",
+        ErrorKind::TooMany => "FieldValueTooMany",
     };
     let full = error.to_string();
     let message = full

@@ -33,10 +33,18 @@ pub(crate) fn str_field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
 }
 
 /// Sets the fields the system owns on a new object. A generation is kept as given: whether a
-/// kind has one is its API server strategy's to say, as in kube-apiserver.
+/// kind has one is its API server strategy's to say, as in kube-apiserver. So is a uid: the API
+/// server assigns it before the kind's PrepareForCreate (kube's BeforeCreate), which may use it
+/// (a Job's generated selector); writers that give none get a fresh one.
 pub(crate) fn prepare_create(value: &mut Value, now: Timestamp) {
     let metadata = metadata_mut(value);
-    metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    let uid_given = metadata
+        .get("uid")
+        .and_then(Value::as_str)
+        .is_some_and(|uid| !uid.is_empty());
+    if !uid_given {
+        metadata.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    }
     metadata.insert("creationTimestamp".into(), time(now));
     metadata.remove("deletionTimestamp");
     metadata.remove("deletionGracePeriodSeconds");
@@ -215,6 +223,9 @@ mod tests {
             "1970-01-01T00:00:00Z"
         );
         assert_ne!(str_field(&stored(), "uid"), str_field(&value, "uid"));
+        let mut given = json!({"metadata": {"name": "web", "uid": "assigned"}});
+        prepare_create(&mut given, Timestamp::UNIX_EPOCH);
+        assert_eq!(str_field(&given, "uid"), Some("assigned"));
     }
 
     #[test]

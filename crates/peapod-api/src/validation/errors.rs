@@ -15,6 +15,7 @@ pub enum ErrorKind {
     NotSupported,
     Forbidden,
     TooLong,
+    TooMany,
 }
 
 impl fmt::Display for ErrorKind {
@@ -27,6 +28,7 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotSupported => "Unsupported value",
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::TooLong => "Too long",
+            ErrorKind::TooMany => "Too many",
         })
     }
 }
@@ -156,6 +158,18 @@ impl FieldError {
 
     pub fn forbidden(path: &FieldPath, detail: &str) -> Self {
         Self::new(path, ErrorKind::Forbidden, None, detail)
+    }
+
+    /// Go's `field.TooMany`: a list longer than `max` items.
+    pub fn too_many(path: &FieldPath, actual: usize, max: usize) -> Self {
+        let items = if max == 1 { "item" } else { "items" };
+        let detail = format!("must have at most {max} {items}");
+        Self::new(path, ErrorKind::TooMany, Some(actual.to_string()), &detail)
+    }
+
+    /// Go's `field.Invalid` with `field.OmitValueType{}`: the value left out of the message.
+    pub fn invalid_omitting_value(path: &FieldPath, detail: &str) -> Self {
+        Self::new(path, ErrorKind::Invalid, None, detail)
     }
 
     pub fn too_long(path: &FieldPath, max_bytes: usize) -> Self {

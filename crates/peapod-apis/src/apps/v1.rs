@@ -1,3 +1,5 @@
 //! apps/v1 kinds.
 
+pub mod deployment;
 pub mod replicaset;
+mod workload;

@@ -134,6 +134,7 @@ async fn create_object(
     options: WriteOptions,
 ) -> ApiResult<Response> {
     set_initial_generation(&mut object, scope.strategy.tracks_generation());
+    assign_uid(&mut object);
     scope.strategy.prepare_for_create(&mut object)?;
     let (store, key) = (scope.store.clone(), scope.kind.storage.clone());
     let namespace = scope.namespace().map(str::to_owned);
@@ -343,7 +344,11 @@ pub(super) async fn store_update(
             check_resource_version(&new, old, &group, plural, &name)?;
             if status_only {
                 let applied = new.pointer("/metadata/managedFields").cloned();
+                let annotations = new.pointer("/metadata/annotations").cloned();
                 new = with_status_of(old, &new);
+                if strategy.status_updates_annotations() {
+                    set_annotations(&mut new, annotations);
+                }
                 // An apply has done its books on `new`; an update does them below.
                 if let (None, Some(metadata)) = (&fields, new.get_mut("metadata")) {
                     metadata["managedFields"] = applied.unwrap_or(Value::Null);
@@ -389,6 +394,15 @@ fn keep_system_fields(new: &mut Value, old: &Value) {
     }
 }
 
+/// kube's BeforeCreate: a new object's uid is the server's, whatever the client sent, and is
+/// set before the kind's PrepareForCreate, which may use it (a Job's generated selector).
+fn assign_uid(object: &mut Value) {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let uid = uuid::Uuid::new_v4().to_string();
+        metadata.insert("uid".into(), Value::from(uid));
+    }
+}
+
 /// kube's rule for a new object's generation: 1 for the kinds that track one, none for the
 /// others, whatever the client sent. The store carries it on and bumps it from there.
 fn set_initial_generation(object: &mut Value, tracked: bool) {
@@ -412,6 +426,17 @@ pub(super) fn kind_deletes_during_update<'a>(
         (Ok(new), Ok(old)) => strategy.should_delete_during_update(&new, &old),
         _ => true,
     }
+}
+
+/// `object`'s annotations replaced by `annotations` (removed when `None`).
+fn set_annotations(object: &mut Value, annotations: Option<Value>) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    match annotations {
+        Some(annotations) => metadata.insert("annotations".into(), annotations),
+        None => metadata.remove("annotations"),
+    };
 }
 
 /// `base` with `status` taken from `source` (removed when `source` has none).

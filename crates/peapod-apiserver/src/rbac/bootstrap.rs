@@ -239,21 +239,54 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             &[],
             vec![url_rule(&["get"], &public_urls)],
         ),
-        role(
-            REPLICASET_CONTROLLER_ROLE,
-            &[],
-            replicaset_controller_rules(),
-        ),
     ]
+    .into_iter()
+    .chain(
+        CONTROLLERS
+            .iter()
+            .map(|c| role(&c.role(), &[], (c.rules)())),
+    )
+    .collect()
+}
+
+/// A controller of kube-controller-manager's: the service account it runs as in kube-system,
+/// bound to `system:controller:<account>` with kube's `controller_policy.go` rules.
+pub struct ControllerRole {
+    pub account: &'static str,
+    rules: fn() -> Vec<PolicyRule>,
+}
+
+impl ControllerRole {
+    fn role(&self) -> String {
+        format!("system:controller:{}", self.account)
+    }
 }
 
 /// The service account kube-controller-manager's ReplicaSet controller runs as.
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
-const REPLICASET_CONTROLLER_ROLE: &str = "system:controller:replicaset-controller";
+/// The service account kube-controller-manager's Deployment controller runs as.
+pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 
-/// kube's `controller_policy.go` rules for the ReplicaSet controller.
+const CONTROLLERS: &[ControllerRole] = &[
+    ControllerRole {
+        account: REPLICASET_CONTROLLER,
+        rules: replicaset_controller_rules,
+    },
+    ControllerRole {
+        account: DEPLOYMENT_CONTROLLER,
+        rules: deployment_controller_rules,
+    },
+];
+
+fn events_rule() -> PolicyRule {
+    rule(
+        &["create", "update", "patch"],
+        &["", "events.k8s.io"],
+        &["events"],
+    )
+}
+
 fn replicaset_controller_rules() -> Vec<PolicyRule> {
-    let events = ["create", "update", "patch"];
     vec![
         rule(
             &["get", "list", "watch", "update"],
@@ -267,7 +300,28 @@ fn replicaset_controller_rules() -> Vec<PolicyRule> {
             &[""],
             &["pods"],
         ),
-        rule(&events, &["", "events.k8s.io"], &["events"]),
+        events_rule(),
+    ]
+}
+
+fn deployment_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update"],
+            &["apps"],
+            &["deployments"],
+        ),
+        rule(&["update"], &["apps"], &["deployments/status"]),
+        rule(&["update"], &["apps"], &["deployments/finalizers"]),
+        rule(
+            &[
+                "get", "list", "watch", "create", "update", "patch", "delete",
+            ],
+            &["apps"],
+            &["replicasets"],
+        ),
+        rule(&["get", "list", "watch", "update"], &[""], &["pods"]),
+        events_rule(),
     ]
 }
 
@@ -302,21 +356,23 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
             "system:public-info-viewer",
             &["system:authenticated", "system:unauthenticated"],
         ),
-        controller_binding(REPLICASET_CONTROLLER_ROLE, REPLICASET_CONTROLLER),
     ]
+    .into_iter()
+    .chain(CONTROLLERS.iter().map(controller_binding))
+    .collect()
 }
 
 /// A controller role bound to its service account in kube-system, as kube's
 /// `addControllerRole` binds it.
-fn controller_binding(role: &str, account: &str) -> ClusterRoleBinding {
+fn controller_binding(controller: &ControllerRole) -> ClusterRoleBinding {
     ClusterRoleBinding {
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".to_owned(),
             api_group: None,
-            name: account.to_owned(),
+            name: controller.account.to_owned(),
             namespace: Some("kube-system".to_owned()),
         }]),
-        ..binding(role, &[])
+        ..binding(&controller.role(), &[])
     }
 }
 

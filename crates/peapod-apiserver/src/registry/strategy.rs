@@ -60,6 +60,13 @@ pub trait KindStrategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether a write to `status` may also change `metadata.annotations`, as kube's
+    /// Deployment status strategy lets the controller record the revision there; otherwise a
+    /// status write changes nothing but `status`.
+    fn status_updates_annotations(&self) -> bool {
+        false
+    }
+
     /// Defaulting, as the API server's scheme defaults on decode.
     fn default(&self, _obj: &mut Self::Object) {}
 
@@ -165,6 +172,7 @@ pub trait Strategy: Send + Sync + 'static {
     fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError>;
     fn return_deleted_object(&self) -> bool;
     fn tracks_generation(&self) -> bool;
+    fn status_updates_annotations(&self) -> bool;
     fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy;
     fn should_delete_during_update(&self, new: &Value, old: &Value) -> bool;
 }
@@ -299,6 +307,10 @@ where
 
     fn tracks_generation(&self) -> bool {
         self.0.tracks_generation()
+    }
+
+    fn status_updates_annotations(&self) -> bool {
+        self.0.status_updates_annotations()
     }
 
     fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy {

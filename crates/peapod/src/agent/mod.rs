@@ -33,10 +33,10 @@ use peapod_apiserver::ApiServer;
 use crate::controllers::cluster_role_aggregation::ClusterRoleAggregation;
 use crate::controllers::garbage_collector::GarbageCollector;
 use crate::controllers::namespace::NamespaceController;
-use crate::controllers::replicaset;
 use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
+use crate::controllers::{deployment, replicaset};
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
@@ -272,6 +272,10 @@ impl Agent {
             &app,
             peapod_apiserver::rbac::bootstrap::REPLICASET_CONTROLLER,
         )));
+        let deployments = tokio::spawn(deployment::controller::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::DEPLOYMENT_CONTROLLER,
+        )));
         let local = app
             .clone()
             .layer(axum::middleware::from_fn(authn::local_admin))
@@ -302,6 +306,7 @@ impl Agent {
         root_ca.abort();
         collector.abort();
         replica_sets.abort();
+        deployments.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {

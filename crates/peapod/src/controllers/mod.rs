@@ -3,9 +3,13 @@
 
 pub mod client;
 pub mod cluster_role_aggregation;
+pub mod deployment;
+pub mod events;
 pub mod garbage_collector;
 pub mod namespace;
+pub mod ownership;
 pub mod replicaset;
+pub mod retries;
 pub mod root_ca_publisher;
 pub mod service_account_tokens;
 pub mod service_accounts;

@@ -32,7 +32,6 @@ pub fn scale(active: usize, desired: i32, burst: usize) -> Scale {
 /// The state of one slow start: the next batch to run, and the tally so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlowStart {
-    count: usize,
     remaining: usize,
     next: usize,
     successes: usize,
@@ -42,7 +41,6 @@ pub struct SlowStart {
 impl SlowStart {
     pub fn new(count: usize, initial_batch: usize) -> SlowStart {
         SlowStart {
-            count,
             remaining: count,
             next: initial_batch.min(count),
             successes: 0,
@@ -69,12 +67,6 @@ impl SlowStart {
 
     pub fn successes(&self) -> usize {
         self.successes
-    }
-
-    /// Calls that never succeeded (failed or never attempted): the creations whose
-    /// expectations the controller lowers, as no watch event will ever observe them.
-    pub fn skipped(&self) -> usize {
-        self.count - self.successes
     }
 }
 
@@ -148,7 +140,6 @@ mod tests {
         plan.record(2);
         assert_eq!(plan.next_batch(), None);
         assert_eq!(plan.successes(), 5);
-        assert_eq!(plan.skipped(), 5);
     }
 
     /// kube's `TestSlowStartBatch`-style check: calls fail from the `n`th on.

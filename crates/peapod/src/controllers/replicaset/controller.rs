@@ -4,39 +4,35 @@
 //! as the [module doc](super) spells it out. Reads go to the API, which is consistent, so no
 //! expectations are kept; failures come back with kube's per-item exponential backoff.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::as_selector;
 use peapod_api::selector::LabelSelector as Selector;
 
 use super::batches::{self, Scale, BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE};
-use super::claims::{self, Claim, ClaimError};
 use super::{pod_control, pod_template, pods, ranking, status};
+use crate::controllers::events::Events;
+use crate::controllers::ownership::{self, AdoptionError};
+use crate::controllers::retries::{key_of, Retries};
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "replicaset-controller";
-/// kube's default controller rate limiter: 5ms doubled per failure, up to 1000s.
-const BACKOFF_BASE: Duration = Duration::from_millis(5);
-const BACKOFF_CAP: Duration = Duration::from_secs(1000);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error("{0}")]
     Api(#[from] kube::Error),
     #[error(transparent)]
-    Claim(#[from] ClaimError),
+    Adoption(#[from] AdoptionError),
     /// What `manageReplicas` failed with, already in the ReplicaFailure condition.
     #[error("{0}")]
     Manage(String),
@@ -46,50 +42,17 @@ pub enum ReconcileError {
 /// consecutive failures (for the backoff).
 pub struct Context {
     client: Client,
-    recorder: Recorder,
-    failures: Mutex<HashMap<String, u32>>,
+    events: Events,
+    retries: Retries,
 }
 
 impl Context {
     pub fn new(client: Client) -> Context {
-        let reporter = Reporter {
-            controller: NAME.to_owned(),
-            instance: None,
-        };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            events: Events::new(client.clone(), NAME),
             client,
-            failures: Mutex::default(),
+            retries: Retries::default(),
         }
-    }
-
-    async fn record(&self, rs: &ReplicaSet, event: pod_control::Event) {
-        let type_ = match event.type_ {
-            "Warning" => EventType::Warning,
-            _ => EventType::Normal,
-        };
-        let event = Event {
-            type_,
-            reason: event.reason.to_owned(),
-            note: Some(event.message),
-            action: event.reason.to_owned(),
-            secondary: None,
-        };
-        if let Err(err) = self.recorder.publish(&event, &rs.object_ref(&())).await {
-            tracing::warn!(%err, "replicaset controller: recording an event");
-        }
-    }
-
-    fn failed(&self, key: &str) -> u32 {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let count = failures.entry(key.to_owned()).or_default();
-        *count = count.saturating_add(1);
-        *count
-    }
-
-    fn succeeded(&self, key: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(key);
     }
 }
 
@@ -116,9 +79,8 @@ pub async fn run(client: Client) {
 /// kind's; an orphan's, those of its namespace whose selector matches it (to adopt it).
 fn replica_sets_of(cache: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-    if let Some(owner) = pods::controller_of(&pod.metadata) {
-        let ours = owner.kind == claims::KIND && owner.api_version == claims::API_VERSION;
-        return match ours {
+    if let Some(owner) = ownership::controller_of(&pod.metadata) {
+        return match ownership::controlled_by_kind::<ReplicaSet>(&pod.metadata) {
             true => vec![ObjectRef::new(&owner.name).within(namespace)],
             false => Vec::new(),
         };
@@ -144,33 +106,22 @@ fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
     as_selector(&selector).map_err(|err| err.to_string())
 }
 
-fn key_of(rs: &ReplicaSet) -> String {
-    format!("{}/{}", rs.namespace().unwrap_or_default(), rs.name_any())
-}
-
 async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     let namespace = cached.namespace().unwrap_or_default();
     let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace);
     let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
-        ctx.succeeded(&key_of(&cached));
+        ctx.retries.succeeded(&key_of(cached.as_ref()));
         return Ok(Action::await_change());
     };
     let action = sync(&rs, &ctx).await?;
-    ctx.succeeded(&key_of(&rs));
+    ctx.retries.succeeded(&key_of(&rs));
     Ok(action)
 }
 
 fn error_policy(rs: Arc<ReplicaSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(&rs);
-    let failures = ctx.failed(&key);
-    tracing::info!(replicaset = %key, %err, failures, "replicaset controller: sync failed");
-    Action::requeue(backoff(failures))
-}
-
-/// `BACKOFF_BASE` doubled for each failure after the first, at most `BACKOFF_CAP`.
-fn backoff(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(31);
-    BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_CAP)
+    let key = key_of(rs.as_ref());
+    tracing::info!(replicaset = %key, %err, "replicaset controller: sync failed");
+    Action::requeue(ctx.retries.failed(&key))
 }
 
 /// `syncReplicaSet` for a fresh read of the ReplicaSet.
@@ -187,7 +138,7 @@ async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, ReconcileError> 
     let all = pod_api.list(&ListParams::default()).await?.items;
     let all: Vec<&Pod> = all.iter().collect();
     let active = pods::filter_active(&all);
-    let claimed = claim_pods(rs, &selector, &active, &pod_api).await?;
+    let claimed = ownership::claim_all(rs, &selector, &active, &pod_api).await?;
     let claimed: Vec<&Pod> = claimed.iter().collect();
     let manage_error = match rs.metadata.deletion_timestamp {
         Some(_) => None,
@@ -218,62 +169,6 @@ async fn write_status(
     Ok(sets
         .replace_status(&rs.name_any(), &PostParams::default(), &updated)
         .await?)
-}
-
-/// `claimPods`: the active pods the ReplicaSet owns or adopts, releasing the ones it owns
-/// that no longer match.
-async fn claim_pods(
-    rs: &ReplicaSet,
-    selector: &Selector,
-    active: &[&Pod],
-    pod_api: &Api<Pod>,
-) -> Result<Vec<Pod>, ReconcileError> {
-    let mut claimed = Vec::new();
-    let mut rechecked = false;
-    for pod in active {
-        match claims::claim(rs, selector, pod) {
-            Claim::Owned => claimed.push((*pod).clone()),
-            Claim::Adopt(patch) => {
-                if !rechecked {
-                    recheck(rs, pod, pod_api).await?;
-                    rechecked = true;
-                }
-                let adopted = patch_pod(pod_api, pod, patch).await;
-                match adopted {
-                    Ok(adopted) => claimed.push(adopted),
-                    Err(kube::Error::Api(status))
-                        if claims::adoption_failure_ignored(status.code) => {}
-                    Err(err) => return Err(err.into()),
-                }
-            }
-            Claim::Release(patch) => match patch_pod(pod_api, pod, patch).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(status)) if claims::release_failure_ignored(status.code) => {}
-                Err(err) => return Err(err.into()),
-            },
-            Claim::Ignore => {}
-        }
-    }
-    Ok(claimed)
-}
-
-/// `RecheckDeletionTimestamp`: a fresh read before the first adoption.
-async fn recheck(rs: &ReplicaSet, pod: &Pod, pod_api: &Api<Pod>) -> Result<(), ReconcileError> {
-    let namespace = rs.namespace().unwrap_or_default();
-    let sets = Api::<ReplicaSet>::namespaced(pod_api.clone().into_client(), &namespace);
-    let fresh = sets
-        .get(&rs.name_any())
-        .await
-        .map_err(|err| ClaimError::Recheck(err.to_string()));
-    let allowed = fresh.and_then(|fresh| claims::can_adopt(rs, &fresh));
-    allowed.map_err(|reason| claims::cannot_adopt(pod, reason).into())
-}
-
-async fn patch_pod(pod_api: &Api<Pod>, pod: &Pod, patch: serde_json::Value) -> kube::Result<Pod> {
-    let params = PatchParams::default();
-    pod_api
-        .patch(&pod.name_any(), &params, &Patch::Strategic(patch))
-        .await
 }
 
 /// `manageReplicas`: creates or deletes pods toward `spec.replicas`; the error (if any)
@@ -321,14 +216,17 @@ async fn create_pod(
 ) -> Result<(), String> {
     match pod_api.create(&PostParams::default(), pod).await {
         Ok(created) => {
-            ctx.record(rs, pod_control::created(&created.name_any()))
+            ctx.events
+                .record(rs, pod_control::created(&created.name_any()))
                 .await;
             Ok(())
         }
         Err(kube::Error::Api(status)) if namespace_terminating(&status) => Ok(()),
         Err(err) => {
             let message = error_message(&err);
-            ctx.record(rs, pod_control::create_failed(&message)).await;
+            ctx.events
+                .record(rs, pod_control::create_failed(&message))
+                .await;
             Err(message)
         }
     }
@@ -345,13 +243,15 @@ async fn delete_pods(
         let name = pod.name_any();
         match pod_api.delete(&name, &DeleteParams::default()).await {
             Ok(_) => {
-                ctx.record(rs, pod_control::deleted(&name)).await;
+                ctx.events.record(rs, pod_control::deleted(&name)).await;
                 None
             }
             Err(kube::Error::Api(status)) if status.is_not_found() => None,
             Err(err) => {
                 let message = error_message(&err);
-                ctx.record(rs, pod_control::delete_failed(&message)).await;
+                ctx.events
+                    .record(rs, pod_control::delete_failed(&message))
+                    .await;
                 Some(pod_control::delete_error(&message))
             }
         }
@@ -370,7 +270,7 @@ async fn related_pods<'a>(
     all: &[&'a Pod],
     ctx: &Context,
 ) -> Result<Vec<&'a Pod>, ReconcileError> {
-    let Some(owner) = pods::controller_of(&rs.metadata) else {
+    let Some(owner) = ownership::controller_of(&rs.metadata) else {
         return Ok(Vec::new());
     };
     let namespace = rs.namespace().unwrap_or_default();
@@ -380,13 +280,17 @@ async fn related_pods<'a>(
         .await?
         .items
         .into_iter()
-        .filter(|other| pods::controller_of(&other.metadata).is_some_and(|o| o.uid == owner.uid))
+        .filter(|other| {
+            ownership::controller_of(&other.metadata).is_some_and(|o| o.uid == owner.uid)
+        })
         .filter_map(|other| other.metadata.uid)
         .collect();
     Ok(all
         .iter()
         .copied()
-        .filter(|pod| pods::controller_of(&pod.metadata).is_some_and(|o| siblings.contains(&o.uid)))
+        .filter(|pod| {
+            ownership::controller_of(&pod.metadata).is_some_and(|o| siblings.contains(&o.uid))
+        })
         .collect())
 }
 
@@ -465,13 +369,5 @@ mod tests {
         assert_eq!(names(&pod("web", None, false)), ["team/web"]);
         assert!(names(&pod("web", None, true)).is_empty());
         assert!(names(&pod("cache", None, false)).is_empty());
-    }
-
-    #[test]
-    fn backoff_doubles_from_five_milliseconds_up_to_the_cap() {
-        assert_eq!(backoff(1), Duration::from_millis(5));
-        assert_eq!(backoff(2), Duration::from_millis(10));
-        assert_eq!(backoff(11), Duration::from_millis(5120));
-        assert_eq!(backoff(40), BACKOFF_CAP);
     }
 }

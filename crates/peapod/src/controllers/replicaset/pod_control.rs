@@ -3,6 +3,7 @@
 //! becomes (the ReplicaFailure condition's message).
 
 use super::status::{FAILED_CREATE, FAILED_DELETE};
+use crate::controllers::events::Event;
 
 /// `controller.SuccessfulCreatePodReason`.
 pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
@@ -12,50 +13,25 @@ pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
 /// failure, as every other create in that namespace would fail too.
 pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
 
-/// An event the controller records on the ReplicaSet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// "Normal" or "Warning".
-    pub type_: &'static str,
-    pub reason: &'static str,
-    pub message: String,
-}
-
 pub fn created(pod_name: &str) -> Event {
-    event(
-        "Normal",
-        SUCCESSFUL_CREATE,
-        format!("Created pod: {pod_name}"),
-    )
+    Event::normal(SUCCESSFUL_CREATE, format!("Created pod: {pod_name}"))
 }
 
 pub fn create_failed(error: &str) -> Event {
-    event("Warning", FAILED_CREATE, format!("Error creating: {error}"))
+    Event::warning(FAILED_CREATE, format!("Error creating: {error}"))
 }
 
 pub fn deleted(pod_name: &str) -> Event {
-    event(
-        "Normal",
-        SUCCESSFUL_DELETE,
-        format!("Deleted pod: {pod_name}"),
-    )
+    Event::normal(SUCCESSFUL_DELETE, format!("Deleted pod: {pod_name}"))
 }
 
 pub fn delete_failed(error: &str) -> Event {
-    event("Warning", FAILED_DELETE, format!("Error deleting: {error}"))
+    Event::warning(FAILED_DELETE, format!("Error deleting: {error}"))
 }
 
 /// What `manageReplicas` returns for a failed delete (a 404 is no failure).
 pub fn delete_error(error: &str) -> String {
     format!("unable to delete pods: {error}")
-}
-
-fn event(type_: &'static str, reason: &'static str, message: String) -> Event {
-    Event {
-        type_,
-        reason,
-        message,
-    }
 }
 
 #[cfg(test)]

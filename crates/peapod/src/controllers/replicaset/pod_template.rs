@@ -6,7 +6,7 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
-use super::claims;
+use crate::controllers::ownership;
 
 /// The longest DNS-1123 subdomain, which a generateName must leave a pod name within.
 const MAX_NAME_LENGTH: usize = 253;
@@ -24,7 +24,7 @@ pub fn pod_for(rs: &ReplicaSet) -> Result<Pod, TemplateError> {
     let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
     let template = template.ok_or(TemplateError::NoTemplate)?;
     let name = rs.metadata.name.as_deref().unwrap_or_default();
-    let pod = pod_from_template(template, name, Some(claims::controller_ref(rs)));
+    let pod = pod_from_template(template, name, Some(ownership::controller_ref(rs)));
     if pod.metadata.labels.is_none() {
         return Err(TemplateError::NoLabels);
     }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 /// The pod's phase, "" when unset.
 pub fn phase(pod: &Pod) -> &str {
@@ -83,19 +82,6 @@ fn ready_condition(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::PodConditio
     conditions.iter().find(|c| c.type_ == "Ready")
 }
 
-/// `controller.PodKey`: `namespace/name`, the key deletions are expected under.
-pub fn key(pod: &Pod) -> String {
-    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-    let name = pod.metadata.name.as_deref().unwrap_or_default();
-    format!("{namespace}/{name}")
-}
-
-/// `metav1.GetControllerOf`: the ownerReference with `controller: true`.
-pub fn controller_of(metadata: &ObjectMeta) -> Option<&OwnerReference> {
-    let owners = metadata.owner_references.as_deref().unwrap_or_default();
-    owners.iter().find(|o| o.controller == Some(true))
-}
-
 #[cfg(test)]
 pub(crate) mod fixtures {
     //! Pods built the way kube's controller tests build them.
@@ -168,24 +154,5 @@ mod tests {
         set_ready(&mut p, true, None);
         assert!(!is_available(&p, 1, now));
         assert!(is_available(&p, 0, now));
-    }
-
-    #[test]
-    fn keys_and_controllers() {
-        let mut p = pod("web-1", "node", "Running");
-        assert_eq!(key(&p), "default/web-1");
-        assert!(controller_of(&p.metadata).is_none());
-        p.metadata.owner_references = Some(vec![
-            OwnerReference {
-                name: "other".into(),
-                ..OwnerReference::default()
-            },
-            OwnerReference {
-                name: "web".into(),
-                controller: Some(true),
-                ..OwnerReference::default()
-            },
-        ]);
-        assert_eq!(controller_of(&p.metadata).unwrap().name, "web");
     }
 }

@@ -16,6 +16,8 @@ use peapod_apiserver::registry::{Kind, KindStrategy, WORKLOAD_SCALE};
 use peapod_apiserver::table::Column;
 use serde_json::{json, Value};
 
+use super::workload;
+
 pub fn kind() -> Kind {
     Kind::of(ReplicaSetStrategy)
         .short_names(&["rs"])
@@ -38,9 +40,7 @@ impl KindStrategy for ReplicaSetStrategy {
     fn default(&self, rs: &mut ReplicaSet) {
         let spec = rs.spec.get_or_insert_with(Default::default);
         spec.replicas.get_or_insert(1);
-        let template = spec.template.get_or_insert_with(Default::default);
-        let pod_spec = template.spec.get_or_insert_with(Default::default);
-        peapod_api::defaults::default_pod_spec(pod_spec);
+        workload::default_template(spec.template.get_or_insert_with(Default::default));
     }
 
     fn validate(&self, rs: &ReplicaSet) -> Vec<FieldError> {

@@ -7,6 +7,8 @@ use peapod_api::label_selector::format_label_selector;
 use peapod_apiserver::table::{age_cell, name_cell, Column, AGE, NAME};
 use serde_json::{json, Value};
 
+use crate::apps::v1::workload;
+
 pub fn columns() -> Vec<Column> {
     vec![
         NAME,
@@ -26,24 +28,15 @@ pub fn cells(rs: &ReplicaSet) -> Vec<Value> {
     let desired = spec.and_then(|s| s.replicas).unwrap_or(0);
     let current = status.map_or(0, |s| s.replicas);
     let ready = status.and_then(|s| s.ready_replicas).unwrap_or(0);
-    let containers = spec
-        .and_then(|s| s.template.as_ref())
-        .and_then(|t| t.spec.as_ref())
-        .map(|s| s.containers.as_slice())
-        .unwrap_or_default();
-    let names: Vec<&str> = containers.iter().map(|c| c.name.as_str()).collect();
-    let images: Vec<&str> = containers
-        .iter()
-        .map(|c| c.image.as_deref().unwrap_or_default())
-        .collect();
+    let [names, images] = workload::container_cells(spec.and_then(|s| s.template.as_ref()));
     vec![
         name_cell(&rs.metadata),
         json!(desired),
         json!(current),
         json!(ready),
         age_cell(&rs.metadata),
-        json!(names.join(",")),
-        json!(images.join(",")),
+        names,
+        images,
         json!(format_label_selector(spec.map(|s| &s.selector))),
     ]
 }

@@ -1,19 +1,12 @@
 //! kube's apps validation of a ReplicaSet (ValidateReplicaSet, ValidateReplicaSetUpdate, the
 //! strategy's immutable selector, ValidateReplicaSetStatus) and its create warnings.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec, ReplicaSetStatus};
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use peapod_api::label_selector;
 use peapod_api::validation::meta::validate_object_meta_update;
-use peapod_api::validation::{validate_pod_template_spec, FieldError, FieldPath};
+use peapod_api::validation::{FieldError, FieldPath};
 use peapod_apiserver::registry::validate_meta;
-use serde_json::{json, Value};
 
-const NEGATIVE: &str = "must be greater than or equal to 0";
-const GREATER_THAN_REPLICAS: &str = "cannot be greater than status.replicas";
+use crate::apps::v1::workload::{self, non_negative, GREATER_THAN_REPLICAS};
 
 /// ValidateReplicaSet: metadata, then the spec.
 pub fn validate(rs: &ReplicaSet) -> Vec<FieldError> {
@@ -33,12 +26,11 @@ pub fn validate_update(new: &ReplicaSet, old: &ReplicaSet) -> Vec<FieldError> {
         &old.metadata,
         &path,
     ));
-    let selector = |rs: &ReplicaSet| normalized(rs.spec.as_ref().map(|s| &s.selector));
-    if selector(new) != selector(old) {
-        let value = json!(new.spec.as_ref().map(|s| &s.selector));
-        let path = FieldPath::new("spec").child("selector");
-        errors.push(FieldError::invalid(&path, value, "field is immutable"));
-    }
+    let selector = |rs: &ReplicaSet| rs.spec.as_ref().map(|s| s.selector.clone());
+    errors.extend(workload::immutable_selector(
+        &selector(new).unwrap_or_default(),
+        &selector(old).unwrap_or_default(),
+    ));
     let status = new.status.clone().unwrap_or_default();
     errors.extend(validate_status(&status, &FieldPath::new("status")));
     errors
@@ -55,94 +47,12 @@ fn validate_spec(spec: &ReplicaSetSpec, path: &FieldPath) -> Vec<FieldError> {
         spec.min_ready_seconds.unwrap_or(0),
         &path.child("minReadySeconds"),
     ));
-    let selector_path = path.child("selector");
-    let selector = given_selector(&spec.selector);
-    match selector {
-        None => errors.push(FieldError::required(&selector_path, "")),
-        Some(selector) => {
-            errors.extend(label_selector::validate_label_selector(
-                selector,
-                &selector_path,
-            ));
-            if label_selector::is_empty(selector) {
-                errors.push(FieldError::invalid(
-                    &selector_path,
-                    json!(selector),
-                    "empty selector is invalid for deployment",
-                ));
-            }
-        }
-    }
-    if let Some(selector) = selector {
-        if label_selector::to_selector_string(selector).is_err() {
-            errors.push(FieldError::invalid(
-                &selector_path,
-                json!(selector),
-                "invalid label selector",
-            ));
-            return errors;
-        }
-    }
     let template = spec.template.clone().unwrap_or_default();
-    errors.extend(validate_template(
+    errors.extend(workload::validate_selector_and_template(
+        &spec.selector,
         &template,
-        selector,
-        &path.child("template"),
+        path,
     ));
-    errors
-}
-
-/// The selector as kube's `*LabelSelector` sees it: k8s-openapi decodes a missing selector as
-/// an empty one, and the stored JSON drops empty maps, so only a selector with a field left is
-/// one the client gave.
-fn given_selector(selector: &LabelSelector) -> Option<&LabelSelector> {
-    let given = selector.match_labels.is_some() || selector.match_expressions.is_some();
-    given.then_some(selector)
-}
-
-/// ValidatePodTemplateSpecForReplicaSet; `selector` is `None` for a missing one, which (as
-/// kube's `labels.Nothing()`) matches no labels.
-fn validate_template(
-    template: &PodTemplateSpec,
-    selector: Option<&LabelSelector>,
-    path: &FieldPath,
-) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let labels = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    let mismatch = match selector {
-        None => true,
-        Some(selector) => {
-            !label_selector::is_empty(selector) && !label_selector::matches(selector, &labels)
-        }
-    };
-    if mismatch {
-        errors.push(FieldError::invalid(
-            &path.child("metadata").child("labels"),
-            labels_value(&labels),
-            "`selector` does not match template `labels`",
-        ));
-    }
-    errors.extend(validate_pod_template_spec(template, path));
-    let spec = template.spec.clone().unwrap_or_default();
-    let spec_path = path.child("spec");
-    let restart_policy = spec.restart_policy.as_deref().unwrap_or_default();
-    if restart_policy != "Always" {
-        errors.push(FieldError::not_supported(
-            &spec_path.child("restartPolicy"),
-            restart_policy,
-            &["Always"],
-        ));
-    }
-    if spec.active_deadline_seconds.is_some() {
-        errors.push(FieldError::forbidden(
-            &spec_path.child("activeDeadlineSeconds"),
-            "activeDeadlineSeconds in ReplicaSet is not Supported",
-        ));
-    }
     errors
 }
 
@@ -190,65 +100,8 @@ fn validate_status(status: &ReplicaSetStatus, path: &FieldPath) -> Vec<FieldErro
     errors
 }
 
-/// kube's WarningsOnCreate: a name that is no DNS label, then the pod template's warnings,
-/// each under `spec.template`.
+/// kube's WarningsOnCreate.
 pub fn warnings(rs: &ReplicaSet) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let name = rs.metadata.name.as_deref().unwrap_or_default();
-    let problems = peapod_api::validation::names::dns1123_label(name);
-    if !name.is_empty() && !problems.is_empty() {
-        warnings.push(format!(
-            "metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: [{}]",
-            problems.join(" ")
-        ));
-    }
-    let Some(template) = rs.spec.as_ref().and_then(|s| s.template.as_ref()) else {
-        return warnings;
-    };
-    let pod = Pod {
-        metadata: template.metadata.clone().unwrap_or_default(),
-        spec: template.spec.clone(),
-        status: None,
-    };
-    let value = serde_json::to_value(&pod).unwrap_or(Value::Null);
-    let template_warnings = peapod_api::support::unsupported_pod_fields(&value)
-        .into_iter()
-        .chain(peapod_api::warnings::pod_warnings(&pod));
-    warnings.extend(template_warnings.map(|warning| under_template(&warning)));
-    warnings
-}
-
-/// A pod's warning (`spec.affinity: ...`) as the template's (`spec.template.spec.affinity`).
-fn under_template(warning: &str) -> String {
-    if warning.starts_with("spec") || warning.starts_with("metadata") {
-        format!("spec.template.{warning}")
-    } else {
-        warning.to_owned()
-    }
-}
-
-fn non_negative(value: impl Into<i64>, path: &FieldPath) -> Option<FieldError> {
-    let value = value.into();
-    (value < 0).then(|| FieldError::invalid(path, value, NEGATIVE))
-}
-
-fn labels_value(labels: &BTreeMap<String, String>) -> Value {
-    json!(labels)
-}
-
-/// A selector compared as kube's semantic equality does: nil and empty lists and maps alike.
-fn normalized(selector: Option<&LabelSelector>) -> Value {
-    let Some(selector) = selector else {
-        return json!({});
-    };
-    let expressions: Vec<Value> = selector
-        .match_expressions
-        .iter()
-        .flatten()
-        .map(|e| json!([e.key, e.operator, e.values.clone().unwrap_or_default()]))
-        .collect();
-    json!({
-        "matchLabels": selector.match_labels.clone().unwrap_or_default(),
-        "matchExpressions": expressions,
-    })
+    let template = rs.spec.as_ref().and_then(|s| s.template.as_ref());
+    workload::warnings(&rs.metadata, template)
 }

@@ -1,8 +1,12 @@
-//! kube's `TestClaimPods` (controller_ref_manager_test.go), the patches, and the recheck.
+//! kube's `TestClaimPods` (controller_ref_manager_test.go) with a ReplicaSet claiming pods,
+//! the patches, and the recheck.
 
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::json;
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
 
 use super::*;
 use crate::controllers::replicaset::pods::fixtures::pod;
@@ -168,4 +172,24 @@ fn adoption_is_rechecked_against_a_fresh_read() {
         "can't adopt Pod default/pod1 (uid-pod1): default/web has just been deleted at \
          2026-06-15 12:00:00 +0000 UTC"
     );
+}
+
+#[test]
+fn the_controller_is_the_reference_marked_controller() {
+    let mut p = new_pod("web-1", "bar", None);
+    assert!(controller_of(&p.metadata).is_none());
+    p.metadata.owner_references = Some(vec![
+        OwnerReference {
+            name: "other".into(),
+            ..OwnerReference::default()
+        },
+        OwnerReference {
+            name: "web".into(),
+            controller: Some(true),
+            ..controller_ref(&replica_set())
+        },
+    ]);
+    assert_eq!(controller_of(&p.metadata).unwrap().name, "web");
+    assert!(controlled_by_kind::<ReplicaSet>(&p.metadata));
+    assert!(!controlled_by_kind::<Pod>(&p.metadata));
 }

@@ -1,0 +1,9 @@
+//! Controller references, as kube's ControllerRefManager keeps them: [`claims`] decides, for
+//! one controller and the objects its selector may cover, which it owns, adopts or releases;
+//! [`adoption`] sends the patches through the API and returns what the controller manages.
+
+pub mod adoption;
+pub mod claims;
+
+pub use adoption::{claim_all, AdoptionError};
+pub use claims::{controlled_by_kind, controller_of, controller_ref};
