@@ -23,9 +23,10 @@
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
 //!                     [--streams] [--skip-streams] [--config] [--skip-config]
+//!                     [--workloads] [--skip-workloads]
 //!                     [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
-//! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes` and `--config` select what runs (together: each
+//! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes`, `--config` and `--workloads` select what runs (together: each
 //! of them); without any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -44,6 +45,7 @@ mod pull;
 mod registry;
 mod steady;
 mod streams;
+mod workloads;
 
 const BRIDGE: &str = "ppbench0";
 /// The benchmark agent's HTTPS address, away from a real agent's 6443.
@@ -68,6 +70,7 @@ struct Options {
     idle: bool,
     probes: bool,
     config: bool,
+    workloads: bool,
     podman_idle: bool,
     window: Duration,
     steady_pods: usize,
@@ -95,6 +98,7 @@ fn options_default() -> Options {
         idle: true,
         probes: true,
         config: true,
+        workloads: true,
         podman_idle: false,
         window: Duration::from_secs(30),
         steady_pods: 100,
@@ -110,14 +114,14 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" | "--config" => {
-                selected.push(arg)
-            }
+            "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" | "--config"
+            | "--workloads" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--skip-api" => options.api = false,
             "--skip-streams" => options.streams = false,
             "--skip-config" => options.config = false,
+            "--skip-workloads" => options.workloads = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -136,10 +140,12 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
         options.idle = chosen("--idle");
         options.probes = chosen("--probes");
         options.config = chosen("--config");
+        options.workloads = chosen("--workloads");
     }
     options.pull &= !skip_pull;
     let any = options.pods || options.api || options.streams;
-    if !(any || options.pull || options.idle || options.probes || options.config) {
+    let steady = options.idle || options.probes || options.config;
+    if !(any || options.pull || steady || options.workloads) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -180,6 +186,9 @@ fn main() -> Result<()> {
     if options.config {
         config::run(&options)?;
         steady::run(&options, steady::Kind::Config)?;
+    }
+    if options.workloads {
+        workloads::run(&options)?;
     }
     if options.pull {
         pull::run(&options)?;

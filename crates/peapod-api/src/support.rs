@@ -72,8 +72,10 @@ const POD_SPEC: Node = Object(&[
     ("setHostnameAsFQDN", Leaf),
     ("schedulerName", Leaf),
     ("enableServiceLinks", Leaf),
-    // peapod mounts no token: `false` is what it does anyway, `true` warns.
-    ("automountServiceAccountToken", Check(automount_warning)),
+    ("serviceAccountName", Leaf),
+    ("serviceAccount", Leaf),
+    ("automountServiceAccountToken", Leaf),
+    ("imagePullSecrets", Leaf),
     ("securityContext", POD_SECURITY_CONTEXT),
     ("hostAliases", Leaf),
     ("activeDeadlineSeconds", Leaf),
@@ -236,10 +238,6 @@ fn host_users_warning(value: &Value) -> Option<String> {
 }
 
 /// `true` asks for the service account token kube-apiserver's admission would mount.
-fn automount_warning(value: &Value) -> Option<String> {
-    (value == &Value::Bool(true)).then(|| value_warning(value))
-}
-
 /// `Unmasked` (with `hostUsers: false`) would drop the masked /proc paths.
 fn proc_mount_warning(value: &Value) -> Option<String> {
     (value.as_str() == Some("Unmasked")).then(|| value_warning(value))
@@ -429,7 +427,6 @@ mod tests {
             vec![
                 "metadata.annotations[container.apparmor.security.beta.kubernetes.io/c]: not supported by peapod, ignored",
                 "metadata.annotations[seccomp.security.alpha.kubernetes.io/pod]: not supported by peapod, ignored",
-                "spec.automountServiceAccountToken: value true not supported by peapod, ignored",
                 "spec.containers[0].resizePolicy: not supported by peapod, ignored",
                 "spec.containers[0].resources.claims: not supported by peapod, ignored",
                 "spec.containers[0].resources.limits[ephemeral-storage]: not supported by peapod, ignored",

@@ -43,6 +43,8 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         core::v1::serviceaccount::kind(signer),
         apps::v1::replicaset::kind(),
         apps::v1::deployment::kind(),
+        apps::v1::daemonset::kind(),
+        apps::v1::controllerrevision::kind(),
         events::v1::event::kind(),
         authentication::v1::selfsubjectreview::kind(),
         authorization::v1::subjectaccessreview::local_kind(),

@@ -130,6 +130,22 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "DaemonSet.apps",
+        fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
+        status: Some(
+            r#"{"currentNumberScheduled":1,"numberMisscheduled":0,"desiredNumberScheduled":1,"numberReady":1,"updatedNumberScheduled":1,"numberAvailable":1,"observedGeneration":1}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "ControllerRevision.apps",
+        fields: r#"{"data":{"spec":{"template":{"$patch":"replace"}}},"revision":1}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "Job.batch",
         fields: r#"{"spec":{"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"app","image":"busybox"}]}}}}"#,
         status: Some(r#"{"active":1,"ready":1,"startTime":"2024-05-01T10:00:00Z"}"#),

@@ -1,5 +1,8 @@
 //! apps/v1 kinds.
 
+pub mod controllerrevision;
+pub mod daemonset;
 pub mod deployment;
+mod int_or_percent;
 pub mod replicaset;
 mod workload;

@@ -266,6 +266,14 @@ impl ControllerRole {
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
 /// The service account kube-controller-manager's Deployment controller runs as.
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+/// The service account kube-controller-manager's DaemonSet controller runs as.
+pub const DAEMON_SET_CONTROLLER: &str = "daemon-set-controller";
+/// The service account kube-controller-manager's CronJob controller runs as.
+pub const CRONJOB_CONTROLLER: &str = "cronjob-controller";
+/// The service account kube-controller-manager's Job controller runs as.
+pub const JOB_CONTROLLER: &str = "job-controller";
+/// The service account kube-controller-manager's TTL-after-finished controller runs as.
+pub const TTL_AFTER_FINISHED_CONTROLLER: &str = "ttl-after-finished-controller";
 
 const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
@@ -276,6 +284,22 @@ const CONTROLLERS: &[ControllerRole] = &[
         account: DEPLOYMENT_CONTROLLER,
         rules: deployment_controller_rules,
     },
+    ControllerRole {
+        account: DAEMON_SET_CONTROLLER,
+        rules: daemon_set_controller_rules,
+    },
+    ControllerRole {
+        account: CRONJOB_CONTROLLER,
+        rules: cronjob_controller_rules,
+    },
+    ControllerRole {
+        account: JOB_CONTROLLER,
+        rules: job_controller_rules,
+    },
+    ControllerRole {
+        account: TTL_AFTER_FINISHED_CONTROLLER,
+        rules: ttl_after_finished_controller_rules,
+    },
 ];
 
 fn events_rule() -> PolicyRule {
@@ -284,6 +308,30 @@ fn events_rule() -> PolicyRule {
         &["", "events.k8s.io"],
         &["events"],
     )
+}
+
+fn daemon_set_controller_rules() -> Vec<PolicyRule> {
+    let apps = &["extensions", "apps"];
+    vec![
+        rule(&["get", "list", "watch"], apps, &["daemonsets"]),
+        rule(&["update"], apps, &["daemonsets/status"]),
+        rule(&["update"], apps, &["daemonsets/finalizers"]),
+        rule(&["list", "watch"], &[""], &["nodes"]),
+        rule(
+            &["list", "watch", "create", "delete", "patch"],
+            &[""],
+            &["pods"],
+        ),
+        rule(&["create"], &[""], &["pods/binding"]),
+        rule(
+            &[
+                "get", "list", "watch", "create", "delete", "update", "patch",
+            ],
+            &["apps"],
+            &["controllerrevisions"],
+        ),
+        events_rule(),
+    ]
 }
 
 fn replicaset_controller_rules() -> Vec<PolicyRule> {
@@ -300,6 +348,52 @@ fn replicaset_controller_rules() -> Vec<PolicyRule> {
             &[""],
             &["pods"],
         ),
+        events_rule(),
+    ]
+}
+
+fn job_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update", "patch"],
+            &["batch"],
+            &["jobs"],
+        ),
+        rule(&["update"], &["batch"], &["jobs/status"]),
+        rule(&["update"], &["batch"], &["jobs/finalizers"]),
+        rule(
+            &["list", "watch", "create", "delete", "patch"],
+            &[""],
+            &["pods"],
+        ),
+        events_rule(),
+    ]
+}
+
+fn ttl_after_finished_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["delete", "get", "list", "watch"], &["batch"], &["jobs"]),
+        events_rule(),
+    ]
+}
+
+fn cronjob_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update"],
+            &["batch"],
+            &["cronjobs"],
+        ),
+        rule(
+            &[
+                "get", "list", "watch", "create", "update", "delete", "patch",
+            ],
+            &["batch"],
+            &["jobs"],
+        ),
+        rule(&["update"], &["batch"], &["cronjobs/status"]),
+        rule(&["update"], &["batch"], &["cronjobs/finalizers"]),
+        rule(&["list", "delete"], &[""], &["pods"]),
         events_rule(),
     ]
 }

@@ -207,3 +207,40 @@ fn the_replicaset_controller_may_manage_pods_and_nothing_more() {
         assert!(!rbac.allows(&controller, &denied), "{denied:?}");
     }
 }
+
+#[test]
+fn the_daemon_set_controller_has_kubes_controller_role() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:daemon-set-controller",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let sets = "/apis/apps/v1/namespaces/team/daemonsets";
+    let revisions = "/apis/apps/v1/namespaces/team/controllerrevisions";
+    let pods = "/api/v1/namespaces/team/pods";
+    let allowed = [
+        request(Method::GET, &format!("{sets}/agent")),
+        request(Method::PUT, &format!("{sets}/agent/status")),
+        RequestInfo::parse(&Method::GET, "/api/v1/nodes", Some("watch=true")),
+        request(Method::GET, "/api/v1/nodes"),
+        request(Method::POST, pods),
+        request(Method::DELETE, &format!("{pods}/agent-x7k2p")),
+        request(Method::POST, &format!("{pods}/agent-x7k2p/binding")),
+        request(Method::POST, revisions),
+        request(Method::PUT, &format!("{revisions}/agent-5d4")),
+        request(Method::DELETE, &format!("{revisions}/agent-5d4")),
+    ];
+    for request in &allowed {
+        assert!(rbac.allows(&controller, request), "{request:?}");
+    }
+    for denied in [
+        request(Method::PUT, &format!("{sets}/agent")),
+        request(Method::GET, "/api/v1/nodes/node1"),
+        request(Method::PATCH, "/api/v1/nodes/node1"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}

@@ -36,7 +36,7 @@ use crate::controllers::namespace::NamespaceController;
 use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
-use crate::controllers::{deployment, replicaset};
+use crate::controllers::{cronjob, daemonset, deployment, job, replicaset, ttl_after_finished};
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
@@ -276,6 +276,22 @@ impl Agent {
             &app,
             peapod_apiserver::rbac::bootstrap::DEPLOYMENT_CONTROLLER,
         )));
+        let daemon_sets = tokio::spawn(daemonset::controller::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::DAEMON_SET_CONTROLLER,
+        )));
+        let cron_jobs = tokio::spawn(cronjob::controller::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::CRONJOB_CONTROLLER,
+        )));
+        let jobs = tokio::spawn(job::controller::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::JOB_CONTROLLER,
+        )));
+        let ttl_after_finished = tokio::spawn(ttl_after_finished::run(controller_client(
+            &app,
+            peapod_apiserver::rbac::bootstrap::TTL_AFTER_FINISHED_CONTROLLER,
+        )));
         let local = app
             .clone()
             .layer(axum::middleware::from_fn(authn::local_admin))
@@ -307,6 +323,10 @@ impl Agent {
         collector.abort();
         replica_sets.abort();
         deployments.abort();
+        daemon_sets.abort();
+        cron_jobs.abort();
+        jobs.abort();
+        ttl_after_finished.abort();
         node.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {

@@ -3,9 +3,12 @@
 
 pub mod client;
 pub mod cluster_role_aggregation;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod events;
 pub mod garbage_collector;
+pub mod job;
 pub mod namespace;
 pub mod ownership;
 pub mod replicaset;
@@ -13,3 +16,4 @@ pub mod retries;
 pub mod root_ca_publisher;
 pub mod service_account_tokens;
 pub mod service_accounts;
+pub mod ttl_after_finished;

@@ -5,6 +5,8 @@
 //! with kube's messages. `kubectl create job --from=cronjob/...` builds the Job client-side;
 //! it is created owned by the CronJob and marked as a manual instantiation.
 
+mod controller;
+
 use serde_json::{json, Value};
 
 use crate::common::kubectl::{start_with_kubectl, Kubectl};

@@ -12,6 +12,8 @@ mod config_env;
 mod config_kubectl;
 mod config_volumes;
 mod crash;
+mod cronjobs;
+mod daemonsets;
 mod deployments;
 mod disk;
 mod gc;

@@ -16,6 +16,7 @@ use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::as_selector;
 use peapod_api::selector::LabelSelector as Selector;
 
+use super::rollback::rollback_to;
 use super::rollout::{ReconcileError, Rollout};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership;
@@ -146,7 +147,8 @@ fn error_policy(d: Arc<Deployment>, err: &ReconcileError, ctx: Arc<Context>) -> 
 }
 
 /// `syncDeployment`: what to do, in kube's order of precedence — a selector selecting
-/// everything, a deletion, a pause, a scaling event, then the strategy's rollout.
+/// everything, a deletion, a pause, a deprecated rollback, a scaling event, then the
+/// strategy's rollout.
 async fn sync_deployment(
     d: Deployment,
     ctx: &Context,
@@ -165,7 +167,13 @@ async fn sync_deployment(
         return rollout.sync_status_only(&sets).await;
     }
     rollout.check_paused_conditions().await?;
-    if rollout.paused() || rollout.is_scaling_event(&sets).await? {
+    if rollout.paused() {
+        return rollout.sync(&sets).await;
+    }
+    if let Some(to) = rollback_to(rollout.deployment()) {
+        return rollout.rollback(&sets, to).await;
+    }
+    if rollout.is_scaling_event(&sets).await? {
         return rollout.sync(&sets).await;
     }
     match rollout.strategy() {

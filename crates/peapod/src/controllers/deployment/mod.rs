@@ -27,6 +27,8 @@
 //! 3. [`status::paused_condition`]: write it when `Some`.
 //! 4. Paused or [`status::is_scaling_event`]: apply [`replicas::scale_plan`], then when paused
 //!    delete [`status::history_to_delete`], then write [`status::calculate_status`] if changed.
+//!    Between the two, a Deployment annotated for a deprecated rollback
+//!    ([`rollback::rollback_to`]) takes that revision's template, the annotation cleared.
 //! 5. Recreate: scale the active old sets to 0; once no old pod runs, the new set to
 //!    [`replicas::new_rs_new_replicas`].
 //! 6. RollingUpdate: the new set to [`replicas::new_rs_new_replicas`] (down to the replicas
@@ -49,6 +51,7 @@ mod recreate;
 mod replica_sets;
 pub mod replicas;
 pub mod revision;
+pub mod rollback;
 mod rolling;
 mod rollout;
 pub mod spec;

@@ -125,12 +125,18 @@ pub fn replicas_annotations_need_update(rs: &ReplicaSet, desired: i32, max: i32)
         || annotation(&rs.metadata, MAX_REPLICAS_ANNOTATION) != Some(max.to_string().as_str())
 }
 
+/// `skipCopyAnnotation`: an annotation of the Deployment's own, never copied to or from its
+/// ReplicaSets.
+pub fn skips_copy(key: &str) -> bool {
+    SKIPPED_ANNOTATIONS.contains(&key)
+}
+
 /// `copyDeploymentAnnotationsToReplicaSet`: the Deployment's annotations but the skipped ones;
 /// true when the ReplicaSet's changed.
 pub fn copy_deployment_annotations_to_replica_set(d: &Deployment, rs: &mut ReplicaSet) -> bool {
     let mut changed = false;
     for (key, value) in d.metadata.annotations.iter().flatten() {
-        if !SKIPPED_ANNOTATIONS.contains(&key.as_str()) {
+        if !skips_copy(key) {
             changed |= set_annotation(&mut rs.metadata, key, value);
         }
     }

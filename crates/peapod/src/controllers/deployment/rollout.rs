@@ -13,6 +13,7 @@ use kube::{Api, ResourceExt};
 use peapod_api::selector::LabelSelector as Selector;
 
 use super::controller::Context;
+use super::rollback::rollback_to;
 use super::{progress, replicas, spec, status};
 use crate::controllers::ownership::{self, AdoptionError};
 
@@ -109,7 +110,8 @@ impl<'a> Rollout<'a> {
     pub async fn sync(&mut self, sets: &[ReplicaSet]) -> Result<Requeue, ReconcileError> {
         let (new_rs, old) = self.all_replica_sets_and_sync_revision(sets, false).await?;
         let (new_rs, old) = self.scale(new_rs, old).await?;
-        if self.paused() {
+        // A rollback in flight may need the old ReplicaSet the cleanup would delete.
+        if self.paused() && rollback_to(&self.d).is_none() {
             self.cleanup(&old).await?;
         }
         self.sync_deployment_status(new_rs.as_ref(), &old).await?;

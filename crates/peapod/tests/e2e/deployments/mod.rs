@@ -1,10 +1,20 @@
-//! apps/v1 Deployments through the real kubectl, at the API: served with kube's defaults
-//! (`kubectl create deployment --dry-run=server`), listed with kubectl's columns, scaled,
-//! paused and resumed, given a new image (a new generation), refused when both rollout bounds
-//! are 0 or the selector changes, and deleted. Whether pods follow is the controller's tests'
-//! business: with the controller in, they may come and go here, and are leak-checked.
+//! apps/v1 Deployments through the real kubectl, as kube's test/e2e/apps/deployment.go and
+//! scenario S17 drive them. Here, at the API: served with kube's defaults (`kubectl create
+//! deployment --dry-run=server`), listed with kubectl's columns, scaled, paused and resumed,
+//! given a new image (a new generation), refused when both rollout bounds are 0 or the
+//! selector changes, and deleted. The controller's rollouts are in the submodules:
+//!
+//! - [`rolling`]: RollingUpdate within its bounds, pause, resume and restart, Recreate, rollover;
+//! - [`history`]: `rollout history` and `undo`, revisionHistoryLimit;
+//! - [`stalls`]: the progress deadline of a bad image, proportional scaling mid-rollout;
+//! - [`ownership`]: adoption, orphaning and cascading deletes, an agent restart mid-rollout;
+//! - [`iterative`]: kube's iterative rollouts, deprecated rollbacks included.
 
+mod history;
+mod iterative;
+mod ownership;
 mod rolling;
+mod stalls;
 mod support;
 
 use std::collections::BTreeSet;

@@ -152,7 +152,12 @@ impl Watch {
         serde_json::Deserializer::from_str(&out)
             .into_iter::<Value>()
             .map_while(Result::ok)
-            .map(|e| (e["type"].as_str().unwrap_or_default().to_owned(), e["object"].clone()))
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                    e["object"].clone(),
+                )
+            })
             .collect()
     }
 
@@ -163,14 +168,14 @@ impl Watch {
 }
 
 /// Deletes Deployment `d` (its ReplicaSets and pods following), waits for its pods to go and
-/// leak-checks every pod the watch saw.
-pub fn delete_and_leak_check(agent: &Agent, kubectl: &Kubectl, d: &str, watch: Watch) {
+/// leak-checks every pod the watches saw.
+pub fn delete_and_leak_check(agent: &Agent, kubectl: &Kubectl, d: &str, watches: &[&Watch]) {
     let deleted = kubectl.ok(&["delete", "deploy", d]);
     assert_eq!(deleted.trim(), format!("deployment.apps \"{d}\" deleted"));
     wait_until(SETTLE_WITHIN, "the pods to go", || {
         pods(kubectl, d).is_empty() && replica_sets(kubectl, d).is_empty()
     });
-    let seen = watch.uids();
+    let seen: BTreeSet<String> = watches.iter().flat_map(|w| w.uids()).collect();
     assert!(!seen.is_empty(), "the watch saw pods");
     for uid in &seen {
         agent.leak_check(uid);

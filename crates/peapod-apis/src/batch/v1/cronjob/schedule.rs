@@ -2,8 +2,13 @@
 //! fields (minute, hour, day of month, month, day of week) of lists of `*`, `?`, numbers, names,
 //! ranges and steps; the `@yearly`..`@hourly` descriptors and `@every <duration>`; an optional
 //! `TZ=`/`CRON_TZ=` prefix. Errors carry robfig's wording, which kube returns to clients.
+//! [`Schedule::next`] tells when it fires next, as robfig's `Next` does.
 
 use std::time::Duration;
+
+mod next;
+
+pub use next::load_location;
 
 /// A parsed schedule: the bits of each field (robfig's SpecSchedule), or a fixed interval.
 #[derive(Clone, Debug, PartialEq, Eq)]
