@@ -3,7 +3,8 @@
 # (a backend writing the time into a shared volume, a frontend serving it) and show it working:
 # the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
 # the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
-# handed to a pod as an environment variable and a mounted file; then a ReplicaSet scaled.
+# handed to a pod as an environment variable and a mounted file; then a Deployment rolled out
+# and back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -70,11 +71,11 @@ kubectl wait --for=jsonpath='{.status.phase}'=Succeeded pod/greeter --timeout=30
 kubectl logs greeter
 kubectl delete pod greeter --grace-period 1
 kubectl delete configmap greeting
-# A ReplicaSet keeping two pods, scaled down to one.
-kubectl apply -f - <<'RS'
+# A Deployment of two pods, rolled out to a new template, rolled back, scaled, deleted.
+kubectl apply -f - <<'DEPLOYMENT'
 apiVersion: apps/v1
-kind: ReplicaSet
-metadata: {name: sleepers}
+kind: Deployment
+metadata: {name: sleepers, labels: {app: sleepers}}
 spec:
   replicas: 2
   selector: {matchLabels: {app: sleepers}}
@@ -83,11 +84,14 @@ spec:
     spec:
       terminationGracePeriodSeconds: 1
       containers: [{name: main, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}]
-RS
-kubectl wait --for=jsonpath='{.status.readyReplicas}'=2 rs/sleepers --timeout=60s
-kubectl get rs sleepers
-kubectl get pods -l app=sleepers
-kubectl scale rs sleepers --replicas=1
-kubectl wait --for=jsonpath='{.status.replicas}'=1 rs/sleepers --timeout=60s
-kubectl delete rs sleepers
+DEPLOYMENT
+kubectl rollout status deployment/sleepers --timeout=60s
+kubectl set env deployment/sleepers COLOUR=blue
+kubectl rollout status deployment/sleepers --timeout=60s
+kubectl rollout history deployment/sleepers
+kubectl rollout undo deployment/sleepers
+kubectl rollout status deployment/sleepers --timeout=60s
+kubectl get deployments,replicasets,pods -l app=sleepers
+kubectl scale deployment sleepers --replicas=1
+kubectl delete deployment sleepers
 { set +x; } 2>/dev/null

@@ -439,7 +439,9 @@ mod tests {
                 "spec.securityContext.supplementalGroupsPolicy: value \"Strict\" not supported by peapod, ignored",
             ]
         );
-        let fine = json!({"spec": {"hostUsers": true, "automountServiceAccountToken": false, "containers": [{"name": "c", "env": [
+        let fine = json!({"spec": {"hostUsers": true, "automountServiceAccountToken": true,
+            "serviceAccountName": "builder", "serviceAccount": "builder", "imagePullSecrets": [{"name": "pull"}],
+            "containers": [{"name": "c", "env": [
             {"name": "E", "valueFrom": {"fieldRef": {"fieldPath": ""}}}]}]}});
         assert_eq!(unsupported_pod_fields(&fine), Vec::<String>::new());
     }

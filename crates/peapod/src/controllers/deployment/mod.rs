@@ -26,7 +26,8 @@
 //! 2. Being deleted: only the status, [`status::calculate_status`], written when it changed.
 //! 3. [`status::paused_condition`]: write it when `Some`.
 //! 4. Paused or [`status::is_scaling_event`]: apply [`replicas::scale_plan`], then when paused
-//!    delete [`status::history_to_delete`], then write [`status::calculate_status`] if changed.
+//!    (and no rollback in flight) delete [`status::history_to_delete`], then write
+//!    [`status::calculate_status`] if changed.
 //!    Between the two, a Deployment annotated for a deprecated rollback
 //!    ([`rollback::rollback_to`]) takes that revision's template, the annotation cleared.
 //! 5. Recreate: scale the active old sets to 0; once no old pod runs, the new set to

@@ -244,3 +244,41 @@ pub fn error_message(err: &kube::Error) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controllers::job::backoff::Record;
+    use crate::controllers::job::fixtures::{build_pod, indexed};
+
+    /// kube's `getPodCreationInfoForIndependentIndexes`: indexes whose backoff passed go now;
+    /// with none, the shortest wait.
+    #[test]
+    fn indexes_wait_for_their_own_backoff() {
+        let now = Timestamp::from_second(1_800_000_000).unwrap();
+        let failed_at = |index: &str, seconds_ago: i64| {
+            let at = now - jiff::SignedDuration::from_secs(seconds_ago);
+            build_pod()
+                .uid(&format!("failed-{index}"))
+                .index(index)
+                .index_failure_count("0")
+                .phase("Failed")
+                .exited("c", 1, &at.to_string())
+                .tracking_finalizer()
+                .pod()
+        };
+        let pods = [failed_at("0", 4), failed_at("1", 30)];
+        let job = indexed(3, json!({"backoffLimitPerIndex": 2, "parallelism": 3}));
+        let mut state = SyncState::new(job, pods.iter().collect(), Record::default(), now);
+        state.judge(now);
+        assert_eq!(state.delayed_deletion.len(), 2);
+        assert_eq!(creatable_now(&state, vec![1, 2], now), Ok(vec![1, 2]));
+        assert_eq!(
+            creatable_now(&state, vec![0], now),
+            Err(Duration::from_secs(6))
+        );
+        assert_eq!(creatable_now(&state, vec![], now), Ok(vec![]));
+    }
+}

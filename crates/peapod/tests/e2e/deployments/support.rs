@@ -170,13 +170,14 @@ impl Watch {
 /// Deletes Deployment `d` (its ReplicaSets and pods following), waits for its pods to go and
 /// leak-checks every pod the watches saw.
 pub fn delete_and_leak_check(agent: &Agent, kubectl: &Kubectl, d: &str, watches: &[&Watch]) {
+    let mut seen: BTreeSet<String> = pods(kubectl, d).iter().map(uid).collect();
     let deleted = kubectl.ok(&["delete", "deploy", d]);
     assert_eq!(deleted.trim(), format!("deployment.apps \"{d}\" deleted"));
     wait_until(SETTLE_WITHIN, "the pods to go", || {
         pods(kubectl, d).is_empty() && replica_sets(kubectl, d).is_empty()
     });
-    let seen: BTreeSet<String> = watches.iter().flat_map(|w| w.uids()).collect();
-    assert!(!seen.is_empty(), "the watch saw pods");
+    seen.extend(watches.iter().flat_map(|w| w.uids()));
+    assert!(!seen.is_empty(), "the watches saw pods");
     for uid in &seen {
         agent.leak_check(uid);
     }

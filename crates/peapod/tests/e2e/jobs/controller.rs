@@ -297,9 +297,9 @@ fn indexed_pods_see_their_completion_index() {
     }
 }
 
-/// Created suspended, resumed, then suspended again. (Resuming a Job that already ran resets
-/// its startTime, which the Job status validation of kube 1.32.0 refuses until the fix of
-/// kubernetes#135128, so the second resume is not driven here.)
+/// Created suspended, resumed, scaled down to parallelism 1, suspended again, and resumed once
+/// more: the second resume restarts the Job's clock (a new startTime, as kubernetes#135128
+/// lets the controller write) and starts a pod again.
 #[test]
 fn suspend_deletes_the_pods_and_resume_starts_them() {
     let (agent, kubectl) = start_with_kubectl();
@@ -332,6 +332,19 @@ fn suspend_deletes_the_pods_and_resume_starts_them() {
     assert!(resumed["status"]["startTime"].is_string(), "{resumed:#}");
     assert_eq!(resumed["status"]["active"], 2, "{resumed:#}");
 
+    let fewer = json!({"spec": {"parallelism": 1}}).to_string();
+    kubectl.ok(&["patch", "job", "pausing", "--type=merge", "-p", &fewer]);
+    let one = poll(
+        SETTLE_WITHIN,
+        Duration::from_millis(200),
+        || kubectl.json(&["get", "job", "pausing"]),
+        |job| job["status"]["active"] == 1,
+    );
+    assert_eq!(
+        one["status"]["active"], 1,
+        "parallelism 1 leaves one pod: {one:#}"
+    );
+
     set_suspend(&kubectl, true);
     wait_until(SETTLE_WITHIN, "the suspended Job's pods to go", || {
         pods_of(&kubectl, "pausing").is_empty()
@@ -350,6 +363,20 @@ fn suspend_deletes_the_pods_and_resume_starts_them() {
         .iter()
         .filter(|(r, m)| r == "SuccessfulDelete" && m.starts_with("Deleted pod: pausing-"));
     assert_eq!(deletes.count(), 2, "{events:?}");
+
+    set_suspend(&kubectl, false);
+    let back = poll(
+        SETTLE_WITHIN,
+        Duration::from_millis(200),
+        || kubectl.json(&["get", "job", "pausing"]),
+        |job| suspension(job).0 == "False" && job["status"]["active"] == 1,
+    );
+    assert_eq!(suspension(&back), (json!("False"), json!("JobResumed")));
+    assert_eq!(back["status"]["active"], 1, "{back:#}");
+    let restarted = back["status"]["startTime"].as_str().unwrap_or_default();
+    let first = resumed["status"]["startTime"].as_str().unwrap_or_default();
+    assert!(restarted > first, "startTime {restarted} after {first}");
+    seen.extend(pods_of(&kubectl, "pausing").iter().map(uid));
     delete_job(&kubectl, "pausing");
     for uid in &seen {
         agent.leak_check(uid);

@@ -288,7 +288,9 @@ fn validate_transition(
         }
     }
     let start_changed = json!(status.start_time) != json!(old.start_time);
-    if old.start_time.is_some() && start_changed && spec.suspend != Some(true) {
+    // A resume restarts the clock (kube #134769, backported to 1.32 in #135128).
+    let resuming = is_true(old, "Suspended") && !is_true(status, "Suspended");
+    if old.start_time.is_some() && start_changed && spec.suspend != Some(true) && !resuming {
         errors.push(FieldError::required(
             &path.child("startTime"),
             "startTime cannot be removed for unsuspended job",

@@ -406,6 +406,32 @@ fn status_updates_keep_terminal_conditions_and_counters() {
     }
 }
 
+/// A resumed Job's controller restarts its clock; an unsuspended Job's start time is otherwise
+/// fixed (kube #134769).
+#[test]
+fn a_resume_may_reset_the_start_time() {
+    let mut old = job(spec_with(json!({"suspend": false})));
+    old.status = serde_json::from_value(json!({
+        "startTime": "2024-01-01T00:00:00Z",
+        "conditions": [{"type": "Suspended", "status": "True"}],
+    }))
+    .unwrap();
+    let mut resumed = old.clone();
+    resumed.status = serde_json::from_value(json!({
+        "startTime": "2024-01-01T00:05:00Z",
+        "conditions": [{"type": "Suspended", "status": "False"}],
+    }))
+    .unwrap();
+    assert_eq!(update_errors(&resumed, &old), Vec::<String>::new());
+    let mut running = old.clone();
+    running.status = serde_json::from_value(json!({"startTime": "2024-01-01T00:00:00Z"})).unwrap();
+    let mut moved = running.clone();
+    moved.status = serde_json::from_value(json!({"startTime": "2024-01-01T00:05:00Z"})).unwrap();
+    let got = update_errors(&moved, &running);
+    let want = "status.startTime: Required value: startTime cannot be removed for unsuspended job";
+    assert!(got.contains(&want.to_owned()), "{got:?}");
+}
+
 #[test]
 fn table_shows_status_completions_and_duration() {
     let mut running = job(spec_with(json!({"completions": 3})));
