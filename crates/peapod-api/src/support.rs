@@ -1,6 +1,6 @@
 //! The table of Pod schema fields peapod implements, and the walk that turns any
 //! other field present in a manifest into a warning
-//! (`spec.affinity: not supported by peapod, ignored`).
+//! (`spec.affinity.podAffinity: not supported by peapod, ignored`).
 //!
 //! The table is data: to support a field, add it to the `Node::Object` of its parent.
 
@@ -80,6 +80,11 @@ const POD_SPEC: Node = Object(&[
     ("hostAliases", Leaf),
     ("activeDeadlineSeconds", Leaf),
     ("hostUsers", Check(host_users_warning)),
+    // The scheduler's filters for its one node; inter-pod affinity, topology spread and
+    // priority (preemption) are not implemented and warn.
+    ("nodeSelector", Leaf),
+    ("tolerations", Leaf),
+    ("affinity", Object(&[("nodeAffinity", Leaf)])),
 ]);
 
 const POD_SECURITY_CONTEXT: Node = Object(&[
@@ -172,6 +177,10 @@ const VOLUME: Node = Object(&[
     ("name", Leaf),
     ("emptyDir", Object(&[("medium", Leaf), ("sizeLimit", Leaf)])),
     ("hostPath", Object(&[("path", Leaf), ("type", Leaf)])),
+    (
+        "persistentVolumeClaim",
+        Object(&[("claimName", Leaf), ("readOnly", Leaf)]),
+    ),
     ("configMap", Leaf),
     ("secret", Leaf),
     ("downwardAPI", Leaf),
@@ -333,9 +342,14 @@ mod tests {
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "a", "labels": {"x": "y"}, "finalizers": ["f"]},
             "spec": {
-                "affinity": {"nodeAffinity": {}},
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n"]}]}]}},
+                    "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "k"}]}},
+                "nodeSelector": {"disk": "ssd"},
+                "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "DoNotSchedule"}],
+                "priorityClassName": "high",
                 "hostNetwork": false,
-                "tolerations": [],
+                "tolerations": [{"key": "k", "operator": "Exists"}],
                 "securityContext": {"runAsUser": 1000},
                 "containers": [{
                     "name": "c", "image": "i",
@@ -359,9 +373,11 @@ mod tests {
             warnings,
             vec![
                 "metadata.finalizers: not supported by peapod, ignored",
-                "spec.affinity: not supported by peapod, ignored",
+                "spec.affinity.podAntiAffinity: not supported by peapod, ignored",
                 "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
                 "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
+                "spec.priorityClassName: not supported by peapod, ignored",
+                "spec.topologySpreadConstraints: not supported by peapod, ignored",
                 "spec.volumes[0].projected.sources[1].clusterTrustBundle: not supported by peapod, ignored",
             ]
         );

@@ -11,6 +11,7 @@ pub mod core;
 pub mod events;
 pub mod external;
 pub mod rbac;
+pub mod storage;
 
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         core::v1::configmap::kind(),
         core::v1::secret::kind(),
         core::v1::serviceaccount::kind(signer),
+        core::v1::persistentvolume::kind(),
+        core::v1::persistentvolumeclaim::kind(),
         apps::v1::replicaset::kind(),
         apps::v1::deployment::kind(),
         apps::v1::daemonset::kind(),
@@ -54,6 +57,7 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         batch::v1::job::kind(),
         batch::v1::cronjob::kind(),
         coordination::v1::lease::kind(),
+        storage::v1::storageclass::kind(),
         rbac::v1::role(),
         rbac::v1::role_binding(),
         rbac::v1::cluster_role(),

@@ -112,6 +112,22 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "PersistentVolume",
+        fields: r#"{"spec":{"capacity":{"storage":"1Gi"},"accessModes":["ReadWriteOnce"],"hostPath":{"path":"/tmp/conformance"}}}"#,
+        status: Some(r#"{"phase":"Available"}"#),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "PersistentVolumeClaim",
+        fields: r#"{"spec":{"accessModes":["ReadWriteOnce"],"resources":{"requests":{"storage":"1Gi"}}}}"#,
+        status: Some(
+            r#"{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"1Gi"}}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "ReplicaSet.apps",
         fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
         status: Some(
@@ -169,6 +185,13 @@ const SAMPLES: &[Sample] = &[
     Sample {
         kind: "Lease.coordination.k8s.io",
         fields: r#"{"spec":{"holderIdentity":"conformance-node","leaseDurationSeconds":40}}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "StorageClass.storage.k8s.io",
+        fields: r#"{"provisioner":"example.com/conformance"}"#,
         status: None,
         deletion: Deletion::Immediate,
         delete_collection: true,

@@ -68,6 +68,11 @@ impl Paths {
         self.data_dir().join("seccomp")
     }
 
+    /// The volumes the local-path provisioner makes, one directory each.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_dir().join("storage")
+    }
+
     /// Where each pod's data directory lives, as kubelet's /var/lib/kubelet/pods.
     pub fn pods_data_root(&self) -> PathBuf {
         self.data_dir().join("pods")

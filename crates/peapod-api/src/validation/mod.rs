@@ -23,7 +23,7 @@ pub use errors::{go_quote, BadValue, ErrorKind, FieldError, ValidationErrors};
 pub use path::FieldPath;
 pub use security::{dotted_sysctl_name, is_known_capability, LINUX_CAPABILITIES};
 pub use spec::{DNS_POLICIES, RESTART_POLICIES};
-pub use volume::HOST_PATH_TYPES;
+pub use volume::{no_backsteps, validate_host_path, HOST_PATH_TYPES};
 
 use crate::quantity::{Quantity, QUANTITY_FORMAT_ERROR};
 

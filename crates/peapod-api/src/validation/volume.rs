@@ -112,6 +112,13 @@ fn validate_source(volume: &Volume, path: &FieldPath) -> Vec<FieldError> {
             volume.host_path.as_ref(),
             &path.child("hostPath"),
         )),
+        "persistentVolumeClaim" => {
+            let claim = volume.persistent_volume_claim.as_ref();
+            if claim.is_some_and(|c| c.claim_name.is_empty()) {
+                let field = path.child("persistentVolumeClaim").child("claimName");
+                errs.push(FieldError::required(&field, ""));
+            }
+        }
         "secret" => errs.extend(volume.secret.as_ref().map_or_else(Vec::new, |s| {
             api_data_volume::secret(s, &path.child("secret"))
         })),
@@ -129,7 +136,8 @@ fn validate_source(volume: &Volume, path: &FieldPath) -> Vec<FieldError> {
     errs
 }
 
-fn validate_host_path(
+/// validateHostPathVolumeSource, shared with PersistentVolumes.
+pub fn validate_host_path(
     host_path: Option<&HostPathVolumeSource>,
     path: &FieldPath,
 ) -> Vec<FieldError> {
@@ -229,6 +237,18 @@ mod tests {
             "{errs:?}"
         );
         assert_eq!(errs[2], "spec.volumes[3].name: Required value");
+    }
+
+    #[test]
+    fn a_claim_volume_names_its_claim() {
+        let (_, errs) = check(json!([
+            {"name": "a", "persistentVolumeClaim": {"claimName": "data", "readOnly": true}},
+            {"name": "b", "persistentVolumeClaim": {"claimName": ""}}
+        ]));
+        assert_eq!(
+            errs,
+            ["spec.volumes[1].persistentVolumeClaim.claimName: Required value"]
+        );
     }
 
     #[test]

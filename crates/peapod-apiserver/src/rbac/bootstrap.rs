@@ -274,6 +274,12 @@ pub const CRONJOB_CONTROLLER: &str = "cronjob-controller";
 pub const JOB_CONTROLLER: &str = "job-controller";
 /// The service account kube-controller-manager's TTL-after-finished controller runs as.
 pub const TTL_AFTER_FINISHED_CONTROLLER: &str = "ttl-after-finished-controller";
+/// The service account kube-controller-manager's PersistentVolume binder runs as.
+pub const PERSISTENT_VOLUME_BINDER: &str = "persistent-volume-binder";
+/// The service account kube-controller-manager's pvc-protection controller runs as.
+pub const PVC_PROTECTION_CONTROLLER: &str = "pvc-protection-controller";
+/// The service account kube-controller-manager's pv-protection controller runs as.
+pub const PV_PROTECTION_CONTROLLER: &str = "pv-protection-controller";
 
 const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
@@ -299,6 +305,18 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: TTL_AFTER_FINISHED_CONTROLLER,
         rules: ttl_after_finished_controller_rules,
+    },
+    ControllerRole {
+        account: PERSISTENT_VOLUME_BINDER,
+        rules: persistent_volume_binder_rules,
+    },
+    ControllerRole {
+        account: PVC_PROTECTION_CONTROLLER,
+        rules: pvc_protection_controller_rules,
+    },
+    ControllerRole {
+        account: PV_PROTECTION_CONTROLLER,
+        rules: pv_protection_controller_rules,
     },
 ];
 
@@ -365,6 +383,60 @@ fn job_controller_rules() -> Vec<PolicyRule> {
             &["list", "watch", "create", "delete", "patch"],
             &[""],
             &["pods"],
+        ),
+        events_rule(),
+    ]
+}
+
+/// kube's persistent-volume-binder role, without the rules of its removed in-tree plugins
+/// (glusterfs endpoints and services, openstack nodes) but their storageclasses read.
+fn persistent_volume_binder_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update", "create", "delete"],
+            &[""],
+            &["persistentvolumes"],
+        ),
+        rule(&["update"], &[""], &["persistentvolumes/status"]),
+        rule(
+            &["get", "list", "watch", "update"],
+            &[""],
+            &["persistentvolumeclaims"],
+        ),
+        rule(&["update"], &[""], &["persistentvolumeclaims/status"]),
+        rule(
+            &["list", "watch", "get", "create", "delete"],
+            &[""],
+            &["pods"],
+        ),
+        rule(
+            &["get", "list", "watch"],
+            &["storage.k8s.io"],
+            &["storageclasses"],
+        ),
+        rule(&["watch"], &[""], &["events"]),
+        events_rule(),
+    ]
+}
+
+fn pvc_protection_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update"],
+            &[""],
+            &["persistentvolumeclaims"],
+        ),
+        rule(&["list", "watch", "get"], &[""], &["pods"]),
+        events_rule(),
+    ]
+}
+
+fn pv_protection_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "update"],
+            &[""],
+            &["persistentvolumes"],
         ),
         events_rule(),
     ]

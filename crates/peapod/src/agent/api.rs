@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::core::v1::Pod;
+use peapod_apis::core::v1::persistentvolumeclaim::admission::StorageAdmission;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
 use peapod_apiserver::rbac::RbacAuthorizer;
@@ -50,6 +51,7 @@ pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
     Arc::new(
         server
             .with_admission(Arc::new(ServiceAccountAdmission))
+            .with_admission(Arc::new(StorageAdmission))
             .with_authorizer(Arc::new(rbac)),
     )
 }

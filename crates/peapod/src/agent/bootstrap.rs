@@ -1,6 +1,7 @@
 //! What a fresh or upgraded store must hold before the API serves: kube-apiserver's system
 //! namespaces (default, kube-system, kube-public, kube-node-lease), and a Namespace for every
-//! namespace that already holds pods (stores written before namespaces were objects).
+//! namespace that already holds pods (stores written before namespaces were objects); and the
+//! default `local-path` StorageClass, unless a class of that name exists.
 
 use std::collections::BTreeSet;
 
@@ -42,6 +43,20 @@ pub fn ensure_namespaces(store: &Store) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Creates the default `local-path` class when no class of that name exists; one an admin
+/// changed or made no longer default is left alone.
+pub fn ensure_default_storage_class(store: &Store) -> Result<(), StoreError> {
+    use crate::controllers::persistent_volume::provisioner::{default_class, LOCAL_PATH_CLASS};
+    use k8s_openapi::api::storage::v1::StorageClass;
+    if store.get::<StorageClass>("", LOCAL_PATH_CLASS)?.is_some() {
+        return Ok(());
+    }
+    match store.create(default_class()) {
+        Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 #[cfg(test)]

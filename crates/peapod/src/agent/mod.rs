@@ -135,6 +135,7 @@ impl Agent {
         };
         let store = Store::open(&paths.database())?;
         bootstrap::ensure_namespaces(&store)?;
+        bootstrap::ensure_default_storage_class(&store)?;
         let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
         if let Some(https) = https.as_mut() {
             https.accept_service_accounts(authn::ServiceAccountTokens {
@@ -292,6 +293,7 @@ impl Agent {
             &app,
             peapod_apiserver::rbac::bootstrap::TTL_AFTER_FINISHED_CONTROLLER,
         )));
+        let storage = storage_controllers(&app, &self.node_api);
         let local = app
             .clone()
             .layer(axum::middleware::from_fn(authn::local_admin))
@@ -327,6 +329,7 @@ impl Agent {
         cron_jobs.abort();
         jobs.abort();
         ttl_after_finished.abort();
+        storage.iter().for_each(tokio::task::JoinHandle::abort);
         node.abort();
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
@@ -334,6 +337,29 @@ impl Agent {
             source,
         })
     }
+}
+
+/// The PersistentVolume binder (with the local-path provisioner) and the protection
+/// controllers.
+fn storage_controllers(app: &axum::Router, node_api: &NodeApi) -> [tokio::task::JoinHandle<()>; 3] {
+    use crate::controllers::persistent_volume::{controller, protection};
+    use peapod_apiserver::rbac::bootstrap as roles;
+    let binder = controller::Binder::new(
+        controller_client(app, roles::PERSISTENT_VOLUME_BINDER),
+        node_api.node_name.clone(),
+        node_api.paths.storage_dir(),
+    );
+    [
+        tokio::spawn(controller::run(binder)),
+        tokio::spawn(protection::run_claims(controller_client(
+            app,
+            roles::PVC_PROTECTION_CONTROLLER,
+        ))),
+        tokio::spawn(protection::run_volumes(controller_client(
+            app,
+            roles::PV_PROTECTION_CONTROLLER,
+        ))),
+    ]
 }
 
 /// Opens the agent and serves until `shutdown` completes.

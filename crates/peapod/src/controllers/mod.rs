@@ -1,8 +1,15 @@
 //! Controllers in the agent, as kube-controller-manager runs them: each watches the objects it
 //! owns and drives them toward their spec through the API server, in-process.
+//!
+//! The workload controllers share their loop ([`reconciler`]: fresh read, retries, error
+//! policy), their controller references and watch mappers ([`ownership`]), their events
+//! ([`events`]), the rules of their status conditions ([`conditions`]) and their reading of
+//! the API's refusals ([`api_errors`]).
 
+pub mod api_errors;
 pub mod client;
 pub mod cluster_role_aggregation;
+pub mod conditions;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
@@ -11,6 +18,8 @@ pub mod garbage_collector;
 pub mod job;
 pub mod namespace;
 pub mod ownership;
+pub mod persistent_volume;
+pub mod reconciler;
 pub mod replicaset;
 pub mod retries;
 pub mod root_ca_publisher;

@@ -26,6 +26,7 @@ pub mod service_account_tokens;
 pub mod status;
 pub mod status_manager;
 pub mod termination;
+pub mod volume_claims;
 pub mod worker;
 
 #[cfg(test)]
@@ -35,7 +36,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use peapod_apiserver::client::LocalClient;
 use peapod_image::ImageStore;
 use tokio::sync::mpsc;
@@ -45,6 +46,8 @@ use reflector::{Delta, Reflector};
 
 /// Where the kubelet's pods are listed and watched.
 const PODS: &str = "/api/v1/pods";
+/// Where the kubelet watches its Node.
+const NODES: &str = "/api/v1/nodes";
 
 /// What every pod worker shares.
 pub struct Context {
@@ -105,9 +108,11 @@ impl Kubelet {
                 kubelet.config_changed(object);
             }
         }));
+        let node = tokio::spawn(watch_node(self.ctx.clone()));
         self.watch_pods().await;
         manager.abort();
         config.abort();
+        node.abort();
     }
 
     /// Wakes the workers of the pods that consume `object`, which changed.
@@ -174,7 +179,14 @@ impl Kubelet {
             }
             for (uid, pod) in touched {
                 match pod {
-                    Some(pod) => self.poke(&pod),
+                    Some(pod) => {
+                        // A finished pod no longer counts on the node (kube-scheduler's
+                        // informer drops Succeeded and Failed pods).
+                        if scheduler::is_bound(&pod) && scheduler::is_terminal(&pod) {
+                            self.ctx.scheduler.release(&uid);
+                        }
+                        self.poke(&pod)
+                    }
                     None => self.wake(&uid),
                 }
             }
@@ -306,6 +318,22 @@ impl Kubelet {
         if let Err(err) = self.ctx.network.remove_stale(&live).await {
             tracing::warn!(%err, "releasing the network of deleted pods");
         }
+    }
+}
+
+/// Feeds the scheduler this node's Node object as the API shows it (labels, taints, cordon,
+/// allocatable), as kubelet's and kube-scheduler's node informers do.
+async fn watch_node(ctx: Arc<Context>) {
+    let selector = format!("metadata.name={}", ctx.node_name);
+    let mut reflector = Reflector::new(ctx.client.clone(), NODES, &selector);
+    let decode_node = |object| serde_json::from_value::<Node>(object).ok();
+    loop {
+        let node = match reflector.next().await {
+            Delta::Listed(objects) => objects.into_iter().find_map(decode_node),
+            Delta::Changed(object) => decode_node(object),
+            Delta::Deleted(_) => None,
+        };
+        ctx.scheduler.set_node(node);
     }
 }
 

@@ -81,7 +81,7 @@ pub async fn create(ctx: &Context, pod: &Pod) -> Result<Sandbox, SandboxError> {
 async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxError> {
     let paths = &ctx.paths;
     let run_dir = paths.pod_run_dir(uid);
-    let volumes = volume::prepare(pod, &paths.pod_data_dir(uid), &volume_sources(ctx))?;
+    let volumes = prepare_volumes(ctx, pod, uid).await?;
     let host_network = uses_host_network(pod);
     let pod_ip = if host_network {
         ctx.host_ip.clone()
@@ -133,6 +133,22 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         volumes,
         pod_ip,
     })
+}
+
+/// The pod's volumes ready on the host, its claims resolved to their bound volumes.
+async fn prepare_volumes(
+    ctx: &Context,
+    pod: &Pod,
+    uid: &str,
+) -> Result<HashMap<String, HostVolume>, volume::VolumeError> {
+    let (resolved, read_only) = super::volume_claims::resolve(&ctx.client, pod).await?;
+    let mut volumes = volume::prepare(
+        &resolved,
+        &ctx.paths.pod_data_dir(uid),
+        &volume_sources(ctx),
+    )?;
+    super::volume_claims::apply_read_only(&mut volumes, &read_only);
+    Ok(volumes)
 }
 
 /// What the API-data volumes read: the watched ConfigMaps and Secrets, the node's allocatable.
@@ -269,7 +285,7 @@ pub async fn attach(ctx: &Context, pod: &Pod) -> Found {
     let Ok(state) = client.state().await else {
         return Found::Absent;
     };
-    let volumes = volume::prepare(pod, &ctx.paths.pod_data_dir(&uid), &volume_sources(ctx));
+    let volumes = prepare_volumes(ctx, pod, &uid).await;
     let address = if uses_host_network(pod) {
         Ok(ctx.host_ip.clone())
     } else {

@@ -1,18 +1,26 @@
-//! Binding pods to this node, as kube-scheduler does for a one-node cluster. The one filter
-//! that can fail here is NodePorts: a (protocol, hostIP, hostPort) another pod holds. Such a
-//! pod stays Pending, unbound, with PodScheduled=False, and is retried when a port is freed.
-//! A pod that names this node itself skips the scheduler, and kubelet's admission rejects it
-//! on a conflict, as a cluster's kubelet would.
+//! Binding pods to this node, as kube-scheduler does for a one-node cluster: the [`filters`]
+//! over the pod, the Node as the API shows it and the pods bound here; a pod that fails one
+//! stays Pending, unbound, with PodScheduled=False and kube's FitError message, and is retried
+//! when a bound pod goes or the Node changes. Pods meant for another scheduler are left to
+//! it. A pod that names this node itself skips the scheduler, and kubelet's admission rejects
+//! it on a port conflict, as a cluster's kubelet would.
 
-use std::collections::HashMap;
+pub mod filters;
+
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use peapod_apiserver::client::LocalClient;
 use peapod_apiserver::status::ApiError;
 use serde_json::json;
 use tokio::sync::watch;
+
+use filters::{Code, Refusal};
+
+/// The scheduler a pod with no `schedulerName` gets, and the one this is.
+pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
 
 /// One host port a pod asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,12 +60,10 @@ pub struct Conflict {
 }
 
 impl Conflict {
-    /// The FailedScheduling message, kube-scheduler's wording with the port named.
-    pub fn scheduler_message(&self) -> String {
+    /// NodePorts' reason, kube-scheduler's wording with the port named.
+    pub fn reason(&self) -> String {
         format!(
-            "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod \
-             ports ({} is used by pod {}). preemption: 0/1 nodes are available: 1 Preemption is \
-             not helpful for scheduling.",
+            "node(s) didn't have free ports for the requested pod ports ({} is used by pod {})",
             self.claim, self.holder
         )
     }
@@ -72,73 +78,156 @@ impl Conflict {
     }
 }
 
-struct Holder {
-    pod: String,
-    claims: Vec<PortClaim>,
+/// Why a pod was not bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotScheduled {
+    /// The Node is not known yet (or is gone): nothing to filter against.
+    NoNode,
+    /// A filter refused the pod; the FailedScheduling message.
+    Unfit(String),
 }
 
-/// The host ports held by the pods bound to this node.
+/// The pods bound to this node (reserved before their binding shows), and the Node.
 pub struct Scheduler {
-    held: Mutex<HashMap<String, Holder>>,
-    freed: watch::Sender<u64>,
+    bound: Mutex<HashMap<String, Pod>>,
+    node: Mutex<Option<Node>>,
+    changed: watch::Sender<u64>,
 }
 
 impl Default for Scheduler {
     fn default() -> Self {
         Scheduler {
-            held: Mutex::new(HashMap::new()),
-            freed: watch::channel(0).0,
+            bound: Mutex::new(HashMap::new()),
+            node: Mutex::new(None),
+            changed: watch::channel(0).0,
         }
     }
 }
 
 impl Scheduler {
-    /// Records the ports of pods already bound and not finished (after an agent restart),
-    /// before any new pod is scheduled.
+    /// Records the pods already bound and not finished (after an agent restart), before any
+    /// new pod is scheduled.
     pub fn restore(&self, pods: &[Pod]) {
+        let mut bound = self.bound.lock().expect("scheduler lock");
         for pod in pods.iter().filter(|p| is_bound(p) && !is_terminal(p)) {
-            let mut held = self.held.lock().expect("scheduler lock");
-            held.insert(uid(pod), holder(pod));
+            bound.insert(uid(pod), pod.clone());
         }
     }
 
-    /// Takes the pod's host ports, or names the first one another pod holds. Idempotent.
+    /// Counts a pod bound here (by anyone), unless another holds one of its host ports: that
+    /// one is named. Idempotent.
     pub fn reserve(&self, pod: &Pod) -> Result<(), Conflict> {
-        let mut held = self.held.lock().expect("scheduler lock");
-        let uid = uid(pod);
-        if held.contains_key(&uid) {
+        let mut bound = self.bound.lock().expect("scheduler lock");
+        if bound.contains_key(&uid(pod)) {
             return Ok(());
         }
-        let wanted = holder(pod);
-        for (other_uid, other) in held.iter() {
-            if *other_uid == uid {
-                continue;
-            }
-            for claim in &wanted.claims {
-                if other.claims.iter().any(|c| c.conflicts_with(claim)) {
-                    return Err(Conflict {
-                        claim: claim.clone(),
-                        holder: other.pod.clone(),
-                    });
-                }
-            }
+        let others: Vec<&Pod> = bound.values().collect();
+        if let Some(conflict) = filters::port_conflict(pod, &others) {
+            return Err(conflict);
         }
-        held.insert(uid, wanted);
+        bound.insert(uid(pod), pod.clone());
         Ok(())
     }
 
-    /// Frees the pod's ports and wakes the pods waiting for one.
+    /// kube-scheduler's cycle for an unbound pod on this node: the filters, and the pod
+    /// assumed bound when it fits, so that the next pod sees it. Idempotent.
+    pub fn schedule(&self, pod: &Pod) -> Result<(), NotScheduled> {
+        let node = self.node.lock().expect("scheduler lock").clone();
+        let node = node.ok_or(NotScheduled::NoNode)?;
+        let mut bound = self.bound.lock().expect("scheduler lock");
+        if bound.contains_key(&uid(pod)) {
+            return Ok(());
+        }
+        let others: Vec<&Pod> = bound.values().collect();
+        if let Err(refusal) = filters::run(pod, &node, &others) {
+            return Err(NotScheduled::Unfit(fit_error(pod, &refusal)));
+        }
+        bound.insert(uid(pod), pod.clone());
+        Ok(())
+    }
+
+    /// Forgets a pod gone or finished, and wakes the pods waiting for room.
     pub fn release(&self, uid: &str) {
-        let removed = self.held.lock().expect("scheduler lock").remove(uid);
-        if removed.is_some_and(|h| !h.claims.is_empty()) {
-            self.freed.send_modify(|n| *n += 1);
+        let removed = self.bound.lock().expect("scheduler lock").remove(uid);
+        if removed.is_some() {
+            self.changed.send_modify(|n| *n += 1);
         }
     }
 
-    /// Changes whenever ports are freed.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.freed.subscribe()
+    /// Takes the Node as the API shows it now; a change to what the filters read (labels,
+    /// taints, cordon, allocatable) wakes the pods waiting.
+    pub fn set_node(&self, node: Option<Node>) {
+        let mut held = self.node.lock().expect("scheduler lock");
+        let changed = held.as_ref().map(scheduling_view) != node.as_ref().map(scheduling_view);
+        *held = node;
+        drop(held);
+        if changed {
+            self.changed.send_modify(|n| *n += 1);
+        }
     }
+
+    /// Changes whenever a pod is released or the Node changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+}
+
+/// What of a Node the filters read.
+fn scheduling_view(node: &Node) -> serde_json::Value {
+    let spec = node.spec.as_ref();
+    json!({
+        "name": node.metadata.name,
+        "labels": node.metadata.labels,
+        "taints": spec.and_then(|s| s.taints.as_ref()),
+        "unschedulable": spec.and_then(|s| s.unschedulable),
+        "allocatable": node.status.as_ref().and_then(|s| s.allocatable.as_ref()),
+    })
+}
+
+/// kube's `FitError` for one node, as the scheduler prints it after the default preemption
+/// plugin's PostFilter found nothing to preempt.
+pub fn fit_error(pod: &Pod, refusal: &Refusal) -> String {
+    let preemption = preemption_message(pod, refusal.code);
+    if refusal.pre_filter {
+        let reasons = refusal.reasons.join(", ");
+        return format!("0/1 nodes are available: {reasons}. preemption: {preemption}");
+    }
+    let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
+    for reason in &refusal.reasons {
+        *histogram.entry(reason).or_default() += 1;
+    }
+    let mut reasons: Vec<String> = histogram
+        .iter()
+        .map(|(reason, count)| format!("{count} {reason}"))
+        .collect();
+    reasons.sort();
+    format!(
+        "0/1 nodes are available: {}. preemption: {preemption}",
+        reasons.join(", ")
+    )
+}
+
+/// The default preemption's message: a pod that may not preempt says so; otherwise no node
+/// offers victims (an unresolvable refusal is not worth trying; peapod preempts nothing).
+fn preemption_message(pod: &Pod, code: Code) -> String {
+    let policy = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.preemption_policy.as_deref());
+    if policy == Some("Never") {
+        return "not eligible due to preemptionPolicy=Never.".into();
+    }
+    let why = match code {
+        Code::UnschedulableAndUnresolvable => "Preemption is not helpful for scheduling",
+        Code::Unschedulable => "No preemption victims found for incoming pod",
+    };
+    format!("0/1 nodes are available: 1 {why}.")
+}
+
+/// Whether this scheduler places the pod: its `schedulerName` is the default one.
+pub fn is_ours(pod: &Pod) -> bool {
+    let name = pod.spec.as_ref().and_then(|s| s.scheduler_name.as_deref());
+    name.is_none_or(|n| n.is_empty() || n == DEFAULT_SCHEDULER)
 }
 
 /// kube-scheduler's binding of `pod` to `node` through the API (pods/binding), the pod's uid
@@ -170,7 +259,7 @@ pub fn is_bound(pod: &Pod) -> bool {
         .is_some_and(|n| !n.is_empty())
 }
 
-fn is_terminal(pod: &Pod) -> bool {
+pub fn is_terminal(pod: &Pod) -> bool {
     matches!(
         pod.status.as_ref().and_then(|s| s.phase.as_deref()),
         Some("Succeeded" | "Failed")
@@ -181,15 +270,13 @@ fn uid(pod: &Pod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
 
-fn holder(pod: &Pod) -> Holder {
-    Holder {
-        pod: format!(
-            "{}/{}",
-            pod.metadata.namespace.as_deref().unwrap_or("default"),
-            pod.metadata.name.as_deref().unwrap_or_default()
-        ),
-        claims: claims_of(pod),
-    }
+/// `namespace/name`, as messages name a pod.
+pub fn namespaced_name(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// The host ports of every container (init containers too: sidecars publish ports).
@@ -245,7 +332,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.claim.to_string(), "TCP/0.0.0.0:8001");
         assert_eq!(err.holder, "default/web");
-        assert!(err.scheduler_message().contains("didn't have free ports"));
+        assert!(err.reason().contains("didn't have free ports"));
     }
 
     #[test]
@@ -324,5 +411,127 @@ mod tests {
                 serde_json::json!([{"containerPort": 1, "hostPort": 8002}]),
             ))
             .unwrap();
+    }
+
+    fn node(spec: serde_json::Value) -> Node {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "node1", "labels": {"kubernetes.io/hostname": "node1"}},
+            "spec": spec,
+            "status": {"allocatable": {"cpu": "2", "memory": "1Gi", "pods": "110"}},
+        }))
+        .unwrap()
+    }
+
+    fn cpu_pod(name: &str, cpu: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
+            "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": cpu}}}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_is_scheduled_before_the_node_is_known() {
+        let scheduler = Scheduler::default();
+        assert_eq!(
+            scheduler.schedule(&cpu_pod("a", "1")),
+            Err(NotScheduled::NoNode)
+        );
+    }
+
+    #[test]
+    fn a_scheduled_pod_counts_against_the_next_until_released() {
+        let scheduler = Scheduler::default();
+        scheduler.set_node(Some(node(serde_json::json!({}))));
+        scheduler.schedule(&cpu_pod("a", "1500m")).unwrap();
+        scheduler.schedule(&cpu_pod("a", "1500m")).unwrap();
+        let message = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are \
+                       available: 1 No preemption victims found for incoming pod.";
+        assert_eq!(
+            scheduler.schedule(&cpu_pod("b", "1")),
+            Err(NotScheduled::Unfit(message.into()))
+        );
+        let changed = scheduler.subscribe();
+        scheduler.release("uid-a");
+        assert!(changed.has_changed().unwrap());
+        scheduler.schedule(&cpu_pod("b", "1")).unwrap();
+    }
+
+    #[test]
+    fn only_what_the_filters_read_of_the_node_wakes_waiters() {
+        let scheduler = Scheduler::default();
+        scheduler.set_node(Some(node(serde_json::json!({}))));
+        let mut changed = scheduler.subscribe();
+        let mut heartbeat = node(serde_json::json!({}));
+        heartbeat.status.as_mut().unwrap().phase = Some("Running".into());
+        scheduler.set_node(Some(heartbeat));
+        assert!(!changed.has_changed().unwrap());
+        scheduler.set_node(Some(node(serde_json::json!({"unschedulable": true}))));
+        assert!(changed.has_changed().unwrap());
+        changed.mark_unchanged();
+        scheduler.set_node(None);
+        assert!(changed.has_changed().unwrap());
+    }
+
+    #[test]
+    fn fit_errors_as_kube_prints_them() {
+        let refusal = |code, reasons: &[&str]| Refusal {
+            plugin: "Test",
+            code,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+            pre_filter: false,
+        };
+        let plain = cpu_pod("a", "1");
+        assert_eq!(
+            fit_error(
+                &plain,
+                &refusal(
+                    Code::Unschedulable,
+                    &["Insufficient memory", "Insufficient cpu"]
+                )
+            ),
+            "0/1 nodes are available: 1 Insufficient cpu, 1 Insufficient memory. preemption: \
+             0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        );
+        assert_eq!(
+            fit_error(
+                &plain,
+                &refusal(
+                    Code::UnschedulableAndUnresolvable,
+                    &["node(s) were unschedulable"]
+                )
+            ),
+            "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are \
+             available: 1 Preemption is not helpful for scheduling."
+        );
+        let conflict = Refusal {
+            pre_filter: true,
+            ..refusal(
+                Code::UnschedulableAndUnresolvable,
+                &["pod affinity terms conflict"],
+            )
+        };
+        assert_eq!(
+            fit_error(&plain, &conflict),
+            "0/1 nodes are available: pod affinity terms conflict. preemption: 0/1 nodes are \
+             available: 1 Preemption is not helpful for scheduling."
+        );
+        let mut never = plain.clone();
+        never.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
+        assert_eq!(
+            fit_error(&never, &refusal(Code::Unschedulable, &["Too many pods"])),
+            "0/1 nodes are available: 1 Too many pods. preemption: not eligible due to \
+             preemptionPolicy=Never."
+        );
+    }
+
+    #[test]
+    fn only_the_default_scheduler_s_pods_are_ours() {
+        let mut pod = cpu_pod("a", "1");
+        assert!(is_ours(&pod));
+        pod.spec.as_mut().unwrap().scheduler_name = Some(DEFAULT_SCHEDULER.into());
+        assert!(is_ours(&pod));
+        pod.spec.as_mut().unwrap().scheduler_name = Some("my-scheduler".into());
+        assert!(!is_ours(&pod));
     }
 }

@@ -56,6 +56,13 @@ pub enum VolumeError {
     SubPathEscape { volume: String, sub_path: String },
     #[error("subPath {sub_path:?} of volume {volume:?} is not a relative path inside the volume")]
     SubPathInvalid { volume: String, sub_path: String },
+    /// kubelet's FailedMount message for a claim whose volume cannot be found.
+    #[error("Unable to attach or mount volumes: unmounted volumes=[{volume}], unattached volumes=[], failed to process volumes=[{volume}]: {source}")]
+    Claim {
+        volume: String,
+        #[source]
+        source: crate::kubelet::volume_claims::ClaimError,
+    },
     /// kubelet's FailedMount message.
     #[error("MountVolume.SetUp failed for volume {} : {source}", go_quote(volume))]
     SetUp {

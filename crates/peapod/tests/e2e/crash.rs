@@ -1,6 +1,7 @@
 //! Crash consistency and shutdown, end to end: an agent SIGKILLed while it starts pods leaves
 //! no container running twice, none created but never started, and no pod without its
-//! network; a sandbox that is not whole is re-created; a dead shim's remains are cleared; and
+//! network; a sandbox that is not whole is re-created; a dead shim's remains are cleared; a
+//! deleted pod's address is released even when the agent died mid-teardown; and
 //! the agent stops within a bounded time on SIGTERM even with streams open.
 
 use std::path::Path;
@@ -225,6 +226,86 @@ fn a_dead_shims_containers_runtime_state_and_cgroups_are_cleared_when_its_sandbo
         .count();
     assert!(changed >= 1, "no SandboxChanged event: {events:#?}");
     agent.delete_and_check("phoenix", "0");
+}
+
+/// What the agent's teardown of a deleted pod does first: the shim kills the containers and
+/// exits, taking the pod's network namespace and veth with it.
+fn shut_down_shim(agent: &Agent, uid: &str) {
+    use std::io::{BufRead, Write};
+    let pid = agent.shim_pid(uid);
+    let socket = agent
+        .path()
+        .join("run/peapod/pods")
+        .join(uid)
+        .join("shim.sock");
+    let mut stream = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    stream.write_all(b"{\"op\":\"shutdown\"}\n").unwrap();
+    let _ = std::io::BufReader::new(stream).read_line(&mut String::new());
+    wait_until(Duration::from_secs(10), "the shim to exit", || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        matches!(
+            stat.rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next()),
+            None | Some("Z")
+        )
+    });
+}
+
+#[test]
+fn a_deleted_pods_address_is_released_after_an_agent_killed_mid_teardown() {
+    let mut agent = Agent::start();
+    agent.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: halfway}\nspec:\n  terminationGracePeriodSeconds: 60\n  containers:\n  - {name: main, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}\n",
+    );
+    agent.wait_running("halfway");
+    let uid = agent.uid("halfway");
+    // sleep, as pid 1, ignores SIGTERM: the worker waits out the grace period.
+    agent.ok(&["delete", "pod", "halfway", "--wait=false"]);
+    assert!(agent.pod("halfway").unwrap()["metadata"]["deletionTimestamp"].is_string());
+    agent.kill_agent();
+    shut_down_shim(&agent, &uid);
+    let ipam = agent.path().join("var/lib/peapod/network/ipam");
+    let held = || {
+        std::fs::read_dir(&ipam)
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read_to_string(e.path()).unwrap_or_default() == uid)
+    };
+    assert!(held(), "the dead agent had not released the address yet");
+    agent.restart();
+    wait_until(Duration::from_secs(30), "the pod to be removed", || {
+        agent.pod("halfway").is_none()
+    });
+    agent.leak_check(&uid);
+}
+
+#[test]
+fn a_finished_pods_address_left_held_by_an_agent_killed_mid_teardown_is_released() {
+    let mut agent = Agent::start();
+    agent.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: done}\nspec:\n  restartPolicy: Never\n  containers:\n  - {name: main, image: busybox, imagePullPolicy: Never, command: ['true']}\n",
+    );
+    let finished = poll(
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || agent.pod("done").unwrap(),
+        |p| p["status"]["phase"] == "Succeeded",
+    );
+    let uid = agent.uid("done");
+    let ip = finished["status"]["podIP"].as_str().unwrap().to_owned();
+    agent.kill_agent();
+    // What an agent killed after stopping the shim, before releasing the address, leaves.
+    let record = agent.path().join("var/lib/peapod/network/ipam").join(&ip);
+    assert!(!record.exists(), "{ip} was released when the pod finished");
+    std::fs::write(&record, &uid).unwrap();
+    agent.restart();
+    wait_until(
+        Duration::from_secs(20),
+        "the address to be released",
+        || !record.exists(),
+    );
+    agent.delete_and_check("done", "0");
 }
 
 #[test]

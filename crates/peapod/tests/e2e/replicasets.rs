@@ -239,8 +239,9 @@ fn template_warnings(kubectl: &Kubectl) {
     let out = kubectl.run(&["apply", "-f", "-"], Some(&manifest));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr)
-            .contains("Warning: spec.template.spec.affinity: not supported by peapod, ignored"),
+        text(&out.stderr).contains(
+            "Warning: spec.template.spec.affinity.podAffinity: not supported by peapod, ignored"
+        ),
         "{}",
         text(&out.stderr)
     );

@@ -1,13 +1,13 @@
 //! The CronJob controller's loop: kube-runtime's Controller over the in-process API, triggered
 //! by CronJobs and by the Jobs they control, each reconcile kube's `sync` on a fresh read
-//! (history cleanup, then `syncCronJob`, then one status write), coming back at the next
-//! schedule time it computes.
+//! (history cleanup, then `syncCronJob`, then one status write) in the
+//! [shared loop](crate::controllers::reconciler), coming back at the next schedule time it
+//! computes.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use futures::StreamExt;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -20,15 +20,14 @@ use kube::{Api, Client, ResourceExt};
 
 use super::decisions::{self, outcomes, Step};
 use super::jobs::{self, UnknownZone};
+use crate::controllers::api_errors::{error_message, namespace_terminating};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership;
-use crate::controllers::retries::{key_of, Retries};
+use crate::controllers::reconciler::{self, Reconciler};
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "cronjob-controller";
 
-/// The status cause of a create refused because the namespace is terminating.
-const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
 /// The longest wait before a sync: kube-runtime's timer wheel panics past about two years,
 /// which a leap-day schedule reaches; a sync with nothing due just waits again.
 const MAX_REQUEUE: Duration = Duration::from_secs(24 * 60 * 60);
@@ -43,12 +42,11 @@ pub enum ReconcileError {
     Replace { namespace: String, name: String },
 }
 
-/// What every reconcile shares: the client, the event recorder, each CronJob's consecutive
-/// failures (for the backoff), the agent's zone, and the schedules last seen.
+/// What every reconcile shares: the client, the event recorder, the agent's zone, and the
+/// schedules last seen.
 pub struct Context {
     client: Client,
     events: Events,
-    retries: Retries,
     local: TimeZone,
     schedules: SeenSchedules,
 }
@@ -58,15 +56,32 @@ impl Context {
         Context {
             events: Events::new(client.clone(), NAME),
             client,
-            retries: Retries::default(),
             local: TimeZone::system(),
             schedules: SeenSchedules::default(),
         }
     }
+}
 
-    fn forget(&self, cron_job: &CronJob) {
-        self.retries.succeeded(&key_of(cron_job));
-        self.schedules.forget(cron_job);
+impl Reconciler for Context {
+    type Object = CronJob;
+    type Error = ReconcileError;
+    const LOG_NAME: &'static str = "cronjob controller";
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// A new schedule or zone waits for its next time, as kube's `updateCronJob` has it;
+    /// otherwise kube's `sync`.
+    async fn sync(&self, cron_job: CronJob) -> Result<Action, ReconcileError> {
+        if self.schedules.changed(&cron_job) {
+            return Ok(wait_for_new_schedule(&cron_job, self).await);
+        }
+        sync(cron_job, self).await
+    }
+
+    fn forget(&self, gone: &CronJob) {
+        self.schedules.forget(gone);
     }
 }
 
@@ -100,15 +115,12 @@ impl SeenSchedules {
 pub async fn run(client: Client) {
     let cron_jobs = Api::<CronJob>::all(client.clone());
     let jobs = Api::<Job>::all(client.clone());
-    Controller::new(cron_jobs, watcher::Config::default())
-        .watches(jobs, watcher::Config::default(), |job| cron_job_of(&job))
-        .run(reconcile, error_policy, Arc::new(Context::new(client)))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "cronjob controller");
-            }
-        })
-        .await;
+    let controller = Controller::new(cron_jobs, watcher::Config::default()).watches(
+        jobs,
+        watcher::Config::default(),
+        |job| cron_job_of(&job),
+    );
+    reconciler::run(controller, Context::new(client)).await;
 }
 
 /// The CronJob a Job's change concerns: its controller, if of kind CronJob.
@@ -116,28 +128,6 @@ fn cron_job_of(job: &Job) -> Option<ObjectRef<CronJob>> {
     let owner = ownership::controller_of(&job.metadata)?;
     let namespace = job.metadata.namespace.as_deref().unwrap_or_default();
     (owner.kind == "CronJob").then(|| ObjectRef::new(&owner.name).within(namespace))
-}
-
-async fn reconcile(cached: Arc<CronJob>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let key = key_of(cached.as_ref());
-    let namespace = cached.namespace().unwrap_or_default();
-    let cron_jobs = Api::<CronJob>::namespaced(ctx.client.clone(), &namespace);
-    let Some(cron_job) = cron_jobs.get_opt(&cached.name_any()).await? else {
-        ctx.forget(&cached);
-        return Ok(Action::await_change());
-    };
-    if ctx.schedules.changed(&cron_job) {
-        return Ok(wait_for_new_schedule(&cron_job, &ctx).await);
-    }
-    let action = sync(cron_job, &ctx).await?;
-    ctx.retries.succeeded(&key);
-    Ok(action)
-}
-
-fn error_policy(cron_job: Arc<CronJob>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(cron_job.as_ref());
-    tracing::info!(cronjob = %key, %err, "cronjob controller: sync failed");
-    Action::requeue(ctx.retries.failed(&key))
 }
 
 async fn wait_for_new_schedule(cron_job: &CronJob, ctx: &Context) -> Action {
@@ -339,22 +329,6 @@ impl Sync<'_> {
         ));
         self.status_changed = true;
         Ok(true)
-    }
-}
-
-fn namespace_terminating(status: &kube::core::Status) -> bool {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
-    causes
-        .unwrap_or_default()
-        .iter()
-        .any(|cause| cause.reason == NAMESPACE_TERMINATING_CAUSE)
-}
-
-/// The API's message for a refusal (as Go's `err.Error()` reads), else the error itself.
-fn error_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
     }
 }
 

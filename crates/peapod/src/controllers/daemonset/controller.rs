@@ -2,20 +2,20 @@
 //! triggered by DaemonSets, by pods (their controlling DaemonSet; orphans, the DaemonSets
 //! that select them), by ControllerRevisions (likewise) and by nodes (the DaemonSets whose
 //! placement on the node changed with its labels or taints); each reconcile is kube's
-//! `syncDaemonSet` on a fresh read, as the [module doc](super) spells it out.
+//! `syncDaemonSet` on a fresh read, as the [module doc](super) spells it out, in the
+//! [shared loop](crate::controllers::reconciler).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::{self, as_selector};
 use peapod_api::selector::LabelSelector as Selector;
 use peapod_apis::apps::v1::daemonset::ROLLING_UPDATE;
@@ -26,7 +26,8 @@ use super::update;
 use super::{placement, pods, revisions, status};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership::{self, AdoptionError};
-use crate::controllers::retries::{key_of, Retries};
+use crate::controllers::reconciler::{self, Reconciler};
+use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "daemonset-controller";
@@ -48,12 +49,11 @@ pub enum ReconcileError {
     Sync(String),
 }
 
-/// What every reconcile shares: the client, the event recorder, each DaemonSet's
-/// consecutive failures (for the backoff) and the failed-pod backoff of each node.
+/// What every reconcile shares: the client, the event recorder and the failed-pod backoff of
+/// each node.
 pub struct Context {
     pub(super) client: Client,
     pub(super) events: Events,
-    retries: Retries,
     failed_pods: FailedPodsBackoff,
 }
 
@@ -62,9 +62,22 @@ impl Context {
         Context {
             events: Events::new(client.clone(), NAME),
             client,
-            retries: Retries::default(),
             failed_pods: FailedPodsBackoff::default(),
         }
+    }
+}
+
+impl Reconciler for Context {
+    type Object = DaemonSet;
+    type Error = ReconcileError;
+    const LOG_NAME: &'static str = "daemonset controller";
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn sync(&self, ds: DaemonSet) -> Result<Action, ReconcileError> {
+        sync(&ds, self).await
     }
 }
 
@@ -74,53 +87,23 @@ pub async fn run(client: Client) {
     let (pod_cache, revision_cache, node_cache) =
         (controller.store(), controller.store(), controller.store());
     let seen_nodes = SeenNodes::default();
-    controller
+    let controller = controller
         .watches(
             Api::<Pod>::all(client.clone()),
             Default::default(),
-            move |pod| daemon_sets_of(&pod_cache, &pod),
+            move |pod| ownership::controllers_to_sync(&pod_cache, &pod, selector_of),
         )
         .watches(
             Api::<ControllerRevision>::all(client.clone()),
             Default::default(),
-            move |revision| daemon_sets_of(&revision_cache, &revision),
+            move |revision| ownership::controllers_to_sync(&revision_cache, &revision, selector_of),
         )
         .watches(
             Api::<Node>::all(client.clone()),
             Default::default(),
             move |node: Node| seen_nodes.daemon_sets_for(&node_cache, node),
-        )
-        .run(reconcile, error_policy, Arc::new(Context::new(client)))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "daemonset controller");
-            }
-        })
-        .await;
-}
-
-/// The DaemonSets an object's change concerns: its controller if a DaemonSet, none if
-/// another kind's; an orphan's, those of its namespace whose selector matches it.
-fn daemon_sets_of<K: Resource>(cache: &Store<DaemonSet>, object: &K) -> Vec<ObjectRef<DaemonSet>> {
-    let meta = object.meta();
-    let namespace = meta.namespace.as_deref().unwrap_or_default();
-    if let Some(owner) = ownership::controller_of(meta) {
-        return match ownership::controlled_by_kind::<DaemonSet>(meta) {
-            true => vec![ObjectRef::new(&owner.name).within(namespace)],
-            false => Vec::new(),
-        };
-    }
-    if meta.deletion_timestamp.is_some() {
-        return Vec::new();
-    }
-    let labels = meta.labels.clone().unwrap_or_default();
-    cache
-        .state()
-        .iter()
-        .filter(|ds| ds.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|ds| selector_of(ds).is_ok_and(|s| !s.is_empty() && s.matches(&labels)))
-        .map(|ds| ObjectRef::from_obj(ds.as_ref()))
-        .collect()
+        );
+    reconciler::run(controller, Context::new(client)).await;
 }
 
 /// The nodes as last seen, to tell which DaemonSets a node's change concerns (kube's
@@ -167,24 +150,6 @@ fn selector_of(ds: &DaemonSet) -> Result<Selector, String> {
         .map(|s| s.selector.clone())
         .unwrap_or_default();
     as_selector(&selector).map_err(|err| err.to_string())
-}
-
-async fn reconcile(cached: Arc<DaemonSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let namespace = cached.namespace().unwrap_or_default();
-    let sets = Api::<DaemonSet>::namespaced(ctx.client.clone(), &namespace);
-    let Some(ds) = sets.get_opt(&cached.name_any()).await? else {
-        ctx.retries.succeeded(&key_of(cached.as_ref()));
-        return Ok(Action::await_change());
-    };
-    let action = sync(&ds, &ctx).await?;
-    ctx.retries.succeeded(&key_of(&ds));
-    Ok(action)
-}
-
-fn error_policy(ds: Arc<DaemonSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(ds.as_ref());
-    tracing::info!(daemonset = %key, %err, "daemonset controller: sync failed");
-    Action::requeue(ctx.retries.failed(&key))
 }
 
 /// `syncDaemonSet` for a fresh read of the DaemonSet.
@@ -403,43 +368,5 @@ mod tests {
         let tainted = json!({"metadata": {"name": "n1", "labels": {"disk": "ssd"}},
                              "spec": {"taints": [{"key": "k", "effect": "NoExecute"}]}});
         assert_eq!(names(tainted), ["everywhere", "ssd"]);
-    }
-
-    #[test]
-    fn pods_trigger_their_controller_and_orphans_the_sets_that_select_them() {
-        let (cache, mut writer) = reflector::store::<DaemonSet>();
-        for (namespace, name, app) in [
-            ("team", "agent", "agent"),
-            ("team", "other", "db"),
-            ("elsewhere", "agent", "agent"),
-        ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(object(json!({
-                "metadata": {"namespace": namespace, "name": name},
-                "spec": {"selector": {"matchLabels": {"app": app}}, "template": {}},
-            }))));
-        }
-        let names = |pod: serde_json::Value| -> Vec<String> {
-            let pod: Pod = object(pod);
-            daemon_sets_of(&cache, &pod)
-                .iter()
-                .map(|r| r.name.clone())
-                .collect()
-        };
-        let owned = json!({"metadata": {"namespace": "team", "name": "p", "labels": {"app": "db"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "u", "controller": true}]}});
-        assert_eq!(names(owned), ["agent"]);
-        let foreign = json!({"metadata": {"namespace": "team", "name": "p", "labels": {"app": "agent"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent", "uid": "u", "controller": true}]}});
-        assert!(names(foreign).is_empty());
-        assert_eq!(
-            names(
-                json!({"metadata": {"namespace": "team", "name": "p", "labels": {"app": "agent"}}})
-            ),
-            ["agent"]
-        );
-        assert!(names(
-            json!({"metadata": {"namespace": "team", "name": "p", "labels": {"app": "x"}}})
-        )
-        .is_empty());
     }
 }

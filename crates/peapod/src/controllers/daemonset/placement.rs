@@ -137,7 +137,7 @@ fn add_or_update_toleration(spec: &mut PodSpec, toleration: Toleration) {
 
 /// `GetRequiredNodeAffinity(pod).Match(node)`: the nodeSelector's labels, then any term of
 /// the required node affinity.
-fn fits_node_affinity(spec: &PodSpec, node: &Node) -> bool {
+pub fn fits_node_affinity(spec: &PodSpec, node: &Node) -> bool {
     let labels = node.metadata.labels.clone().unwrap_or_default();
     let selector = spec.node_selector.clone().unwrap_or_default();
     if selector.iter().any(|(k, v)| labels.get(k) != Some(v)) {

@@ -11,8 +11,9 @@ use kube::{Api, ResourceExt};
 
 use super::controller::{Context, ReconcileError};
 use super::pods::pod_for_node;
+use crate::controllers::api_errors::{error_message, namespace_terminating};
 use crate::controllers::replicaset::batches::{slow_start_batch, SLOW_START_INITIAL_BATCH_SIZE};
-use crate::controllers::replicaset::pod_control::{self, NAMESPACE_TERMINATING_CAUSE};
+use crate::controllers::replicaset::pod_control;
 
 /// `daemon.BurstReplicas`: the most creates or deletes of one step.
 pub const BURST_REPLICAS: usize = 250;
@@ -100,21 +101,5 @@ impl NodeSync<'_> {
                 Some(message)
             }
         }
-    }
-}
-
-fn namespace_terminating(status: &kube::core::Status) -> bool {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
-    causes
-        .unwrap_or_default()
-        .iter()
-        .any(|cause| cause.reason == NAMESPACE_TERMINATING_CAUSE)
-}
-
-/// The API's message for a refusal (as Go's `err.Error()` reads), else the error itself.
-fn error_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
     }
 }

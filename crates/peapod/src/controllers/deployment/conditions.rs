@@ -6,6 +6,8 @@ use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{DeploymentCondition, DeploymentStatus, ReplicaSetCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::controllers::conditions;
+
 /// `apps.DeploymentAvailable`: at least the minimum replicas are available.
 pub const AVAILABLE: &str = "Available";
 /// `apps.DeploymentProgressing`: the rollout moves, completed, or ran out of time.
@@ -58,39 +60,21 @@ pub fn new_condition(
 
 /// `GetDeploymentCondition`.
 pub fn condition<'a>(status: &'a DeploymentStatus, type_: &str) -> Option<&'a DeploymentCondition> {
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == type_)
+    conditions::find(&status.conditions, type_)
 }
 
-/// `SetDeploymentCondition`: nothing when status and reason are unchanged; otherwise the
-/// condition replaces the old one (moved last), keeping its lastTransitionTime when only the
-/// reason changed.
+/// `SetDeploymentCondition`: the shared [`conditions::set`], keeping the lastTransitionTime
+/// when only the reason changed.
 pub fn set_condition(status: &mut DeploymentStatus, mut new: DeploymentCondition) {
-    if let Some(current) = condition(status, &new.type_) {
-        if current.status == new.status && current.reason == new.reason {
-            return;
-        }
-        if current.status == new.status {
-            new.last_transition_time = current.last_transition_time.clone();
-        }
+    if let Some(current) = condition(status, &new.type_).filter(|c| c.status == new.status) {
+        new.last_transition_time = current.last_transition_time.clone();
     }
-    remove_condition(status, &new.type_);
-    status.conditions.get_or_insert_default().push(new);
+    conditions::set(&mut status.conditions, new);
 }
 
-/// `RemoveDeploymentCondition`; no conditions left is no list at all.
+/// `RemoveDeploymentCondition`.
 pub fn remove_condition(status: &mut DeploymentStatus, type_: &str) {
-    let kept: Vec<_> = status
-        .conditions
-        .take()
-        .into_iter()
-        .flatten()
-        .filter(|c| c.type_ != type_)
-        .collect();
-    status.conditions = (!kept.is_empty()).then_some(kept);
+    conditions::remove(&mut status.conditions, type_);
 }
 
 /// `ReplicaSetToDeploymentCondition`: a ReplicaSet's failure promoted to its Deployment.

@@ -1,9 +1,8 @@
 //! The Deployment controller's loop: kube-runtime's Controller over the in-process API,
 //! triggered by Deployments, by ReplicaSets (their controlling Deployment, orphans to the
 //! Deployments that select them) and by the pods of Recreate Deployments (which wait for old
-//! pods to be gone); each reconcile is kube's `syncDeployment` on a fresh read.
-
-use std::sync::Arc;
+//! pods to be gone); each reconcile is kube's `syncDeployment` on a fresh read, in the
+//! [shared loop](crate::controllers::reconciler).
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -20,17 +19,16 @@ use super::rollback::rollback_to;
 use super::rollout::{ReconcileError, Rollout};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership;
-use crate::controllers::retries::{key_of, Retries};
+use crate::controllers::reconciler::{self, Reconciler};
+use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "deployment-controller";
 
-/// What every reconcile shares: the client, the event recorder, and each Deployment's
-/// consecutive failures (for the backoff).
+/// What every reconcile shares: the client and the event recorder.
 pub struct Context {
     pub(super) client: Client,
     pub(super) events: Events,
-    retries: Retries,
 }
 
 impl Context {
@@ -38,8 +36,22 @@ impl Context {
         Context {
             events: Events::new(client.clone(), NAME),
             client,
-            retries: Retries::default(),
         }
+    }
+}
+
+impl Reconciler for Context {
+    type Object = Deployment;
+    type Error = ReconcileError;
+    const LOG_NAME: &'static str = "deployment controller";
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn sync(&self, d: Deployment) -> Result<Action, ReconcileError> {
+        let requeue = sync_deployment(d, self).await?;
+        Ok(requeue.map_or_else(Action::await_change, Action::requeue))
     }
 }
 
@@ -55,43 +67,17 @@ pub async fn run(client: Client) {
     let controller = Controller::new(deployments, watcher::Config::default());
     let cache = controller.store();
     let pod_cache = cache.clone();
-    let loop_ = controller
+    let controller = controller
         .watches(sets, watcher::Config::default(), move |rs| {
-            deployments_of_set(&cache, &rs)
+            ownership::controllers_to_sync(&cache, &rs, selector_of)
         })
         .watches(pods, watcher::Config::default(), move |pod| {
             recreate_deployment_of_pod(&pod_cache, &set_cache, &pod)
-        })
-        .run(reconcile, error_policy, Arc::new(Context::new(client)))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "deployment controller");
-            }
         });
-    tokio::join!(set_reflector, loop_);
-}
-
-/// The Deployments a ReplicaSet's change concerns: its controller if a Deployment; for an
-/// orphan, those of its namespace whose selector matches it (to adopt it).
-fn deployments_of_set(cache: &Store<Deployment>, rs: &ReplicaSet) -> Vec<ObjectRef<Deployment>> {
-    let namespace = rs.metadata.namespace.as_deref().unwrap_or_default();
-    if let Some(owner) = ownership::controller_of(&rs.metadata) {
-        return match ownership::controlled_by_kind::<Deployment>(&rs.metadata) {
-            true => vec![ObjectRef::new(&owner.name).within(namespace)],
-            false => Vec::new(),
-        };
-    }
-    if rs.metadata.deletion_timestamp.is_some() {
-        return Vec::new();
-    }
-    let labels = rs.metadata.labels.clone().unwrap_or_default();
-    cache
-        .state()
-        .iter()
-        .filter(|d| d.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|d| selector_of(d).is_ok_and(|s| !s.is_empty() && s.matches(&labels)))
-        .map(|d| ObjectRef::from_obj(d.as_ref()))
-        .collect()
+    tokio::join!(
+        set_reflector,
+        reconciler::run(controller, Context::new(client))
+    );
 }
 
 /// The Recreate Deployment whose ReplicaSet controls `pod`: such a Deployment waits for its
@@ -101,17 +87,9 @@ fn recreate_deployment_of_pod(
     sets: &Store<ReplicaSet>,
     pod: &Pod,
 ) -> Option<ObjectRef<Deployment>> {
-    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-    let owner = ownership::controller_of(&pod.metadata)?;
-    if !ownership::controlled_by_kind::<ReplicaSet>(&pod.metadata) {
-        return None;
-    }
-    let rs = sets.get(&ObjectRef::new(&owner.name).within(namespace))?;
-    let deployment_owner = ownership::controller_of(&rs.metadata)?;
-    if !ownership::controlled_by_kind::<Deployment>(&rs.metadata) {
-        return None;
-    }
-    let reference = ObjectRef::new(&deployment_owner.name).within(namespace);
+    let set = ownership::controller_ref_of::<ReplicaSet>(&pod.metadata)?;
+    let rs = sets.get(&set)?;
+    let reference = ownership::controller_ref_of::<Deployment>(&rs.metadata)?;
     let deployment = deployments.get(&reference)?;
     let strategy = deployment.spec.as_ref().and_then(|s| s.strategy.as_ref());
     let recreate = strategy.and_then(|s| s.type_.as_deref()) == Some("Recreate");
@@ -125,25 +103,6 @@ pub(super) fn selector_of(d: &Deployment) -> Result<Selector, String> {
         .map(|s| s.selector.clone())
         .unwrap_or_default();
     as_selector(&selector).map_err(|err| err.to_string())
-}
-
-async fn reconcile(cached: Arc<Deployment>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let namespace = cached.namespace().unwrap_or_default();
-    let deployments = Api::<Deployment>::namespaced(ctx.client.clone(), &namespace);
-    let key = key_of(cached.as_ref());
-    let Some(d) = deployments.get_opt(&cached.name_any()).await? else {
-        ctx.retries.succeeded(&key);
-        return Ok(Action::await_change());
-    };
-    let requeue = sync_deployment(d, &ctx).await?;
-    ctx.retries.succeeded(&key);
-    Ok(requeue.map_or_else(Action::await_change, Action::requeue))
-}
-
-fn error_policy(d: Arc<Deployment>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(d.as_ref());
-    tracing::info!(deployment = %key, %err, "deployment controller: sync failed");
-    Action::requeue(ctx.retries.failed(&key))
 }
 
 /// `syncDeployment`: what to do, in kube's order of precedence — a selector selecting

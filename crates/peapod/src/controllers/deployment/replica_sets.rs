@@ -10,6 +10,7 @@ use kube::ResourceExt;
 use super::conditions::{self, FAILED_RS_CREATE, FOUND_NEW_RS, NEW_RS_CREATED, PROGRESSING};
 use super::rollout::{ReconcileError, Rollout};
 use super::{hash, order, progress, replicas, revision, spec, template};
+use crate::controllers::api_errors::namespace_terminating;
 use crate::controllers::events::Event;
 use crate::controllers::ownership;
 
@@ -320,13 +321,4 @@ fn set_deployment_revision(d: &mut Deployment, new_revision: &str) -> bool {
         new_revision.to_owned(),
     );
     true
-}
-
-/// A refusal because the namespace is terminating: every later create would fail too.
-fn namespace_terminating(status: &kube::core::Status) -> bool {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
-    causes
-        .unwrap_or_default()
-        .iter()
-        .any(|cause| cause.reason == "NamespaceTerminating")
 }

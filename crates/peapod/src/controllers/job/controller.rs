@@ -1,21 +1,19 @@
 //! The Job controller's loop: kube-runtime's Controller over the in-process API, triggered by
 //! Jobs and by pods (mapped to their controlling Job, orphans to the Jobs of their namespace
 //! that select them), each reconcile a `syncJob` as the [module doc](super) spells it out.
-//! Reads go to the API, which is consistent, so no expectations are kept; failed syncs come
-//! back with kube's job queue backoff (1 s doubled, at most a minute).
+//! Reads go to the API, which is consistent, so no expectations are kept; the
+//! [shared loop](crate::controllers::reconciler) brings failed syncs back with kube's job
+//! queue backoff (1 s doubled, at most a minute).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::as_selector;
@@ -30,7 +28,8 @@ use super::state::SyncState;
 use super::{manage, orphans, spec, tracking};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership::{self, AdoptionError};
-use crate::controllers::retries::{key_of, Retries};
+use crate::controllers::reconciler::{self, Reconciler};
+use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "job-controller";
@@ -54,12 +53,11 @@ pub enum ReconcileError {
     Tracking(String),
 }
 
-/// What every reconcile shares: the client, the event recorder, each Job's consecutive
-/// failed syncs and its pod failure backoff record.
+/// What every reconcile shares: the client, the event recorder and each Job's pod failure
+/// backoff record.
 pub struct Context {
     pub(super) client: Client,
     pub(super) events: Events,
-    retries: Retries,
     backoffs: Records,
 }
 
@@ -68,9 +66,32 @@ impl Context {
         Context {
             events: Events::new(client.clone(), NAME),
             client,
-            retries: Retries::default(),
             backoffs: Records::default(),
         }
+    }
+}
+
+impl Reconciler for Context {
+    type Object = Job;
+    type Error = ReconcileError;
+    const LOG_NAME: &'static str = "job controller";
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn sync(&self, job: Job) -> Result<Action, ReconcileError> {
+        sync(job, self).await
+    }
+
+    fn forget(&self, gone: &Job) {
+        self.backoffs.remove(&key_of(gone));
+    }
+
+    /// kube's job queue: 1 s doubled per failure (200 times the default limiter's 5 ms), at
+    /// most a minute.
+    fn retry_after(&self, backoff: Duration) -> Duration {
+        backoff.saturating_mul(200).min(MAX_API_BACKOFF)
     }
 }
 
@@ -80,75 +101,16 @@ pub async fn run(client: Client) {
     let pods = Api::<Pod>::all(client.clone());
     let controller = Controller::new(jobs, watcher::Config::default());
     let cache = controller.store();
-    let jobs = controller
-        .watches(pods, watcher::Config::default(), move |pod| {
-            jobs_of(&cache, &pod)
-        })
-        .run(
-            reconcile,
-            error_policy,
-            Arc::new(Context::new(client.clone())),
-        )
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "job controller");
-            }
-        });
+    let controller = controller.watches(pods, watcher::Config::default(), move |pod| {
+        ownership::controllers_to_sync(&cache, &pod, selector_of)
+    });
+    let jobs = reconciler::run(controller, Context::new(client.clone()));
     tokio::join!(jobs, orphans::run(client));
-}
-
-/// The Jobs a pod's change concerns: its controller if a Job; an orphan's, those of its
-/// namespace whose selector matches it (to adopt it).
-fn jobs_of(cache: &Store<Job>, pod: &Pod) -> Vec<ObjectRef<Job>> {
-    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-    if let Some(owner) = ownership::controller_of(&pod.metadata) {
-        return match ownership::controlled_by_kind::<Job>(&pod.metadata) {
-            true => vec![ObjectRef::new(&owner.name).within(namespace)],
-            false => Vec::new(),
-        };
-    }
-    if pod.metadata.deletion_timestamp.is_some() {
-        return Vec::new();
-    }
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
-    cache
-        .state()
-        .iter()
-        .filter(|job| job.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|job| selector_of(job).is_ok_and(|s| s.matches(&labels)))
-        .map(|job| ObjectRef::from_obj(job.as_ref()))
-        .collect()
 }
 
 fn selector_of(job: &Job) -> Result<Selector, String> {
     let selector = job.spec.as_ref().and_then(|s| s.selector.clone());
     as_selector(&selector.unwrap_or_default()).map_err(|err| err.to_string())
-}
-
-async fn reconcile(cached: Arc<Job>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let key = key_of(cached.as_ref());
-    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &cached.namespace().unwrap_or_default());
-    let Some(job) = jobs.get_opt(&cached.name_any()).await? else {
-        ctx.backoffs.remove(&key);
-        ctx.retries.succeeded(&key);
-        return Ok(Action::await_change());
-    };
-    let action = sync(job, &ctx).await?;
-    ctx.retries.succeeded(&key);
-    Ok(action)
-}
-
-/// kube's job queue: 1 s doubled per failure (200 times the default limiter's 5 ms), at most
-/// a minute.
-fn error_policy(job: Arc<Job>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(job.as_ref());
-    tracing::info!(job = %key, %err, "job controller: sync failed");
-    Action::requeue(
-        ctx.retries
-            .failed(&key)
-            .saturating_mul(200)
-            .min(MAX_API_BACKOFF),
-    )
 }
 
 /// `syncJob` for a fresh read of the Job.

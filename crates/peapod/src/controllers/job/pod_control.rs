@@ -18,9 +18,10 @@ use super::controller::{Context, Outcome};
 use super::pods::{count, remove_finalizer_patch};
 use super::state::SyncState;
 use super::{backoff, manage, spec, template};
+use crate::controllers::api_errors::{error_message, namespace_terminating};
 use crate::controllers::replicaset::batches::{slow_start_batch, SLOW_START_INITIAL_BATCH_SIZE};
 use crate::controllers::replicaset::pod_control::{
-    create_failed, created, delete_error, delete_failed, deleted, NAMESPACE_TERMINATING_CAUSE,
+    create_failed, created, delete_error, delete_failed, deleted,
 };
 use crate::controllers::replicaset::pods::is_ready;
 
@@ -227,22 +228,6 @@ async fn create_pod(
 
 fn pods_of(job: &Job, ctx: &Context) -> Api<Pod> {
     Api::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default())
-}
-
-fn namespace_terminating(status: &kube::core::Status) -> bool {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
-    let causes = causes.unwrap_or_default();
-    causes
-        .iter()
-        .any(|c| c.reason == NAMESPACE_TERMINATING_CAUSE)
-}
-
-/// The API's message for a refusal (as Go's `err.Error()` reads), else the error itself.
-pub fn error_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -1,18 +1,14 @@
 //! The ReplicaSet controller's loop: kube-runtime's Controller over the in-process API,
 //! triggered by ReplicaSets and by pods (mapped to their controlling ReplicaSet, orphans to
 //! the ReplicaSets of their namespace that select them), each reconcile a `syncReplicaSet`
-//! as the [module doc](super) spells it out. Reads go to the API, which is consistent, so no
-//! expectations are kept; failures come back with kube's per-item exponential backoff.
+//! as the [module doc](super) spells it out, in the [shared loop](crate::controllers::reconciler).
+//! Reads go to the API, which is consistent, so no expectations are kept.
 
-use std::sync::Arc;
-
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::as_selector;
@@ -20,9 +16,11 @@ use peapod_api::selector::LabelSelector as Selector;
 
 use super::batches::{self, Scale, BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE};
 use super::{pod_control, pod_template, pods, ranking, status};
+use crate::controllers::api_errors::{error_message, namespace_terminating};
 use crate::controllers::events::Events;
 use crate::controllers::ownership::{self, AdoptionError};
-use crate::controllers::retries::{key_of, Retries};
+use crate::controllers::reconciler::{self, Reconciler};
+use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "replicaset-controller";
@@ -38,12 +36,10 @@ pub enum ReconcileError {
     Manage(String),
 }
 
-/// What every reconcile shares: the client, the event recorder, and each ReplicaSet's
-/// consecutive failures (for the backoff).
+/// What every reconcile shares: the client and the event recorder.
 pub struct Context {
     client: Client,
     events: Events,
-    retries: Retries,
 }
 
 impl Context {
@@ -51,8 +47,21 @@ impl Context {
         Context {
             events: Events::new(client.clone(), NAME),
             client,
-            retries: Retries::default(),
         }
+    }
+}
+
+impl Reconciler for Context {
+    type Object = ReplicaSet;
+    type Error = ReconcileError;
+    const LOG_NAME: &'static str = "replicaset controller";
+
+    fn client(&self) -> &Client {
+        &self.client
+    }
+
+    async fn sync(&self, rs: ReplicaSet) -> Result<Action, ReconcileError> {
+        sync(&rs, self).await
     }
 }
 
@@ -62,39 +71,10 @@ pub async fn run(client: Client) {
     let pods = Api::<Pod>::all(client.clone());
     let controller = Controller::new(sets, watcher::Config::default());
     let cache = controller.store();
-    controller
-        .watches(pods, watcher::Config::default(), move |pod| {
-            replica_sets_of(&cache, &pod)
-        })
-        .run(reconcile, error_policy, Arc::new(Context::new(client)))
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "replicaset controller");
-            }
-        })
-        .await;
-}
-
-/// The ReplicaSets a pod's change concerns: its controller if a ReplicaSet, none if another
-/// kind's; an orphan's, those of its namespace whose selector matches it (to adopt it).
-fn replica_sets_of(cache: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
-    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
-    if let Some(owner) = ownership::controller_of(&pod.metadata) {
-        return match ownership::controlled_by_kind::<ReplicaSet>(&pod.metadata) {
-            true => vec![ObjectRef::new(&owner.name).within(namespace)],
-            false => Vec::new(),
-        };
-    }
-    if pod.metadata.deletion_timestamp.is_some() {
-        return Vec::new();
-    }
-    cache
-        .state()
-        .iter()
-        .filter(|rs| rs.metadata.namespace.as_deref() == Some(namespace))
-        .filter(|rs| selector_of(rs).is_ok_and(|s| s.matches(pods::labels(pod))))
-        .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-        .collect()
+    let controller = controller.watches(pods, watcher::Config::default(), move |pod| {
+        ownership::controllers_to_sync(&cache, &pod, selector_of)
+    });
+    reconciler::run(controller, Context::new(client)).await;
 }
 
 fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
@@ -104,24 +84,6 @@ fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
         .map(|s| s.selector.clone())
         .unwrap_or_default();
     as_selector(&selector).map_err(|err| err.to_string())
-}
-
-async fn reconcile(cached: Arc<ReplicaSet>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let namespace = cached.namespace().unwrap_or_default();
-    let sets = Api::<ReplicaSet>::namespaced(ctx.client.clone(), &namespace);
-    let Some(rs) = sets.get_opt(&cached.name_any()).await? else {
-        ctx.retries.succeeded(&key_of(cached.as_ref()));
-        return Ok(Action::await_change());
-    };
-    let action = sync(&rs, &ctx).await?;
-    ctx.retries.succeeded(&key_of(&rs));
-    Ok(action)
-}
-
-fn error_policy(rs: Arc<ReplicaSet>, err: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = key_of(rs.as_ref());
-    tracing::info!(replicaset = %key, %err, "replicaset controller: sync failed");
-    Action::requeue(ctx.retries.failed(&key))
 }
 
 /// `syncReplicaSet` for a fresh read of the ReplicaSet.
@@ -292,82 +254,4 @@ async fn related_pods<'a>(
             ownership::controller_of(&pod.metadata).is_some_and(|o| siblings.contains(&o.uid))
         })
         .collect())
-}
-
-/// A create refused because the namespace is terminating: kube ignores it.
-fn namespace_terminating(status: &kube::core::Status) -> bool {
-    let causes = status.details.as_ref().map(|d| d.causes.as_slice());
-    causes
-        .unwrap_or_default()
-        .iter()
-        .any(|cause| cause.reason == pod_control::NAMESPACE_TERMINATING_CAUSE)
-}
-
-/// The API's message for a refusal (as Go's `err.Error()` reads), else the error itself.
-fn error_message(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use kube::runtime::reflector;
-    use serde_json::json;
-
-    use super::*;
-
-    fn object<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-        serde_json::from_value(value).expect("a valid object")
-    }
-
-    fn replica_set(namespace: &str, name: &str, app: &str) -> ReplicaSet {
-        object(json!({
-            "metadata": {"namespace": namespace, "name": name, "uid": format!("{name}-uid")},
-            "spec": {"selector": {"matchLabels": {"app": app}}},
-        }))
-    }
-
-    fn pod(app: &str, owner: Option<(&str, &str)>, deleting: bool) -> Pod {
-        let mut pod: Pod = object(json!({
-            "metadata": {"namespace": "team", "name": "p", "labels": {"app": app}},
-        }));
-        if let Some((kind, name)) = owner {
-            pod.metadata.owner_references = Some(vec![object(json!({
-                "apiVersion": if kind == "ReplicaSet" { "apps/v1" } else { "batch/v1" },
-                "kind": kind, "name": name, "uid": "u", "controller": true,
-            }))]);
-        }
-        if deleting {
-            pod.metadata.deletion_timestamp = Some(object(json!("2026-01-01T00:00:00Z")));
-        }
-        pod
-    }
-
-    #[test]
-    fn pods_trigger_their_controller_and_orphans_the_sets_that_select_them() {
-        let (cache, mut writer) = reflector::store::<ReplicaSet>();
-        for rs in [
-            replica_set("team", "web", "web"),
-            replica_set("team", "other", "db"),
-            replica_set("elsewhere", "web", "web"),
-        ] {
-            writer.apply_watcher_event(&watcher::Event::Apply(rs));
-        }
-        let names = |pod: &Pod| -> Vec<String> {
-            replica_sets_of(&cache, pod)
-                .iter()
-                .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))
-                .collect()
-        };
-        assert_eq!(
-            names(&pod("db", Some(("ReplicaSet", "web")), false)),
-            ["team/web"]
-        );
-        assert!(names(&pod("web", Some(("Job", "batch")), false)).is_empty());
-        assert_eq!(names(&pod("web", None, false)), ["team/web"]);
-        assert!(names(&pod("web", None, true)).is_empty());
-        assert!(names(&pod("cache", None, false)).is_empty());
-    }
 }

@@ -9,9 +9,6 @@ use crate::controllers::events::Event;
 pub const SUCCESSFUL_CREATE: &str = "SuccessfulCreate";
 /// `controller.SuccessfulDeletePodReason`.
 pub const SUCCESSFUL_DELETE: &str = "SuccessfulDelete";
-/// `v1.NamespaceTerminatingCause`: a create refused for this cause is neither an event nor a
-/// failure, as every other create in that namespace would fail too.
-pub const NAMESPACE_TERMINATING_CAUSE: &str = "NamespaceTerminating";
 
 pub fn created(pod_name: &str) -> Event {
     Event::normal(SUCCESSFUL_CREATE, format!("Created pod: {pod_name}"))

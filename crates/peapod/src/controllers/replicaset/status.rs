@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::pods;
+use crate::controllers::conditions;
 
 /// `apps.ReplicaSetReplicaFailure`.
 pub const REPLICA_FAILURE: &str = "ReplicaFailure";
@@ -100,34 +101,17 @@ fn failure_condition(reason: Option<&str>, message: &str, now: Timestamp) -> Rep
 
 /// `GetCondition`.
 pub fn condition<'a>(status: &'a ReplicaSetStatus, type_: &str) -> Option<&'a ReplicaSetCondition> {
-    status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == type_)
+    conditions::find(&status.conditions, type_)
 }
 
 /// `SetCondition`: replaces the condition of that type unless status and reason are unchanged.
 pub fn set_condition(status: &mut ReplicaSetStatus, new: ReplicaSetCondition) {
-    if let Some(current) = condition(status, &new.type_) {
-        if current.status == new.status && current.reason == new.reason {
-            return;
-        }
-    }
-    remove_condition(status, &new.type_);
-    status.conditions.get_or_insert_default().push(new);
+    conditions::set(&mut status.conditions, new);
 }
 
 /// `RemoveCondition`; no conditions left is no list at all.
 pub fn remove_condition(status: &mut ReplicaSetStatus, type_: &str) {
-    let kept: Vec<_> = status
-        .conditions
-        .take()
-        .into_iter()
-        .flatten()
-        .filter(|c| c.type_ != type_)
-        .collect();
-    status.conditions = (!kept.is_empty()).then_some(kept);
+    conditions::remove(&mut status.conditions, type_);
 }
 
 /// `updateReplicaSetStatus`: `None` when kube skips the write (counts and conditions

@@ -1,39 +1,51 @@
-//! Admission and binding: host ports reserved (the pod bound to the node, as kube-scheduler
-//! would) or the pod left Pending or rejected as kubelet's admission does (ports, sysctls).
+//! Admission and binding: an unbound pod filtered and bound to the node, as kube-scheduler
+//! would, or left Pending; a bound one's host ports reserved, or the pod rejected as kubelet's
+//! admission does (ports, sysctls).
 
 use super::*;
 use crate::kubelet::status_manager;
 
 impl Worker {
-    /// Whether the pod may run here now. An unbound pod is bound once its host ports are free
-    /// (false: the caller looks at the pod again); a bound one must hold its ports, or the
-    /// kubelet rejects it.
+    /// Whether the pod may run here now. An unbound pod is bound once the scheduler's filters
+    /// pass (false: the caller looks at the pod again); a bound one must hold its ports, or
+    /// the kubelet rejects it.
     pub(super) async fn admitted(&mut self, pod: &Pod) -> bool {
         if self.terminal {
             return true;
         }
-        let mut freed = self.ctx.scheduler.subscribe();
-        let reserved = self.ctx.scheduler.reserve(pod);
-        if scheduler::is_bound(pod) {
-            let fresh = self.sandbox.is_none() && self.containers.is_empty();
-            if let Err(conflict) = reserved {
-                if fresh {
-                    self.reject(pod, "NodePorts", &conflict.admission_message())
-                        .await;
-                }
-            } else if fresh {
-                let spec = pod.spec.clone().unwrap_or_default();
-                if let Some(message) = sysctls::forbidden(&spec, &self.ctx.policy) {
-                    self.reject(pod, "SysctlForbidden", &message).await;
-                } else if self.ctx.evictions.disk_pressure() {
-                    // kubelet's eviction admission: no new pod while the node is short of disk.
-                    let message = "The node had condition: [DiskPressure]. ";
-                    self.reject(pod, "Evicted", message).await;
-                }
-            }
-            return true;
+        if !scheduler::is_bound(pod) {
+            self.schedule(pod).await;
+            return false;
         }
-        match reserved {
+        let fresh = self.sandbox.is_none() && self.containers.is_empty();
+        let reserved = self.ctx.scheduler.reserve(pod);
+        if let Err(conflict) = reserved {
+            if fresh {
+                self.reject(pod, "NodePorts", &conflict.admission_message())
+                    .await;
+            }
+        } else if fresh {
+            let spec = pod.spec.clone().unwrap_or_default();
+            if let Some(message) = sysctls::forbidden(&spec, &self.ctx.policy) {
+                self.reject(pod, "SysctlForbidden", &message).await;
+            } else if self.ctx.evictions.disk_pressure() {
+                // kubelet's eviction admission: no new pod while the node is short of disk.
+                let message = "The node had condition: [DiskPressure]. ";
+                self.reject(pod, "Evicted", message).await;
+            }
+        }
+        true
+    }
+
+    /// One scheduling attempt for an unbound pod, then a wait for what could change its
+    /// outcome. A pod for another scheduler is left to it: only a change to the pod ends the
+    /// wait (its binding).
+    async fn schedule(&mut self, pod: &Pod) {
+        if !scheduler::is_ours(pod) {
+            return self.wait_for_change(pod).await;
+        }
+        let mut changed = self.ctx.scheduler.subscribe();
+        match self.ctx.scheduler.schedule(pod) {
             // The next pass waits for the watch to show the pod bound.
             Ok(()) if self.bind(pod).await => self.wait_for_change(pod).await,
             Ok(()) => {
@@ -42,16 +54,16 @@ impl Worker {
                     _ = self.wait_for_change(pod) => {}
                 }
             }
-            Err(conflict) => {
-                self.write_unschedulable(pod, &conflict.scheduler_message())
-                    .await;
+            Err(not_scheduled) => {
+                if let scheduler::NotScheduled::Unfit(message) = not_scheduled {
+                    self.write_unschedulable(pod, &message).await;
+                }
                 tokio::select! {
-                    _ = freed.changed() => {}
+                    _ = changed.changed() => {}
                     _ = self.wait_for_change(pod) => {}
                 }
             }
         }
-        false
     }
 
     /// Binds the pod to the node as kube-scheduler does (pods/binding), with its Scheduled
@@ -139,7 +151,7 @@ impl Worker {
     pub(super) fn scheduler_event(&self, pod: &Pod, type_: EventType, reason: &str, message: &str) {
         let event = events::make(
             pod,
-            "default-scheduler",
+            scheduler::DEFAULT_SCHEDULER,
             &self.ctx.node_name,
             type_,
             reason,

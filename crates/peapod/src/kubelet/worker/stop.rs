@@ -234,7 +234,9 @@ impl Worker {
     pub(super) async fn stop_sandbox(&mut self) {
         self.ctx.scheduler.release(&self.uid);
         self.probes = None;
-        if self.sandbox.take().is_some() {
+        // Without a sandbox the pod may still hold its address: its shim died, or an agent
+        // died between stopping the shim and releasing the address.
+        if self.sandbox.take().is_some() || self.ctx.network.pod_ip(&self.uid).is_some() {
             sandbox::stop_shim(&self.ctx, &self.uid).await;
             self.exits = None;
         }
@@ -296,13 +298,13 @@ impl Worker {
     /// sandbox, the pod's network and its files go; both are done before the object goes.
     async fn write_final_status_and_tear_down(&mut self, pod: &Pod) {
         let status = self.build_status(&self.ctx.pods.freshest(pod));
-        let had_sandbox = self.sandbox.take().is_some();
+        self.sandbox = None;
         let (ctx, uid) = (self.ctx.clone(), self.uid.clone());
         let written = status_manager::write_status(&ctx.client, &ctx.pods, pod, |_| status.clone());
         let teardown = async {
-            if had_sandbox || sandbox::attach(&ctx, pod).await.any().is_some() {
-                sandbox::stop_shim(&ctx, &uid).await;
-            }
+            // Whether a shim answers or not: the network outlives a shim that died, or one an
+            // agent stopped just before it died, and must go with the pod all the same.
+            sandbox::stop_shim(&ctx, &uid).await;
             sandbox::remove_files(&ctx.paths, &uid);
             ctx.tokens.forget(&uid);
         };

@@ -271,7 +271,7 @@ fn warnings_name_the_template_fields() {
     assert!(warnings[0].starts_with("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: ["));
     assert_eq!(
         warnings[1],
-        "spec.template.spec.affinity: not supported by peapod, ignored"
+        "spec.template.spec.affinity.podAffinity: not supported by peapod, ignored"
     );
 }
 

@@ -1,0 +1,3 @@
+//! storage.k8s.io/v1 kinds.
+
+pub mod storageclass;

@@ -1,0 +1,286 @@
+//! kube-scheduler's filters on the one node, through the real kubectl: a pod asking for more
+//! cpu than is left stays Pending with FailedScheduling until another pod goes; a nodeSelector
+//! waits for `kubectl label node`; a NoSchedule taint keeps untolerating pods off until
+//! untainted; `kubectl cordon` keeps new pods off until `uncordon`; a pod for another
+//! scheduler stays Pending, without events, until bound through pods/binding by a user whose
+//! RBAC allows it. Every test restores the node and ends with the leak check.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::kubectl::{start_with_kubectl, Kubectl};
+use crate::common::*;
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+const INTERVAL: Duration = Duration::from_millis(200);
+const NOT_HELPFUL: &str =
+    "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.";
+
+/// A pod `name` that sleeps and stops within a second; `extra` is added to its spec
+/// (indented by 2) and `resources` to its container (indented by 4).
+fn pod(name: &str, extra: &str, resources: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 1\n{extra}  containers:\n  - name: app\n    image: busybox\n    command: [sleep, '3600']\n{resources}"
+    )
+}
+
+fn node_name(kubectl: &Kubectl) -> String {
+    kubectl.ok(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])
+}
+
+fn uid(kubectl: &Kubectl, name: &str) -> String {
+    kubectl.ok(&["get", "pod", name, "-o", "jsonpath={.metadata.uid}"])
+}
+
+fn scheduled_condition(pod: &Value) -> Value {
+    let conditions = pod["status"]["conditions"].as_array();
+    let found = conditions.and_then(|c| c.iter().find(|c| c["type"] == "PodScheduled"));
+    found.cloned().unwrap_or(Value::Null)
+}
+
+/// Waits for pod `name` to be refused with `message`: Pending, unbound, PodScheduled=False
+/// Unschedulable, and a FailedScheduling event from default-scheduler that describe shows.
+fn wait_unschedulable(kubectl: &Kubectl, name: &str, message: &str) {
+    let refused = |pod: &Value| scheduled_condition(pod)["message"] == message;
+    let pod = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || kubectl.json(&["get", "pod", name]),
+        refused,
+    );
+    let condition = scheduled_condition(&pod);
+    assert!(refused(&pod), "{name} refused with {message:?}: {pod:#}");
+    assert_eq!(condition["status"], "False", "{pod:#}");
+    assert_eq!(condition["reason"], "Unschedulable", "{pod:#}");
+    assert_eq!(pod["status"]["phase"], "Pending", "{pod:#}");
+    assert!(pod["spec"]["nodeName"].is_null(), "not bound: {pod:#}");
+    let event = |events: &Vec<Value>| {
+        events.iter().any(|e| {
+            e["reason"] == "FailedScheduling"
+                && e["type"] == "Warning"
+                && e["message"] == message
+                && e["source"]["component"] == "default-scheduler"
+        })
+    };
+    let events = poll(SETTLE_WITHIN, INTERVAL, || events_of(kubectl, name), event);
+    assert!(event(&events), "FailedScheduling {message:?}: {events:#?}");
+    let describe = kubectl.ok(&["describe", "pod", name]);
+    let section = describe.split("\nEvents:").nth(1).unwrap_or_default();
+    assert!(
+        section
+            .lines()
+            .any(|l| l.contains("FailedScheduling") && l.contains(message)),
+        "{describe}"
+    );
+}
+
+fn events_of(kubectl: &Kubectl, name: &str) -> Vec<Value> {
+    let events = kubectl.json(&["get", "events"]);
+    let all = events["items"].as_array().cloned().unwrap_or_default();
+    all.into_iter()
+        .filter(|e| e["involvedObject"]["name"] == name)
+        .collect()
+}
+
+/// Waits for pod `name` to run on the node, bound with PodScheduled=True.
+fn wait_running(kubectl: &Kubectl, name: &str, node: &str) -> Value {
+    let pod = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || kubectl.json(&["get", "pod", name]),
+        all_running,
+    );
+    assert!(all_running(&pod), "{name} running: {pod:#}");
+    assert_eq!(pod["spec"]["nodeName"], node, "{pod:#}");
+    assert_eq!(scheduled_condition(&pod)["status"], "True", "{pod:#}");
+    pod
+}
+
+/// Deletes the pods, then checks nothing of any pod seen is left.
+fn delete_and_check(agent: &Agent, kubectl: &Kubectl, names: &[&str], seen: &BTreeSet<String>) {
+    let mut args = vec!["delete", "pod", "--wait=true"];
+    args.extend(names);
+    kubectl.ok(&args);
+    for uid in seen {
+        agent.leak_check(uid);
+    }
+}
+
+/// The node as it was: no test label, taint or cordon left.
+fn assert_node_restored(kubectl: &Kubectl, node: &str) {
+    let restored = kubectl.json(&["get", "node", node]);
+    let taints = restored["spec"]["taints"].as_array();
+    assert!(taints.is_none_or(Vec::is_empty), "{restored}");
+    assert!(restored["spec"]["unschedulable"] != true, "{restored}");
+    assert!(
+        restored["metadata"]["labels"]["disk"].is_null(),
+        "{restored}"
+    );
+}
+
+fn allocatable_millicpu(kubectl: &Kubectl, node: &str) -> i64 {
+    let cpu = kubectl.ok(&[
+        "get",
+        "node",
+        node,
+        "-o",
+        "jsonpath={.status.allocatable.cpu}",
+    ]);
+    match cpu.strip_suffix('m') {
+        Some(milli) => milli.parse().unwrap(),
+        None => cpu.parse::<i64>().unwrap() * 1000,
+    }
+}
+
+#[test]
+fn a_pod_asking_for_more_cpu_than_is_left_waits_for_another_to_go() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let requests = |cpu: String| format!("    resources:\n      requests: {{cpu: {cpu}}}\n");
+
+    let too_big = format!("{}m", allocatable_millicpu(&kubectl, &node) + 1000);
+    kubectl.apply(&pod("huge", "", &requests(too_big)));
+    seen.insert(uid(&kubectl, "huge"));
+    let insufficient = "0/1 nodes are available: 1 Insufficient cpu. preemption: 0/1 nodes are \
+                        available: 1 No preemption victims found for incoming pod.";
+    wait_unschedulable(&kubectl, "huge", insufficient);
+    let table = kubectl.ok(&["get", "pod", "huge"]);
+    assert_eq!(columns(&table, 1)[2], "Pending", "{table}");
+
+    let most = format!("{}m", allocatable_millicpu(&kubectl, &node) - 100);
+    kubectl.apply(&pod("hog", "", &requests(most)));
+    seen.insert(uid(&kubectl, "hog"));
+    wait_running(&kubectl, "hog", &node);
+    kubectl.apply(&pod("late", "", &requests("500m".into())));
+    seen.insert(uid(&kubectl, "late"));
+    wait_unschedulable(&kubectl, "late", insufficient);
+
+    kubectl.ok(&["delete", "pod", "hog", "--wait=true"]);
+    wait_running(&kubectl, "late", &node);
+    let scheduled = events_of(&kubectl, "late");
+    let expected = format!("Successfully assigned default/late to {node}");
+    assert!(
+        scheduled
+            .iter()
+            .any(|e| e["reason"] == "Scheduled" && e["message"] == expected),
+        "{scheduled:#?}"
+    );
+    let still = kubectl.json(&["get", "pod", "huge"]);
+    assert_eq!(still["status"]["phase"], "Pending", "{still:#}");
+    delete_and_check(&agent, &kubectl, &["huge", "late"], &seen);
+}
+
+#[test]
+fn a_node_selector_waits_for_the_node_label() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    kubectl.apply(&pod("picky", "  nodeSelector: {disk: ssd}\n", ""));
+    seen.insert(uid(&kubectl, "picky"));
+    let unmatched = format!(
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. {NOT_HELPFUL}"
+    );
+    wait_unschedulable(&kubectl, "picky", &unmatched);
+
+    let affinity = "  affinity:\n    nodeAffinity:\n      requiredDuringSchedulingIgnoredDuringExecution:\n        nodeSelectorTerms:\n        - matchExpressions:\n          - {key: disk, operator: In, values: [ssd, nvme]}\n";
+    kubectl.apply(&pod("affine", affinity, ""));
+    seen.insert(uid(&kubectl, "affine"));
+    wait_unschedulable(&kubectl, "affine", &unmatched);
+
+    kubectl.ok(&["label", "node", &node, "disk=ssd"]);
+    wait_running(&kubectl, "picky", &node);
+    wait_running(&kubectl, "affine", &node);
+    // IgnoredDuringExecution: the label going leaves the running pods be.
+    kubectl.ok(&["label", "node", &node, "disk-"]);
+    std::thread::sleep(Duration::from_secs(1));
+    wait_running(&kubectl, "picky", &node);
+    assert_node_restored(&kubectl, &node);
+    delete_and_check(&agent, &kubectl, &["picky", "affine"], &seen);
+}
+
+#[test]
+fn taints_and_cordons_keep_new_pods_off_until_lifted() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let taint = "dedicated=infra:NoSchedule";
+    let tainted = kubectl.ok(&["taint", "node", &node, taint]);
+    assert_eq!(tainted.trim(), format!("node/{node} tainted"));
+    kubectl.apply(&pod("intolerant", "", ""));
+    seen.insert(uid(&kubectl, "intolerant"));
+    let untolerated = format!(
+        "0/1 nodes are available: 1 node(s) had untolerated taint {{dedicated: infra}}. {NOT_HELPFUL}"
+    );
+    wait_unschedulable(&kubectl, "intolerant", &untolerated);
+    let tolerating =
+        "  tolerations:\n  - {key: dedicated, operator: Equal, value: infra, effect: NoSchedule}\n";
+    kubectl.apply(&pod("tolerant", tolerating, ""));
+    seen.insert(uid(&kubectl, "tolerant"));
+    wait_running(&kubectl, "tolerant", &node);
+    kubectl.ok(&["taint", "node", &node, &format!("{taint}-")]);
+    wait_running(&kubectl, "intolerant", &node);
+
+    let cordoned = kubectl.ok(&["cordon", &node]);
+    assert_eq!(cordoned.trim(), format!("node/{node} cordoned"));
+    kubectl.apply(&pod("blocked", "", ""));
+    seen.insert(uid(&kubectl, "blocked"));
+    let unschedulable =
+        format!("0/1 nodes are available: 1 node(s) were unschedulable. {NOT_HELPFUL}");
+    wait_unschedulable(&kubectl, "blocked", &unschedulable);
+    let cordon_tolerating = "  tolerations:\n  - {key: node.kubernetes.io/unschedulable, operator: Exists, effect: NoSchedule}\n";
+    kubectl.apply(&pod("cordon-proof", cordon_tolerating, ""));
+    seen.insert(uid(&kubectl, "cordon-proof"));
+    wait_running(&kubectl, "cordon-proof", &node);
+    let uncordoned = kubectl.ok(&["uncordon", &node]);
+    assert_eq!(uncordoned.trim(), format!("node/{node} uncordoned"));
+    wait_running(&kubectl, "blocked", &node);
+
+    assert_node_restored(&kubectl, &node);
+    let names = ["intolerant", "tolerant", "blocked", "cordon-proof"];
+    delete_and_check(&agent, &kubectl, &names, &seen);
+}
+
+const SCHEDULER_RBAC: &str = "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: binder\nrules:\n- apiGroups: ['']\n  resources: [pods/binding]\n  verbs: [create]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: binder\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: binder\nsubjects:\n- apiGroup: rbac.authorization.k8s.io\n  kind: User\n  name: my-scheduler\n";
+
+#[test]
+fn a_pod_for_another_scheduler_waits_for_its_binding() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    kubectl.apply(&pod("custom", "  schedulerName: my-scheduler\n", ""));
+    seen.insert(uid(&kubectl, "custom"));
+    std::thread::sleep(Duration::from_secs(2));
+    let waiting = kubectl.json(&["get", "pod", "custom"]);
+    assert_eq!(waiting["status"]["phase"], "Pending", "{waiting:#}");
+    assert!(waiting["spec"]["nodeName"].is_null(), "{waiting:#}");
+    assert!(scheduled_condition(&waiting).is_null(), "{waiting:#}");
+    let events = events_of(&kubectl, "custom");
+    assert!(events.is_empty(), "no scheduler touched it: {events:#?}");
+
+    let binding = format!(
+        r#"{{"apiVersion": "v1", "kind": "Binding", "metadata": {{"name": "custom"}}, "target": {{"apiVersion": "v1", "kind": "Node", "name": "{node}"}}}}"#
+    );
+    let path = "/api/v1/namespaces/default/pods/custom/binding";
+    let bind = ["create", "--raw", path, "-f", "-", "--as=my-scheduler"];
+    let refused = kubectl.run(&bind, Some(&binding));
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("Forbidden") || stderr.contains("forbidden"),
+        "{stderr}"
+    );
+    kubectl.apply(SCHEDULER_RBAC);
+    let bound = kubectl.run(&bind, Some(&binding));
+    assert!(
+        bound.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bound.stderr)
+    );
+    wait_running(&kubectl, "custom", &node);
+
+    kubectl.ok(&["delete", "rolebinding,role", "binder"]);
+    delete_and_check(&agent, &kubectl, &["custom"], &seen);
+}

@@ -1,0 +1,267 @@
+//! Storage through the real kubectl: the default `local-path` class, claims provisioned on
+//! first use (WaitForFirstConsumer) and mounted by pods, data kept across pods, a claim in use
+//! kept Terminating until its pod goes, the Delete policy taking volume and directory, and a
+//! hand-made hostPath volume bound to a matching claim (its pod waiting, FailedMount, until the
+//! claim exists and is bound) then Released under Retain.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::common::kubectl::{start_with_kubectl, Kubectl};
+use crate::common::*;
+
+const SETTLE_WITHIN: Duration = Duration::from_secs(60);
+
+fn claim(name: &str, size: &str, class: Option<&str>) -> String {
+    let class = class.map_or(String::new(), |c| format!("  storageClassName: {c}\n"));
+    format!(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: {name}\nspec:\n{class}  accessModes: [ReadWriteOnce]\n  resources:\n    requests:\n      storage: {size}\n"
+    )
+}
+
+fn pod_with_claim(name: &str, claim: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  terminationGracePeriodSeconds: 0\n  volumes:\n  - name: data\n    persistentVolumeClaim: {{claimName: {claim}}}\n  containers:\n  - name: main\n    image: busybox\n    command: [sleep, '3600']\n    volumeMounts:\n    - {{name: data, mountPath: /data}}\n"
+    )
+}
+
+fn get(kubectl: &Kubectl, args: &[&str]) -> Option<Value> {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json", "--ignore-not-found"]);
+    let out = kubectl.ok(&all);
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("kubectl -o json"))
+}
+
+fn wait_gone(kubectl: &Kubectl, args: &[&str]) {
+    wait_until(SETTLE_WITHIN, &format!("{} to go", args.join(" ")), || {
+        get(kubectl, args).is_none()
+    });
+}
+
+fn storage_entries(agent: &Agent) -> Vec<String> {
+    let dir = agent.path().join("var/lib/peapod/storage");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn local_path_claims_are_provisioned_on_first_use_and_go_with_their_claim() {
+    let (agent, kubectl) = start_with_kubectl();
+    let classes = kubectl.ok(&["get", "sc"]);
+    let row: Vec<&str> = classes
+        .lines()
+        .nth(1)
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row[..6],
+        [
+            "local-path",
+            "(default)",
+            "rancher.io/local-path",
+            "Delete",
+            "WaitForFirstConsumer",
+            "false"
+        ],
+        "{classes}"
+    );
+
+    kubectl.apply(&claim("data", "64Mi", None));
+    let pending = get(&kubectl, &["get", "pvc", "data"]).unwrap();
+    assert_eq!(pending["spec"]["storageClassName"], "local-path");
+    assert_eq!(
+        pending["metadata"]["finalizers"][0],
+        "kubernetes.io/pvc-protection"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let pending = get(&kubectl, &["get", "pvc", "data"]).unwrap();
+    assert_eq!(pending["status"]["phase"], "Pending", "{pending:#}");
+    assert!(pending["spec"]["volumeName"].is_null(), "{pending:#}");
+
+    kubectl.apply(&pod_with_claim("writer", "data"));
+    agent.wait_running("writer");
+    let bound = get(&kubectl, &["get", "pvc", "data"]).unwrap();
+    assert_eq!(bound["status"]["phase"], "Bound", "{bound:#}");
+    let volume = bound["spec"]["volumeName"].as_str().unwrap().to_owned();
+    let uid = bound["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(volume, format!("pvc-{uid}"));
+    let annotations = &bound["metadata"]["annotations"];
+    assert_eq!(annotations["pv.kubernetes.io/bind-completed"], "yes");
+    assert!(
+        annotations["volume.kubernetes.io/selected-node"].is_string(),
+        "{bound:#}"
+    );
+    let pv = get(&kubectl, &["get", "pv", &volume]).unwrap();
+    assert_eq!(pv["status"]["phase"], "Bound");
+    assert_eq!(pv["spec"]["claimRef"]["name"], "data");
+    assert_eq!(
+        pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"],
+        "rancher.io/local-path"
+    );
+    let table = kubectl.ok(&["get", "pvc", "data"]);
+    let cells: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        cells[..6],
+        [
+            "data",
+            "Bound",
+            volume.as_str(),
+            "64Mi",
+            "RWO",
+            "local-path"
+        ],
+        "{table}"
+    );
+    assert_eq!(storage_entries(&agent), [format!("{volume}_default_data")]);
+
+    let (code, _, err) = agent.exec("writer", "main", &["sh", "-c", "echo kept > /data/file"]);
+    assert_eq!(code, 0, "{err}");
+    agent.delete_and_check("writer", "0");
+
+    kubectl.apply(&pod_with_claim("reader", "data"));
+    agent.wait_running("reader");
+    let (code, data, err) = agent.exec("reader", "main", &["cat", "/data/file"]);
+    assert_eq!((code, data.as_str()), (0, "kept\n"), "{err}");
+
+    kubectl.ok(&["delete", "pvc", "data", "--wait=false"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let table = kubectl.ok(&["get", "pvc", "data"]);
+    assert!(
+        table.contains("Terminating"),
+        "a claim in use must stay: {table}"
+    );
+    agent.delete_and_check("reader", "0");
+    wait_gone(&kubectl, &["get", "pvc", "data"]);
+    wait_gone(&kubectl, &["get", "pv", &volume]);
+    wait_until(SETTLE_WITHIN, "the volume's directory to go", || {
+        storage_entries(&agent).is_empty()
+    });
+}
+
+#[test]
+fn a_hand_made_host_path_volume_binds_a_matching_claim_and_is_released() {
+    let (agent, kubectl) = start_with_kubectl();
+    let dir = agent.path().join("manual-volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let volume = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: manual\n  labels: {{tier: gold}}\nspec:\n  storageClassName: manual\n  capacity: {{storage: 2Gi}}\n  accessModes: [ReadWriteOnce, ReadOnlyMany]\n  hostPath: {{path: {}}}\n",
+        dir.display()
+    );
+    kubectl.apply(&volume);
+    let table = kubectl.ok(&["get", "pv", "manual"]);
+    let cells: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["manual", "2Gi", "RWO,ROX", "Retain"],
+        "{table}"
+    );
+
+    let refused = kubectl.run(
+        &["apply", "-f", "-"],
+        Some(&claim("bad", "0", Some("manual"))),
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr
+            .contains(r#"spec.resources[storage]: Invalid value: "0": must be greater than zero"#),
+        "{stderr}"
+    );
+
+    kubectl.apply(&pod_with_claim("user", "wanted"));
+    let waiting = "error processing PVC default/wanted: failed to fetch PVC from API server: persistentvolumeclaims \"wanted\" not found";
+    wait_until(SETTLE_WITHIN, "the pod to wait for its claim", || {
+        let events = kubectl.json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=user",
+        ]);
+        events["items"].as_array().into_iter().flatten().any(|e| {
+            e["reason"] == "FailedMount"
+                && e["message"].as_str().is_some_and(|m| m.ends_with(waiting))
+        })
+    });
+    assert_eq!(
+        get(&kubectl, &["get", "pod", "user"]).unwrap()["status"]["phase"],
+        "Pending"
+    );
+
+    kubectl.apply(&claim("wanted", "1Gi", Some("manual")));
+    wait_until(SETTLE_WITHIN, "the claim to bind", || {
+        get(&kubectl, &["get", "pvc", "wanted"]).is_some_and(|c| c["status"]["phase"] == "Bound")
+    });
+    let claim_now = get(&kubectl, &["get", "pvc", "wanted"]).unwrap();
+    assert_eq!(claim_now["spec"]["volumeName"], "manual");
+    assert_eq!(claim_now["status"]["capacity"]["storage"], "2Gi");
+    let pv = get(&kubectl, &["get", "pv", "manual"]).unwrap();
+    assert_eq!(pv["status"]["phase"], "Bound");
+    assert_eq!(
+        pv["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"],
+        "yes"
+    );
+
+    agent.wait_running("user");
+    let (code, _, err) = agent.exec("user", "main", &["sh", "-c", "echo manual > /data/file"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file")).unwrap(),
+        "manual\n"
+    );
+    agent.delete_and_check("user", "0");
+
+    kubectl.ok(&["delete", "pvc", "wanted"]);
+    wait_until(SETTLE_WITHIN, "the volume to be Released", || {
+        get(&kubectl, &["get", "pv", "manual"]).is_some_and(|v| v["status"]["phase"] == "Released")
+    });
+    assert!(
+        Path::new(&dir).join("file").exists(),
+        "Retain keeps the data"
+    );
+    kubectl.ok(&["delete", "pv", "manual"]);
+    wait_gone(&kubectl, &["get", "pv", "manual"]);
+    assert!(storage_entries(&agent).is_empty());
+}
+
+#[test]
+fn a_read_write_once_pod_claim_serves_one_pod_at_a_time() {
+    let (agent, kubectl) = start_with_kubectl();
+    let only_one = claim("solo", "16Mi", None).replace("[ReadWriteOnce]", "[ReadWriteOncePod]");
+    kubectl.apply(&only_one);
+    kubectl.apply(&pod_with_claim("first", "solo"));
+    agent.wait_running("first");
+    kubectl.apply(&pod_with_claim("second", "solo"));
+    let conflict = "node has pod using PersistentVolumeClaim with the same name and ReadWriteOncePod access mode";
+    wait_until(SETTLE_WITHIN, "the second pod to wait", || {
+        let events = kubectl.json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=second",
+        ]);
+        events["items"].as_array().into_iter().flatten().any(|e| {
+            e["reason"] == "FailedMount"
+                && e["message"].as_str().is_some_and(|m| m.ends_with(conflict))
+        })
+    });
+    assert_eq!(
+        get(&kubectl, &["get", "pod", "second"]).unwrap()["status"]["phase"],
+        "Pending"
+    );
+    agent.delete_and_check("first", "0");
+    agent.wait_running("second");
+    agent.delete_and_check("second", "0");
+    kubectl.ok(&["delete", "pvc", "solo"]);
+    wait_until(SETTLE_WITHIN, "the volume's directory to go", || {
+        storage_entries(&agent).is_empty()
+    });
+}
