@@ -79,4 +79,28 @@ mod tests {
             ["default", "kube-node-lease", "kube-public", "kube-system"]
         );
     }
+
+    #[test]
+    fn the_default_class_is_created_once_and_an_admins_change_kept() {
+        use k8s_openapi::api::storage::v1::StorageClass;
+        let store = Store::open_in_memory().unwrap();
+        ensure_default_storage_class(&store).unwrap();
+        let mut class = store
+            .get::<StorageClass>("", "local-path")
+            .unwrap()
+            .unwrap();
+        assert_eq!(class.provisioner, "rancher.io/local-path");
+        assert_eq!(
+            class.volume_binding_mode.as_deref(),
+            Some("WaitForFirstConsumer")
+        );
+        class.metadata.annotations = None;
+        store.update(class).unwrap();
+        ensure_default_storage_class(&store).unwrap();
+        let kept = store
+            .get::<StorageClass>("", "local-path")
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.metadata.annotations, None);
+    }
 }

@@ -1,8 +1,9 @@
 //! Storage through the real kubectl: the default `local-path` class, claims provisioned on
 //! first use (WaitForFirstConsumer) and mounted by pods, data kept across pods, a claim in use
-//! kept Terminating until its pod goes, the Delete policy taking volume and directory, and a
+//! kept Terminating until its pod goes, the Delete policy taking volume and directory; a
 //! hand-made hostPath volume bound to a matching claim (its pod waiting, FailedMount, until the
-//! claim exists and is bound) then Released under Retain.
+//! claim exists and is bound) then Released under Retain, and one bound by the claim that names
+//! it; a ReadWriteOncePod claim serving one pod at a time.
 
 use std::path::Path;
 use std::time::Duration;
@@ -55,7 +56,36 @@ fn storage_entries(agent: &Agent) -> Vec<String> {
 #[test]
 fn local_path_claims_are_provisioned_on_first_use_and_go_with_their_claim() {
     let (agent, kubectl) = start_with_kubectl();
+    let resources = kubectl.ok(&["api-resources"]);
+    for expected in [
+        "persistentvolumeclaims pvc v1 true PersistentVolumeClaim",
+        "persistentvolumes pv v1 false PersistentVolume",
+        "storageclasses sc storage.k8s.io/v1 false StorageClass",
+    ] {
+        assert!(
+            resources
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") == expected),
+            "{expected}:\n{resources}"
+        );
+    }
     let classes = kubectl.ok(&["get", "sc"]);
+    assert_eq!(
+        classes
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [
+            "NAME",
+            "PROVISIONER",
+            "RECLAIMPOLICY",
+            "VOLUMEBINDINGMODE",
+            "ALLOWVOLUMEEXPANSION",
+            "AGE"
+        ]
+    );
     let row: Vec<&str> = classes
         .lines()
         .nth(1)
@@ -107,7 +137,68 @@ fn local_path_claims_are_provisioned_on_first_use_and_go_with_their_claim() {
         pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"],
         "rancher.io/local-path"
     );
-    let table = kubectl.ok(&["get", "pvc", "data"]);
+    let table = kubectl.ok(&["get", "pvc", "data", "-o", "wide"]);
+    assert_eq!(
+        table
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [
+            "NAME",
+            "STATUS",
+            "VOLUME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "AGE",
+            "VOLUMEMODE"
+        ]
+    );
+    assert!(
+        table.lines().nth(1).unwrap().ends_with("Filesystem"),
+        "{table}"
+    );
+    let volumes = kubectl.ok(&["get", "pv"]);
+    assert_eq!(
+        volumes
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        [
+            "NAME",
+            "CAPACITY",
+            "ACCESS",
+            "MODES",
+            "RECLAIM",
+            "POLICY",
+            "STATUS",
+            "CLAIM",
+            "STORAGECLASS",
+            "VOLUMEATTRIBUTESCLASS",
+            "REASON",
+            "AGE"
+        ]
+    );
+    let row: Vec<&str> = volumes.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        row[..7],
+        [
+            volume.as_str(),
+            "64Mi",
+            "RWO",
+            "Delete",
+            "Bound",
+            "default/data",
+            "local-path"
+        ],
+        "{volumes}"
+    );
     let cells: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(
         cells[..6],
@@ -229,6 +320,27 @@ fn a_hand_made_host_path_volume_binds_a_matching_claim_and_is_released() {
     );
     kubectl.ok(&["delete", "pv", "manual"]);
     wait_gone(&kubectl, &["get", "pv", "manual"]);
+
+    let named = volume
+        .replace("name: manual\n", "name: named\n")
+        .replace("storageClassName: manual", "storageClassName: \"\"");
+    kubectl.apply(&named);
+    let chooser =
+        claim("chooser", "1Gi", Some("\"\"")).replace("spec:\n", "spec:\n  volumeName: named\n");
+    kubectl.apply(&chooser);
+    wait_until(
+        SETTLE_WITHIN,
+        "the claim to bind the volume it names",
+        || {
+            get(&kubectl, &["get", "pv", "named"]).is_some_and(|v| {
+                v["status"]["phase"] == "Bound" && v["spec"]["claimRef"]["name"] == "chooser"
+            }) && get(&kubectl, &["get", "pvc", "chooser"])
+                .is_some_and(|c| c["status"]["phase"] == "Bound")
+        },
+    );
+    kubectl.ok(&["delete", "pvc", "chooser"]);
+    kubectl.ok(&["delete", "pv", "named", "--wait=false"]);
+    wait_gone(&kubectl, &["get", "pv", "named"]);
     assert!(storage_entries(&agent).is_empty());
 }
 

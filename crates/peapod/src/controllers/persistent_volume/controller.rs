@@ -140,6 +140,9 @@ async fn sync_claim(binder: &Binder, claim: PersistentVolumeClaim) -> Result<Act
             Some(volume) if is_bound_to(&volume, &claim) => {
                 bind(binder, volume, claim).await?;
             }
+            Some(volume) if volume.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()) => {
+                bind_requested(binder, volume, claim).await?;
+            }
             Some(_) => {}
             None => {
                 let message =
@@ -203,6 +206,27 @@ async fn sync_unbound_claim(
             Ok(())
         }
     }
+}
+
+/// A claim that names an unbound volume binds it if it fits, as kube's `syncClaim` does for
+/// claims pre-bound by their user.
+async fn bind_requested(
+    binder: &Binder,
+    volume: PersistentVolume,
+    claim: PersistentVolumeClaim,
+) -> Result<(), BinderError> {
+    if find_matching_volume(&claim, std::slice::from_ref(&volume)).is_some() {
+        return bind(binder, volume, claim).await;
+    }
+    let message = format!(
+        "Cannot bind to requested volume {:?}: the volume does not satisfy the claim",
+        volume.name_any()
+    );
+    binder
+        .events
+        .record(&claim, Event::warning("VolumeMismatch", message))
+        .await;
+    Ok(())
 }
 
 fn claim_class_name(claim: &PersistentVolumeClaim) -> String {
