@@ -241,59 +241,40 @@ impl Agent {
         };
         let (api_server, app, store) = (self.api_server, self.app, &self.node_api.store);
         let client = LocalClient::new(app.clone());
-        let namespaces = tokio::spawn(
-            NamespaceController::new(client.clone(), api_server.registry().clone(), store.clone())
+        let mut tasks = vec![
+            gc,
+            tokio::spawn(
+                NamespaceController::new(
+                    client.clone(),
+                    api_server.registry().clone(),
+                    store.clone(),
+                )
                 .run(),
-        );
-        let service_accounts =
-            tokio::spawn(ServiceAccountsController::new(client.clone(), store.clone()).run());
-        let aggregation =
-            tokio::spawn(ClusterRoleAggregation::new(client.clone(), store.clone()).run());
-        let tokens = tokio::spawn(
-            ServiceAccountTokensController::new(
-                client.clone(),
-                store.clone(),
-                self.signer.clone(),
-                Some(self.ca_pem.clone()),
-            )
-            .run(),
-        );
-        let root_ca =
-            tokio::spawn(RootCaPublisher::new(client.clone(), store.clone(), self.ca_pem).run());
-        let node = tokio::spawn(node_status::run(client, self.ctx.clone(), node_config));
-        let collector = tokio::spawn(
-            GarbageCollector::new(
-                LocalClient::new(app.clone()),
-                api_server.registry().clone(),
-                store.clone(),
-            )
-            .run(),
-        );
-        let replica_sets = tokio::spawn(replicaset::controller::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::REPLICASET_CONTROLLER,
-        )));
-        let deployments = tokio::spawn(deployment::controller::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::DEPLOYMENT_CONTROLLER,
-        )));
-        let daemon_sets = tokio::spawn(daemonset::controller::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::DAEMON_SET_CONTROLLER,
-        )));
-        let cron_jobs = tokio::spawn(cronjob::controller::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::CRONJOB_CONTROLLER,
-        )));
-        let jobs = tokio::spawn(job::controller::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::JOB_CONTROLLER,
-        )));
-        let ttl_after_finished = tokio::spawn(ttl_after_finished::run(controller_client(
-            &app,
-            peapod_apiserver::rbac::bootstrap::TTL_AFTER_FINISHED_CONTROLLER,
-        )));
-        let storage = storage_controllers(&app, &self.node_api);
+            ),
+            tokio::spawn(ServiceAccountsController::new(client.clone(), store.clone()).run()),
+            tokio::spawn(ClusterRoleAggregation::new(client.clone(), store.clone()).run()),
+            tokio::spawn(
+                ServiceAccountTokensController::new(
+                    client.clone(),
+                    store.clone(),
+                    self.signer.clone(),
+                    Some(self.ca_pem.clone()),
+                )
+                .run(),
+            ),
+            tokio::spawn(RootCaPublisher::new(client.clone(), store.clone(), self.ca_pem).run()),
+            tokio::spawn(node_status::run(client, self.ctx.clone(), node_config)),
+            tokio::spawn(
+                GarbageCollector::new(
+                    LocalClient::new(app.clone()),
+                    api_server.registry().clone(),
+                    store.clone(),
+                )
+                .run(),
+            ),
+        ];
+        tasks.extend(workload_controllers(&app));
+        tasks.extend(storage_controllers(&app, &self.node_api));
         let local = app
             .clone()
             .layer(axum::middleware::from_fn(authn::local_admin))
@@ -316,27 +297,37 @@ impl Agent {
             served = served => served,
             () = cut_streams => Ok(()),
         };
-        gc.abort();
-        namespaces.abort();
-        service_accounts.abort();
-        aggregation.abort();
-        tokens.abort();
-        root_ca.abort();
-        collector.abort();
-        replica_sets.abort();
-        deployments.abort();
-        daemon_sets.abort();
-        cron_jobs.abort();
-        jobs.abort();
-        ttl_after_finished.abort();
-        storage.iter().for_each(tokio::task::JoinHandle::abort);
-        node.abort();
+        tasks.iter().for_each(tokio::task::JoinHandle::abort);
         let _ = std::fs::remove_file(&socket);
         served.map_err(|source| AgentError::Listen {
             path: socket.display().to_string(),
             source,
         })
     }
+}
+
+/// kube-controller-manager's workload controllers, each as its own service account.
+fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> {
+    use peapod_apiserver::rbac::bootstrap as accounts;
+    let client = |account| controller_client(app, account);
+    vec![
+        tokio::spawn(replicaset::controller::run(client(
+            accounts::REPLICASET_CONTROLLER,
+        ))),
+        tokio::spawn(deployment::controller::run(client(
+            accounts::DEPLOYMENT_CONTROLLER,
+        ))),
+        tokio::spawn(daemonset::controller::run(client(
+            accounts::DAEMON_SET_CONTROLLER,
+        ))),
+        tokio::spawn(job::controller::run(client(accounts::JOB_CONTROLLER))),
+        tokio::spawn(cronjob::controller::run(client(
+            accounts::CRONJOB_CONTROLLER,
+        ))),
+        tokio::spawn(ttl_after_finished::run(client(
+            accounts::TTL_AFTER_FINISHED_CONTROLLER,
+        ))),
+    ]
 }
 
 /// The PersistentVolume binder (with the local-path provisioner) and the protection
