@@ -41,7 +41,7 @@ pub struct Scope {
     pub kind: Arc<Kind>,
     pub strategy: Arc<dyn Strategy>,
     pub store: Store,
-    /// The admission plugins a create runs.
+    /// The admission plugins a create or an update runs.
     pub admission: Vec<Arc<dyn crate::admission::Admission>>,
     pub output: Output,
     pub query: Option<String>,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::body::{self, Body};
 use super::{blocking, object_response, with_warnings, ApiResult, Codec, Scope};
-use crate::admission::NewObject;
+use crate::admission::{NewObject, Update};
 use crate::negotiate::Input;
 use crate::patch;
 use crate::patch::apply::{self, FieldManager};
@@ -337,6 +337,7 @@ pub(super) async fn store_update(
     let (group, plural) = (scope.group().to_owned(), scope.kind.plural);
     let codec = scope.codec();
     let escalation_check = scope.escalation_check();
+    let admit = admit_update(scope);
     let stored = blocking(move || {
         let update = |stored: &Value| {
             let old = &codec.served(stored.clone())?;
@@ -366,6 +367,7 @@ pub(super) async fn store_update(
                 return Err(WriteError::Api(codec.invalid(&name, errors)));
             }
             escalation_check(&new, Some(old))?;
+            admit(&new, old)?;
             Ok::<Value, WriteError>(codec.stored(new)?)
         };
         let should_delete = kind_deletes_during_update(strategy.as_ref(), &codec);
@@ -374,6 +376,25 @@ pub(super) async fn store_update(
     .await?
     .map_err(|err| scope.write_error(err))?;
     scope.served(stored.into_object())
+}
+
+/// The server's validating admission of an update, run once the new object is validated.
+fn admit_update(scope: &Scope) -> impl Fn(&Value, &Value) -> ApiResult<()> + Send + 'static {
+    let (admission, kind) = (scope.admission.clone(), scope.kind.clone());
+    let subresource = scope.info.subresource.clone();
+    let store = scope.store.clone();
+    move |new, old| {
+        admission.iter().try_for_each(|plugin| {
+            let update = Update {
+                kind: &kind.gvk,
+                resource: kind.plural,
+                subresource: subresource.as_deref(),
+                object: new,
+                old,
+            };
+            plugin.validate_update(update, &store)
+        })
+    }
 }
 
 /// kube's BeforeUpdate: an update that leaves out the uid keeps the stored one, and the

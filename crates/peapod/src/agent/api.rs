@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use k8s_openapi::api::core::v1::Pod;
 use peapod_apis::core::v1::persistentvolumeclaim::admission::StorageAdmission;
+use peapod_apis::core::v1::persistentvolumeclaim::resize::ResizeAdmission;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
 use peapod_apiserver::rbac::RbacAuthorizer;
@@ -52,6 +53,7 @@ pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
         server
             .with_admission(Arc::new(ServiceAccountAdmission))
             .with_admission(Arc::new(StorageAdmission))
+            .with_admission(Arc::new(ResizeAdmission))
             .with_authorizer(Arc::new(rbac)),
     )
 }

@@ -129,10 +129,10 @@ fn bad_input_is_refused_whole_with_one_clear_error() {
     assert_nothing_created(&agent);
 
     // Unknown kind.
-    let out = apply("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\nspec: {}\n");
+    let out = apply("apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: d\nspec: {}\n");
     assert_refused(
         &out,
-        r#"no matches for kind "Deployment" in version "apps/v1""#,
+        r#"no matches for kind "Widget" in version "example.com/v1""#,
     );
     assert_nothing_created(&agent);
 

@@ -3,7 +3,9 @@
 //! kept Terminating until its pod goes, the Delete policy taking volume and directory; a
 //! hand-made hostPath volume bound to a matching claim (its pod waiting, FailedMount, until the
 //! claim exists and is bound) then Released under Retain, and one bound by the claim that names
-//! it; a ReadWriteOncePod claim serving one pod at a time.
+//! it; a ReadWriteOncePod claim serving one pod at a time; a bound claim grown only when its
+//! class allows expansion (kube's PersistentVolumeClaimResize message otherwise); a volume
+//! reserved by its claimRef kept from other claims and bound once its claim appears.
 
 use std::path::Path;
 use std::time::Duration;
@@ -376,4 +378,136 @@ fn a_read_write_once_pod_claim_serves_one_pod_at_a_time() {
     wait_until(SETTLE_WITHIN, "the volume's directory to go", || {
         storage_entries(&agent).is_empty()
     });
+}
+
+fn local_path_class(name: &str, expandable: bool) -> String {
+    format!(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: {name}\nprovisioner: rancher.io/local-path\nvolumeBindingMode: Immediate\nallowVolumeExpansion: {expandable}\n"
+    )
+}
+
+fn wait_bound(kubectl: &Kubectl, claim: &str) -> Value {
+    wait_until(SETTLE_WITHIN, &format!("claim {claim} to bind"), || {
+        get(kubectl, &["get", "pvc", claim]).is_some_and(|c| c["status"]["phase"] == "Bound")
+    });
+    get(kubectl, &["get", "pvc", claim]).unwrap()
+}
+
+#[test]
+fn a_bound_claim_grows_only_when_its_class_allows_expansion() {
+    let (agent, kubectl) = start_with_kubectl();
+    kubectl.apply(&local_path_class("fixed", false));
+    kubectl.apply(&local_path_class("expandable", true));
+    kubectl.apply(&claim("stays", "16Mi", Some("fixed")));
+    kubectl.apply(&claim("grows", "16Mi", Some("expandable")));
+    wait_bound(&kubectl, "stays");
+    let bound = wait_bound(&kubectl, "grows");
+    let volume = bound["spec"]["volumeName"].as_str().unwrap().to_owned();
+
+    let grow = r#"{"spec":{"resources":{"requests":{"storage":"32Mi"}}}}"#;
+    let refused = kubectl.fails(&["patch", "pvc", "stays", "-p", grow]);
+    assert!(
+        refused.contains(r#"Error from server (Forbidden): persistentvolumeclaims "stays" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"#),
+        "{refused}"
+    );
+    let stays = get(&kubectl, &["get", "pvc", "stays"]).unwrap();
+    assert_eq!(stays["spec"]["resources"]["requests"]["storage"], "16Mi");
+
+    kubectl.ok(&["patch", "pvc", "grows", "-p", grow]);
+    wait_until(SETTLE_WITHIN, "the claim's capacity to grow", || {
+        get(&kubectl, &["get", "pvc", "grows"])
+            .is_some_and(|c| c["status"]["capacity"]["storage"] == "32Mi")
+    });
+    let pv = get(&kubectl, &["get", "pv", &volume]).unwrap();
+    assert_eq!(pv["spec"]["capacity"]["storage"], "32Mi");
+    let events = kubectl.json(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=grows,reason=VolumeResizeSuccessful",
+    ]);
+    assert_eq!(
+        events["items"][0]["message"],
+        "ExpandVolume succeeded for volume default/grows"
+    );
+    let table = kubectl.ok(&["get", "pvc", "grows"]);
+    let cells: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(
+        cells[..4],
+        ["grows", "Bound", volume.as_str(), "32Mi"],
+        "{table}"
+    );
+
+    let shrink = r#"{"spec":{"resources":{"requests":{"storage":"16Mi"}}}}"#;
+    let refused = kubectl.fails(&["patch", "pvc", "grows", "-p", shrink]);
+    assert!(
+        refused.contains(
+            "spec.resources.requests.storage: Forbidden: field can not be less than previous value"
+        ),
+        "{refused}"
+    );
+
+    kubectl.ok(&["delete", "pvc", "stays", "grows"]);
+    wait_until(SETTLE_WITHIN, "the volumes' directories to go", || {
+        storage_entries(&agent).is_empty()
+    });
+    kubectl.ok(&["delete", "storageclass", "fixed", "expandable"]);
+}
+
+#[test]
+fn a_volume_reserved_for_a_claim_waits_for_it_and_binds_it() {
+    let (agent, kubectl) = start_with_kubectl();
+    let dir = agent.path().join("reserved-volume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let volume = format!(
+        "apiVersion: v1\nkind: PersistentVolume\nmetadata:\n  name: reserved\nspec:\n  claimRef: {{namespace: default, name: later}}\n  capacity: {{storage: 1Gi}}\n  accessModes: [ReadWriteOnce]\n  hostPath: {{path: {}}}\n",
+        dir.display()
+    );
+    kubectl.apply(&volume);
+    wait_until(SETTLE_WITHIN, "the reserved volume to be Available", || {
+        get(&kubectl, &["get", "pv", "reserved"])
+            .is_some_and(|v| v["status"]["phase"] == "Available")
+    });
+
+    kubectl.apply(&claim("early", "1Gi", Some("\"\"")));
+    wait_until(SETTLE_WITHIN, "the other claim to find nothing", || {
+        let events = kubectl.json(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=early,reason=FailedBinding",
+        ]);
+        !events["items"].as_array().unwrap().is_empty()
+    });
+    let early = get(&kubectl, &["get", "pvc", "early"]).unwrap();
+    assert_eq!(early["status"]["phase"], "Pending");
+    let pv = get(&kubectl, &["get", "pv", "reserved"]).unwrap();
+    assert_eq!(pv["status"]["phase"], "Available");
+    assert_eq!(pv["spec"]["claimRef"]["name"], "later");
+    assert!(pv["spec"]["claimRef"]["uid"].is_null(), "{pv}");
+
+    kubectl.apply(&claim("later", "512Mi", None));
+    let later = wait_bound(&kubectl, "later");
+    assert_eq!(later["spec"]["volumeName"], "reserved");
+    assert_eq!(later["spec"]["storageClassName"], "local-path");
+    assert_eq!(later["status"]["capacity"]["storage"], "1Gi");
+    let pv = get(&kubectl, &["get", "pv", "reserved"]).unwrap();
+    assert_eq!(pv["status"]["phase"], "Bound");
+    assert_eq!(pv["spec"]["claimRef"]["uid"], later["metadata"]["uid"]);
+    assert!(
+        pv["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"].is_null(),
+        "{pv}"
+    );
+    let table = kubectl.ok(&["get", "pv", "reserved"]);
+    assert!(table.contains("default/later"), "{table}");
+    assert!(storage_entries(&agent).is_empty(), "nothing provisioned");
+
+    kubectl.ok(&["delete", "pvc", "early", "later"]);
+    wait_until(SETTLE_WITHIN, "the volume to be Released", || {
+        get(&kubectl, &["get", "pv", "reserved"])
+            .is_some_and(|v| v["status"]["phase"] == "Released")
+    });
+    kubectl.ok(&["delete", "pv", "reserved"]);
+    wait_gone(&kubectl, &["get", "pv", "reserved"]);
+    assert!(storage_entries(&agent).is_empty());
 }

@@ -1,7 +1,8 @@
 //! The binder's loops: claims (triggered by claims, by the volumes that name them and by the
-//! pods that mount them) are bound to a matching volume or provisioned one; volumes (triggered
-//! by volumes and by claims) follow their claim — Available without one, Released when it is
-//! gone, then deleted with their directory under the Delete policy.
+//! pods that mount them) are bound to a matching volume or provisioned one, and bound ones
+//! grown when their request outgrows their capacity; volumes (triggered by volumes and by
+//! claims) follow their claim — Available without one, Released when it is gone, then deleted
+//! with their directory under the Delete policy.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,8 +18,12 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
+use peapod_apis::core::v1::volume_claims::{storage_of, STORAGE};
 
-use super::matching::{find_matching_volume, first_consumer, is_bound_to, mounts};
+use super::matching::{
+    capacity, find_matching_volume, find_pre_bound_volume, first_consumer, is_bound_to, mounts,
+    requested,
+};
 use super::provisioner::{self, ProvisionError, LOCAL_PATH_PROVISIONER};
 use super::{
     BETA_STORAGE_PROVISIONER, BIND_COMPLETED, BOUND_BY_CONTROLLER, PROVISIONED_BY, SELECTED_NODE,
@@ -138,6 +143,7 @@ async fn sync_claim(binder: &Binder, claim: PersistentVolumeClaim) -> Result<Act
     match claim.spec.as_ref().and_then(|s| s.volume_name.clone()) {
         Some(name) if !name.is_empty() => match volumes.get_opt(&name).await? {
             Some(volume) if is_bound_to(&volume, &claim) => {
+                let volume = expand(binder, volume, &claim).await?;
                 bind(binder, volume, claim).await?;
             }
             Some(volume) if volume.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()) => {
@@ -164,6 +170,11 @@ async fn sync_unbound_claim(
     binder: &Binder,
     claim: PersistentVolumeClaim,
 ) -> Result<(), BinderError> {
+    let all = Api::<PersistentVolume>::all(binder.client.clone());
+    let listed = all.list(&ListParams::default()).await?.items;
+    if let Some(volume) = find_pre_bound_volume(&claim, &listed) {
+        return bind(binder, volume.clone(), claim).await;
+    }
     let class = class_of(binder, &claim).await?;
     let waits = class
         .as_ref()
@@ -177,8 +188,6 @@ async fn sync_unbound_claim(
     } else {
         claim
     };
-    let all = Api::<PersistentVolume>::all(binder.client.clone());
-    let listed = all.list(&ListParams::default()).await?.items;
     if let Some(volume) = find_matching_volume(&claim, &listed) {
         return bind(binder, volume.clone(), claim).await;
     }
@@ -329,6 +338,64 @@ async fn provision(
         .record(&claim, Event::normal("ProvisioningSucceeded", message))
         .await;
     Ok(())
+}
+
+/// kube's expand controller, for a bound claim whose request outgrew its capacity. A volume of
+/// this provisioner is a directory whose size is nominal, so its capacity becomes the request
+/// at once, as an in-tree plugin needing no filesystem resize does, and [`bind`] carries it to
+/// the claim's status; any other volume waits for an external controller, as kube leaves
+/// volumes no in-tree plugin can expand.
+async fn expand(
+    binder: &Binder,
+    volume: PersistentVolume,
+    claim: &PersistentVolumeClaim,
+) -> Result<PersistentVolume, BinderError> {
+    let status = claim.status.as_ref();
+    let bound = status.and_then(|s| s.phase.as_deref()) == Some("Bound");
+    let current = storage_of(status.and_then(|s| s.capacity.as_ref()));
+    let Some(wanted) = requested(claim).filter(|wanted| bound && Some(wanted) > current.as_ref())
+    else {
+        return Ok(volume);
+    };
+    if capacity(&volume).is_some_and(|has| has >= wanted) {
+        return Ok(volume);
+    }
+    if !provisioned_here(&volume) {
+        let message = "waiting for an external controller to expand this PVC".to_owned();
+        let event = Event::normal("ExternalExpanding", message);
+        binder.events.record(claim, event).await;
+        return Ok(volume);
+    }
+    let request = claim.spec.as_ref().and_then(|s| {
+        s.resources
+            .as_ref()?
+            .requests
+            .as_ref()?
+            .get(STORAGE)
+            .cloned()
+    });
+    let mut grown = volume.clone();
+    let spec = grown.spec.get_or_insert_with(Default::default);
+    spec.capacity
+        .get_or_insert_with(Default::default)
+        .extend(request.map(|q| (STORAGE.to_owned(), q)));
+    let volumes = Api::<PersistentVolume>::all(binder.client.clone());
+    let grown = volumes
+        .replace(&volume.name_any(), &PostParams::default(), &grown)
+        .await?;
+    let name = format!(
+        "{}/{}",
+        claim.namespace().unwrap_or_default(),
+        claim.name_any()
+    );
+    let message = format!("ExpandVolume succeeded for volume {name}");
+    let event = Event::normal("VolumeResizeSuccessful", message);
+    binder.events.record(claim, event).await;
+    Ok(grown)
+}
+
+fn provisioned_here(volume: &PersistentVolume) -> bool {
+    volume.annotations().get(PROVISIONED_BY).map(String::as_str) == Some(LOCAL_PATH_PROVISIONER)
 }
 
 /// kube's `bind`: the volume names the claim and is Bound, then the claim names the volume and
@@ -537,8 +604,7 @@ async fn reclaim(binder: &Binder, volume: PersistentVolume) -> Result<(), Binder
     if spec.persistent_volume_reclaim_policy.as_deref() != Some("Delete") {
         return Ok(());
     }
-    let ours = volume.annotations().get(PROVISIONED_BY).map(String::as_str)
-        == Some(LOCAL_PATH_PROVISIONER);
+    let ours = provisioned_here(&volume);
     let Some(path) = spec
         .host_path
         .map(|h| PathBuf::from(h.path))

@@ -1,6 +1,6 @@
-//! kube's `findMatchingVolume`: which volume a claim may bind — one pre-bound to it first,
-//! else the smallest available volume of its class whose access modes, size, volume mode and
-//! labels fit.
+//! kube's `findMatchingVolume`: which volume a claim may bind — one pre-bound to it first
+//! (size, volume mode and access modes permitting), else the smallest available volume of its
+//! class whose access modes, size, volume mode and labels fit.
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
@@ -31,37 +31,43 @@ pub fn capacity(volume: &PersistentVolume) -> Option<Quantity> {
     storage_of(volume.spec.as_ref()?.capacity.as_ref())
 }
 
-/// The volume `claim` should bind, from `volumes`.
+/// The volume `claim` should bind, from `volumes`: one pre-bound to it, else the smallest
+/// available one that fits.
 pub fn find_matching_volume<'a>(
     claim: &PersistentVolumeClaim,
     volumes: &'a [PersistentVolume],
 ) -> Option<&'a PersistentVolume> {
-    let mut fitting: Vec<&PersistentVolume> = volumes.iter().filter(|v| fits(claim, v)).collect();
-    if let Some(pre_bound) = fitting.iter().find(|v| is_bound_to(v, claim)) {
-        return Some(pre_bound);
-    }
-    fitting.retain(|v| v.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()));
-    fitting
-        .into_iter()
-        .min_by(|a, b| capacity(a).cmp(&capacity(b)))
+    find_pre_bound_volume(claim, volumes).or_else(|| {
+        volumes
+            .iter()
+            .filter(|v| v.spec.as_ref().is_some_and(|s| s.claim_ref.is_none()))
+            .filter(|v| holds(claim, v) && available_for(claim, v))
+            .min_by(|a, b| capacity(a).cmp(&capacity(b)))
+    })
 }
 
-fn fits(claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> bool {
+/// A volume whose claimRef names `claim` and that holds it. As kube's binder, neither its
+/// class, its phase nor the claim's selector matter: the volume was reserved for the claim,
+/// even before the claim existed, and binds it at once, whatever the binding mode.
+pub fn find_pre_bound_volume<'a>(
+    claim: &PersistentVolumeClaim,
+    volumes: &'a [PersistentVolume],
+) -> Option<&'a PersistentVolume> {
+    volumes
+        .iter()
+        .find(|v| is_bound_to(v, claim) && holds(claim, v))
+}
+
+/// Size, volume mode and access modes, which every binding needs.
+fn holds(claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> bool {
     let (Some(claim_spec), Some(volume_spec)) = (&claim.spec, &volume.spec) else {
         return false;
     };
-    let claimed_elsewhere = volume_spec.claim_ref.is_some() && !is_bound_to(volume, claim);
-    let phase = volume.status.as_ref().and_then(|s| s.phase.as_deref());
-    let usable =
-        matches!(phase, None | Some("Pending" | "Available")) || is_bound_to(volume, claim);
-    if claimed_elsewhere || !usable || volume.metadata.deletion_timestamp.is_some() {
+    if volume.metadata.deletion_timestamp.is_some() {
         return false;
     }
     let mode = |m: &Option<String>| m.clone().unwrap_or_else(|| FILESYSTEM.to_owned());
     if mode(&claim_spec.volume_mode) != mode(&volume_spec.volume_mode) {
-        return false;
-    }
-    if claim_class(claim).unwrap_or_default() != volume_class(volume) {
         return false;
     }
     let modes = volume_spec.access_modes.as_deref().unwrap_or_default();
@@ -69,15 +75,24 @@ fn fits(claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> bool {
     if !wanted.iter().all(|m| modes.contains(m)) {
         return false;
     }
-    if let Some(selector) = &claim_spec.selector {
-        match as_selector(selector) {
-            Ok(selector) if selector.matches(volume.labels()) => {}
-            _ => return false,
-        }
-    }
     match (requested(claim), capacity(volume)) {
         (Some(wanted), Some(has)) => has >= wanted,
         _ => false,
+    }
+}
+
+/// What an unreserved volume needs besides: availability, the claim's class and selector.
+fn available_for(claim: &PersistentVolumeClaim, volume: &PersistentVolume) -> bool {
+    let phase = volume.status.as_ref().and_then(|s| s.phase.as_deref());
+    if !matches!(phase, None | Some("Pending" | "Available")) {
+        return false;
+    }
+    if claim_class(claim).unwrap_or_default() != volume_class(volume) {
+        return false;
+    }
+    match claim.spec.as_ref().and_then(|s| s.selector.as_ref()) {
+        Some(selector) => as_selector(selector).is_ok_and(|s| s.matches(volume.labels())),
+        None => true,
     }
 }
 
@@ -179,6 +194,37 @@ mod tests {
         let wanted = claim("1Gi", &["ReadWriteOnce"], "manual");
         assert_eq!(found(&wanted, &volumes).as_deref(), Some("mine"));
         assert_eq!(found(&wanted, &volumes[..2]).as_deref(), Some("free"));
+    }
+
+    /// kube's `TestFindingPreboundVolumes`: a reservation wins over a better fit, ignores the
+    /// class and phase, but not the size; another claim's reservation is never taken.
+    #[test]
+    fn reserved_volumes_wait_for_their_claim() {
+        let reserve = |v: &mut PersistentVolume, name: &str, uid: Option<&str>| {
+            v.spec.as_mut().unwrap().claim_ref = Some(
+                serde_json::from_value(json!({"namespace": "ns", "name": name, "uid": uid}))
+                    .unwrap(),
+            );
+        };
+        let mut reserved = volume("reserved", "5Gi", &["ReadWriteOnce"], "");
+        reserve(&mut reserved, "claim", None);
+        reserved.status = None;
+        let free = volume("free", "1Gi", &["ReadWriteOnce"], "local-path");
+        let wanted = claim("1Gi", &["ReadWriteOnce"], "local-path");
+        let volumes = [free.clone(), reserved.clone()];
+        assert_eq!(found(&wanted, &volumes).as_deref(), Some("reserved"));
+        assert_eq!(
+            find_pre_bound_volume(&wanted, &volumes).and_then(|v| v.metadata.name.clone()),
+            Some("reserved".to_owned())
+        );
+        assert_eq!(found(&claim("8Gi", &["ReadWriteOnce"], ""), &volumes), None);
+
+        let mut other = claim("1Gi", &["ReadWriteOnce"], "");
+        other.metadata.name = Some("other".into());
+        assert_eq!(found(&other, &volumes[1..]), None);
+        let mut stale = reserved.clone();
+        reserve(&mut stale, "claim", Some("uid-old"));
+        assert_eq!(found(&wanted, &[stale]), None);
     }
 
     #[test]

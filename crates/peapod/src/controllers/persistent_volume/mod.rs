@@ -6,7 +6,13 @@
 //! WaitForFirstConsumer: peapod's scheduler binds every pod to this node as soon as it is
 //! created, so the binder itself sets a waiting claim's `volume.kubernetes.io/selected-node`
 //! from the first scheduled, non-terminal pod that mounts it, then binds or provisions as kube's
-//! binder does once the scheduler has chosen.
+//! binder does once the scheduler has chosen. A volume pre-bound to a claim binds it at once,
+//! whatever the binding mode, as kube's binder does.
+//!
+//! Expansion (pkg/controller/volume/expand): kube has no in-tree plugin that grows a hostPath
+//! volume, so any volume but ours waits for an external controller (`ExternalExpanding`); the
+//! local-path directories have no size to grow, so the binder raises their volume's capacity to
+//! the request and the claim's status follows, as an expansion needing no filesystem resize.
 
 pub mod controller;
 pub mod matching;

@@ -3,9 +3,11 @@
 //! creation, validated with kube's messages (access modes, a positive storage request, class
 //! name), the spec immutable but for the binder's volumeName, a class given to a claim that
 //! had none and the storage request growing once bound, the `status` subresource and kubectl's
-//! columns. [`admission`] gives claims the default class and the protection finalizers.
+//! columns. [`admission`] gives claims the default class and the protection finalizers;
+//! [`resize`] refuses growth their class does not allow.
 
 pub mod admission;
+pub mod resize;
 mod validation;
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimStatus};
