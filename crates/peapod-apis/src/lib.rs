@@ -47,6 +47,7 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         apps::v1::replicaset::kind(),
         apps::v1::deployment::kind(),
         apps::v1::daemonset::kind(),
+        apps::v1::statefulset::kind(),
         apps::v1::controllerrevision::kind(),
         events::v1::event::kind(),
         authentication::v1::selfsubjectreview::kind(),

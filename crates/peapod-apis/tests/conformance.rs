@@ -155,6 +155,15 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "StatefulSet.apps",
+        fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"serviceName":"web","template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
+        status: Some(
+            r#"{"replicas":2,"readyReplicas":1,"currentReplicas":2,"updatedReplicas":2,"availableReplicas":1,"observedGeneration":1}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "ControllerRevision.apps",
         fields: r#"{"data":{"spec":{"template":{"$patch":"replace"}}},"revision":1}"#,
         status: None,

@@ -5,4 +5,5 @@ pub mod daemonset;
 pub mod deployment;
 mod int_or_percent;
 pub mod replicaset;
+pub mod statefulset;
 mod workload;

@@ -268,6 +268,8 @@ pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 /// The service account kube-controller-manager's DaemonSet controller runs as.
 pub const DAEMON_SET_CONTROLLER: &str = "daemon-set-controller";
+/// The service account kube-controller-manager's StatefulSet controller runs as.
+pub const STATEFULSET_CONTROLLER: &str = "statefulset-controller";
 /// The service account kube-controller-manager's CronJob controller runs as.
 pub const CRONJOB_CONTROLLER: &str = "cronjob-controller";
 /// The service account kube-controller-manager's Job controller runs as.
@@ -293,6 +295,10 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: DAEMON_SET_CONTROLLER,
         rules: daemon_set_controller_rules,
+    },
+    ControllerRole {
+        account: STATEFULSET_CONTROLLER,
+        rules: statefulset_controller_rules,
     },
     ControllerRole {
         account: CRONJOB_CONTROLLER,
@@ -326,6 +332,32 @@ fn events_rule() -> PolicyRule {
         &["", "events.k8s.io"],
         &["events"],
     )
+}
+
+/// controller_policy.go's statefulset-controller, with StatefulSetAutoDeletePVC's claim rule.
+fn statefulset_controller_rules() -> Vec<PolicyRule> {
+    let apps = &["apps"];
+    vec![
+        rule(&["list", "watch"], &[""], &["pods"]),
+        rule(&["get", "list", "watch"], apps, &["statefulsets"]),
+        rule(&["update"], apps, &["statefulsets/status"]),
+        rule(&["update"], apps, &["statefulsets/finalizers"]),
+        rule(
+            &["get", "create", "delete", "update", "patch"],
+            &[""],
+            &["pods"],
+        ),
+        rule(
+            &[
+                "get", "create", "delete", "update", "patch", "list", "watch",
+            ],
+            apps,
+            &["controllerrevisions"],
+        ),
+        rule(&["get", "create"], &[""], &["persistentvolumeclaims"]),
+        events_rule(),
+        rule(&["update", "delete"], &[""], &["persistentvolumeclaims"]),
+    ]
 }
 
 fn daemon_set_controller_rules() -> Vec<PolicyRule> {

@@ -209,6 +209,43 @@ fn the_replicaset_controller_may_manage_pods_and_nothing_more() {
 }
 
 #[test]
+fn the_statefulset_controller_has_kubes_controller_role() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:statefulset-controller",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let sets = "/apis/apps/v1/namespaces/team/statefulsets";
+    let revisions = "/apis/apps/v1/namespaces/team/controllerrevisions";
+    let pods = "/api/v1/namespaces/team/pods";
+    let claims = "/api/v1/namespaces/team/persistentvolumeclaims";
+    for allowed in [
+        request(Method::GET, &format!("{sets}/web")),
+        request(Method::PUT, &format!("{sets}/web/status")),
+        request(Method::GET, pods),
+        request(Method::POST, pods),
+        request(Method::DELETE, &format!("{pods}/web-1")),
+        request(Method::POST, revisions),
+        request(Method::DELETE, &format!("{revisions}/web-5d4")),
+        request(Method::GET, &format!("{claims}/data-web-0")),
+        request(Method::POST, claims),
+        request(Method::PUT, &format!("{claims}/data-web-0")),
+    ] {
+        assert!(rbac.allows(&controller, &allowed), "{allowed:?}");
+    }
+    for denied in [
+        request(Method::PUT, &format!("{sets}/web")),
+        request(Method::GET, claims),
+        request(Method::GET, "/api/v1/namespaces/team/secrets"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}
+
+#[test]
 fn the_daemon_set_controller_has_kubes_controller_role() {
     let rbac = authorizer();
     let controller = User::new(

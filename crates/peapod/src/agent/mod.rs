@@ -36,7 +36,9 @@ use crate::controllers::namespace::NamespaceController;
 use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
-use crate::controllers::{cronjob, daemonset, deployment, job, replicaset, ttl_after_finished};
+use crate::controllers::{
+    cronjob, daemonset, deployment, job, replicaset, statefulset, ttl_after_finished,
+};
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
 use crate::kubelet::images::ImageManager;
@@ -319,6 +321,9 @@ fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> 
         ))),
         tokio::spawn(daemonset::controller::run(client(
             accounts::DAEMON_SET_CONTROLLER,
+        ))),
+        tokio::spawn(statefulset::controller::run(client(
+            accounts::STATEFULSET_CONTROLLER,
         ))),
         tokio::spawn(job::controller::run(client(accounts::JOB_CONTROLLER))),
         tokio::spawn(cronjob::controller::run(client(

@@ -25,4 +25,5 @@ pub mod retries;
 pub mod root_ca_publisher;
 pub mod service_account_tokens;
 pub mod service_accounts;
+pub mod statefulset;
 pub mod ttl_after_finished;

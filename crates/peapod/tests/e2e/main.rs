@@ -45,6 +45,7 @@ mod scheduling;
 mod security;
 mod server_side_apply;
 mod service_account_tokens;
+mod statefulsets;
 mod storage;
 mod termination;
 mod top;

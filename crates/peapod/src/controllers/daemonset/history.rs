@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::runtime::RawExtension;
 use serde_json::{json, Value};
@@ -22,7 +23,12 @@ pub const REVISION_HASH_LABEL: &str = "controller-revision-hash";
 /// `getPatch`: `{"spec":{"template":{..., "$patch":"replace"}}}`, the template as Go's
 /// encoder writes it (a null creationTimestamp, empty container resources), keys sorted.
 pub fn revision_data(ds: &DaemonSet) -> Value {
-    let template = ds.spec.as_ref().map(|s| &s.template);
+    template_revision_data(ds.spec.as_ref().map(|s| &s.template))
+}
+
+/// `getPatch` of any workload whose revisions restore `spec.template` (DaemonSet and
+/// StatefulSet alike).
+pub fn template_revision_data(template: Option<&PodTemplateSpec>) -> Value {
     let mut template = serde_json::to_value(template).unwrap_or(Value::Null);
     if !template.is_object() {
         template = json!({});

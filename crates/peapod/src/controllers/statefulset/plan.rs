@@ -1,0 +1,204 @@
+//! What one sync of a StatefulSet does, as kube's `updateStatefulSet`
+//! (stateful_set_control.go) decides it over the pods it owns: replace failed pods and create
+//! missing ones in ordinal order, remove the ones beyond the replicas from the highest
+//! ordinal, then roll the pods at or above the partition from the highest ordinal down, one
+//! at a time. With OrderedReady (kube's monotonic mode) each step waits for every earlier pod
+//! to be Running, Ready and available; with Parallel nothing waits.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Pod;
+use peapod_apis::apps::v1::statefulset::{ON_DELETE, PARALLEL};
+
+use super::identity::{ordinal_of, ordinal_range};
+use crate::controllers::daemonset::history::REVISION_HASH_LABEL;
+
+/// Which revision's template a new pod is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revision {
+    Current,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Create(i32, Revision),
+    Delete(String),
+}
+
+/// The steps to send, and when to come back for a pod not yet available.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    pub requeue: Option<Duration>,
+}
+
+/// The revisions by name, as the pods' `controller-revision-hash` holds them.
+pub struct Revisions<'a> {
+    pub current: &'a str,
+    pub update: &'a str,
+}
+
+/// How a pod stands (`isRunningAndReady`, `isRunningAndAvailable`, `isTerminating`,
+/// `isFailed`/`isSucceeded`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Finished,
+    Terminating,
+    NotReady,
+    /// Ready, available after the given wait.
+    ReadyFor(Duration),
+    Available,
+}
+
+pub fn health(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Health {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Health::Terminating;
+    }
+    readiness(pod, min_ready_seconds, now)
+}
+
+/// A pod's health whether it is terminating or not (the status counts those ready too).
+pub fn readiness(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> Health {
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or_default();
+    if phase == "Failed" || phase == "Succeeded" {
+        return Health::Finished;
+    }
+    let ready = status
+        .and_then(|s| s.conditions.as_ref())
+        .and_then(|c| c.iter().find(|c| c.type_ == "Ready"))
+        .filter(|c| c.status == "True");
+    let Some(ready) = ready.filter(|_| phase == "Running") else {
+        return Health::NotReady;
+    };
+    let min_ready = Duration::from_secs(u64::try_from(min_ready_seconds).unwrap_or(0));
+    if min_ready.is_zero() {
+        return Health::Available;
+    }
+    let since = ready.last_transition_time.as_ref().map_or(now, |t| {
+        Timestamp::from_second(t.0.as_second()).unwrap_or(now)
+    });
+    let elapsed = now.duration_since(since).unsigned_abs();
+    match min_ready.checked_sub(elapsed) {
+        Some(left) if !left.is_zero() => Health::ReadyFor(left),
+        _ => Health::Available,
+    }
+}
+
+/// `updateStatefulSet`'s decisions over the set's pods.
+pub fn plan(set: &StatefulSet, pods: &[&Pod], revisions: &Revisions, now: Timestamp) -> Plan {
+    let spec = set.spec.clone().unwrap_or_default();
+    let monotonic = spec.pod_management_policy.as_deref() != Some(PARALLEL);
+    let min_ready = spec.min_ready_seconds.unwrap_or(0);
+    let range = ordinal_range(set);
+    let mut replicas: BTreeMap<i32, &Pod> = BTreeMap::new();
+    let mut condemned: Vec<(i32, &Pod)> = Vec::new();
+    for pod in pods {
+        match ordinal_of(set, pod) {
+            Some(ordinal) if range.contains(&ordinal) => {
+                replicas.insert(ordinal, pod);
+            }
+            Some(ordinal) => condemned.push((ordinal, pod)),
+            None => {}
+        }
+    }
+    condemned.sort_by_key(|(ordinal, _)| *ordinal);
+    let mut plan = Plan::default();
+    let partition_ordinal = range.start + partition(set);
+    for ordinal in range.clone() {
+        let Some(pod) = replicas.get(&ordinal) else {
+            let revision = match ordinal < partition_ordinal {
+                true => Revision::Current,
+                false => Revision::Update,
+            };
+            plan.steps.push(Step::Create(ordinal, revision));
+            if monotonic {
+                return plan;
+            }
+            continue;
+        };
+        let state = health(pod, min_ready, now);
+        if state == Health::Finished {
+            plan.steps.push(Step::Delete(name_of(pod)));
+        }
+        if let Health::ReadyFor(left) = state {
+            plan.requeue = Some(plan.requeue.map_or(left, |r| r.min(left)));
+        }
+        if monotonic && state != Health::Available {
+            return plan;
+        }
+    }
+    for (_, pod) in condemned.iter().rev() {
+        let state = health(pod, min_ready, now);
+        if state == Health::Terminating {
+            if monotonic {
+                return plan;
+            }
+            continue;
+        }
+        plan.steps.push(Step::Delete(name_of(pod)));
+        if monotonic {
+            return plan;
+        }
+    }
+    if !plan.steps.is_empty()
+        || spec.update_strategy.and_then(|s| s.type_).as_deref() == Some(ON_DELETE)
+    {
+        return plan;
+    }
+    roll(
+        &mut plan,
+        &replicas,
+        partition_ordinal,
+        revisions,
+        min_ready,
+        now,
+    );
+    plan
+}
+
+/// The RollingUpdate: the highest ordinal at or above the partition not at the update
+/// revision is deleted (recreated at it on the next sync); an unavailable one waits.
+fn roll(
+    plan: &mut Plan,
+    replicas: &BTreeMap<i32, &Pod>,
+    partition_ordinal: i32,
+    revisions: &Revisions,
+    min_ready: i32,
+    now: Timestamp,
+) {
+    for (_, pod) in replicas.range(partition_ordinal..).rev() {
+        let state = health(pod, min_ready, now);
+        if revision_of(pod) != revisions.update && state != Health::Terminating {
+            plan.steps.push(Step::Delete(name_of(pod)));
+            return;
+        }
+        if state != Health::Available {
+            return;
+        }
+    }
+}
+
+fn partition(set: &StatefulSet) -> i32 {
+    let strategy = set.spec.as_ref().and_then(|s| s.update_strategy.as_ref());
+    let update = strategy.and_then(|s| s.rolling_update.as_ref());
+    update.and_then(|u| u.partition).unwrap_or(0).max(0)
+}
+
+pub fn revision_of(pod: &Pod) -> &str {
+    let labels = pod.metadata.labels.as_ref();
+    labels
+        .and_then(|l| l.get(REVISION_HASH_LABEL))
+        .map_or("", String::as_str)
+}
+
+fn name_of(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;
