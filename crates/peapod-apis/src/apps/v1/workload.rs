@@ -1,11 +1,11 @@
-//! What apps/v1's ReplicaSet and Deployment share: the pod template's defaults, kube's checks
+//! What apps/v1's workloads share: the pod template's defaults, kube's checks
 //! of the selector against the template (ValidateReplicaSetSpec and ValidateDeploymentSpec
 //! have the same, ending in ValidatePodTemplateSpecForReplicaSet), the immutable selector,
 //! the create warnings, and the wide table's container cells.
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use peapod_api::label_selector;
 use peapod_api::validation::{validate_pod_template_spec, FieldError, FieldPath};
@@ -69,7 +69,7 @@ pub fn validate_selector_and_template(
 /// The selector as kube's `*LabelSelector` sees it: k8s-openapi decodes a missing selector as
 /// an empty one, and the stored JSON drops empty maps, so only a selector with a field left is
 /// one the client gave.
-fn given_selector(selector: &LabelSelector) -> Option<&LabelSelector> {
+pub fn given_selector(selector: &LabelSelector) -> Option<&LabelSelector> {
     let given = selector.match_labels.is_some() || selector.match_expressions.is_some();
     given.then_some(selector)
 }
@@ -102,19 +102,30 @@ fn validate_template(
     }
     errors.extend(validate_pod_template_spec(template, path));
     let spec = template.spec.clone().unwrap_or_default();
-    let spec_path = path.child("spec");
+    errors.extend(validate_always_restarting(
+        &spec,
+        &path.child("spec"),
+        "ReplicaSet",
+    ));
+    errors
+}
+
+/// The pods of a workload that keeps them running restart always and have no deadline;
+/// `kind` names the workload in kube's message.
+pub fn validate_always_restarting(spec: &PodSpec, path: &FieldPath, kind: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
     let restart_policy = spec.restart_policy.as_deref().unwrap_or_default();
     if restart_policy != "Always" {
         errors.push(FieldError::not_supported(
-            &spec_path.child("restartPolicy"),
+            &path.child("restartPolicy"),
             restart_policy,
             &["Always"],
         ));
     }
     if spec.active_deadline_seconds.is_some() {
         errors.push(FieldError::forbidden(
-            &spec_path.child("activeDeadlineSeconds"),
-            "activeDeadlineSeconds in ReplicaSet is not Supported",
+            &path.child("activeDeadlineSeconds"),
+            &format!("activeDeadlineSeconds in {kind} is not Supported"),
         ));
     }
     errors

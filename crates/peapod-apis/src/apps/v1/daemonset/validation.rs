@@ -5,7 +5,6 @@
 use k8s_openapi::api::apps::v1::{
     DaemonSet, DaemonSetSpec, DaemonSetStatus, DaemonSetUpdateStrategy, RollingUpdateDaemonSet,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use peapod_api::label_selector;
 use peapod_api::validation::meta::validate_object_meta_update;
@@ -55,7 +54,7 @@ pub fn validate_update(new: &DaemonSet, old: &DaemonSet) -> Vec<FieldError> {
 fn validate_spec(spec: &DaemonSetSpec, path: &FieldPath) -> Vec<FieldError> {
     let selector_path = path.child("selector");
     let template_path = path.child("template");
-    let selector = given_selector(&spec.selector);
+    let selector = workload::given_selector(&spec.selector);
     let mut errors = Vec::new();
     if let Some(selector) = selector {
         errors.extend(label_selector::validate_label_selector(
@@ -105,31 +104,10 @@ fn validate_spec(spec: &DaemonSetSpec, path: &FieldPath) -> Vec<FieldError> {
     errors
 }
 
-/// A selector the client gave (k8s-openapi decodes a missing one as empty; see workload).
-fn given_selector(selector: &LabelSelector) -> Option<&LabelSelector> {
-    let given = selector.match_labels.is_some() || selector.match_expressions.is_some();
-    given.then_some(selector)
-}
-
-/// A daemon's pods restart always and have no deadline.
+/// A DaemonSet's pods restart always and have no deadline.
 fn validate_template_spec(spec: &DaemonSetSpec, path: &FieldPath) -> Vec<FieldError> {
     let pod_spec = spec.template.spec.clone().unwrap_or_default();
-    let mut errors = Vec::new();
-    let restart_policy = pod_spec.restart_policy.as_deref().unwrap_or_default();
-    if restart_policy != "Always" {
-        errors.push(FieldError::not_supported(
-            &path.child("restartPolicy"),
-            restart_policy,
-            &["Always"],
-        ));
-    }
-    if pod_spec.active_deadline_seconds.is_some() {
-        errors.push(FieldError::forbidden(
-            &path.child("activeDeadlineSeconds"),
-            "activeDeadlineSeconds in DaemonSet is not Supported",
-        ));
-    }
-    errors
+    workload::validate_always_restarting(&pod_spec, path, "DaemonSet")
 }
 
 /// ValidateDaemonSetUpdateStrategy.

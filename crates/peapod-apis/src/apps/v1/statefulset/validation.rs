@@ -8,7 +8,6 @@ use k8s_openapi::api::apps::v1::{
     RollingUpdateStatefulSetStrategy, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
     StatefulSetSpec, StatefulSetStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use peapod_api::label_selector;
 use peapod_api::validation::meta::{
     validate_annotations, validate_labels, validate_object_meta_update,
@@ -22,7 +21,7 @@ use super::{DELETE, ON_DELETE, ORDERED_READY, PARALLEL, RETAIN, ROLLING_UPDATE};
 use crate::apps::v1::int_or_percent::{
     int_or_percent_value, not_more_than_100_percent, positive_int_or_percent, GoIntOrString,
 };
-use crate::apps::v1::workload::{non_negative, GREATER_THAN_REPLICAS};
+use crate::apps::v1::workload::{self, non_negative, GREATER_THAN_REPLICAS};
 
 pub const SPEC_FIELDS_FORBIDDEN: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
@@ -224,7 +223,7 @@ fn validate_selector_and_template(spec: &StatefulSetSpec, path: &FieldPath) -> V
     let selector_path = path.child("selector");
     let template_path = path.child("template");
     let mut errors = Vec::new();
-    let Some(selector) = given_selector(&spec.selector) else {
+    let Some(selector) = workload::given_selector(&spec.selector) else {
         errors.push(FieldError::required(&selector_path, ""));
         return errors;
     };
@@ -263,31 +262,10 @@ fn validate_selector_and_template(spec: &StatefulSetSpec, path: &FieldPath) -> V
     errors
 }
 
-/// A selector the client gave (k8s-openapi decodes a missing one as empty; see workload).
-fn given_selector(selector: &LabelSelector) -> Option<&LabelSelector> {
-    let given = selector.match_labels.is_some() || selector.match_expressions.is_some();
-    given.then_some(selector)
-}
-
-/// A set's pods restart always and have no deadline.
+/// A StatefulSet's pods restart always and have no deadline.
 fn validate_template_spec(spec: &StatefulSetSpec, path: &FieldPath) -> Vec<FieldError> {
     let pod_spec = spec.template.spec.clone().unwrap_or_default();
-    let mut errors = Vec::new();
-    let restart_policy = pod_spec.restart_policy.as_deref().unwrap_or_default();
-    if restart_policy != "Always" {
-        errors.push(FieldError::not_supported(
-            &path.child("restartPolicy"),
-            restart_policy,
-            &["Always"],
-        ));
-    }
-    if pod_spec.active_deadline_seconds.is_some() {
-        errors.push(FieldError::forbidden(
-            &path.child("activeDeadlineSeconds"),
-            "activeDeadlineSeconds in StatefulSet is not Supported",
-        ));
-    }
-    errors
+    workload::validate_always_restarting(&pod_spec, path, "StatefulSet")
 }
 
 /// ValidateStatefulSetStatusUpdate's status rules and IsDecremented on the collision count.
