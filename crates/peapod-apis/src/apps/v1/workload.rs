@@ -13,7 +13,27 @@ use serde_json::{json, Value};
 
 const NEGATIVE: &str = "must be greater than or equal to 0";
 /// The status counts' bound (ValidateReplicaSetStatus, ValidateDeploymentStatus).
-pub const GREATER_THAN_REPLICAS: &str = "cannot be greater than status.replicas";
+const GREATER_THAN_REPLICAS: &str = "cannot be greater than status.replicas";
+
+/// A workload status's counts as kube checks them: each of `counts` non-negative, then each of
+/// `bounded` no greater than `replicas`, in the order given.
+pub fn validate_status_counts(
+    path: &FieldPath,
+    counts: &[(&str, i64)],
+    replicas: i32,
+    bounded: &[(&str, i32)],
+) -> Vec<FieldError> {
+    let negative = counts
+        .iter()
+        .filter_map(|(field, value)| non_negative(*value, &path.child(field)));
+    let above = bounded
+        .iter()
+        .filter(|(_, value)| *value > replicas)
+        .map(|(field, value)| {
+            FieldError::invalid(&path.child(field), *value, GREATER_THAN_REPLICAS)
+        });
+    negative.chain(above).collect()
+}
 
 /// SetDefaults_PodSpec on the template's spec; Go's template spec is a value, so a missing
 /// one is defaulted as an empty one.

@@ -16,7 +16,7 @@ use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
-use peapod_api::label_selector::{self, as_selector};
+use peapod_api::label_selector;
 use peapod_api::selector::LabelSelector as Selector;
 use peapod_apis::apps::v1::daemonset::ROLLING_UPDATE;
 
@@ -27,7 +27,6 @@ use super::{placement, pods, revisions, status};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership::{self, AdoptionError};
 use crate::controllers::reconciler::{self, Reconciler};
-use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "daemonset-controller";
@@ -91,12 +90,12 @@ pub async fn run(client: Client) {
         .watches(
             Api::<Pod>::all(client.clone()),
             Default::default(),
-            move |pod| ownership::controllers_to_sync(&pod_cache, &pod, selector_of),
+            move |pod| ownership::controllers_to_sync(&pod_cache, &pod),
         )
         .watches(
             Api::<ControllerRevision>::all(client.clone()),
             Default::default(),
-            move |revision| ownership::controllers_to_sync(&revision_cache, &revision, selector_of),
+            move |revision| ownership::controllers_to_sync(&revision_cache, &revision),
         )
         .watches(
             Api::<Node>::all(client.clone()),
@@ -143,23 +142,10 @@ impl SeenNodes {
     }
 }
 
-fn selector_of(ds: &DaemonSet) -> Result<Selector, String> {
-    let selector = ds
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
-    as_selector(&selector).map_err(|err| err.to_string())
-}
-
 /// `syncDaemonSet` for a fresh read of the DaemonSet.
 async fn sync(ds: &DaemonSet, ctx: &Context) -> Result<Action, ReconcileError> {
-    let selector = match selector_of(ds) {
-        Ok(selector) => selector,
-        Err(err) => {
-            tracing::warn!(daemonset = %key_of(ds), %err, "invalid selector; not retried");
-            return Ok(Action::await_change());
-        }
+    let Some(selector) = ownership::valid_selector(ds) else {
+        return Ok(Action::await_change());
     };
     let given = ds.spec.as_ref().map(|s| &s.selector);
     if given.is_some_and(label_selector::is_empty) {

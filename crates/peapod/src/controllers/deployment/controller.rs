@@ -12,7 +12,6 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
-use peapod_api::label_selector::as_selector;
 use peapod_api::selector::LabelSelector as Selector;
 
 use super::rollback::rollback_to;
@@ -20,7 +19,6 @@ use super::rollout::{ReconcileError, Rollout};
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership;
 use crate::controllers::reconciler::{self, Reconciler};
-use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "deployment-controller";
@@ -69,7 +67,7 @@ pub async fn run(client: Client) {
     let pod_cache = cache.clone();
     let controller = controller
         .watches(sets, watcher::Config::default(), move |rs| {
-            ownership::controllers_to_sync(&cache, &rs, selector_of)
+            ownership::controllers_to_sync(&cache, &rs)
         })
         .watches(pods, watcher::Config::default(), move |pod| {
             recreate_deployment_of_pod(&pod_cache, &set_cache, &pod)
@@ -96,15 +94,6 @@ fn recreate_deployment_of_pod(
     recreate.then_some(reference)
 }
 
-pub(super) fn selector_of(d: &Deployment) -> Result<Selector, String> {
-    let selector = d
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
-    as_selector(&selector).map_err(|err| err.to_string())
-}
-
 /// `syncDeployment`: what to do, in kube's order of precedence — a selector selecting
 /// everything, a deletion, a pause, a deprecated rollback, a scaling event, then the
 /// strategy's rollout.
@@ -112,14 +101,12 @@ async fn sync_deployment(
     d: Deployment,
     ctx: &Context,
 ) -> Result<Option<std::time::Duration>, ReconcileError> {
-    let selector = match selector_of(&d) {
-        Ok(selector) if !selector.is_empty() => selector,
-        Ok(_) => return selecting_all(d, ctx).await,
-        Err(err) => {
-            tracing::warn!(deployment = %key_of(&d), %err, "invalid selector; not retried");
-            return Ok(None);
-        }
+    let Some(selector) = ownership::valid_selector(&d) else {
+        return Ok(None);
     };
+    if selector.is_empty() {
+        return selecting_all(d, ctx).await;
+    }
     let mut rollout = Rollout::new(d, ctx);
     let sets = rollout.claim_replica_sets(&selector).await?;
     if rollout.deployment().metadata.deletion_timestamp.is_some() {

@@ -16,8 +16,6 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use peapod_api::label_selector::as_selector;
-use peapod_api::selector::LabelSelector as Selector;
 use serde_json::json;
 
 use super::backoff::Records;
@@ -102,15 +100,10 @@ pub async fn run(client: Client) {
     let controller = Controller::new(jobs, watcher::Config::default());
     let cache = controller.store();
     let controller = controller.watches(pods, watcher::Config::default(), move |pod| {
-        ownership::controllers_to_sync(&cache, &pod, selector_of)
+        ownership::controllers_to_sync(&cache, &pod)
     });
     let jobs = reconciler::run(controller, Context::new(client.clone()));
     tokio::join!(jobs, orphans::run(client));
-}
-
-fn selector_of(job: &Job) -> Result<Selector, String> {
-    let selector = job.spec.as_ref().and_then(|s| s.selector.clone());
-    as_selector(&selector.unwrap_or_default()).map_err(|err| err.to_string())
 }
 
 /// `syncJob` for a fresh read of the Job.
@@ -322,7 +315,7 @@ async fn write_status(state: &mut SyncState<'_>, ctx: &Context) -> Result<(), Re
 /// `getPodsForJob`: the namespace's pods the Job owns or adopts (all phases), releasing those
 /// that no longer match; an adopted pod gets the tracking finalizer.
 async fn pods_for_job(job: &Job, ctx: &Context) -> Result<Vec<Pod>, ReconcileError> {
-    let selector = selector_of(job).map_err(ReconcileError::Selector)?;
+    let selector = ownership::selector_of(job).map_err(ReconcileError::Selector)?;
     let pod_api = Api::<Pod>::namespaced(ctx.client.clone(), &job.namespace().unwrap_or_default());
     let all = pod_api.list(&ListParams::default()).await?.items;
     let job_uid = job.metadata.uid.clone().unwrap_or_default();

@@ -6,9 +6,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::Resource;
-use peapod_api::selector::LabelSelector as Selector;
 
 use super::claims::{controlled_by_kind, controller_of};
+use super::selecting::{selector_of, Selecting};
 
 /// The controller of kind `K` that `meta` names, if it names one of that kind.
 pub fn controller_ref_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> Option<ObjectRef<K>> {
@@ -17,15 +17,11 @@ pub fn controller_ref_of<K: Resource<DynamicType = ()>>(meta: &ObjectMeta) -> Op
     controlled_by_kind::<K>(meta).then(|| ObjectRef::new(&owner.name).within(namespace))
 }
 
-/// The controllers of kind `K` in `cache` that the change of `object` concerns, `selector_of`
-/// reading each one's selector (an invalid one selects nothing).
-pub fn controllers_to_sync<K, O>(
-    cache: &Store<K>,
-    object: &O,
-    selector_of: impl Fn(&K) -> Result<Selector, String>,
-) -> Vec<ObjectRef<K>>
+/// The controllers of kind `K` in `cache` that the change of `object` concerns (an invalid
+/// selector selects nothing).
+pub fn controllers_to_sync<K, O>(cache: &Store<K>, object: &O) -> Vec<ObjectRef<K>>
 where
-    K: Resource<DynamicType = ()> + Clone,
+    K: Selecting + Clone,
     O: Resource,
 {
     let meta = object.meta();
@@ -42,7 +38,7 @@ where
         .iter()
         .filter(|candidate| candidate.meta().namespace.as_deref() == namespace)
         .filter(|candidate| {
-            selector_of(candidate).is_ok_and(|s| !s.is_empty() && s.matches(&labels))
+            selector_of(candidate.as_ref()).is_ok_and(|s| !s.is_empty() && s.matches(&labels))
         })
         .map(|candidate| ObjectRef::from_obj(candidate.as_ref()))
         .collect()
@@ -53,7 +49,6 @@ mod tests {
     use k8s_openapi::api::apps::v1::ReplicaSet;
     use k8s_openapi::api::core::v1::Pod;
     use kube::runtime::{reflector, watcher};
-    use peapod_api::label_selector::as_selector;
     use serde_json::json;
 
     use super::*;
@@ -85,11 +80,6 @@ mod tests {
         pod
     }
 
-    fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
-        let selector = rs.spec.as_ref().map(|s| s.selector.clone());
-        as_selector(&selector.unwrap_or_default()).map_err(|err| err.to_string())
-    }
-
     #[test]
     fn objects_trigger_their_controller_and_orphans_the_controllers_that_select_them() {
         let (cache, mut writer) = reflector::store::<ReplicaSet>();
@@ -102,7 +92,7 @@ mod tests {
             writer.apply_watcher_event(&watcher::Event::Apply(rs));
         }
         let names = |pod: &Pod| -> Vec<String> {
-            controllers_to_sync(&cache, pod, selector_of)
+            controllers_to_sync(&cache, pod)
                 .iter()
                 .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))
                 .collect()

@@ -11,8 +11,6 @@ use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
-use peapod_api::label_selector::as_selector;
-use peapod_api::selector::LabelSelector as Selector;
 
 use super::batches::{self, Scale, BURST_REPLICAS, SLOW_START_INITIAL_BATCH_SIZE};
 use super::{pod_control, pod_template, pods, ranking, status};
@@ -20,7 +18,6 @@ use crate::controllers::api_errors::{error_message, namespace_terminating};
 use crate::controllers::events::Events;
 use crate::controllers::ownership::{self, AdoptionError};
 use crate::controllers::reconciler::{self, Reconciler};
-use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events and as its field manager.
 pub const NAME: &str = "replicaset-controller";
@@ -72,28 +69,15 @@ pub async fn run(client: Client) {
     let controller = Controller::new(sets, watcher::Config::default());
     let cache = controller.store();
     let controller = controller.watches(pods, watcher::Config::default(), move |pod| {
-        ownership::controllers_to_sync(&cache, &pod, selector_of)
+        ownership::controllers_to_sync(&cache, &pod)
     });
     reconciler::run(controller, Context::new(client)).await;
 }
 
-fn selector_of(rs: &ReplicaSet) -> Result<Selector, String> {
-    let selector = rs
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
-    as_selector(&selector).map_err(|err| err.to_string())
-}
-
 /// `syncReplicaSet` for a fresh read of the ReplicaSet.
 async fn sync(rs: &ReplicaSet, ctx: &Context) -> Result<Action, ReconcileError> {
-    let selector = match selector_of(rs) {
-        Ok(selector) => selector,
-        Err(err) => {
-            tracing::warn!(replicaset = %key_of(rs), %err, "invalid selector; not retried");
-            return Ok(Action::await_change());
-        }
+    let Some(selector) = ownership::valid_selector(rs) else {
+        return Ok(Action::await_change());
     };
     let namespace = rs.namespace().unwrap_or_default();
     let pod_api = Api::<Pod>::namespaced(ctx.client.clone(), &namespace);

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::{Api, Client, ResourceExt};
-use peapod_api::label_selector::{self, as_selector};
+use peapod_api::label_selector;
 use peapod_api::selector::LabelSelector as Selector;
 
 use super::identity::{claims_for, new_pod, ordinal_of, ordinal_range, pod_name};
@@ -24,7 +24,6 @@ use super::status;
 use crate::controllers::events::{Event, Events};
 use crate::controllers::ownership::{self, AdoptionError};
 use crate::controllers::reconciler::{self, Reconciler};
-use crate::controllers::retries::key_of;
 
 /// The controller's name, in its events.
 pub const NAME: &str = "statefulset-controller";
@@ -64,12 +63,12 @@ pub async fn run(client: Client) {
         .watches(
             Api::<Pod>::all(client.clone()),
             Default::default(),
-            move |pod| ownership::controllers_to_sync(&pod_cache, &pod, selector_of),
+            move |pod| ownership::controllers_to_sync(&pod_cache, &pod),
         )
         .watches(
             Api::<ControllerRevision>::all(client.clone()),
             Default::default(),
-            move |revision| ownership::controllers_to_sync(&revision_cache, &revision, selector_of),
+            move |revision| ownership::controllers_to_sync(&revision_cache, &revision),
         );
     let context = Context {
         events: Events::new(client.clone(), NAME),
@@ -78,23 +77,10 @@ pub async fn run(client: Client) {
     reconciler::run(controller, context).await;
 }
 
-fn selector_of(set: &StatefulSet) -> Result<Selector, String> {
-    let selector = set
-        .spec
-        .as_ref()
-        .map(|s| s.selector.clone())
-        .unwrap_or_default();
-    as_selector(&selector).map_err(|err| err.to_string())
-}
-
 /// `syncStatefulSet` for a fresh read of the set.
 async fn sync(set: &StatefulSet, ctx: &Context) -> Result<Action, ReconcileError> {
-    let selector = match selector_of(set) {
-        Ok(selector) => selector,
-        Err(err) => {
-            tracing::warn!(statefulset = %key_of(set), %err, "invalid selector; not retried");
-            return Ok(Action::await_change());
-        }
+    let Some(selector) = ownership::valid_selector(set) else {
+        return Ok(Action::await_change());
     };
     let given = set.spec.as_ref().map(|s| &s.selector);
     if given.is_some_and(label_selector::is_empty) || set.metadata.deletion_timestamp.is_some() {

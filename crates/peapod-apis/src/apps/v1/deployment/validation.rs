@@ -7,7 +7,7 @@ use peapod_api::validation::{FieldError, FieldPath};
 use peapod_apiserver::registry::validate_meta;
 
 use super::rollout::validate_strategy;
-use crate::apps::v1::workload::{self, non_negative, GREATER_THAN_REPLICAS};
+use crate::apps::v1::workload::{self, non_negative};
 
 /// ValidateDeployment: metadata, then the spec.
 pub fn validate(deployment: &Deployment) -> Vec<FieldError> {
@@ -95,7 +95,6 @@ fn validate_status(status: &DeploymentStatus, path: &FieldPath) -> Vec<FieldErro
     let updated = count(status.updated_replicas);
     let ready = count(status.ready_replicas);
     let available = count(status.available_replicas);
-    let mut errors = Vec::new();
     let counts = [
         (
             "observedGeneration",
@@ -109,27 +108,14 @@ fn validate_status(status: &DeploymentStatus, path: &FieldPath) -> Vec<FieldErro
             "unavailableReplicas",
             i64::from(count(status.unavailable_replicas)),
         ),
+        ("collisionCount", i64::from(count(status.collision_count))),
     ];
-    for (field, value) in counts {
-        errors.extend(non_negative(value, &path.child(field)));
-    }
-    if let Some(collisions) = status.collision_count {
-        errors.extend(non_negative(collisions, &path.child("collisionCount")));
-    }
-    let above = [
+    let bounded = [
         ("updatedReplicas", updated),
         ("readyReplicas", ready),
         ("availableReplicas", available),
     ];
-    for (field, value) in above {
-        if value > replicas {
-            errors.push(FieldError::invalid(
-                &path.child(field),
-                value,
-                GREATER_THAN_REPLICAS,
-            ));
-        }
-    }
+    let mut errors = workload::validate_status_counts(path, &counts, replicas, &bounded);
     if available > ready {
         errors.push(FieldError::invalid(
             &path.child("availableReplicas"),

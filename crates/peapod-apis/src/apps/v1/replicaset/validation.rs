@@ -6,7 +6,7 @@ use peapod_api::validation::meta::validate_object_meta_update;
 use peapod_api::validation::{FieldError, FieldPath};
 use peapod_apiserver::registry::validate_meta;
 
-use crate::apps::v1::workload::{self, non_negative, GREATER_THAN_REPLICAS};
+use crate::apps::v1::workload::{self, non_negative};
 
 /// ValidateReplicaSet: metadata, then the spec.
 pub fn validate(rs: &ReplicaSet) -> Vec<FieldError> {
@@ -62,7 +62,6 @@ fn validate_status(status: &ReplicaSetStatus, path: &FieldPath) -> Vec<FieldErro
     let fully_labeled = status.fully_labeled_replicas.unwrap_or(0);
     let ready = status.ready_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
-    let mut errors = Vec::new();
     let counts = [
         ("replicas", i64::from(replicas)),
         ("fullyLabeledReplicas", i64::from(fully_labeled)),
@@ -73,23 +72,12 @@ fn validate_status(status: &ReplicaSetStatus, path: &FieldPath) -> Vec<FieldErro
             status.observed_generation.unwrap_or(0),
         ),
     ];
-    for (field, count) in counts {
-        errors.extend(non_negative(count, &path.child(field)));
-    }
-    let above = [
+    let bounded = [
         ("fullyLabeledReplicas", fully_labeled),
         ("readyReplicas", ready),
         ("availableReplicas", available),
     ];
-    for (field, count) in above {
-        if count > replicas {
-            errors.push(FieldError::invalid(
-                &path.child(field),
-                count,
-                GREATER_THAN_REPLICAS,
-            ));
-        }
-    }
+    let mut errors = workload::validate_status_counts(path, &counts, replicas, &bounded);
     if available > ready {
         errors.push(FieldError::invalid(
             &path.child("availableReplicas"),

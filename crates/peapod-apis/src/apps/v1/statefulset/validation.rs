@@ -21,7 +21,7 @@ use super::{DELETE, ON_DELETE, ORDERED_READY, PARALLEL, RETAIN, ROLLING_UPDATE};
 use crate::apps::v1::int_or_percent::{
     int_or_percent_value, not_more_than_100_percent, positive_int_or_percent, GoIntOrString,
 };
-use crate::apps::v1::workload::{self, non_negative, GREATER_THAN_REPLICAS};
+use crate::apps::v1::workload::{self, non_negative};
 
 pub const SPEC_FIELDS_FORBIDDEN: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
@@ -312,23 +312,13 @@ fn validate_status(status: &StatefulSetStatus, path: &FieldPath) -> Vec<FieldErr
             i64::from(status.collision_count.unwrap_or(0)),
         ),
     ];
-    let mut errors: Vec<FieldError> = counts
-        .into_iter()
-        .filter_map(|(field, value)| non_negative(value, &path.child(field)))
-        .collect();
     let bounded = [
         ("readyReplicas", ready),
         ("currentReplicas", current),
         ("updatedReplicas", updated),
         ("availableReplicas", available),
     ];
-    for (field, value) in bounded.into_iter().filter(|(_, v)| *v > replicas) {
-        errors.push(FieldError::invalid(
-            &path.child(field),
-            value,
-            GREATER_THAN_REPLICAS,
-        ));
-    }
+    let mut errors = workload::validate_status_counts(path, &counts, replicas, &bounded);
     if available > ready {
         errors.push(FieldError::invalid(
             &path.child("availableReplicas"),

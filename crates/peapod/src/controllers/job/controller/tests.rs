@@ -32,7 +32,7 @@ fn pods_trigger_their_job_and_orphans_the_jobs_that_select_them() {
         writer.apply_watcher_event(&watcher::Event::Apply(job));
     }
     let names = |pod: &Pod| -> Vec<String> {
-        ownership::controllers_to_sync(&cache, pod, selector_of)
+        ownership::controllers_to_sync(&cache, pod)
             .iter()
             .map(|r| format!("{}/{}", r.namespace.clone().unwrap_or_default(), r.name))
             .collect()
