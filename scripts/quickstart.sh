@@ -4,7 +4,7 @@
 # the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
 # the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
 # handed to a pod as an environment variable and a mounted file; then a Deployment rolled out
-# and back.
+# and back, with a disruption budget and an autoscaler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -93,5 +93,10 @@ kubectl rollout undo deployment/sleepers
 kubectl rollout status deployment/sleepers --timeout=60s
 kubectl get deployments,replicasets,pods -l app=sleepers
 kubectl scale deployment sleepers --replicas=1
+# A disruption budget and an autoscaler for it, as kubectl creates them.
+kubectl create poddisruptionbudget sleepers --selector=app=sleepers --min-available=1
+kubectl autoscale deployment sleepers --min=1 --max=3 --cpu-percent=80
+kubectl get hpa,pdb
+kubectl delete hpa,pdb sleepers
 kubectl delete deployment sleepers
 { set +x; } 2>/dev/null

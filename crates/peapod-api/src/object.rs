@@ -310,12 +310,12 @@ mod tests {
 
     #[test]
     fn unknown_and_repeated_fields_are_kept_apart_from_the_other_warnings() {
-        let d = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: a, name: b}\nspec:\n  affinity: {podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: k}]}}\n  containers:\n  - {name: c, image: i, comand: [sh]}\n").unwrap();
+        let d = parse("apiVersion: v1\nkind: Pod\nmetadata: {name: a, name: b}\nspec:\n  runtimeClassName: kata\n  containers:\n  - {name: c, image: i, comand: [sh]}\n").unwrap();
         assert_eq!(d.fields.unknown, ["spec.containers[0].comand"]);
         assert_eq!(d.fields.duplicates[0].path, "metadata.name");
         assert_eq!(
             d.warnings,
-            ["spec.affinity.podAffinity: not supported by peapod, ignored"]
+            ["spec.runtimeClassName: not supported by peapod, ignored"]
         );
     }
 
@@ -337,10 +337,10 @@ mod tests {
 
     #[test]
     fn unsupported_fields_warn() {
-        let w = pod_warnings("apiVersion: v1\nkind: Pod\nspec:\n  affinity:\n    podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: k}]}\n  containers:\n  - name: c\n    image: i\n");
+        let w = pod_warnings("apiVersion: v1\nkind: Pod\nspec:\n  runtimeClassName: kata\n  containers:\n  - name: c\n    image: i\n");
         assert_eq!(
             w,
-            vec!["spec.affinity.podAffinity: not supported by peapod, ignored"]
+            vec!["spec.runtimeClassName: not supported by peapod, ignored"]
         );
     }
 

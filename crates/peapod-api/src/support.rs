@@ -80,11 +80,17 @@ const POD_SPEC: Node = Object(&[
     ("hostAliases", Leaf),
     ("activeDeadlineSeconds", Leaf),
     ("hostUsers", Check(host_users_warning)),
-    // The scheduler's filters for its one node; inter-pod affinity, topology spread and
-    // priority (preemption) are not implemented and warn.
+    // The scheduler's filters for its one node (preferred terms and ScheduleAnyway spread
+    // only score nodes, and one node needs no ranking).
     ("nodeSelector", Leaf),
     ("tolerations", Leaf),
-    ("affinity", Object(&[("nodeAffinity", Leaf)])),
+    ("affinity", Leaf),
+    ("topologySpreadConstraints", Leaf),
+    // Priority admission fills priority and preemptionPolicy from the class; the scheduler
+    // queues and preempts by them.
+    ("priorityClassName", Leaf),
+    ("priority", Leaf),
+    ("preemptionPolicy", Leaf),
 ]);
 
 const POD_SECURITY_CONTEXT: Node = Object(&[
@@ -373,11 +379,8 @@ mod tests {
             warnings,
             vec![
                 "metadata.finalizers: not supported by peapod, ignored",
-                "spec.affinity.podAntiAffinity: not supported by peapod, ignored",
                 "spec.containers[0].env[1].valueFrom.fieldRef.fieldPath: field path \"spec.schedulerName\" not supported by peapod, ignored",
                 "spec.containers[0].volumeMounts[0].mountPropagation: not supported by peapod, ignored",
-                "spec.priorityClassName: not supported by peapod, ignored",
-                "spec.topologySpreadConstraints: not supported by peapod, ignored",
                 "spec.volumes[0].projected.sources[1].clusterTrustBundle: not supported by peapod, ignored",
             ]
         );

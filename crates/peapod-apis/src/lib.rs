@@ -5,12 +5,15 @@
 pub mod apps;
 pub mod authentication;
 pub mod authorization;
+pub mod autoscaling;
 pub mod batch;
 pub mod coordination;
 pub mod core;
 pub mod events;
 pub mod external;
+pub mod policy;
 pub mod rbac;
+pub mod scheduling;
 pub mod storage;
 
 use std::sync::Arc;
@@ -57,8 +60,12 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         authorization::v1::subjectaccessreview::kind(),
         batch::v1::job::kind(),
         batch::v1::cronjob::kind(),
+        autoscaling::v2::horizontalpodautoscaler::kind(),
+        autoscaling::v1::horizontalpodautoscaler::kind(),
         coordination::v1::lease::kind(),
+        policy::v1::poddisruptionbudget::kind(),
         storage::v1::storageclass::kind(),
+        scheduling::v1::priorityclass::kind(),
         rbac::v1::role(),
         rbac::v1::role_binding(),
         rbac::v1::cluster_role(),

@@ -185,6 +185,13 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "HorizontalPodAutoscaler.autoscaling",
+        fields: r#"{"spec":{"scaleTargetRef":{"apiVersion":"apps/v1","kind":"Deployment","name":"web"},"minReplicas":1,"maxReplicas":3}}"#,
+        status: Some(r#"{"currentReplicas":1,"desiredReplicas":2}"#),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "Event.events.k8s.io",
         fields: r#"{"eventTime":"2024-05-01T10:00:00.000000Z","reportingController":"example.com/conformance","reportingInstance":"conformance-1","action":"Starting","reason":"Started","note":"started","type":"Normal","regarding":{"kind":"Pod","name":"web","namespace":"conformance"}}"#,
         status: None,
@@ -194,6 +201,22 @@ const SAMPLES: &[Sample] = &[
     Sample {
         kind: "Lease.coordination.k8s.io",
         fields: r#"{"spec":{"holderIdentity":"conformance-node","leaseDurationSeconds":40}}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "PodDisruptionBudget.policy",
+        fields: r#"{"spec":{"minAvailable":1,"selector":{"matchLabels":{"app":"web"}}}}"#,
+        status: Some(
+            r#"{"observedGeneration":1,"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1,"expectedPods":2}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "PriorityClass.scheduling.k8s.io",
+        fields: r#"{"value":1000}"#,
         status: None,
         deletion: Deletion::Immediate,
         delete_collection: true,
@@ -1163,6 +1186,53 @@ async fn only_kinds_that_track_a_generation_have_one() {
             updated.json["metadata"]["generation"] == expected,
             "update with generation 9: generation {}",
             updated.json["metadata"]["generation"]
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// kube's Deployment strategy also starts a generation when annotations change (they are
+/// copied to its ReplicaSets); the other kinds' annotations leave it; a status write never
+/// moves it.
+#[tokio::test]
+async fn annotations_move_the_generation_of_deployments_only() {
+    for_every_kind(|client, case| async move {
+        let Some(strategy) = case.kind.strategy().filter(|s| s.tracks_generation()) else {
+            return Ok(());
+        };
+        let expected = if strategy.annotations_bump_generation() {
+            2
+        } else {
+            1
+        };
+        ensure!(
+            strategy.annotations_bump_generation() == (case.kind.gvk.kind == "Deployment"),
+            "{} moves its generation on annotations",
+            case.kind.gvk.kind
+        );
+        let created = client.create(&case, &case.object("annotated")).await?;
+        let mut annotated = created.clone();
+        annotated["metadata"]["annotations"] = json!({"note": "changed"});
+        let updated = client.put(&case.path("annotated"), &annotated).await;
+        expect(&updated, 200, "annotate")?;
+        ensure!(
+            updated.json["metadata"]["generation"] == json!(expected),
+            "annotated: generation {}",
+            updated.json["metadata"]["generation"]
+        );
+        if !case.has_status() {
+            return Ok(());
+        }
+        let mut by_status = updated.json.clone();
+        by_status["metadata"]["annotations"] = json!({"note": "by status"});
+        let status_path = format!("{}/status", case.path("annotated"));
+        let written = client.put(&status_path, &by_status).await;
+        expect(&written, 200, "status write")?;
+        ensure!(
+            written.json["metadata"]["generation"] == json!(expected),
+            "status write: generation {}",
+            written.json["metadata"]["generation"]
         );
         Ok(())
     })

@@ -2,7 +2,7 @@
 //! details (the resource, the name, and one cause per invalid field), so clients print exactly
 //! what they print against a cluster.
 
-use axum::http::StatusCode;
+pub use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use peapod_api::validation::{ErrorKind, FieldError, ValidationErrors};
 use peapod_store::StoreError;
@@ -188,6 +188,9 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code.as_u16(),
         });
+        if self.reason.is_empty() {
+            status.as_object_mut().map(|fields| fields.remove("reason"));
+        }
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
@@ -231,9 +234,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// As kube's ErrorNegotiated, a status asking for a retry period says it in `Retry-After`
+/// too (which client-go honours by retrying).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.code, axum::Json(self.status())).into_response()
+        let retry_after = self
+            .details
+            .as_ref()
+            .and_then(|d| d["retryAfterSeconds"].as_u64())
+            .filter(|seconds| *seconds > 0);
+        let mut response = (self.code, axum::Json(self.status())).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -274,6 +290,19 @@ mod tests {
     use peapod_api::validation::FieldPath;
 
     use super::*;
+
+    #[test]
+    fn a_retry_period_is_also_a_retry_after_header_and_an_empty_reason_is_left_out() {
+        let busy = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "busy")
+            .with_details(json!({"retryAfterSeconds": 10}));
+        let response = busy.into_response();
+        assert_eq!(response.headers()["retry-after"], "10");
+        let now = ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "busy")
+            .with_details(json!({"causes": []}));
+        assert!(now.into_response().headers().get("retry-after").is_none());
+        let bare = ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "", "two budgets");
+        assert!(bare.status().get("reason").is_none());
+    }
 
     #[test]
     fn not_found_names_the_qualified_resource() {

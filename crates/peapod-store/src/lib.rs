@@ -24,7 +24,7 @@ pub use error::StoreError;
 pub use key::ResourceKey;
 pub use list::{ListOptions, Predicate, RawList};
 pub use meta::generate_name;
-pub use options::{DeleteOptionsRaw, Deleted, Updated, WriteOptions};
+pub use options::{DeleteOptionsRaw, Deleted, StoreRules, UpdateRules, Updated, WriteOptions};
 pub use store::{Store, StoreOptions};
 pub use watch::{WatchEvent, WatchEventType, WatchStream};
 

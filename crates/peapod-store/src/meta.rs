@@ -90,13 +90,13 @@ pub(crate) fn carry_over(new: &mut Value, old: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// Bumps `metadata.generation` of `new` when `old` has one and the update changes `spec` or
-/// starts the deletion, as kube's strategies and `BeforeDelete` / `markAsDeleting` do. Kinds
-/// without a generation never get one here.
-pub(crate) fn bump_generation(new: &mut Value, old: &Value) {
+/// Bumps `metadata.generation` of `new` when `old` has one and the update is a `new_generation`
+/// (the kind's rule: a `spec` change for most) or starts the deletion, as kube's strategies and
+/// `BeforeDelete` / `markAsDeleting` do. Kinds without a generation never get one here.
+pub(crate) fn bump_generation(new: &mut Value, old: &Value, new_generation: bool) {
     let starts_deletion =
         field(old, "deletionTimestamp").is_none() && field(new, "deletionTimestamp").is_some();
-    if new.get("spec") != old.get("spec") || starts_deletion {
+    if new_generation || starts_deletion {
         bump_existing_generation(new, generation(old));
     }
 }
@@ -292,14 +292,14 @@ mod tests {
     fn generation_follows_spec_changes_only() {
         let old = json!({"metadata": {"generation": 3}, "spec": {"a": 1}});
         let mut same = json!({"metadata": {"generation": 3}, "spec": {"a": 1}, "status": {"x": 1}});
-        bump_generation(&mut same, &old);
+        bump_generation(&mut same, &old, false);
         assert_eq!(same["metadata"]["generation"], 3);
         let mut changed = json!({"metadata": {"generation": 3}, "spec": {"a": 2}});
-        bump_generation(&mut changed, &old);
+        bump_generation(&mut changed, &old, true);
         assert_eq!(changed["metadata"]["generation"], 4);
         let mut deleting =
             json!({"metadata": {"generation": 3, "deletionTimestamp": "t"}, "spec": {"a": 1}});
-        bump_generation(&mut deleting, &old);
+        bump_generation(&mut deleting, &old, false);
         assert_eq!(deleting["metadata"]["generation"], 4);
     }
 
@@ -307,7 +307,7 @@ mod tests {
     fn kinds_without_a_generation_never_get_one() {
         let old = json!({"metadata": {}, "spec": {"a": 1}});
         let mut changed = json!({"metadata": {}, "spec": {"a": 2}});
-        bump_generation(&mut changed, &old);
+        bump_generation(&mut changed, &old, true);
         assert!(field(&changed, "generation").is_none());
         let mut deleting = json!({"metadata": {"finalizers": ["x"]}});
         mark_deleting(&mut deleting, Timestamp::UNIX_EPOCH);

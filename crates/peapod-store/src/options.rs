@@ -73,6 +73,26 @@ impl Deleted {
     }
 }
 
+/// What a kind decides of its own updates beyond the store's rules (kube's strategy hooks).
+pub trait UpdateRules {
+    /// Whether an update that took the last finalizer of an object being deleted removes it
+    /// (kube's `ShouldDeleteDuringUpdate`); asked only when the store's rule would.
+    fn should_delete(&self, _new: &Value, _old: &Value) -> bool {
+        true
+    }
+
+    /// Whether the update starts a new generation of an object that has one: a `spec`
+    /// change, as most kinds' `PrepareForUpdate` says (the start of deletion always does).
+    fn new_generation(&self, new: &Value, old: &Value) -> bool {
+        new.get("spec") != old.get("spec")
+    }
+}
+
+/// The store's own rules, for writers with no kind strategy.
+pub struct StoreRules;
+
+impl UpdateRules for StoreRules {}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

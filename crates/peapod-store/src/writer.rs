@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::db::{self, Row};
 use crate::key::{ObjectKey, ResourceKey};
 use crate::meta;
-use crate::options::{DeleteOptionsRaw, Deleted, Updated};
+use crate::options::{DeleteOptionsRaw, Deleted, UpdateRules, Updated};
 use crate::watch::{Change, WatchEvent, WatchEventType};
 use crate::{Object, StoreError};
 
@@ -91,14 +91,14 @@ impl Writer<'_> {
     }
 
     /// Stores `new` over `old` with the update rules: a set resourceVersion must match the
-    /// stored one, system metadata is kept, an existing generation follows spec and the start
-    /// of deletion, and taking the last finalizer of an object being deleted removes it when
-    /// `should_delete` (the kind's own condition) agrees.
+    /// stored one, system metadata is kept, an existing generation follows the kind's
+    /// [`UpdateRules::new_generation`] and the start of deletion, and taking the last finalizer
+    /// of an object being deleted removes it when the kind's `should_delete` agrees.
     pub fn update_value(
         &mut self,
         old: Row,
         mut new: Value,
-        should_delete: &dyn Fn(&Value, &Value) -> bool,
+        rules: &dyn UpdateRules,
     ) -> Result<Updated, StoreError> {
         let key = old.key.clone();
         if !new.is_object() {
@@ -110,8 +110,9 @@ impl Writer<'_> {
             }
         }
         meta::carry_over(&mut new, &old.value).map_err(|message| key.invalid(message))?;
-        meta::bump_generation(&mut new, &old.value);
-        if meta::empties_finalizers(&new, &old.value) && should_delete(&new, &old.value) {
+        let new_generation = rules.new_generation(&new, &old.value);
+        meta::bump_generation(&mut new, &old.value, new_generation);
+        if meta::empties_finalizers(&new, &old.value) && rules.should_delete(&new, &old.value) {
             let last = Row { value: new, ..old };
             return self.remove(last).map(Updated::Removed);
         }

@@ -140,6 +140,8 @@ fn agent_config(
     default_api_listen: &str,
 ) -> anyhow::Result<peapod::agent::AgentConfig> {
     let paths = peapod::paths::Paths::from_env();
+    // A bad value stops the start, as a bad flag stops kube-controller-manager's.
+    peapod::controllers::podautoscaler::controller::sync_period_from_env()?;
     Ok(peapod::agent::AgentConfig {
         api_listen: peapod::agent::https::listen_from_env(default_api_listen)?,
         cluster: peapod::agent::cluster::ClusterConfig::from_env()?,

@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 pub use errors::{go_quote, BadValue, ErrorKind, FieldError, ValidationErrors};
 pub use path::FieldPath;
+pub use resources::name_errors as container_resource_name_errors;
 pub use security::{dotted_sysctl_name, is_known_capability, LINUX_CAPABILITIES};
 pub use spec::{DNS_POLICIES, RESTART_POLICIES};
 pub use volume::{no_backsteps, validate_host_path, HOST_PATH_TYPES};

@@ -118,7 +118,7 @@ fn entry_errors(name: &str, value: &str, path: &FieldPath) -> Vec<FieldError> {
 }
 
 /// validateContainerResourceName (after validateResourceName).
-fn name_errors(name: &str, path: &FieldPath) -> Vec<FieldError> {
+pub fn name_errors(name: &str, path: &FieldPath) -> Vec<FieldError> {
     let qualified = names::qualified_name(name);
     let mut errs: Vec<FieldError> = qualified
         .iter()

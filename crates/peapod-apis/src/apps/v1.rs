@@ -3,7 +3,7 @@
 pub mod controllerrevision;
 pub mod daemonset;
 pub mod deployment;
-mod int_or_percent;
+pub(crate) mod int_or_percent;
 pub mod replicaset;
 pub mod statefulset;
-mod workload;
+pub(crate) mod workload;

@@ -150,7 +150,7 @@ fn validate_rbac_meta(meta: &ObjectMeta, namespaced: bool) -> Vec<FieldError> {
 }
 
 /// apimachinery's `IsValidPathSegmentName`.
-fn path_segment_name(name: &str) -> Vec<&'static str> {
+pub(crate) fn path_segment_name(name: &str) -> Vec<&'static str> {
     let mut messages = Vec::new();
     match name {
         "." => messages.push("may not be '.'"),

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use super::propagation::Propagation;
 use super::read::ListParams;
-use super::write::kind_deletes_during_update;
+use super::write::KindRules;
 use super::{blocking, body, object_response, ApiResult, Codec, Scope};
 use crate::registry::{DeleteDecision, GarbageCollectionPolicy, Strategy};
 use crate::status::ApiError;
@@ -48,7 +48,37 @@ enum DryRun {
 }
 
 impl DeleteOptions {
-    fn dry_run(&self) -> ApiResult<bool> {
+    /// kube's `propagateDryRun` of an eviction: the create's `dryRun` where the options give
+    /// none.
+    pub(super) fn dry_run_or(&mut self, query: &Option<String>) {
+        let given = match &self.dry_run {
+            None => false,
+            Some(DryRun::One(value)) => !value.is_empty(),
+            Some(DryRun::Many(values)) => !values.is_empty(),
+        };
+        if !given {
+            if let Some(value) = query {
+                self.dry_run = Some(DryRun::One(value.clone()));
+            }
+        }
+    }
+
+    /// The resourceVersion the delete is conditioned on.
+    pub(super) fn resource_version(&self) -> Option<&str> {
+        let preconditions = self.preconditions.as_ref()?;
+        preconditions
+            .resource_version
+            .as_deref()
+            .filter(|rv| !rv.is_empty())
+    }
+
+    /// Conditions the delete on `resource_version`.
+    pub(super) fn require_resource_version(&mut self, resource_version: String) {
+        let preconditions = self.preconditions.get_or_insert_with(Default::default);
+        preconditions.resource_version = Some(resource_version);
+    }
+
+    pub(super) fn dry_run(&self) -> ApiResult<bool> {
         let values: Vec<&str> = match &self.dry_run {
             None => Vec::new(),
             Some(DryRun::One(value)) => vec![value.as_str()],
@@ -279,7 +309,7 @@ fn mark_deleting(
     let write = WriteOptions {
         dry_run: mark.preconditions.dry_run,
     };
-    let should_delete = kind_deletes_during_update(mark.strategy, mark.codec);
+    let rules = KindRules::new(mark.strategy, mark.codec, true);
     let update = |stored: &Value| {
         let old = &mark.codec.served(stored.clone())?;
         check_preconditions(target, mark.preconditions, old)?;
@@ -287,7 +317,7 @@ fn mark_deleting(
         mark.codec.stored(new)
     };
     let (namespace, name) = (target.namespace, target.name);
-    store.update_raw_with(key, namespace, name, &write, &should_delete, update)
+    store.update_raw_with(key, namespace, name, &write, &rules, update)
 }
 
 /// The object `old` marked for deletion as [`mark_deleting`] says.

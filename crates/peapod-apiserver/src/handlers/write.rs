@@ -24,7 +24,7 @@ use crate::status::ApiError;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub(super) struct WriteParams {
-    dry_run: Option<String>,
+    pub(super) dry_run: Option<String>,
     pub(super) field_manager: Option<String>,
     field_validation: Option<String>,
     #[serde(deserialize_with = "super::go_bool")]
@@ -370,8 +370,8 @@ pub(super) async fn store_update(
             admit(&new, old)?;
             Ok::<Value, WriteError>(codec.stored(new)?)
         };
-        let should_delete = kind_deletes_during_update(strategy.as_ref(), &codec);
-        Ok(store.update_raw_with(&key, &namespace, &name, &options, &should_delete, update))
+        let rules = KindRules::new(strategy.as_ref(), &codec, !status_only);
+        Ok(store.update_raw_with(&key, &namespace, &name, &options, &rules, update))
     })
     .await?
     .map_err(|err| scope.write_error(err))?;
@@ -437,15 +437,42 @@ fn set_initial_generation(object: &mut Value, tracked: bool) {
     }
 }
 
-/// The kind's own condition for removing an object whose update took its last finalizer
-/// (kube's `ShouldDeleteDuringUpdate`), judged on the objects as served.
-pub(super) fn kind_deletes_during_update<'a>(
+/// A kind's own rules for its updates, judged on the objects as served: its condition for
+/// removing an object whose update took its last finalizer (kube's
+/// `ShouldDeleteDuringUpdate`), and whether annotations count toward a new generation (kube's
+/// Deployment strategy; never on a status write).
+pub(super) struct KindRules<'a> {
     strategy: &'a dyn Strategy,
     codec: &'a Codec,
-) -> impl Fn(&Value, &Value) -> bool + 'a {
-    move |new, old| match (codec.served(new.clone()), codec.served(old.clone())) {
-        (Ok(new), Ok(old)) => strategy.should_delete_during_update(&new, &old),
-        _ => true,
+    annotations_count: bool,
+}
+
+impl<'a> KindRules<'a> {
+    pub(super) fn new(strategy: &'a dyn Strategy, codec: &'a Codec, spec_write: bool) -> Self {
+        let annotations_count = spec_write && strategy.annotations_bump_generation();
+        KindRules {
+            strategy,
+            codec,
+            annotations_count,
+        }
+    }
+}
+
+impl peapod_store::UpdateRules for KindRules<'_> {
+    fn should_delete(&self, new: &Value, old: &Value) -> bool {
+        match (
+            self.codec.served(new.clone()),
+            self.codec.served(old.clone()),
+        ) {
+            (Ok(new), Ok(old)) => self.strategy.should_delete_during_update(&new, &old),
+            _ => true,
+        }
+    }
+
+    fn new_generation(&self, new: &Value, old: &Value) -> bool {
+        let annotations = |value: &Value| value.pointer("/metadata/annotations").cloned();
+        new.get("spec") != old.get("spec")
+            || (self.annotations_count && annotations(new) != annotations(old))
     }
 }
 

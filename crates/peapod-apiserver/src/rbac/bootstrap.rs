@@ -170,6 +170,7 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                     ],
                 ),
                 rule(&["create"], &[""], &["serviceaccounts/token"]),
+                rule(WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
                 rule(WRITE, &["coordination.k8s.io"], &["leases"]),
             ],
         ),
@@ -209,6 +210,7 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                     ],
                 ),
                 rule(READ, &[""], &["namespaces"]),
+                rule(READ, &["autoscaling"], &["horizontalpodautoscalers"]),
                 rule(READ, &["coordination.k8s.io"], &["leases"]),
                 rule(READ, &["events.k8s.io"], &["events"]),
             ],
@@ -274,6 +276,8 @@ pub const STATEFULSET_CONTROLLER: &str = "statefulset-controller";
 pub const CRONJOB_CONTROLLER: &str = "cronjob-controller";
 /// The service account kube-controller-manager's Job controller runs as.
 pub const JOB_CONTROLLER: &str = "job-controller";
+/// The service account kube-controller-manager's disruption controller runs as.
+pub const DISRUPTION_CONTROLLER: &str = "disruption-controller";
 /// The service account kube-controller-manager's TTL-after-finished controller runs as.
 pub const TTL_AFTER_FINISHED_CONTROLLER: &str = "ttl-after-finished-controller";
 /// The service account kube-controller-manager's PersistentVolume binder runs as.
@@ -282,6 +286,8 @@ pub const PERSISTENT_VOLUME_BINDER: &str = "persistent-volume-binder";
 pub const PVC_PROTECTION_CONTROLLER: &str = "pvc-protection-controller";
 /// The service account kube-controller-manager's pv-protection controller runs as.
 pub const PV_PROTECTION_CONTROLLER: &str = "pv-protection-controller";
+/// The service account kube-controller-manager's HorizontalPodAutoscaler controller runs as.
+pub const HORIZONTAL_POD_AUTOSCALER: &str = "horizontal-pod-autoscaler";
 
 const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
@@ -309,6 +315,10 @@ const CONTROLLERS: &[ControllerRole] = &[
         rules: job_controller_rules,
     },
     ControllerRole {
+        account: DISRUPTION_CONTROLLER,
+        rules: disruption_controller_rules,
+    },
+    ControllerRole {
         account: TTL_AFTER_FINISHED_CONTROLLER,
         rules: ttl_after_finished_controller_rules,
     },
@@ -323,6 +333,10 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: PV_PROTECTION_CONTROLLER,
         rules: pv_protection_controller_rules,
+    },
+    ControllerRole {
+        account: HORIZONTAL_POD_AUTOSCALER,
+        rules: horizontal_pod_autoscaler_rules,
     },
 ];
 
@@ -474,6 +488,24 @@ fn pv_protection_controller_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// controller_policy.go's disruption-controller, with the pods kube's reads through
+/// kube-controller-manager's shared informers.
+fn disruption_controller_rules() -> Vec<PolicyRule> {
+    let read = &["get", "list", "watch"];
+    vec![
+        rule(read, &["extensions", "apps"], &["deployments"]),
+        rule(read, &["apps", "extensions"], &["replicasets"]),
+        rule(read, &[""], &["replicationcontrollers"]),
+        rule(read, &["policy"], &["poddisruptionbudgets"]),
+        rule(read, &["apps"], &["statefulsets"]),
+        rule(&["update"], &["policy"], &["poddisruptionbudgets/status"]),
+        rule(&["patch", "update"], &[""], &["pods/status"]),
+        rule(&["get"], &["*"], &["*/scale"]),
+        events_rule(),
+        rule(&["list", "watch"], &[""], &["pods"]),
+    ]
+}
+
 fn ttl_after_finished_controller_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["delete", "get", "list", "watch"], &["batch"], &["jobs"]),
@@ -498,6 +530,25 @@ fn cronjob_controller_rules() -> Vec<PolicyRule> {
         rule(&["update"], &["batch"], &["cronjobs/status"]),
         rule(&["update"], &["batch"], &["cronjobs/finalizers"]),
         rule(&["list", "delete"], &[""], &["pods"]),
+        events_rule(),
+    ]
+}
+
+/// controller_policy.go's horizontal-pod-autoscaler: its HPAs, any kind's scale, the pods and
+/// their resource, custom and external metrics.
+fn horizontal_pod_autoscaler_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(READ, &["autoscaling"], &["horizontalpodautoscalers"]),
+        rule(
+            &["update"],
+            &["autoscaling"],
+            &["horizontalpodautoscalers/status"],
+        ),
+        rule(&["get", "update"], &["*"], &["*/scale"]),
+        rule(&["list"], &[""], &["pods"]),
+        rule(&["list"], &["metrics.k8s.io"], &["pods"]),
+        rule(&["get", "list"], &["custom.metrics.k8s.io"], &["*"]),
+        rule(&["get", "list"], &["external.metrics.k8s.io"], &["*"]),
         events_rule(),
     ]
 }
@@ -575,7 +626,8 @@ fn controller_binding(controller: &ControllerRole) -> ClusterRoleBinding {
 }
 
 /// kube's `system:node` rules (what the Node authorizer lets a kubelet do), and the pod
-/// bindings and namespace reads of kube-scheduler, whose work peapod's kubelet does.
+/// bindings, namespace and disruption budget reads of kube-scheduler, whose work peapod's
+/// kubelet does.
 pub fn node_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["create"], &["authentication.k8s.io"], &["tokenreviews"]),
@@ -621,5 +673,6 @@ pub fn node_rules() -> Vec<PolicyRule> {
         ),
         rule(&["create"], &[""], &["serviceaccounts/token"]),
         rule(&["get"], &[""], &["serviceaccounts"]),
+        rule(READ, &["policy"], &["poddisruptionbudgets"]),
     ]
 }

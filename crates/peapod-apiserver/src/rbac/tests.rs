@@ -281,3 +281,57 @@ fn the_daemon_set_controller_has_kubes_controller_role() {
         assert!(!rbac.allows(&controller, &denied), "{denied:?}");
     }
 }
+
+#[test]
+fn the_horizontal_pod_autoscaler_has_kubes_controller_role() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let hpas = "/apis/autoscaling/v2/namespaces/team/horizontalpodautoscalers";
+    let allowed = [
+        request(Method::GET, hpas),
+        request(Method::PUT, &format!("{hpas}/web/status")),
+        request(
+            Method::GET,
+            "/apis/apps/v1/namespaces/team/deployments/web/scale",
+        ),
+        request(
+            Method::PUT,
+            "/apis/apps/v1/namespaces/team/statefulsets/db/scale",
+        ),
+        request(Method::GET, "/api/v1/namespaces/team/pods"),
+        request(
+            Method::GET,
+            "/apis/metrics.k8s.io/v1beta1/namespaces/team/pods",
+        ),
+        request(Method::POST, "/api/v1/namespaces/team/events"),
+    ];
+    for request in &allowed {
+        assert!(rbac.allows(&controller, request), "{request:?}");
+    }
+    for denied in [
+        request(Method::PUT, &format!("{hpas}/web")),
+        request(Method::PUT, "/apis/apps/v1/namespaces/team/deployments/web"),
+        request(Method::GET, "/api/v1/namespaces/team/pods/web-1"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}
+
+#[test]
+fn edit_writes_and_view_reads_horizontal_pod_autoscalers() {
+    let rbac = authorizer();
+    let (editor, viewer) = (User::new("eve", &[]), User::new("vic", &[]));
+    bind(&rbac.store, "default", "ClusterRole", "edit", "eve");
+    bind(&rbac.store, "default", "ClusterRole", "view", "vic");
+    let hpas = "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers";
+    let create = request(Method::POST, hpas);
+    let list = request(Method::GET, hpas);
+    assert!(rbac.allows(&editor, &create) && rbac.allows(&editor, &list));
+    assert!(rbac.allows(&viewer, &list) && !rbac.allows(&viewer, &create));
+}

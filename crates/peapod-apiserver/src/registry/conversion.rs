@@ -1,7 +1,7 @@
 //! Versions served from another version's storage, as kube-apiserver keeps each resource in one
 //! storage version and converts the others to and from it on every read and write:
-//! events.k8s.io/v1 events are core/v1 events in the store (the next ones: autoscaling/v1 and
-//! v2 HorizontalPodAutoscalers, one object seen two ways).
+//! events.k8s.io/v1 events are core/v1 events in the store, and autoscaling/v1
+//! HorizontalPodAutoscalers are autoscaling/v2 ones.
 
 use peapod_store::Object;
 use serde_json::Value;

@@ -136,8 +136,9 @@ pub struct Kind {
 pub enum Action {
     /// Changes the parent under the store's lock, outside its update rules (pods/binding).
     UpdateParent(Arc<ActionFn>),
-    /// Deletes the parent with the body's `deleteOptions` (pods/eviction).
-    DeleteParent,
+    /// Deletes the parent with the body's `deleteOptions` once its [`GuardFn`] allows, first
+    /// changing it with the [`ActionFn`] unless the request is a dry run (pods/eviction).
+    DeleteParent(Arc<GuardFn>, Arc<ActionFn>),
     /// Answers with an object made from the parent and the body, keeping nothing
     /// (serviceaccounts/token).
     Answer(Arc<AnswerFn>),
@@ -152,6 +153,23 @@ pub type AnswerFn = dyn Fn(
     ) -> Result<serde_json::Value, crate::status::ApiError>
     + Send
     + Sync;
+
+/// Whether an [`Action::DeleteParent`] may delete the parent (as served): given whether the
+/// request is a dry run and the store it may read and write other objects in, an error
+/// refuses the delete.
+pub type GuardFn = dyn Fn(&serde_json::Value, bool, &peapod_store::Store) -> Result<Allowed, crate::status::ApiError>
+    + Send
+    + Sync;
+
+/// How a [`GuardFn`] lets a delete go ahead.
+#[derive(Debug)]
+pub enum Allowed {
+    /// Whatever the parent becomes meanwhile.
+    Always,
+    /// Only while the parent keeps the resourceVersion the guard judged; otherwise refused
+    /// with this error (unless the request gave a resourceVersion of its own).
+    IfUnchanged(crate::status::ApiError),
+}
 
 /// The change an [`Action::UpdateParent`] makes: the parent and the request body.
 pub type ActionFn = dyn Fn(&mut serde_json::Value, &serde_json::Value) -> Result<(), crate::status::ApiError>

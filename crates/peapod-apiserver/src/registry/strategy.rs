@@ -67,6 +67,12 @@ pub trait KindStrategy: Send + Sync + 'static {
         false
     }
 
+    /// Whether a change to `metadata.annotations` starts a new generation as a `spec` change
+    /// does (kube's Deployment strategy: its annotations are copied to its ReplicaSets).
+    fn annotations_bump_generation(&self) -> bool {
+        false
+    }
+
     /// Defaulting, as the API server's scheme defaults on decode.
     fn default(&self, _obj: &mut Self::Object) {}
 
@@ -173,6 +179,7 @@ pub trait Strategy: Send + Sync + 'static {
     fn return_deleted_object(&self) -> bool;
     fn tracks_generation(&self) -> bool;
     fn status_updates_annotations(&self) -> bool;
+    fn annotations_bump_generation(&self) -> bool;
     fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy;
     fn should_delete_during_update(&self, new: &Value, old: &Value) -> bool;
 }
@@ -311,6 +318,10 @@ where
 
     fn status_updates_annotations(&self) -> bool {
         self.0.status_updates_annotations()
+    }
+
+    fn annotations_bump_generation(&self) -> bool {
+        self.0.annotations_bump_generation()
     }
 
     fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy {

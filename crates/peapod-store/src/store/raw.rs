@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::db;
 use crate::key::ResourceKey;
 use crate::list::{self, ListOptions, Predicate, RawList};
-use crate::options::{DeleteOptionsRaw, Deleted, Updated, WriteOptions};
+use crate::options::{DeleteOptionsRaw, Deleted, StoreRules, UpdateRules, Updated, WriteOptions};
 use crate::watch::{WatchFilter, WatchStream};
 use crate::{Store, StoreError};
 
@@ -63,19 +63,19 @@ impl Store {
         E: From<StoreError>,
         F: FnOnce(&Value) -> Result<Value, E>,
     {
-        self.update_raw_with(ty, namespace, name, options, &|_, _| true, f)
+        self.update_raw_with(ty, namespace, name, options, &StoreRules, f)
     }
 
-    /// [`Store::update_raw`] for a kind with its own condition on removing an object whose
-    /// update took its last finalizer (kube's `ShouldDeleteDuringUpdate` of a strategy):
-    /// `should_delete(new, old)` is asked only when the generic rule would remove it.
+    /// [`Store::update_raw`] for a kind with [`UpdateRules`] of its own: what starts a new
+    /// generation, and whether an update that took the last finalizer of an object being
+    /// deleted removes it (kube's `ShouldDeleteDuringUpdate`).
     pub fn update_raw_with<E, F>(
         &self,
         ty: &ResourceKey,
         namespace: &str,
         name: &str,
         options: &WriteOptions,
-        should_delete: &dyn Fn(&Value, &Value) -> bool,
+        rules: &dyn UpdateRules,
         f: F,
     ) -> Result<Updated, E>
     where
@@ -86,7 +86,7 @@ impl Store {
         self.write(options.dry_run, |w| {
             let old = w.existing(&key)?;
             let new = f(&old.value)?;
-            Ok(w.update_value(old, new, should_delete)?)
+            Ok(w.update_value(old, new, rules)?)
         })
     }
 

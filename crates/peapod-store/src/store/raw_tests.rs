@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::{
-    DeleteOptionsRaw, Deleted, ListOptions, RawList, ResourceKey, Updated, WatchEvent,
+    DeleteOptionsRaw, Deleted, ListOptions, RawList, ResourceKey, UpdateRules, Updated, WatchEvent,
     WatchEventType, WatchStream, WriteOptions,
 };
 
@@ -453,7 +453,13 @@ fn a_kind_can_keep_an_object_whose_last_finalizer_goes() {
     store
         .delete_raw(&widgets(), "default", "w", &options)
         .unwrap();
-    let held_by_spec = |new: &Value, _old: &Value| new["spec"]["hold"] != json!(true);
+    struct HeldBySpec;
+    impl UpdateRules for HeldBySpec {
+        fn should_delete(&self, new: &Value, _old: &Value) -> bool {
+            new["spec"]["hold"] != json!(true)
+        }
+    }
+    let held_by_spec = HeldBySpec;
     let release = |hold: bool| {
         move |old: &Value| {
             let mut new = old.clone();
@@ -882,4 +888,40 @@ fn reads_do_not_wait_for_an_open_write() {
     reader.join().unwrap();
     let got = store.get_raw(&widgets(), "default", "w").unwrap().unwrap();
     assert_eq!(got["spec"]["size"], 2);
+}
+
+#[test]
+fn a_kind_can_start_a_new_generation_on_more_than_its_spec() {
+    struct AnnotationsToo;
+    impl UpdateRules for AnnotationsToo {
+        fn new_generation(&self, new: &Value, old: &Value) -> bool {
+            new.get("spec") != old.get("spec")
+                || new["metadata"].get("annotations") != old["metadata"].get("annotations")
+        }
+    }
+    let store = Store::open_in_memory().unwrap();
+    let mut tracked = widget("default", "w", 1);
+    tracked["metadata"]["generation"] = json!(1);
+    create(&store, tracked);
+    let annotate = |old: &Value| {
+        let mut new = old.clone();
+        new["metadata"]["annotations"] = json!({"note": "x"});
+        Ok::<_, StoreError>(new)
+    };
+    let write = WriteOptions::default();
+    let plain = store
+        .update_raw(&widgets(), "default", "w", &write, annotate)
+        .unwrap()
+        .into_object();
+    assert_eq!(plain["metadata"]["generation"], 1);
+    let relabel = |old: &Value| {
+        let mut new = old.clone();
+        new["metadata"]["annotations"] = json!({"note": "y"});
+        Ok::<_, StoreError>(new)
+    };
+    let bumped = store
+        .update_raw_with(&widgets(), "default", "w", &write, &AnnotationsToo, relabel)
+        .unwrap()
+        .into_object();
+    assert_eq!(bumped["metadata"]["generation"], 2);
 }

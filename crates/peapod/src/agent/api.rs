@@ -16,6 +16,7 @@ use peapod_apis::core::v1::persistentvolumeclaim::admission::StorageAdmission;
 use peapod_apis::core::v1::persistentvolumeclaim::resize::ResizeAdmission;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
+use peapod_apis::scheduling::v1::priorityclass::admission::PriorityAdmission;
 use peapod_apiserver::rbac::RbacAuthorizer;
 use peapod_apiserver::status::ApiError;
 use peapod_apiserver::ApiServer;
@@ -54,6 +55,7 @@ pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
             .with_admission(Arc::new(ServiceAccountAdmission))
             .with_admission(Arc::new(StorageAdmission))
             .with_admission(Arc::new(ResizeAdmission))
+            .with_admission(Arc::new(PriorityAdmission))
             .with_authorizer(Arc::new(rbac)),
     )
 }

@@ -1,7 +1,8 @@
 //! What a fresh or upgraded store must hold before the API serves: kube-apiserver's system
 //! namespaces (default, kube-system, kube-public, kube-node-lease), and a Namespace for every
 //! namespace that already holds pods (stores written before namespaces were objects); and the
-//! default `local-path` StorageClass, unless a class of that name exists.
+//! default `local-path` StorageClass, unless a class of that name exists; and kube's system
+//! PriorityClasses (system-node-critical, system-cluster-critical).
 
 use std::collections::BTreeSet;
 
@@ -59,6 +60,24 @@ pub fn ensure_default_storage_class(store: &Store) -> Result<(), StoreError> {
     }
 }
 
+/// Creates each system PriorityClass that is missing, as kube-apiserver's scheduling
+/// post-start hook does.
+pub fn ensure_system_priority_classes(store: &Store) -> Result<(), StoreError> {
+    use k8s_openapi::api::scheduling::v1::PriorityClass;
+    use peapod_apis::scheduling::v1::priorityclass::system_priority_classes;
+    for class in system_priority_classes() {
+        let name = class.metadata.name.clone().unwrap_or_default();
+        if store.get::<PriorityClass>("", &name)?.is_some() {
+            continue;
+        }
+        match store.create(class) {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,5 +121,26 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(kept.metadata.annotations, None);
+    }
+
+    #[test]
+    fn the_system_priority_classes_are_created_once() {
+        use k8s_openapi::api::scheduling::v1::PriorityClass;
+        let store = Store::open_in_memory().unwrap();
+        ensure_system_priority_classes(&store).unwrap();
+        ensure_system_priority_classes(&store).unwrap();
+        let classes: Vec<(String, i32)> = store
+            .list::<PriorityClass>(None)
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.metadata.name.unwrap_or_default(), c.value))
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                ("system-cluster-critical".to_owned(), 2_000_000_000),
+                ("system-node-critical".to_owned(), 2_000_001_000),
+            ]
+        );
     }
 }

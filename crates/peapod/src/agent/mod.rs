@@ -37,7 +37,8 @@ use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::{
-    cronjob, daemonset, deployment, job, replicaset, statefulset, ttl_after_finished,
+    cronjob, daemonset, deployment, disruption, job, podautoscaler, replicaset, statefulset,
+    ttl_after_finished,
 };
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
@@ -138,6 +139,7 @@ impl Agent {
         let store = Store::open(&paths.database())?;
         bootstrap::ensure_namespaces(&store)?;
         bootstrap::ensure_default_storage_class(&store)?;
+        bootstrap::ensure_system_priority_classes(&store)?;
         let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
         if let Some(https) = https.as_mut() {
             https.accept_service_accounts(authn::ServiceAccountTokens {
@@ -331,6 +333,12 @@ fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> 
         ))),
         tokio::spawn(ttl_after_finished::run(client(
             accounts::TTL_AFTER_FINISHED_CONTROLLER,
+        ))),
+        tokio::spawn(podautoscaler::controller::run(client(
+            accounts::HORIZONTAL_POD_AUTOSCALER,
+        ))),
+        tokio::spawn(disruption::controller::run(client(
+            accounts::DISRUPTION_CONTROLLER,
         ))),
     ]
 }

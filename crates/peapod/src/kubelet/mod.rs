@@ -48,6 +48,7 @@ use reflector::{Delta, Reflector};
 const PODS: &str = "/api/v1/pods";
 /// Where the kubelet watches its Node.
 const NODES: &str = "/api/v1/nodes";
+const NAMESPACES: &str = "/api/v1/namespaces";
 
 /// What every pod worker shares.
 pub struct Context {
@@ -109,10 +110,14 @@ impl Kubelet {
             }
         }));
         let node = tokio::spawn(watch_node(self.ctx.clone()));
+        let namespaces = tokio::spawn(watch_namespaces(self.ctx.clone()));
+        let budgets = tokio::spawn(scheduler::budgets::watch(self.ctx.clone()));
         self.watch_pods().await;
         manager.abort();
         config.abort();
         node.abort();
+        namespaces.abort();
+        budgets.abort();
     }
 
     /// Wakes the workers of the pods that consume `object`, which changed.
@@ -334,6 +339,37 @@ async fn watch_node(ctx: Arc<Context>) {
             Delta::Deleted(_) => None,
         };
         ctx.scheduler.set_node(node);
+    }
+}
+
+/// Feeds the scheduler the namespaces' labels, which pod affinity terms may select by
+/// (kube-scheduler's namespace informer).
+async fn watch_namespaces(ctx: Arc<Context>) {
+    let mut reflector = Reflector::new(ctx.client.clone(), NAMESPACES, "");
+    let labels_of = |object: &serde_json::Value| {
+        let name = object.pointer("/metadata/name")?.as_str()?.to_owned();
+        let labels = object.pointer("/metadata/labels").cloned();
+        let labels = labels.and_then(|l| serde_json::from_value(l).ok());
+        Some((name, labels.unwrap_or_default()))
+    };
+    loop {
+        match reflector.next().await {
+            Delta::Listed(objects) => {
+                for (name, labels) in objects.iter().filter_map(labels_of) {
+                    ctx.scheduler.set_namespace(&name, Some(labels));
+                }
+            }
+            Delta::Changed(object) => {
+                if let Some((name, labels)) = labels_of(&object) {
+                    ctx.scheduler.set_namespace(&name, Some(labels));
+                }
+            }
+            Delta::Deleted(object) => {
+                if let Some((name, _)) = labels_of(&object) {
+                    ctx.scheduler.set_namespace(&name, None);
+                }
+            }
+        }
     }
 }
 

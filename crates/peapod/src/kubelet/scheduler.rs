@@ -4,8 +4,16 @@
 //! when a bound pod goes or the Node changes. Pods meant for another scheduler are left to
 //! it. A pod that names this node itself skips the scheduler, and kubelet's admission rejects
 //! it on a port conflict, as a cluster's kubelet would.
+//! Pending pods are tried in kube's queue order (priority, then age), and a pod refused for
+//! room may preempt pods of lower priority ([`preemption`], [`victims`]).
 
+pub mod admission_check;
+pub mod budgets;
 pub mod filters;
+pub mod inter_pod_affinity;
+pub mod preemption;
+pub mod topology_spread;
+pub mod victims;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -17,7 +25,10 @@ use peapod_apiserver::status::ApiError;
 use serde_json::json;
 use tokio::sync::watch;
 
-use filters::{Code, Refusal};
+use filters::Refusal;
+use inter_pod_affinity::NamespaceLabels;
+use peapod_apis::policy::v1::poddisruptionbudget::budget::RemainingDisruptions;
+use preemption::{PostFilter, Queue};
 
 /// The scheduler a pod with no `schedulerName` gets, and the one this is.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
@@ -79,18 +90,24 @@ impl Conflict {
 }
 
 /// Why a pod was not bound.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NotScheduled {
     /// The Node is not known yet (or is gone): nothing to filter against.
     NoNode,
     /// A filter refused the pod; the FailedScheduling message.
     Unfit(String),
+    /// The pod preempts: nominated to this node, it waits for its victims to go.
+    Preempting { message: String, victims: Vec<Pod> },
 }
 
-/// The pods bound to this node (reserved before their binding shows), and the Node.
+/// The pods bound to this node (reserved before their binding shows), the Node, and the
+/// namespaces' labels.
 pub struct Scheduler {
     bound: Mutex<HashMap<String, Pod>>,
     node: Mutex<Option<Node>>,
+    namespaces: Mutex<NamespaceLabels>,
+    queue: Mutex<Queue>,
+    budgets: budgets::Budgets,
     changed: watch::Sender<u64>,
 }
 
@@ -99,6 +116,9 @@ impl Default for Scheduler {
         Scheduler {
             bound: Mutex::new(HashMap::new()),
             node: Mutex::new(None),
+            namespaces: Mutex::new(NamespaceLabels::new()),
+            queue: Mutex::new(Queue::default()),
+            budgets: budgets::Budgets::default(),
             changed: watch::channel(0).0,
         }
     }
@@ -114,42 +134,76 @@ impl Scheduler {
         }
     }
 
-    /// Counts a pod bound here (by anyone), unless another holds one of its host ports: that
-    /// one is named. Idempotent.
-    pub fn reserve(&self, pod: &Pod) -> Result<(), Conflict> {
+    /// Counts a pod bound here (by anyone), unless kubelet's admission refuses it beside the
+    /// pods counted already ([`admission_check`]). Idempotent; a pod counted already is
+    /// refreshed (its labels matter to pod affinity), and a change the filters read wakes the
+    /// pods waiting.
+    pub fn reserve(&self, pod: &Pod) -> Result<(), admission_check::Rejection> {
         let mut bound = self.bound.lock().expect("scheduler lock");
-        if bound.contains_key(&uid(pod)) {
+        self.queue.lock().expect("scheduler lock").placed(&uid(pod));
+        if let Some(held) = bound.get_mut(&uid(pod)) {
+            let relabelled = held.metadata.labels != pod.metadata.labels
+                || held.metadata.deletion_timestamp != pod.metadata.deletion_timestamp;
+            *held = pod.clone();
+            drop(bound);
+            if relabelled {
+                self.changed.send_modify(|n| *n += 1);
+            }
             return Ok(());
         }
         let others: Vec<&Pod> = bound.values().collect();
-        if let Some(conflict) = filters::port_conflict(pod, &others) {
-            return Err(conflict);
-        }
+        let node = self.node.lock().expect("scheduler lock").clone();
+        admission_check::check(pod, node.as_ref(), &others)?;
         bound.insert(uid(pod), pod.clone());
+        drop(bound);
+        // A pod waiting for pod affinity may fit now.
+        self.changed.send_modify(|n| *n += 1);
         Ok(())
     }
 
-    /// kube-scheduler's cycle for an unbound pod on this node: the filters, and the pod
-    /// assumed bound when it fits, so that the next pod sees it. Idempotent.
+    /// kube-scheduler's cycle for an unbound pod on this node: the filters, with the pods
+    /// queued ahead of it that fit counted as placed, then preemption when they refuse it;
+    /// the pod assumed bound when it fits, so that the next pod sees it. Idempotent.
     pub fn schedule(&self, pod: &Pod) -> Result<(), NotScheduled> {
         let node = self.node.lock().expect("scheduler lock").clone();
         let node = node.ok_or(NotScheduled::NoNode)?;
+        let budgets = self.budgets.all();
         let mut bound = self.bound.lock().expect("scheduler lock");
         if bound.contains_key(&uid(pod)) {
             return Ok(());
         }
         let others: Vec<&Pod> = bound.values().collect();
-        if let Err(refusal) = filters::run(pod, &node, &others) {
-            return Err(NotScheduled::Unfit(fit_error(pod, &refusal)));
+        let namespaces = self.namespaces.lock().expect("scheduler lock");
+        let filter = |pod: &Pod, on_node: &[&Pod]| filters::run(pod, &node, on_node, &namespaces);
+        let mut queue = self.queue.lock().expect("scheduler lock");
+        queue.wait(pod);
+        let placed_ahead = queue.ahead_of(pod, &others, &filter);
+        let ahead: Vec<&Pod> = placed_ahead.iter().collect();
+        let on_node = [others.as_slice(), ahead.as_slice()].concat();
+        if let Err(refusal) = filter(pod, &on_node) {
+            let mut disruptions = RemainingDisruptions::new(&budgets);
+            let violates = &mut |victim: &Pod| disruptions.take(victim);
+            let outcome = queue.post_filter(pod, &refusal, (&others, &ahead), &filter, violates);
+            let message = fit_error(&refusal, &outcome);
+            return Err(match outcome {
+                PostFilter::NotHelpful(_) => NotScheduled::Unfit(message),
+                PostFilter::Victims(victims) => NotScheduled::Preempting { message, victims },
+            });
         }
+        queue.placed(&uid(pod));
+        drop((queue, namespaces));
         bound.insert(uid(pod), pod.clone());
+        drop(bound);
+        self.changed.send_modify(|n| *n += 1);
         Ok(())
     }
 
-    /// Forgets a pod gone or finished, and wakes the pods waiting for room.
+    /// Forgets a pod gone or finished, and wakes the pods waiting for room (or queued
+    /// behind it).
     pub fn release(&self, uid: &str) {
         let removed = self.bound.lock().expect("scheduler lock").remove(uid);
-        if removed.is_some() {
+        let queued = self.queue.lock().expect("scheduler lock").forget(uid);
+        if removed.is_some() || queued {
             self.changed.send_modify(|n| *n += 1);
         }
     }
@@ -166,7 +220,27 @@ impl Scheduler {
         }
     }
 
-    /// Changes whenever a pod is released or the Node changes.
+    /// Takes a namespace's labels (None: the namespace is gone); a change wakes the pods
+    /// waiting, whose affinity terms may select namespaces by label.
+    pub fn set_namespace(&self, name: &str, labels: Option<BTreeMap<String, String>>) {
+        let mut namespaces = self.namespaces.lock().expect("scheduler lock");
+        let changed = match labels {
+            Some(labels) => namespaces.insert(name.to_owned(), labels.clone()) != Some(labels),
+            None => namespaces.remove(name).is_some(),
+        };
+        drop(namespaces);
+        if changed {
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// The disruption budgets preemption respects.
+    pub fn budgets(&self) -> &budgets::Budgets {
+        &self.budgets
+    }
+
+    /// Changes whenever a pod is bound, relabelled or released, or the Node or a
+    /// namespace's labels change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
@@ -184,13 +258,20 @@ fn scheduling_view(node: &Node) -> serde_json::Value {
     })
 }
 
-/// kube's `FitError` for one node, as the scheduler prints it after the default preemption
-/// plugin's PostFilter found nothing to preempt.
-pub fn fit_error(pod: &Pod, refusal: &Refusal) -> String {
-    let preemption = preemption_message(pod, refusal.code);
+/// kube's `FitError` for one node after the default preemption's PostFilter: the filters'
+/// reasons, then why nothing was preempted (nothing when victims were found).
+pub fn fit_error(refusal: &Refusal, post_filter: &PostFilter) -> String {
+    match post_filter {
+        PostFilter::NotHelpful(why) => format!("{}. preemption: {why}", unavailable(refusal)),
+        PostFilter::Victims(_) => format!("{}.", unavailable(refusal)),
+    }
+}
+
+/// The FitError's reasons (`0/1 nodes are available: 1 Insufficient cpu`): counted and
+/// sorted, or a PreFilter's as they are.
+pub fn unavailable(refusal: &Refusal) -> String {
     if refusal.pre_filter {
-        let reasons = refusal.reasons.join(", ");
-        return format!("0/1 nodes are available: {reasons}. preemption: {preemption}");
+        return format!("0/1 nodes are available: {}", refusal.reasons.join(", "));
     }
     let mut histogram: BTreeMap<&str, usize> = BTreeMap::new();
     for reason in &refusal.reasons {
@@ -201,27 +282,7 @@ pub fn fit_error(pod: &Pod, refusal: &Refusal) -> String {
         .map(|(reason, count)| format!("{count} {reason}"))
         .collect();
     reasons.sort();
-    format!(
-        "0/1 nodes are available: {}. preemption: {preemption}",
-        reasons.join(", ")
-    )
-}
-
-/// The default preemption's message: a pod that may not preempt says so; otherwise no node
-/// offers victims (an unresolvable refusal is not worth trying; peapod preempts nothing).
-fn preemption_message(pod: &Pod, code: Code) -> String {
-    let policy = pod
-        .spec
-        .as_ref()
-        .and_then(|s| s.preemption_policy.as_deref());
-    if policy == Some("Never") {
-        return "not eligible due to preemptionPolicy=Never.".into();
-    }
-    let why = match code {
-        Code::UnschedulableAndUnresolvable => "Preemption is not helpful for scheduling",
-        Code::Unschedulable => "No preemption victims found for incoming pod",
-    };
-    format!("0/1 nodes are available: 1 {why}.")
+    format!("0/1 nodes are available: {}", reasons.join(", "))
 }
 
 /// Whether this scheduler places the pod: its `schedulerName` is the default one.
@@ -306,6 +367,15 @@ pub fn claims_of(pod: &Pod) -> Vec<PortClaim> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use filters::Code;
+
+    /// The FitError when nothing on the node may be preempted.
+    fn fit_error(pod: &Pod, refusal: &Refusal) -> String {
+        let nothing = |_: &Pod, _: &[&Pod]| Ok(());
+        let outcome =
+            Queue::default().post_filter(pod, refusal, (&[], &[]), &nothing, &mut |_| false);
+        super::fit_error(refusal, &outcome)
+    }
 
     fn pod(name: &str, ports: serde_json::Value) -> Pod {
         serde_json::from_value(serde_json::json!({
@@ -330,9 +400,12 @@ mod tests {
                 serde_json::json!([{"containerPort": 8080, "hostPort": 8001}]),
             ))
             .unwrap_err();
-        assert_eq!(err.claim.to_string(), "TCP/0.0.0.0:8001");
-        assert_eq!(err.holder, "default/web");
-        assert!(err.reason().contains("didn't have free ports"));
+        assert_eq!(err.reason, "NodePorts");
+        assert_eq!(
+            err.message,
+            "Predicate NodePorts failed: node(s) didn't have free ports for the requested pod \
+             ports (TCP/0.0.0.0:8001 is used by pod default/web)"
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ fn shim_container(agent: &Agent, uid: &str, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
+#[derive(Debug)]
 enum Next {
     Frame(u8, Vec<u8>),
     Closed,
@@ -145,6 +146,20 @@ impl Session {
             }
         }
         seen
+    }
+
+    /// Whether stdout shows `needle` within `timeout` (what came before it is dropped).
+    fn stdout_shows(&mut self, needle: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut seen = String::new();
+        while !seen.contains(needle) {
+            match self.next(deadline.saturating_duration_since(Instant::now())) {
+                Next::Frame(frame::STDOUT, payload) => seen.push_str(&text(&payload)),
+                Next::TimedOut => return false,
+                other => panic!("{other:?} before {needle:?}; seen {seen:?}"),
+            }
+        }
+        true
     }
 
     /// Output frames up to the STATUS frame (which must be the last): (stdout, stderr, status).
@@ -264,6 +279,21 @@ spec:
     stdin: true
 "#;
 
+/// Nothing acknowledges an attach: the shim registers the client after reading its request.
+/// Markers echoed through `writer` until `watcher` sees one make sure both are registered
+/// before the test's own lines.
+fn until_attached(writer: &mut Session, watcher: &mut Session) {
+    for attempt in 0..50 {
+        let marker = format!("attached-{attempt}\n");
+        writer.send(frame::STDIN, marker.as_bytes());
+        writer.stdout_until(&marker, TEN_SECONDS);
+        if watcher.stdout_shows(&marker, Duration::from_millis(200)) {
+            return;
+        }
+    }
+    panic!("the watcher never saw the writer's output");
+}
+
 #[test]
 fn attach_feeds_stdin_and_every_client_sees_the_output() {
     let agent = Agent::start();
@@ -279,6 +309,7 @@ fn attach_feeds_stdin_and_every_client_sees_the_output() {
 
     let mut writer = Session::attach(&agent, &uid, &id, true, false);
     let mut watcher = Session::attach(&agent, &uid, &id, false, false);
+    until_attached(&mut writer, &mut watcher);
     writer.send(frame::STDIN, b"hello\n");
     assert_eq!(writer.stdout_until("hello\n", TEN_SECONDS), "hello\n");
     assert_eq!(watcher.stdout_until("hello\n", TEN_SECONDS), "hello\n");

@@ -5,6 +5,7 @@
 mod common;
 
 mod attach_shim;
+mod autoscaling;
 mod cli;
 mod cli_streams;
 mod clients;
@@ -16,6 +17,7 @@ mod cronjobs;
 mod daemonsets;
 mod deployments;
 mod disk;
+mod disruption;
 mod gc;
 mod hooks;
 mod https;
@@ -35,6 +37,7 @@ mod logs;
 mod network;
 mod permissions;
 mod play;
+mod preemption;
 mod probes;
 mod projected_tokens;
 mod rbac;

@@ -234,13 +234,13 @@ fn refusals(kubectl: &Kubectl) {
 fn template_warnings(kubectl: &Kubectl) {
     let manifest = replica_set("warned", 0, "{app: warned}", "{app: warned}").replace(
         "    spec:\n      containers:",
-        "    spec:\n      affinity:\n        podAffinity: {requiredDuringSchedulingIgnoredDuringExecution: [{topologyKey: k}]}\n      containers:",
+        "    spec:\n      runtimeClassName: kata\n      containers:",
     );
     let out = kubectl.run(&["apply", "-f", "-"], Some(&manifest));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains(
-            "Warning: spec.template.spec.affinity.podAffinity: not supported by peapod, ignored"
+            "Warning: spec.template.spec.runtimeClassName: not supported by peapod, ignored"
         ),
         "{}",
         text(&out.stderr)

@@ -3,7 +3,8 @@
 //! waits for `kubectl label node`; a NoSchedule taint keeps untolerating pods off until
 //! untainted; `kubectl cordon` keeps new pods off until `uncordon`; a pod for another
 //! scheduler stays Pending, without events, until bound through pods/binding by a user whose
-//! RBAC allows it. Every test restores the node and ends with the leak check.
+//! RBAC allows it; pod (anti-)affinity and topology spread judged on the one node. Every test
+//! restores the node and ends with the leak check.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -283,4 +284,210 @@ fn a_pod_for_another_scheduler_waits_for_its_binding() {
 
     kubectl.ok(&["delete", "rolebinding,role", "binder"]);
     delete_and_check(&agent, &kubectl, &["custom"], &seen);
+}
+
+const NO_VICTIMS: &str =
+    "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.";
+
+/// A pod like [`pod`] with `labels` (a YAML flow map) in `namespace`.
+fn labelled(name: &str, namespace: &str, labels: &str, extra: &str) -> String {
+    pod(name, extra, "").replacen(
+        &format!("  name: {name}\n"),
+        &format!("  name: {name}\n  namespace: {namespace}\n  labels: {labels}\n"),
+        1,
+    )
+}
+
+/// A required pod (anti-)affinity `kind` with one term on the node's hostname label.
+fn affinity(kind: &str, term: &str) -> String {
+    format!(
+        "  affinity:\n    {kind}:\n      requiredDuringSchedulingIgnoredDuringExecution:\n      - topologyKey: kubernetes.io/hostname\n{term}"
+    )
+}
+
+/// Applies `manifest`, checking that no field is reported as ignored.
+fn apply_unwarned(kubectl: &Kubectl, manifest: &str) {
+    let out = kubectl.run(&["apply", "-f", "-"], Some(manifest));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("ignored"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn pod_anti_affinity_keeps_matching_pods_apart() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let apart = affinity(
+        "podAntiAffinity",
+        "        labelSelector: {matchLabels: {app: solo}}\n",
+    );
+    apply_unwarned(
+        &kubectl,
+        &labelled("solo-1", "default", "{app: solo}", &apart),
+    );
+    seen.insert(uid(&kubectl, "solo-1"));
+    wait_running(&kubectl, "solo-1", &node);
+    apply_unwarned(
+        &kubectl,
+        &labelled("solo-2", "default", "{app: solo}", &apart),
+    );
+    seen.insert(uid(&kubectl, "solo-2"));
+    let refused = format!(
+        "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules. {NO_VICTIMS}"
+    );
+    wait_unschedulable(&kubectl, "solo-2", &refused);
+    // A pod without affinity of its own is kept off by the running pod's anti-affinity.
+    kubectl.apply(&labelled("intruder", "default", "{app: solo}", ""));
+    seen.insert(uid(&kubectl, "intruder"));
+    let existing = format!(
+        "0/1 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules. \
+         {NO_VICTIMS}"
+    );
+    wait_unschedulable(&kubectl, "intruder", &existing);
+    kubectl.ok(&["delete", "pod", "intruder", "--wait=true"]);
+
+    kubectl.ok(&["delete", "pod", "solo-1", "--wait=true"]);
+    wait_running(&kubectl, "solo-2", &node);
+    delete_and_check(&agent, &kubectl, &["solo-2"], &seen);
+}
+
+#[test]
+fn pod_affinity_waits_for_a_matching_pod_in_a_selected_namespace() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let near_db = affinity(
+        "podAffinity",
+        "        labelSelector: {matchLabels: {app: db}}\n        namespaceSelector: {matchLabels: {team: data}}\n",
+    );
+    apply_unwarned(
+        &kubectl,
+        &labelled("web", "default", "{app: web}", &near_db),
+    );
+    seen.insert(uid(&kubectl, "web"));
+    let refused = format!(
+        "0/1 nodes are available: 1 node(s) didn't match pod affinity rules. {NOT_HELPFUL}"
+    );
+    wait_unschedulable(&kubectl, "web", &refused);
+    // The first pod of a group with affinity to itself is not kept waiting for itself.
+    let self_affine = affinity(
+        "podAffinity",
+        "        labelSelector: {matchLabels: {app: cache}}\n",
+    );
+    kubectl.apply(&labelled("cache", "default", "{app: cache}", &self_affine));
+    seen.insert(uid(&kubectl, "cache"));
+    wait_running(&kubectl, "cache", &node);
+
+    kubectl.ok(&["create", "namespace", "data"]);
+    kubectl.apply(&labelled("db", "data", "{app: db}", ""));
+    let db = kubectl.ok(&[
+        "get",
+        "pod",
+        "db",
+        "-n",
+        "data",
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
+    seen.insert(db);
+    std::thread::sleep(Duration::from_secs(1));
+    let still = kubectl.json(&["get", "pod", "web"]);
+    assert!(
+        still["spec"]["nodeName"].is_null(),
+        "not selected yet: {still:#}"
+    );
+    kubectl.ok(&["label", "namespace", "data", "team=data"]);
+    wait_running(&kubectl, "web", &node);
+    kubectl.ok(&["delete", "namespace", "data", "--wait=true"]);
+    delete_and_check(&agent, &kubectl, &["web", "cache"], &seen);
+}
+
+#[test]
+fn topology_spread_counts_the_one_node_as_one_domain() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let spread = |key: &str| {
+        format!(
+            "  topologySpreadConstraints:\n  - maxSkew: 1\n    minDomains: 2\n    topologyKey: {key}\n    whenUnsatisfiable: DoNotSchedule\n    labelSelector: {{matchLabels: {{app: spread}}}}\n"
+        )
+    };
+    let by_host = spread("kubernetes.io/hostname");
+    apply_unwarned(
+        &kubectl,
+        &labelled("spread-1", "default", "{app: spread}", &by_host),
+    );
+    seen.insert(uid(&kubectl, "spread-1"));
+    wait_running(&kubectl, "spread-1", &node);
+    // Two domains wanted, one exists: its minimum counts as 0 and one pod is the skew allowed.
+    apply_unwarned(
+        &kubectl,
+        &labelled("spread-2", "default", "{app: spread}", &by_host),
+    );
+    seen.insert(uid(&kubectl, "spread-2"));
+    let skewed = format!(
+        "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints. \
+         {NO_VICTIMS}"
+    );
+    wait_unschedulable(&kubectl, "spread-2", &skewed);
+    let by_zone = spread("topology.kubernetes.io/zone");
+    kubectl.apply(&labelled("zoned", "default", "{app: zoned}", &by_zone));
+    seen.insert(uid(&kubectl, "zoned"));
+    let unlabelled = format!(
+        "0/1 nodes are available: 1 node(s) didn't match pod topology spread constraints \
+         (missing required label). {NOT_HELPFUL}"
+    );
+    wait_unschedulable(&kubectl, "zoned", &unlabelled);
+    kubectl.ok(&["delete", "pod", "spread-1", "--wait=true"]);
+    wait_running(&kubectl, "spread-2", &node);
+    delete_and_check(&agent, &kubectl, &["spread-2", "zoned"], &seen);
+}
+
+/// Waits for pod `name` to be rejected by the kubelet: Failed with `reason` and `message`.
+fn wait_rejected(kubectl: &Kubectl, name: &str, reason: &str, message: &str) {
+    let rejected = |pod: &Value| pod["status"]["phase"] == "Failed";
+    let pod = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || kubectl.json(&["get", "pod", name]),
+        rejected,
+    );
+    assert_eq!(pod["status"]["reason"], reason, "{pod:#}");
+    assert_eq!(
+        pod["status"]["message"],
+        format!("Pod was rejected: {message}"),
+        "{pod:#}"
+    );
+}
+
+#[test]
+fn the_kubelet_rejects_a_directly_bound_pod_that_does_not_fit() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let capacity = allocatable_millicpu(&kubectl, &node);
+    let mut seen = BTreeSet::new();
+    let bound = format!("  nodeName: {node}\n");
+    let too_big = format!(
+        "    resources: {{requests: {{cpu: {}m}}}}\n",
+        capacity + 1000
+    );
+    kubectl.apply(&pod("direct", &bound, &too_big));
+    seen.insert(uid(&kubectl, "direct"));
+    let message = format!(
+        "Node didn't have enough resource: cpu, requested: {}, used: 0, capacity: {capacity}",
+        capacity + 1000
+    );
+    wait_rejected(&kubectl, "direct", "OutOfcpu", &message);
+
+    let picky = format!("{bound}  nodeSelector: {{disk: ssd}}\n");
+    kubectl.apply(&pod("picky-direct", &picky, ""));
+    seen.insert(uid(&kubectl, "picky-direct"));
+    let unmatched =
+        "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector";
+    wait_rejected(&kubectl, "picky-direct", "NodeAffinity", unmatched);
+    delete_and_check(&agent, &kubectl, &["direct", "picky-direct"], &seen);
 }

@@ -97,6 +97,9 @@ async fn sync(set: &StatefulSet, ctx: &Context) -> Result<Action, ReconcileError
     let now = Timestamp::now();
     let decided = plan::plan(set, &pods, &names, now);
     update_claim_owners(set, &pods, ctx).await?;
+    for ordinal in &decided.missing_claims {
+        create_claims(set, *ordinal, ctx).await?;
+    }
     let sent = send(set, &decided.steps, &history, ctx).await;
     let new_status = status::compute(set, &pods, &names, now);
     if set.status.as_ref() != Some(&new_status) {

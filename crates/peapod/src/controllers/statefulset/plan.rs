@@ -34,6 +34,9 @@ pub enum Step {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub requeue: Option<Duration>,
+    /// Ordinals of Pending pods whose claims are made again if missing (kube's
+    /// `createMissingPersistentVolumeClaims`: a claim deleted before its pod started).
+    pub missing_claims: Vec<i32>,
 }
 
 /// The revisions by name, as the pods' `controller-revision-hash` holds them.
@@ -95,6 +98,10 @@ pub fn plan(set: &StatefulSet, pods: &[&Pod], revisions: &Revisions, now: Timest
     let monotonic = spec.pod_management_policy.as_deref() != Some(PARALLEL);
     let min_ready = spec.min_ready_seconds.unwrap_or(0);
     let range = ordinal_range(set);
+    let has_claim_templates = spec
+        .volume_claim_templates
+        .as_ref()
+        .is_some_and(|t| !t.is_empty());
     let mut replicas: BTreeMap<i32, &Pod> = BTreeMap::new();
     let mut condemned: Vec<(i32, &Pod)> = Vec::new();
     for pod in pods {
@@ -124,6 +131,9 @@ pub fn plan(set: &StatefulSet, pods: &[&Pod], revisions: &Revisions, now: Timest
         let state = health(pod, min_ready, now);
         if state == Health::Finished {
             plan.steps.push(Step::Delete(name_of(pod)));
+        }
+        if has_claim_templates && is_pending(pod) {
+            plan.missing_claims.push(ordinal);
         }
         if let Health::ReadyFor(left) = state {
             plan.requeue = Some(plan.requeue.map_or(left, |r| r.min(left)));
@@ -181,6 +191,11 @@ fn roll(
             return;
         }
     }
+}
+
+fn is_pending(pod: &Pod) -> bool {
+    let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+    pod.metadata.deletion_timestamp.is_none() && phase == Some("Pending")
 }
 
 fn partition(set: &StatefulSet) -> i32 {

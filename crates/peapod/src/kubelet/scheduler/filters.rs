@@ -1,6 +1,7 @@
 //! kube-scheduler's Filter plugins for one node, in its default order (NodeUnschedulable,
-//! NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit), each a pure function
-//! of the pod, the Node object and the pods bound to the node, with kube's reason strings.
+//! NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, then
+//! [`topology_spread`] and [`inter_pod_affinity`]), each a pure function of the pod, the Node
+//! object and the pods bound to the node, with kube's reason strings.
 //! The first plugin that refuses decides, as `RunFilterPlugins` stops there; NodeAffinity's
 //! PreFilter (a pod pinned to named nodes) comes before them all.
 
@@ -8,7 +9,8 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 
-use super::{claims_of, PortClaim};
+use super::inter_pod_affinity::{self, NamespaceLabels};
+use super::{claims_of, topology_spread, PortClaim};
 use crate::controllers::daemonset::placement::{fits_node_affinity, tolerates, OBJECT_NAME_FIELD};
 use crate::kubelet::pod_cgroup::PodAmounts;
 use crate::runtime::resources::Amounts;
@@ -45,15 +47,18 @@ fn refuse(plugin: &'static str, code: Code, reason: impl Into<String>) -> Filter
     })
 }
 
-/// Every filter in kube's order; the first refusal.
-pub fn run(pod: &Pod, node: &Node, bound: &[&Pod]) -> Filtered {
+/// Every filter in kube's order; the first refusal. `namespaces` holds the labels of the
+/// namespaces, for pod affinity terms with a namespaceSelector.
+pub fn run(pod: &Pod, node: &Node, bound: &[&Pod], namespaces: &NamespaceLabels) -> Filtered {
     node_affinity_pre_filter(pod, node)?;
     node_unschedulable(pod, node)?;
     node_name(pod, node)?;
     taint_toleration(pod, node)?;
     node_affinity(pod, node)?;
     node_ports(pod, bound)?;
-    node_resources_fit(pod, node, bound)
+    node_resources_fit(pod, node, bound)?;
+    topology_spread::filter(pod, node, bound)?;
+    inter_pod_affinity::filter(pod, node, bound, namespaces)
 }
 
 /// NodeUnschedulable: a cordoned node takes only pods tolerating its unschedulable taint.
@@ -210,40 +215,81 @@ pub fn port_conflict(pod: &Pod, bound: &[&Pod]) -> Option<super::Conflict> {
 /// NodeResourcesFit: the pod count, then cpu and memory requested (init containers' largest,
 /// sidecars and overhead counted) against the node's allocatable less the bound pods'.
 pub fn node_resources_fit(pod: &Pod, node: &Node, bound: &[&Pod]) -> Filtered {
+    let short = insufficient_resources(pod, node, bound);
+    if short.is_empty() {
+        return Ok(());
+    }
+    Err(Refusal {
+        plugin: "NodeResourcesFit",
+        code: Code::Unschedulable,
+        reasons: short.iter().map(Insufficient::reason).collect(),
+        pre_filter: false,
+    })
+}
+
+/// A resource the node has too little of for the pod (kube's `InsufficientResource`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Insufficient {
+    /// `pods`, `cpu` or `memory`.
+    pub resource: &'static str,
+    /// Pods: 1; cpu in millicores; memory in bytes.
+    pub requested: i64,
+    /// What the bound pods take of it.
+    pub used: i64,
+    /// The node's allocatable amount.
+    pub capacity: i64,
+}
+
+impl Insufficient {
+    /// The scheduler's reason: "Too many pods", "Insufficient cpu".
+    pub fn reason(&self) -> String {
+        match self.resource {
+            "pods" => "Too many pods".to_owned(),
+            resource => format!("Insufficient {resource}"),
+        }
+    }
+}
+
+/// `fitsRequest`: every resource the node lacks for the pod, in kube's order (pods, cpu,
+/// memory).
+pub fn insufficient_resources(pod: &Pod, node: &Node, bound: &[&Pod]) -> Vec<Insufficient> {
     let allocatable = node.status.as_ref().and_then(|s| s.allocatable.as_ref());
     let capacity = Amounts::from_list(allocatable);
     let allowed_pods = allocatable
         .and_then(|a| a.get("pods"))
         .and_then(|q| q.0.parse::<i64>().ok())
         .unwrap_or(0);
-    let mut reasons = Vec::new();
-    if bound.len() as i64 + 1 > allowed_pods {
-        reasons.push("Too many pods".to_string());
+    let mut short = Vec::new();
+    let count = bound.len() as i64;
+    if count + 1 > allowed_pods {
+        let (requested, used, capacity) = (1, count, allowed_pods);
+        short.push(Insufficient {
+            resource: "pods",
+            requested,
+            used,
+            capacity,
+        });
     }
     let wanted = requests(pod);
     let used = bound
         .iter()
         .map(|p| requests(p))
         .fold((0, 0), |(cpu, memory), (c, m)| (cpu + c, memory + m));
-    let (cpu_left, memory_left) = (
-        capacity.cpu.unwrap_or(0) - used.0,
-        capacity.memory.unwrap_or(0) - used.1,
-    );
-    if wanted.0 > 0 && wanted.0 > cpu_left {
-        reasons.push("Insufficient cpu".to_string());
+    let amounts = [
+        ("cpu", wanted.0, used.0, capacity.cpu.unwrap_or(0)),
+        ("memory", wanted.1, used.1, capacity.memory.unwrap_or(0)),
+    ];
+    for (resource, requested, used, capacity) in amounts {
+        if requested > 0 && requested > capacity - used {
+            short.push(Insufficient {
+                resource,
+                requested,
+                used,
+                capacity,
+            });
+        }
     }
-    if wanted.1 > 0 && wanted.1 > memory_left {
-        reasons.push("Insufficient memory".to_string());
-    }
-    if reasons.is_empty() {
-        return Ok(());
-    }
-    Err(Refusal {
-        plugin: "NodeResourcesFit",
-        code: Code::Unschedulable,
-        reasons,
-        pre_filter: false,
-    })
+    short
 }
 
 /// The pod's cpu (millicores) and memory (bytes) requests, as `PodRequests` sums them.

@@ -1,6 +1,6 @@
 //! Admission and binding: an unbound pod filtered and bound to the node, as kube-scheduler
-//! would, or left Pending; a bound one's host ports reserved, or the pod rejected as kubelet's
-//! admission does (ports, sysctls).
+//! would, or left Pending; a bound one counted on the node, or the pod rejected as kubelet's
+//! admission does (resources, node affinity, ports, NoExecute taints, sysctls).
 
 use super::*;
 use crate::kubelet::status_manager;
@@ -19,9 +19,9 @@ impl Worker {
         }
         let fresh = self.sandbox.is_none() && self.containers.is_empty();
         let reserved = self.ctx.scheduler.reserve(pod);
-        if let Err(conflict) = reserved {
+        if let Err(rejection) = reserved {
             if fresh {
-                self.reject(pod, "NodePorts", &conflict.admission_message())
+                self.reject(pod, &rejection.reason, &rejection.message)
                     .await;
             }
         } else if fresh {
@@ -55,12 +55,28 @@ impl Worker {
                 }
             }
             Err(not_scheduled) => {
-                if let scheduler::NotScheduled::Unfit(message) = not_scheduled {
-                    self.write_unschedulable(pod, &message).await;
-                }
+                self.not_scheduled(pod, not_scheduled).await;
                 tokio::select! {
                     _ = changed.changed() => {}
                     _ = self.wait_for_change(pod) => {}
+                }
+            }
+        }
+    }
+
+    /// A pod that does not fit: Unschedulable, and when it preempts, nominated to the node
+    /// while its victims are made to go.
+    async fn not_scheduled(&self, pod: &Pod, not_scheduled: scheduler::NotScheduled) {
+        match not_scheduled {
+            scheduler::NotScheduled::NoNode => {}
+            scheduler::NotScheduled::Unfit(message) => {
+                self.write_unschedulable(pod, &message, None).await
+            }
+            scheduler::NotScheduled::Preempting { message, victims } => {
+                let node = self.ctx.node_name.clone();
+                self.write_unschedulable(pod, &message, Some(&node)).await;
+                if let Err(err) = scheduler::victims::preempt(&self.ctx, pod, &victims).await {
+                    tracing::warn!(pod = %self.name, %err, "preempting");
                 }
             }
         }
@@ -89,8 +105,14 @@ impl Worker {
         }
     }
 
-    /// Pending, unbound, PodScheduled=False: kube-scheduler's view of a pod that fits nowhere.
-    pub(super) async fn write_unschedulable(&self, pod: &Pod, message: &str) {
+    /// Pending, unbound, PodScheduled=False: kube-scheduler's view of a pod that fits nowhere;
+    /// `nominated`, the node it preempted pods on.
+    pub(super) async fn write_unschedulable(
+        &self,
+        pod: &Pod,
+        message: &str,
+        nominated: Option<&str>,
+    ) {
         let previous = pod
             .status
             .as_ref()
@@ -109,12 +131,19 @@ impl Worker {
                 && c.status == condition.status
                 && c.message == condition.message
         });
-        if already {
+        let held = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.nominated_node_name.as_deref());
+        if already && (nominated.is_none() || nominated == held) {
             return;
         }
         self.write_own_status(pod, |status| {
             status.phase = Some("Pending".into());
             status.conditions = Some(vec![condition.clone()]);
+            if let Some(node) = nominated {
+                status.nominated_node_name = Some(node.to_owned());
+            }
         })
         .await;
         self.scheduler_event(pod, EventType::Warning, "FailedScheduling", message);

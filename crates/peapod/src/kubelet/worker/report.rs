@@ -162,6 +162,9 @@ impl Worker {
             let disrupted =
                 status::condition(previous, "DisruptionTarget", true, reason, message, &now);
             conditions.insert(0, disrupted);
+        } else if let Some(disrupted) = previous.iter().find(|c| c.type_ == "DisruptionTarget") {
+            // Set by another (the scheduler preempting): kubelet keeps what it does not own.
+            conditions.insert(0, disrupted.clone());
         }
         conditions
     }

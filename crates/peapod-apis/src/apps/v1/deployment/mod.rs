@@ -50,6 +50,12 @@ impl KindStrategy for DeploymentKindStrategy {
         true
     }
 
+    /// kube's deploymentStrategy: annotations are copied to the ReplicaSets, so changing them
+    /// is a new generation as a spec change is.
+    fn annotations_bump_generation(&self) -> bool {
+        true
+    }
+
     /// apps/v1's SetDefaults_Deployment and SetDefaults_PodSpec on the template; Go's spec and
     /// strategy are values, so missing ones are defaulted as empty ones.
     fn default(&self, deployment: &mut Deployment) {

@@ -313,13 +313,13 @@ fn status_counts_and_collisions_are_checked_on_update() {
 #[test]
 fn warnings_name_the_template_fields() {
     let mut spec = valid_spec();
-    spec["template"]["spec"]["affinity"] = json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "k"}]}});
+    spec["template"]["spec"]["runtimeClassName"] = json!("kata");
     let warnings = DeploymentKindStrategy.warnings(&deployment("Web.One", spec));
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: ["));
     assert_eq!(
         warnings[1],
-        "spec.template.spec.affinity.podAffinity: not supported by peapod, ignored"
+        "spec.template.spec.runtimeClassName: not supported by peapod, ignored"
     );
 }
 

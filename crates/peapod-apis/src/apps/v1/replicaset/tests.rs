@@ -264,14 +264,22 @@ fn warnings_name_the_template_fields() {
                      "spec": {"affinity": {"nodeAffinity": {}},
                               "containers": [{"name": "c", "image": "i"}]}}});
     let mut rs = replica_set("Web.One", spec);
-    rs.spec.as_mut().unwrap().template.as_mut().unwrap().spec.as_mut().unwrap().affinity =
-        Some(serde_json::from_value(json!({"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{"topologyKey": "k"}]}})).unwrap());
+    rs.spec
+        .as_mut()
+        .unwrap()
+        .template
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .runtime_class_name = Some("kata".into());
     let warnings = ReplicaSetStrategy.warnings(&rs);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].starts_with("metadata.name: this is used in Pod names and hostnames, which can result in surprising behavior; a DNS label is recommended: ["));
     assert_eq!(
         warnings[1],
-        "spec.template.spec.affinity.podAffinity: not supported by peapod, ignored"
+        "spec.template.spec.runtimeClassName: not supported by peapod, ignored"
     );
 }
 

@@ -1,6 +1,7 @@
 //! Pod: decode checks, defaults, create/update rules and validation from peapod-api, graceful
 //! deletion handed to the kubelet, kubectl's columns, and kube-apiserver's pod field labels.
 
+mod affinity_keys;
 mod table;
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use peapod_apiserver::status::ApiError;
 use peapod_apiserver::table::Column;
 use serde_json::{json, Value};
 
+use crate::policy::v1::poddisruptionbudget::eviction;
 use crate::NodeInfo;
 
 /// Seconds a pod gets to stop when neither the request nor its spec says.
@@ -49,7 +51,10 @@ pub fn kind(node: NodeInfo) -> Kind {
             "binding",
             Action::UpdateParent(Arc::new(move |pod, binding| bind(pod, binding, &bind_to))),
         )
-        .action("eviction", Action::DeleteParent)
+        .action(
+            "eviction",
+            Action::DeleteParent(Arc::new(eviction::guard), Arc::new(eviction::mark)),
+        )
         .subresource(connect("exec", "PodExecOptions"))
         .subresource(connect("attach", "PodAttachOptions"))
         .subresource(connect("portforward", "PodPortForwardOptions"))
@@ -83,6 +88,18 @@ impl KindStrategy for PodStrategy {
         if let Some(spec) = pod.spec.as_mut() {
             if spec.node_name.as_deref() == Some("") {
                 spec.node_name = None;
+            }
+        }
+        affinity_keys::merge_into_selectors(pod);
+    }
+
+    /// Priority admission on update: a priority or preemption policy left out keeps the one
+    /// admission gave the pod (neither may change).
+    fn prepare_for_update(&self, new: &mut Pod, old: &Pod) {
+        if let (Some(spec), Some(old)) = (new.spec.as_mut(), old.spec.as_ref()) {
+            spec.priority = spec.priority.or(old.priority);
+            if spec.preemption_policy.is_none() {
+                spec.preemption_policy.clone_from(&old.preemption_policy);
             }
         }
     }
@@ -311,6 +328,32 @@ fn host_ip_errors(pod: &Pod, node_addresses: &[std::net::Ipv4Addr]) -> Vec<Field
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_leaving_out_the_priority_keeps_it() {
+        let spec = |priority: Option<i32>, policy: Option<&str>| PodSpec {
+            priority,
+            preemption_policy: policy.map(str::to_owned),
+            ..PodSpec::default()
+        };
+        let pod = |spec| Pod {
+            spec: Some(spec),
+            ..Pod::default()
+        };
+        let strategy = PodStrategy {
+            node: NodeInfo {
+                name: "node".into(),
+                addresses: Vec::new,
+            },
+        };
+        let old = pod(spec(Some(1000), Some("Never")));
+        let mut new = pod(spec(None, None));
+        strategy.prepare_for_update(&mut new, &old);
+        assert_eq!(new, old);
+        let mut changed = pod(spec(Some(5), Some("PreemptLowerPriority")));
+        strategy.prepare_for_update(&mut changed, &old);
+        assert_eq!(changed.spec.unwrap().priority, Some(5));
+    }
 
     #[test]
     fn the_deprecated_service_account_mirrors_service_account_name() {

@@ -161,3 +161,18 @@ fn an_unready_updated_pod_holds_the_rollout() {
     let pods = [ready(0), pod(1, "Running", false, "web-2")];
     assert!(steps(&set, &pods, &revisions).is_empty());
 }
+
+#[test]
+fn pending_pods_get_their_missing_claims_made_again() {
+    let pods = [ready(0), pod(1, "Pending", false, "web-1")];
+    let pods: Vec<&Pod> = pods.iter().collect();
+    let without = set(2, json!({}));
+    assert!(plan(&without, &pods, &REVISIONS, Timestamp::now())
+        .missing_claims
+        .is_empty());
+    let claims = json!({"volumeClaimTemplates": [{"metadata": {"name": "data"}}]});
+    let with = set(2, claims);
+    let decided = plan(&with, &pods, &REVISIONS, Timestamp::now());
+    assert_eq!(decided.missing_claims, [1]);
+    assert!(decided.steps.is_empty());
+}

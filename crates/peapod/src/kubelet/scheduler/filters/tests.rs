@@ -396,16 +396,28 @@ fn the_first_plugin_to_refuse_decides() {
         json!({"unschedulable": true, "taints": [{"key": "k", "effect": "NoSchedule"}]}),
     );
     let big = pod(json!({"containers": [with_requests("100", "1")], "nodeSelector": {"a": "b"}}));
-    assert_eq!(run(&big, &n, &[]).unwrap_err().plugin, "NodeUnschedulable");
+    assert_eq!(
+        run(&big, &n, &[], &Default::default()).unwrap_err().plugin,
+        "NodeUnschedulable"
+    );
     let n = node(
         json!({}),
         json!({"taints": [{"key": "k", "effect": "NoSchedule"}]}),
     );
-    assert_eq!(run(&big, &n, &[]).unwrap_err().plugin, "TaintToleration");
+    assert_eq!(
+        run(&big, &n, &[], &Default::default()).unwrap_err().plugin,
+        "TaintToleration"
+    );
     let n = node(json!({}), json!({}));
-    assert_eq!(run(&big, &n, &[]).unwrap_err().plugin, "NodeAffinity");
+    assert_eq!(
+        run(&big, &n, &[], &Default::default()).unwrap_err().plugin,
+        "NodeAffinity"
+    );
     let big = pod(json!({"containers": [with_requests("100", "1")]}));
-    assert_eq!(run(&big, &n, &[]).unwrap_err().plugin, "NodeResourcesFit");
+    assert_eq!(
+        run(&big, &n, &[], &Default::default()).unwrap_err().plugin,
+        "NodeResourcesFit"
+    );
 }
 
 #[test]

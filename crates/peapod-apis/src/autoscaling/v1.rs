@@ -1,0 +1,3 @@
+//! autoscaling/v1 kinds.
+
+pub mod horizontalpodautoscaler;

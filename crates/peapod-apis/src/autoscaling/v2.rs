@@ -1,0 +1,3 @@
+//! autoscaling/v2 kinds.
+
+pub mod horizontalpodautoscaler;

@@ -1,0 +1,3 @@
+//! The policy group: PodDisruptionBudgets, which evictions honour.
+
+pub mod v1;

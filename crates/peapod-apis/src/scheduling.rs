@@ -1,0 +1,3 @@
+//! The scheduling.k8s.io group: priority classes, which give pods their priority.
+
+pub mod v1;
