@@ -7,7 +7,8 @@
 //! targetCPUUtilizationPercentage; `kubectl get hpa` prints kube's columns; bad bounds are
 //! refused by kubectl, bad objects by the server, in kube's words.
 //!
-//! Controlled: `kubectl autoscale` of a Deployment whose pod burns cpu (a small request, a
+//! Controlled: S18's Deployment grows while its pods burn cpu and shrinks once the load stops,
+//! after the scale-down window; `kubectl autoscale` of a Deployment whose pod burns cpu (a small request, a
 //! small limit) grows it to its max (SuccessfulRescale, the utilization in the status and in
 //! `kubectl get hpa`, ScalingLimited TooManyReplicas); an autoscaling/v2 HPA with no scale-down
 //! window shrinks an idle Deployment to its min; an HPA naming a ConfigMap (no scale
@@ -159,6 +160,58 @@ fn controller_grows_a_busy_deployment_to_its_max() {
     );
     seen.extend(pod_uids(&kubectl, "burn"));
     tear_down(&agent, &kubectl, "burn", seen);
+}
+
+/// S18: an autoscaling/v2 HPA grows a Deployment while its pods burn cpu (switched by a
+/// ConfigMap they mount), then, once the load stops, shrinks it back, but only after its
+/// scale-down stabilization window.
+#[test]
+fn controller_follows_the_load_up_and_back_down_after_the_window() {
+    let (agent, kubectl) = start();
+    kubectl.ok(&["create", "configmap", "load", "--from-literal=on=yes"]);
+    let switched = "while :; do if [ \"$(cat /load/on)\" = yes ]; then i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; else sleep 1; fi; done";
+    let manifest = deployment("wave", 1, switched).replace(
+        "        resources:",
+        "        volumeMounts: [{name: load, mountPath: /load}]\n        resources:",
+    ) + "      volumes: [{name: load, configMap: {name: load}}]\n";
+    kubectl.apply(&manifest);
+    rolled_out(&kubectl, "wave");
+    let window = "  behavior:\n    scaleDown: {stabilizationWindowSeconds: 10}\n";
+    kubectl.apply(&hpa_v2("wave", "Deployment", "apps/v1", window));
+    let mut seen = pod_uids(&kubectl, "wave");
+    wait_until(SETTLE_WITHIN, "wave to grow to 3", || {
+        seen.extend(pod_uids(&kubectl, "wave"));
+        spec_replicas(&kubectl, "wave") == 3
+    });
+    rolled_out(&kubectl, "wave");
+    seen.extend(pod_uids(&kubectl, "wave"));
+
+    kubectl.ok(&[
+        "patch",
+        "configmap",
+        "load",
+        "-p",
+        r#"{"data":{"on":"no"}}"#,
+    ]);
+    let stopped = std::time::Instant::now();
+    wait_until(SETTLE_WITHIN, "wave to shrink to 1", || {
+        seen.extend(pod_uids(&kubectl, "wave"));
+        spec_replicas(&kubectl, "wave") == 1
+    });
+    let waited = stopped.elapsed();
+    assert!(
+        waited >= Duration::from_secs(8),
+        "shrunk {waited:?} after the load stopped, inside the 10 s window"
+    );
+    let rescaled = events(&kubectl, "wave", "SuccessfulRescale");
+    assert!(
+        rescaled
+            .iter()
+            .any(|m| m == "New size: 1; reason: All metrics below target"),
+        "{rescaled:?}"
+    );
+    tear_down(&agent, &kubectl, "wave", seen);
+    kubectl.ok(&["delete", "configmap", "load"]);
 }
 
 #[test]

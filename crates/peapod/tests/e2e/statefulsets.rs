@@ -5,9 +5,10 @@
 //! removes web-1 and keeps its claim; a RollingUpdate with partition 1 updates only web-1;
 //! `rollout status` and `rollout history` read the revisions; `delete --cascade=orphan` leaves
 //! the pods, which a new set adopts, and a cascading delete removes them; `rollout undo`
-//! restores the previous template; OnDelete waits for the user's delete. The claims are deleted at the end, the storage directory
-//! left empty, and every pod leak-checked. A Parallel set with Delete retention policies
-//! loses a scaled-down pod's claim, and the others with the set.
+//! restores the previous template; OnDelete waits for the user's delete. The claims are
+//! deleted at the end, the storage directory left empty, and every pod leak-checked. A
+//! Parallel set with Delete retention policies loses a scaled-down pod's claim, and the others
+//! with the set. A set with `maxUnavailable: 2` replaces two pods at a time, never more.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -458,4 +459,88 @@ fn delete_retention_policies_take_the_claims_with_the_set_and_when_scaled_down()
     wait_until(SETTLE_WITHIN, "the claims' directories to go", || {
         storage_entries(&agent).is_empty()
     });
+}
+
+/// `wide`: Parallel, four pods ready two seconds after they start, updated two at a time.
+const WIDE: &str = "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: wide
+spec:
+  serviceName: wide
+  replicas: 4
+  podManagementPolicy: Parallel
+  updateStrategy:
+    type: RollingUpdate
+    rollingUpdate: {maxUnavailable: 2}
+  selector:
+    matchLabels: {app: wide}
+  template:
+    metadata:
+      labels: {app: wide}
+    spec:
+      terminationGracePeriodSeconds: 0
+      containers:
+      - name: app
+        image: busybox
+        command: [sh, -c, 'sleep 2; touch /tmp/ready; exec sleep 3600']
+        readinessProbe:
+          exec: {command: [cat, /tmp/ready]}
+          periodSeconds: 1
+";
+
+/// How many of `wide`'s four ordinals have no ready, running pod now.
+fn wide_unavailable(kubectl: &Kubectl, seen: &mut BTreeSet<String>) -> usize {
+    let pods = kubectl.json(&["get", "pods", "-l", "app=wide"]);
+    let items = pods["items"].as_array().cloned().unwrap_or_default();
+    seen.extend(items.iter().map(uid));
+    let available = items
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && is_ready(p))
+        .count();
+    4 - available.min(4)
+}
+
+#[test]
+fn max_unavailable_rolls_as_many_pods_as_it_allows() {
+    let (agent, kubectl) = start_with_kubectl();
+    let mut seen = BTreeSet::new();
+    kubectl.apply(WIDE);
+    kubectl.ok(&["rollout", "status", "sts/wide", "--timeout=60s"]);
+    let before = kubectl.json(&["get", "sts", "wide"]);
+    let old_revision = before["status"]["updateRevision"].clone();
+    let change = r#"{"spec":{"template":{"metadata":{"annotations":{"change":"2"}}}}}"#;
+    kubectl.ok(&["patch", "sts", "wide", "-p", change]);
+    let mut counts = Vec::new();
+    let rolled = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || {
+            counts.push(wide_unavailable(&kubectl, &mut seen));
+            kubectl.json(&["get", "sts", "wide"])
+        },
+        |sts| {
+            sts["status"]["observedGeneration"] == sts["metadata"]["generation"]
+                && sts["status"]["updateRevision"] != old_revision
+                && sts["status"]["updatedReplicas"] == 4
+                && sts["status"]["readyReplicas"] == 4
+                && sts["status"]["currentRevision"] == sts["status"]["updateRevision"]
+        },
+    );
+    assert_eq!(rolled["status"]["updatedReplicas"], 4, "{rolled:#}");
+    let most = counts.iter().max().copied().unwrap_or_default();
+    assert_eq!(
+        most, 2,
+        "at most maxUnavailable pods down at once, and that many: {counts:?}"
+    );
+    kubectl.ok(&["delete", "sts", "wide"]);
+    wait_until(SETTLE_WITHIN, "wide's pods to go", || {
+        wide_unavailable(&kubectl, &mut seen) == 4
+            && kubectl.json(&["get", "pods", "-l", "app=wide"])["items"]
+                .as_array()
+                .is_none_or(Vec::is_empty)
+    });
+    for uid in &seen {
+        agent.leak_check(uid);
+    }
 }

@@ -17,6 +17,8 @@ use peapod_apis::policy::v1::poddisruptionbudget::budget::{
     DISRUPTION_ALLOWED, INSUFFICIENT_PODS, SUFFICIENT_PODS, SYNC_FAILED,
 };
 
+use crate::controllers::deployment::replicas;
+
 /// kube's DeletionTimeout: how long an approved eviction keeps its pod out of the healthy
 /// count before the controller assumes it will not happen.
 pub const DELETION_TIMEOUT: SignedDuration = SignedDuration::from_secs(120);
@@ -42,22 +44,7 @@ pub fn desired_healthy(spec: &PodDisruptionBudgetSpec, expected: i32) -> Result<
 
 /// intstr.GetScaledValueFromIntOrPercent, rounding up.
 fn scaled_value(value: &IntOrString, total: i32) -> Result<i32, String> {
-    match value {
-        IntOrString::Int(n) => Ok(*n),
-        IntOrString::String(text) => {
-            let Some(digits) = text.strip_suffix('%') else {
-                return Err(
-                    "invalid value for IntOrString: invalid type: string is not a percentage"
-                        .to_owned(),
-                );
-            };
-            let percent: i64 = digits.parse().map_err(|_| {
-                format!("invalid value {text:?}: strconv.Atoi: parsing {digits:?}: invalid syntax")
-            })?;
-            let scaled = (percent * i64::from(total) + 99).div_euclid(100);
-            Ok(i32::try_from(scaled).unwrap_or(i32::MAX))
-        }
-    }
+    replicas::scaled_value(value, total, true).map_err(|err| err.to_string())
 }
 
 /// What buildDisruptedPodMap finds of a budget's recorded disruptions.

@@ -2,8 +2,9 @@
 //! (stateful_set_control.go) decides it over the pods it owns: replace failed pods and create
 //! missing ones in ordinal order, remove the ones beyond the replicas from the highest
 //! ordinal, then roll the pods at or above the partition from the highest ordinal down, one
-//! at a time. With OrderedReady (kube's monotonic mode) each step waits for every earlier pod
-//! to be Running, Ready and available; with Parallel nothing waits.
+//! at a time (or, given `maxUnavailable`, as many as the unavailable pods leave room for). With
+//! OrderedReady (kube's monotonic mode) each step waits for every earlier pod to be Running,
+//! Ready and available; with Parallel nothing waits.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use peapod_apis::apps::v1::statefulset::{ON_DELETE, PARALLEL};
 
 use super::identity::{ordinal_of, ordinal_range};
 use crate::controllers::daemonset::history::REVISION_HASH_LABEL;
+use crate::controllers::deployment::replicas::scaled_value;
 
 /// Which revision's template a new pod is made from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,37 +162,77 @@ pub fn plan(set: &StatefulSet, pods: &[&Pod], revisions: &Revisions, now: Timest
     {
         return plan;
     }
-    roll(
-        &mut plan,
-        &replicas,
+    let rolling = Rolling {
+        replicas: &replicas,
         partition_ordinal,
         revisions,
         min_ready,
         now,
-    );
+    };
+    match max_unavailable(set) {
+        Some(max) => rolling.several(&mut plan, max),
+        None => rolling.one_at_a_time(&mut plan),
+    }
     plan
 }
 
-/// The RollingUpdate: the highest ordinal at or above the partition not at the update
-/// revision is deleted (recreated at it on the next sync); an unavailable one waits.
-fn roll(
-    plan: &mut Plan,
-    replicas: &BTreeMap<i32, &Pod>,
+/// The RollingUpdate over the pods in the ordinal range.
+struct Rolling<'a> {
+    replicas: &'a BTreeMap<i32, &'a Pod>,
     partition_ordinal: i32,
-    revisions: &Revisions,
+    revisions: &'a Revisions<'a>,
     min_ready: i32,
     now: Timestamp,
-) {
-    for (_, pod) in replicas.range(partition_ordinal..).rev() {
-        let state = health(pod, min_ready, now);
-        if revision_of(pod) != revisions.update && state != Health::Terminating {
-            plan.steps.push(Step::Delete(name_of(pod)));
-            return;
-        }
-        if state != Health::Available {
-            return;
+}
+
+impl Rolling<'_> {
+    /// kube's default: the highest ordinal at or above the partition not at the update
+    /// revision is deleted (recreated at it on the next sync); an unavailable one waits.
+    fn one_at_a_time(&self, plan: &mut Plan) {
+        for (_, pod) in self.replicas.range(self.partition_ordinal..).rev() {
+            let state = health(pod, self.min_ready, self.now);
+            if revision_of(pod) != self.revisions.update && state != Health::Terminating {
+                plan.steps.push(Step::Delete(name_of(pod)));
+                return;
+            }
+            if state != Health::Available {
+                return;
+            }
         }
     }
+
+    /// With `maxUnavailable` (kube's MaxUnavailableStatefulSet): as many outdated pods from
+    /// the highest ordinal down to the partition as the unavailable pods of the whole range
+    /// leave room for.
+    fn several(&self, plan: &mut Plan, max_unavailable: usize) {
+        let unavailable = self
+            .replicas
+            .values()
+            .filter(|pod| health(pod, self.min_ready, self.now) != Health::Available)
+            .count();
+        let room = max_unavailable.saturating_sub(unavailable);
+        let outdated = self
+            .replicas
+            .range(self.partition_ordinal..)
+            .rev()
+            .map(|(_, pod)| pod)
+            .filter(|pod| revision_of(pod) != self.revisions.update)
+            .filter(|pod| health(pod, self.min_ready, self.now) != Health::Terminating);
+        for pod in outdated.take(room) {
+            plan.steps.push(Step::Delete(name_of(pod)));
+        }
+    }
+}
+
+/// `getStatefulSetMaxUnavailable` when the set gives one: a percentage of the replicas rounded
+/// down, at least 1.
+fn max_unavailable(set: &StatefulSet) -> Option<usize> {
+    let spec = set.spec.as_ref()?;
+    let update = spec.update_strategy.as_ref()?.rolling_update.as_ref()?;
+    let given = update.max_unavailable.as_ref()?;
+    let replicas = spec.replicas.unwrap_or(1);
+    let scaled = scaled_value(given, replicas, false).unwrap_or(1);
+    Some(usize::try_from(scaled).unwrap_or(0).max(1))
 }
 
 fn is_pending(pod: &Pod) -> bool {

@@ -176,3 +176,47 @@ fn pending_pods_get_their_missing_claims_made_again() {
     assert_eq!(decided.missing_claims, [1]);
     assert!(decided.steps.is_empty());
 }
+
+/// kube's TestStatefulSetAvailability / MaxUnavailable cases: as many outdated pods from the
+/// top as the unavailable ones leave room for, never below the partition.
+#[test]
+fn max_unavailable_rolls_several_pods_at_once() {
+    let revisions = Revisions {
+        current: "web-1",
+        update: "web-2",
+    };
+    let strategy = |max: Value, partition: i32| {
+        json!({"updateStrategy": {"type": "RollingUpdate",
+            "rollingUpdate": {"partition": partition, "maxUnavailable": max}}})
+    };
+    let pods: Vec<Pod> = (0..5).map(ready).collect();
+    let two = set(5, strategy(json!(2), 0));
+    assert_eq!(
+        steps(&two, &pods, &revisions),
+        [Step::Delete("web-4".into()), Step::Delete("web-3".into())]
+    );
+    // 40% of 5 is 2; an unavailable pod takes one of the two places.
+    let percent = set(5, strategy(json!("40%"), 0));
+    let mut one_down = pods.clone();
+    one_down[4] = pod(4, "Running", true, "web-2");
+    one_down[0] = pod(0, "Running", false, "web-1");
+    let parallel = |mut s: StatefulSet| {
+        s.spec.as_mut().unwrap().pod_management_policy = Some("Parallel".into());
+        s
+    };
+    assert_eq!(
+        steps(&parallel(percent), &one_down, &revisions),
+        [Step::Delete("web-3".into())]
+    );
+    // A small percentage still lets one pod go; the partition holds the rest.
+    let small = set(5, strategy(json!("10%"), 3));
+    assert_eq!(
+        steps(&small, &pods, &revisions),
+        [Step::Delete("web-4".into())]
+    );
+    let above_partition = set(5, strategy(json!(5), 3));
+    assert_eq!(
+        steps(&above_partition, &pods, &revisions),
+        [Step::Delete("web-4".into()), Step::Delete("web-3".into())]
+    );
+}
