@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use k8s_openapi::api::core::v1::Pod;
 use peapod_apis::core::v1::persistentvolumeclaim::admission::StorageAdmission;
 use peapod_apis::core::v1::persistentvolumeclaim::resize::ResizeAdmission;
+use peapod_apis::core::v1::pod::default_tolerations::DefaultTolerationSeconds;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
 use peapod_apis::scheduling::v1::priorityclass::admission::PriorityAdmission;
@@ -56,6 +57,7 @@ pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
             .with_admission(Arc::new(StorageAdmission))
             .with_admission(Arc::new(ResizeAdmission))
             .with_admission(Arc::new(PriorityAdmission))
+            .with_admission(Arc::new(DefaultTolerationSeconds))
             .with_authorizer(Arc::new(rbac)),
     )
 }

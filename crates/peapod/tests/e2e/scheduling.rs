@@ -181,6 +181,19 @@ fn a_node_selector_waits_for_the_node_label() {
     let mut seen = BTreeSet::new();
     kubectl.apply(&pod("picky", "  nodeSelector: {disk: ssd}\n", ""));
     seen.insert(uid(&kubectl, "picky"));
+    // DefaultTolerationSeconds: five minutes' grace on a node that goes not-ready or away.
+    let tolerations = kubectl.json(&["get", "pod", "picky"])["spec"]["tolerations"].clone();
+    let default = |key: &str| {
+        serde_json::json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                           "tolerationSeconds": 300})
+    };
+    assert_eq!(
+        tolerations,
+        serde_json::json!([
+            default("node.kubernetes.io/not-ready"),
+            default("node.kubernetes.io/unreachable")
+        ])
+    );
     let unmatched = format!(
         "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. {NOT_HELPFUL}"
     );

@@ -2,6 +2,7 @@
 //! deletion handed to the kubelet, kubectl's columns, and kube-apiserver's pod field labels.
 
 mod affinity_keys;
+pub mod default_tolerations;
 mod table;
 
 use std::sync::Arc;

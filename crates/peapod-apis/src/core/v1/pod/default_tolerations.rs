@@ -1,0 +1,113 @@
+//! kube-apiserver's DefaultTolerationSeconds admission plugin: a new pod that does not already
+//! tolerate them gets NoExecute tolerations of `node.kubernetes.io/not-ready` and
+//! `node.kubernetes.io/unreachable` for 300 seconds, so a node going bad evicts it after five
+//! minutes rather than at once.
+
+use peapod_apiserver::admission::{Admission, NewObject};
+use peapod_apiserver::status::ApiError;
+use peapod_store::Store;
+use serde_json::{json, Value};
+
+const NOT_READY: &str = "node.kubernetes.io/not-ready";
+const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+/// kube's `--default-not-ready-toleration-seconds` and `--default-unreachable-toleration-seconds`.
+const DEFAULT_SECONDS: i64 = 300;
+
+pub struct DefaultTolerationSeconds;
+
+impl Admission for DefaultTolerationSeconds {
+    fn admit_create(&self, new: NewObject<'_>, _store: &Store) -> Result<(), ApiError> {
+        if new.kind.group.is_empty() && new.resource == "pods" {
+            add_default_tolerations(new.object);
+        }
+        Ok(())
+    }
+}
+
+fn add_default_tolerations(pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    if tolerations.is_null() {
+        *tolerations = json!([]);
+    }
+    let Some(tolerations) = tolerations.as_array_mut() else {
+        return;
+    };
+    for key in [NOT_READY, UNREACHABLE] {
+        if !tolerations.iter().any(|t| tolerates_no_execute_of(t, key)) {
+            tolerations.push(json!({
+                "key": key, "operator": "Exists", "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_SECONDS,
+            }));
+        }
+    }
+}
+
+/// kube's test: the toleration names the key (or no key) and NoExecute (or no effect).
+fn tolerates_no_execute_of(toleration: &Value, key: &str) -> bool {
+    let field = |name: &str| toleration.get(name).and_then(Value::as_str).unwrap_or("");
+    (field("key") == key || field("key").is_empty())
+        && (field("effect") == "NoExecute" || field("effect").is_empty())
+}
+
+/// Cases of kube's defaulttolerationseconds admission_test.go.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admitted(tolerations: Value) -> Value {
+        let mut pod = json!({"spec": {"containers": [], "tolerations": tolerations}});
+        add_default_tolerations(&mut pod);
+        pod["spec"]["tolerations"].clone()
+    }
+
+    fn default_of(key: &str) -> Value {
+        json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300})
+    }
+
+    #[test]
+    fn a_pod_without_tolerations_gets_both() {
+        assert_eq!(
+            admitted(Value::Null),
+            json!([default_of(NOT_READY), default_of(UNREACHABLE)])
+        );
+    }
+
+    #[test]
+    fn an_existing_toleration_of_either_key_is_kept_alone() {
+        let own = json!({"key": NOT_READY, "operator": "Exists", "effect": "NoExecute",
+                         "tolerationSeconds": 60});
+        assert_eq!(
+            admitted(json!([own.clone()])),
+            json!([own, default_of(UNREACHABLE)])
+        );
+        let unrelated = json!({"key": "foo", "operator": "Equal", "value": "bar",
+                               "effect": "NoSchedule"});
+        assert_eq!(
+            admitted(json!([unrelated.clone()])),
+            json!([unrelated, default_of(NOT_READY), default_of(UNREACHABLE)])
+        );
+    }
+
+    #[test]
+    fn a_toleration_of_every_taint_or_every_effect_covers_them() {
+        let everything = json!({"operator": "Exists"});
+        assert_eq!(admitted(json!([everything.clone()])), json!([everything]));
+        let any_effect = json!({"key": UNREACHABLE, "operator": "Exists"});
+        assert_eq!(
+            admitted(json!([any_effect.clone()])),
+            json!([any_effect, default_of(NOT_READY)])
+        );
+        let no_schedule_only = json!({"operator": "Exists", "effect": "NoSchedule"});
+        assert_eq!(
+            admitted(json!([no_schedule_only.clone()])),
+            json!([
+                no_schedule_only,
+                default_of(NOT_READY),
+                default_of(UNREACHABLE)
+            ])
+        );
+    }
+}
