@@ -280,6 +280,8 @@ pub const JOB_CONTROLLER: &str = "job-controller";
 pub const DISRUPTION_CONTROLLER: &str = "disruption-controller";
 /// The service account kube-controller-manager's TTL-after-finished controller runs as.
 pub const TTL_AFTER_FINISHED_CONTROLLER: &str = "ttl-after-finished-controller";
+/// The service account kube-controller-manager's taint-eviction controller runs as.
+pub const TAINT_EVICTION_CONTROLLER: &str = "taint-eviction-controller";
 /// The service account kube-controller-manager's PersistentVolume binder runs as.
 pub const PERSISTENT_VOLUME_BINDER: &str = "persistent-volume-binder";
 /// The service account kube-controller-manager's pvc-protection controller runs as.
@@ -321,6 +323,10 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: TTL_AFTER_FINISHED_CONTROLLER,
         rules: ttl_after_finished_controller_rules,
+    },
+    ControllerRole {
+        account: TAINT_EVICTION_CONTROLLER,
+        rules: taint_eviction_controller_rules,
     },
     ControllerRole {
         account: PERSISTENT_VOLUME_BINDER,
@@ -509,6 +515,17 @@ fn disruption_controller_rules() -> Vec<PolicyRule> {
 fn ttl_after_finished_controller_rules() -> Vec<PolicyRule> {
     vec![
         rule(&["delete", "get", "list", "watch"], &["batch"], &["jobs"]),
+        events_rule(),
+    ]
+}
+
+/// controller_policy.go's taint-eviction-controller, with the pod and node reads kube's
+/// does through kube-controller-manager's shared informers.
+fn taint_eviction_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["patch"], &[""], &["pods/status"]),
+        rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
+        rule(&["get", "list", "watch"], &[""], &["nodes"]),
         events_rule(),
     ]
 }

@@ -335,3 +335,34 @@ fn edit_writes_and_view_reads_horizontal_pod_autoscalers() {
     assert!(rbac.allows(&editor, &create) && rbac.allows(&editor, &list));
     assert!(rbac.allows(&viewer, &list) && !rbac.allows(&viewer, &create));
 }
+
+#[test]
+fn the_taint_eviction_controller_has_kubes_controller_role() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:taint-eviction-controller",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let pods = "/api/v1/namespaces/team/pods";
+    for allowed in [
+        request(Method::GET, "/api/v1/pods"),
+        request(Method::GET, "/api/v1/nodes"),
+        request(Method::GET, &format!("{pods}/web")),
+        request(Method::PATCH, &format!("{pods}/web/status")),
+        request(Method::DELETE, &format!("{pods}/web")),
+        request(Method::POST, "/api/v1/namespaces/team/events"),
+    ] {
+        assert!(rbac.allows(&controller, &allowed), "{allowed:?}");
+    }
+    for denied in [
+        request(Method::POST, pods),
+        request(Method::PATCH, &format!("{pods}/web")),
+        request(Method::PATCH, "/api/v1/nodes/host"),
+        request(Method::GET, "/api/v1/namespaces/team/secrets"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}

@@ -38,7 +38,7 @@ use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::{
     cronjob, daemonset, deployment, disruption, job, podautoscaler, replicaset, statefulset,
-    ttl_after_finished,
+    taint_eviction, ttl_after_finished,
 };
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
@@ -339,6 +339,9 @@ fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> 
         ))),
         tokio::spawn(disruption::controller::run(client(
             accounts::DISRUPTION_CONTROLLER,
+        ))),
+        tokio::spawn(taint_eviction::run(client(
+            accounts::TAINT_EVICTION_CONTROLLER,
         ))),
     ]
 }

@@ -28,4 +28,5 @@ pub mod root_ca_publisher;
 pub mod service_account_tokens;
 pub mod service_accounts;
 pub mod statefulset;
+pub mod taint_eviction;
 pub mod ttl_after_finished;

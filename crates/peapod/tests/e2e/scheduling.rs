@@ -3,8 +3,9 @@
 //! waits for `kubectl label node`; a NoSchedule taint keeps untolerating pods off until
 //! untainted; `kubectl cordon` keeps new pods off until `uncordon`; a pod for another
 //! scheduler stays Pending, without events, until bound through pods/binding by a user whose
-//! RBAC allows it; pod (anti-)affinity and topology spread judged on the one node. Every test
-//! restores the node and ends with the leak check.
+//! RBAC allows it; pod (anti-)affinity and topology spread judged on the one node; a NoExecute
+//! taint evicts running pods that do not tolerate it, at once or after their
+//! `tolerationSeconds`. Every test restores the node and ends with the leak check.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -503,4 +504,138 @@ fn the_kubelet_rejects_a_directly_bound_pod_that_does_not_fit() {
         "Predicate NodeAffinity failed: node(s) didn't match Pod's node affinity/selector";
     wait_rejected(&kubectl, "picky-direct", "NodeAffinity", unmatched);
     delete_and_check(&agent, &kubectl, &["direct", "picky-direct"], &seen);
+}
+
+/// Pod `name` as JSON, or `None` once it is gone.
+fn pod_if_present(kubectl: &Kubectl, name: &str) -> Option<Value> {
+    let out = kubectl.ok(&["get", "pod", name, "-o", "json", "--ignore-not-found"]);
+    (!out.trim().is_empty()).then(|| serde_json::from_str(&out).unwrap())
+}
+
+/// Asserts pod `name`, if still terminating, is marked as disrupted by the taint manager.
+fn assert_taint_disrupted(pod: Option<&Value>) {
+    let Some(pod) = pod.filter(|p| !p["metadata"]["deletionTimestamp"].is_null()) else {
+        return;
+    };
+    let conditions = pod["status"]["conditions"].as_array().cloned();
+    let disrupted = conditions
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c["type"] == "DisruptionTarget");
+    let disrupted = disrupted.unwrap_or(Value::Null);
+    assert_eq!(disrupted["status"], "True", "{pod:#}");
+    assert_eq!(disrupted["reason"], "DeletionByTaintManager", "{pod:#}");
+    assert_eq!(
+        disrupted["message"], "Taint manager: deleting due to NoExecute taint",
+        "{pod:#}"
+    );
+}
+
+/// Waits for pod `name` to be gone, checking it is marked while it shows terminating.
+fn wait_evicted(kubectl: &Kubectl, name: &str) {
+    let fetch = || {
+        let pod = pod_if_present(kubectl, name);
+        assert_taint_disrupted(pod.as_ref());
+        pod
+    };
+    let gone = poll(SETTLE_WITHIN, INTERVAL, fetch, Option::is_none);
+    assert!(gone.is_none(), "{name} evicted: {gone:#?}");
+}
+
+/// Waits for the taint manager's event `message` on pod `name`.
+fn wait_taint_event(kubectl: &Kubectl, name: &str, message: &str) {
+    let recorded = |events: &Vec<Value>| {
+        events.iter().any(|e| {
+            e["reason"] == "TaintManagerEviction"
+                && e["type"] == "Normal"
+                && e["message"] == message
+        })
+    };
+    let events = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || events_of(kubectl, name),
+        recorded,
+    );
+    assert!(recorded(&events), "{message:?}: {events:#?}");
+}
+
+#[test]
+fn a_no_execute_taint_evicts_the_pods_that_do_not_tolerate_it() {
+    let (agent, kubectl) = start_with_kubectl();
+    let node = node_name(&kubectl);
+    let mut seen = BTreeSet::new();
+    let toleration = |seconds: &str| {
+        format!("  tolerations:\n  - {{key: evict, operator: Equal, value: now, effect: NoExecute{seconds}}}\n")
+    };
+    let pods = [
+        ("doomed", String::new()),
+        ("patient", toleration(", tolerationSeconds: 5")),
+        ("reprieved", toleration(", tolerationSeconds: 600")),
+        ("steadfast", toleration("")),
+    ];
+    // A finalizer holds the untolerating pod terminating, so its condition can be read.
+    let held = |manifest: String| {
+        manifest.replacen("\nspec:", "\n  finalizers: [example.com/hold]\nspec:", 1)
+    };
+    for (name, extra) in &pods {
+        let manifest = pod(name, extra, "");
+        kubectl.apply(&if *name == "doomed" {
+            held(manifest)
+        } else {
+            manifest
+        });
+        seen.insert(uid(&kubectl, name));
+    }
+    for (name, _) in &pods {
+        wait_running(&kubectl, name, &node);
+    }
+
+    let tainted = kubectl.ok(&["taint", "node", &node, "evict=now:NoExecute"]);
+    let tainted_at = std::time::Instant::now();
+    assert_eq!(tainted.trim(), format!("node/{node} tainted"));
+    std::thread::sleep(Duration::from_secs(4).saturating_sub(tainted_at.elapsed()));
+    let patient = pod_if_present(&kubectl, "patient").expect("patient still there after 4 s");
+    assert!(
+        patient["metadata"]["deletionTimestamp"].is_null(),
+        "{patient:#}"
+    );
+    let deleting = |pod: &Option<Value>| {
+        pod.as_ref()
+            .is_some_and(|p| !p["metadata"]["deletionTimestamp"].is_null())
+    };
+    let doomed = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || pod_if_present(&kubectl, "doomed"),
+        deleting,
+    );
+    assert!(deleting(&doomed), "doomed marked for deletion: {doomed:#?}");
+    assert_taint_disrupted(doomed.as_ref());
+    let release = r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#;
+    kubectl.ok(&["patch", "pod", "doomed", "--type=json", "-p", release]);
+    wait_evicted(&kubectl, "doomed");
+    wait_taint_event(
+        &kubectl,
+        "doomed",
+        "Marking for deletion Pod default/doomed",
+    );
+    wait_evicted(&kubectl, "patient");
+    wait_taint_event(
+        &kubectl,
+        "patient",
+        "Marking for deletion Pod default/patient",
+    );
+    wait_running(&kubectl, "steadfast", &node);
+    wait_running(&kubectl, "reprieved", &node);
+
+    let untainted = kubectl.ok(&["taint", "node", &node, "evict-"]);
+    assert_eq!(untainted.trim(), format!("node/{node} untainted"));
+    wait_taint_event(
+        &kubectl,
+        "reprieved",
+        "Cancelling deletion of Pod default/reprieved",
+    );
+    assert_node_restored(&kubectl, &node);
+    delete_and_check(&agent, &kubectl, &["reprieved", "steadfast"], &seen);
 }
