@@ -282,6 +282,8 @@ pub const DISRUPTION_CONTROLLER: &str = "disruption-controller";
 pub const TTL_AFTER_FINISHED_CONTROLLER: &str = "ttl-after-finished-controller";
 /// The service account kube-controller-manager's taint-eviction controller runs as.
 pub const TAINT_EVICTION_CONTROLLER: &str = "taint-eviction-controller";
+/// The service account kube-controller-manager's node lifecycle controller runs as.
+pub const NODE_CONTROLLER: &str = "node-controller";
 /// The service account kube-controller-manager's PersistentVolume binder runs as.
 pub const PERSISTENT_VOLUME_BINDER: &str = "persistent-volume-binder";
 /// The service account kube-controller-manager's pvc-protection controller runs as.
@@ -327,6 +329,10 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: TAINT_EVICTION_CONTROLLER,
         rules: taint_eviction_controller_rules,
+    },
+    ControllerRole {
+        account: NODE_CONTROLLER,
+        rules: node_controller_rules,
     },
     ControllerRole {
         account: PERSISTENT_VOLUME_BINDER,
@@ -526,6 +532,20 @@ fn taint_eviction_controller_rules() -> Vec<PolicyRule> {
         rule(&["patch"], &[""], &["pods/status"]),
         rule(&["get", "list", "watch", "delete"], &[""], &["pods"]),
         rule(&["get", "list", "watch"], &[""], &["nodes"]),
+        events_rule(),
+    ]
+}
+
+/// kube's node-controller rules for the node lifecycle controller's taints (it watches nodes
+/// here, as the other controllers do).
+fn node_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch", "patch", "update"],
+            &[""],
+            &["nodes"],
+        ),
+        rule(&["patch", "update"], &[""], &["nodes/status"]),
         events_rule(),
     ]
 }

@@ -37,8 +37,8 @@ use crate::controllers::root_ca_publisher::RootCaPublisher;
 use crate::controllers::service_account_tokens::ServiceAccountTokensController;
 use crate::controllers::service_accounts::ServiceAccountsController;
 use crate::controllers::{
-    cronjob, daemonset, deployment, disruption, job, podautoscaler, replicaset, statefulset,
-    taint_eviction, ttl_after_finished,
+    cronjob, daemonset, deployment, disruption, job, node_lifecycle, podautoscaler, replicaset,
+    statefulset, taint_eviction, ttl_after_finished,
 };
 use crate::kubelet::events::Recorder;
 use crate::kubelet::image_gc::{self, ImageGcPolicy};
@@ -310,7 +310,8 @@ impl Agent {
     }
 }
 
-/// kube-controller-manager's workload controllers, each as its own service account.
+/// kube-controller-manager's workload, autoscaling, disruption and node controllers, each as its
+/// own service account.
 fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> {
     use peapod_apiserver::rbac::bootstrap as accounts;
     let client = |account| controller_client(app, account);
@@ -343,6 +344,7 @@ fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> 
         tokio::spawn(taint_eviction::run(client(
             accounts::TAINT_EVICTION_CONTROLLER,
         ))),
+        tokio::spawn(node_lifecycle::run(client(accounts::NODE_CONTROLLER))),
     ]
 }
 

@@ -18,6 +18,7 @@ pub mod events;
 pub mod garbage_collector;
 pub mod job;
 pub mod namespace;
+pub mod node_lifecycle;
 pub mod ownership;
 pub mod persistent_volume;
 pub mod podautoscaler;

@@ -225,10 +225,57 @@ fn a_node_under_disk_pressure_rejects_new_pods() {
         ("PEAPOD_EVICTION_HARD", "nodefs.available<100%"),
         ("PEAPOD_EVICTION_MONITORING_PERIOD", "1"),
     ]);
-    std::thread::sleep(Duration::from_secs(2));
-    agent.apply(
-        "apiVersion: v1\nkind: Pod\nmetadata: {name: latecomer}\nspec:\n  containers:\n  - {name: c, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}\n",
+    // The node lifecycle controller taints the node for its condition (TaintNodesByCondition).
+    let tainted = poll(
+        Duration::from_secs(25),
+        Duration::from_millis(500),
+        || agent.api_get("/api/v1/nodes")["items"][0].clone(),
+        |node| {
+            let taints = node["spec"]["taints"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            taints.iter().any(|t| {
+                t["key"] == "node.kubernetes.io/disk-pressure" && t["effect"] == "NoSchedule"
+            })
+        },
     );
+    let node = tainted["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let taints = tainted["spec"]["taints"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t["key"] == "node.kubernetes.io/disk-pressure"),
+        "{tainted:#}"
+    );
+    // The scheduler keeps a new pod off the tainted node.
+    agent.apply(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: waiting}\nspec:\n  containers:\n  - {name: c, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}\n",
+    );
+    let waiting = agent.wait_pod("waiting", "refused", Duration::from_secs(20), |p| {
+        let conditions = p["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        conditions
+            .iter()
+            .any(|c| c["type"] == "PodScheduled" && c["reason"] == "Unschedulable")
+    });
+    let conditions = waiting["status"]["conditions"].to_string();
+    assert!(
+        conditions.contains("node(s) had untolerated taint {node.kubernetes.io/disk-pressure: }"),
+        "{waiting:#}"
+    );
+    // A pod bound to the node directly meets kubelet's eviction admission.
+    agent.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: latecomer}}\nspec:\n  nodeName: {node}\n  containers:\n  - {{name: c, image: busybox, imagePullPolicy: Never, command: [sleep, '3600']}}\n",
+    ));
     let pod = agent.wait_phase("latecomer", "Failed", Duration::from_secs(20));
     assert_eq!(pod["status"]["reason"], "Evicted");
     assert_eq!(
@@ -257,4 +304,5 @@ fn a_node_under_disk_pressure_rejects_new_pods() {
     assert_eq!(condition["reason"], "KubeletHasDiskPressure");
     assert_eq!(condition["message"], "kubelet has disk pressure");
     agent.delete_and_check("latecomer", "0");
+    agent.delete_and_check("waiting", "0");
 }

@@ -112,9 +112,15 @@ fn delete_and_check(agent: &Agent, kubectl: &Kubectl, names: &[&str], seen: &BTr
 
 /// The node as it was: no test label, taint or cordon left.
 fn assert_node_restored(kubectl: &Kubectl, node: &str) {
-    let restored = kubectl.json(&["get", "node", node]);
-    let taints = restored["spec"]["taints"].as_array();
-    assert!(taints.is_none_or(Vec::is_empty), "{restored}");
+    // The node controller lifts the cordon's taint a moment after the uncordon.
+    let untainted = |node: &Value| node["spec"]["taints"].as_array().is_none_or(Vec::is_empty);
+    let restored = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || kubectl.json(&["get", "node", node]),
+        untainted,
+    );
+    assert!(untainted(&restored), "{restored}");
     assert!(restored["spec"]["unschedulable"] != true, "{restored}");
     assert!(
         restored["metadata"]["labels"]["disk"].is_null(),
@@ -240,6 +246,25 @@ fn taints_and_cordons_keep_new_pods_off_until_lifted() {
 
     let cordoned = kubectl.ok(&["cordon", &node]);
     assert_eq!(cordoned.trim(), format!("node/{node} cordoned"));
+    // As on a cluster, the node controller taints a cordoned node (TaintNodesByCondition).
+    let has_cordon_taint = |node: &Value| {
+        let taints = node["spec"]["taints"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        taints.iter().any(|t| {
+            t["key"] == "node.kubernetes.io/unschedulable"
+                && t["effect"] == "NoSchedule"
+                && t["timeAdded"].is_string()
+        })
+    };
+    let tainted = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || kubectl.json(&["get", "node", &node]),
+        has_cordon_taint,
+    );
+    assert!(has_cordon_taint(&tainted), "{tainted:#}");
     kubectl.apply(&pod("blocked", "", ""));
     seen.insert(uid(&kubectl, "blocked"));
     let unschedulable =
