@@ -152,7 +152,15 @@ fn a_budget_counts_a_deployments_pods() {
     let node = node_name(&kubectl);
     let mut seen = BTreeSet::new();
     kubectl.apply(&deployment("web", 3));
-    kubectl.apply(&budget("web", "web", "minAvailable: 2"));
+    // `kubectl create pdb` posts a protobuf body, as client-go's typed client does.
+    let created = kubectl.ok(&[
+        "create",
+        "poddisruptionbudget",
+        "web",
+        "--selector=app=web",
+        "--min-available=2",
+    ]);
+    assert_eq!(created.trim(), "poddisruptionbudget.policy/web created");
     wait_running(&kubectl, "web", 3, &mut seen);
     let status = wait_budget(&kubectl, "web", has_counts([1, 3, 2, 3], 1));
     let condition = &status["conditions"][0];

@@ -3,6 +3,7 @@
 //! `node.kubernetes.io/unreachable` for 300 seconds, so a node going bad evicts it after five
 //! minutes rather than at once.
 
+use k8s_openapi::api::core::v1::{Pod, Toleration};
 use peapod_apiserver::admission::{Admission, NewObject};
 use peapod_apiserver::status::ApiError;
 use peapod_store::Store;
@@ -43,6 +44,38 @@ fn add_default_tolerations(pod: &mut Value) {
             }));
         }
     }
+}
+
+/// The plugin on update: a pod update that leaves out the default tolerations the pod was given
+/// keeps them (kube's plugin adds them again to the updated pod; status writes, which kube's
+/// plugin skips, never drop them here either, as they keep the spec).
+pub fn keep_on_update(new: &mut Pod, old: &Pod) {
+    let old_tolerations = old.spec.as_ref().and_then(|s| s.tolerations.as_ref());
+    let Some(spec) = new.spec.as_mut() else {
+        return;
+    };
+    for key in [NOT_READY, UNREACHABLE] {
+        let given = old_tolerations
+            .into_iter()
+            .flatten()
+            .find(|t| is_default_of(t, key));
+        let tolerated = spec.tolerations.iter().flatten().any(|t| {
+            (t.key.as_deref().unwrap_or("") == key || t.key.as_deref().unwrap_or("").is_empty())
+                && matches!(t.effect.as_deref().unwrap_or(""), "NoExecute" | "")
+        });
+        if let (Some(given), false) = (given, tolerated) {
+            spec.tolerations
+                .get_or_insert_with(Vec::new)
+                .push(given.clone());
+        }
+    }
+}
+
+fn is_default_of(toleration: &Toleration, key: &str) -> bool {
+    toleration.key.as_deref() == Some(key)
+        && toleration.operator.as_deref() == Some("Exists")
+        && toleration.effect.as_deref() == Some("NoExecute")
+        && toleration.toleration_seconds == Some(DEFAULT_SECONDS)
 }
 
 /// kube's test: the toleration names the key (or no key) and NoExecute (or no effect).
@@ -89,6 +122,23 @@ mod tests {
             admitted(json!([unrelated.clone()])),
             json!([unrelated, default_of(NOT_READY), default_of(UNREACHABLE)])
         );
+    }
+
+    #[test]
+    fn an_update_leaving_them_out_keeps_the_ones_given() {
+        let old: Pod = serde_json::from_value(json!({"spec": {"containers": [],
+            "tolerations": [default_of(NOT_READY), default_of(UNREACHABLE)]}}))
+        .unwrap();
+        let mut new: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
+        keep_on_update(&mut new, &old);
+        assert_eq!(
+            serde_json::to_value(&new.spec.unwrap().tolerations).unwrap(),
+            json!([default_of(NOT_READY), default_of(UNREACHABLE)])
+        );
+        let never_given: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
+        let mut new: Pod = serde_json::from_value(json!({"spec": {"containers": []}})).unwrap();
+        keep_on_update(&mut new, &never_given);
+        assert!(new.spec.unwrap().tolerations.is_none());
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl KindStrategy for PodStrategy {
                 spec.preemption_policy.clone_from(&old.preemption_policy);
             }
         }
+        default_tolerations::keep_on_update(new, old);
     }
 
     fn validate(&self, pod: &Pod) -> Vec<FieldError> {
