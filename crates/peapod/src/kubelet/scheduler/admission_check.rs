@@ -64,15 +64,7 @@ pub fn check(pod: &Pod, node: Option<&Node>, bound: &[&Pod]) -> Result<(), Rejec
 
 /// kubelet looks at NoExecute taints only: NoSchedule ones are the scheduler's business.
 fn untolerated_no_execute(pod: &Pod, node: &Node) -> bool {
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone());
-    let tolerations = pod.spec.as_ref().and_then(|s| s.tolerations.clone());
-    let tolerations = tolerations.unwrap_or_default();
-    taints.unwrap_or_default().iter().any(|taint| {
-        taint.effect == "NoExecute"
-            && !tolerations
-                .iter()
-                .any(|t| crate::controllers::daemonset::placement::tolerates(t, taint))
-    })
+    filters::untolerated_taint(pod, node, &["NoExecute"]).is_some()
 }
 
 #[cfg(test)]

@@ -96,13 +96,7 @@ pub fn node_name(pod: &Pod, node: &Node) -> Filtered {
 
 /// TaintToleration: the node's first NoSchedule or NoExecute taint the pod does not tolerate.
 pub fn taint_toleration(pod: &Pod, node: &Node) -> Filtered {
-    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref());
-    let tolerations = tolerations(pod);
-    let untolerated = taints.unwrap_or_default().iter().find(|taint| {
-        matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
-            && !tolerations.iter().any(|t| tolerates(t, taint))
-    });
-    match untolerated {
+    match untolerated_taint(pod, node, &["NoSchedule", "NoExecute"]) {
         Some(taint) => refuse(
             "TaintToleration",
             Code::UnschedulableAndUnresolvable,
@@ -114,6 +108,15 @@ pub fn taint_toleration(pod: &Pod, node: &Node) -> Filtered {
         ),
         None => Ok(()),
     }
+}
+
+/// The node's first taint of one of `effects` that the pod does not tolerate.
+pub fn untolerated_taint<'a>(pod: &Pod, node: &'a Node, effects: &[&str]) -> Option<&'a Taint> {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.as_deref());
+    let tolerations = tolerations(pod);
+    taints.unwrap_or_default().iter().find(|taint| {
+        effects.contains(&taint.effect.as_str()) && !tolerations.iter().any(|t| tolerates(t, taint))
+    })
 }
 
 /// NodeAffinity: the nodeSelector and the required node affinity against the node.

@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{Node, Pod, TopologySpreadConstraint};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use peapod_api::label_selector;
 
-use super::filters::{Code, Refusal};
-use crate::controllers::daemonset::placement::{fits_node_affinity, tolerates};
+use super::filters::{self, Code, Refusal};
+use crate::controllers::daemonset::placement::fits_node_affinity;
 
 const NOT_MATCHED: &str = "node(s) didn't match pod topology spread constraints";
 const MISSING_LABEL: &str =
@@ -115,15 +115,8 @@ fn includes_node(constraint: &TopologySpreadConstraint, pod: &Pod, node: &Node) 
     if affinity_policy == "Honor" && !fits_node_affinity(&spec, node) {
         return false;
     }
-    if constraint.node_taints_policy.as_deref() != Some("Honor") {
-        return true;
-    }
-    let tolerations = spec.tolerations.unwrap_or_default();
-    let taints = node.spec.as_ref().and_then(|s| s.taints.clone());
-    taints.unwrap_or_default().iter().all(|taint| {
-        !matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
-            || tolerations.iter().any(|t| tolerates(t, taint))
-    })
+    constraint.node_taints_policy.as_deref() != Some("Honor")
+        || filters::untolerated_taint(pod, node, &["NoSchedule", "NoExecute"]).is_none()
 }
 
 /// `countPodsMatchSelector`: bound pods of the pod's namespace, not terminating, matching.

@@ -60,8 +60,11 @@ pub fn keep_on_update(new: &mut Pod, old: &Pod) {
             .flatten()
             .find(|t| is_default_of(t, key));
         let tolerated = spec.tolerations.iter().flatten().any(|t| {
-            (t.key.as_deref().unwrap_or("") == key || t.key.as_deref().unwrap_or("").is_empty())
-                && matches!(t.effect.as_deref().unwrap_or(""), "NoExecute" | "")
+            covers_no_execute_of(
+                t.key.as_deref().unwrap_or(""),
+                t.effect.as_deref().unwrap_or(""),
+                key,
+            )
         });
         if let (Some(given), false) = (given, tolerated) {
             spec.tolerations
@@ -78,11 +81,15 @@ fn is_default_of(toleration: &Toleration, key: &str) -> bool {
         && toleration.toleration_seconds == Some(DEFAULT_SECONDS)
 }
 
-/// kube's test: the toleration names the key (or no key) and NoExecute (or no effect).
 fn tolerates_no_execute_of(toleration: &Value, key: &str) -> bool {
     let field = |name: &str| toleration.get(name).and_then(Value::as_str).unwrap_or("");
-    (field("key") == key || field("key").is_empty())
-        && (field("effect") == "NoExecute" || field("effect").is_empty())
+    covers_no_execute_of(field("key"), field("effect"), key)
+}
+
+/// kube's test: a toleration of `toleration_key` (none: every key) and `effect` (none: every
+/// effect) covers the NoExecute taint `key`.
+fn covers_no_execute_of(toleration_key: &str, effect: &str, key: &str) -> bool {
+    (toleration_key == key || toleration_key.is_empty()) && matches!(effect, "NoExecute" | "")
 }
 
 /// Cases of kube's defaulttolerationseconds admission_test.go.
