@@ -4,7 +4,8 @@
 # the page fetched from the host at the pod's IP, and from inside the pod over localhost; then
 # the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
 # handed to a pod as an environment variable and a mounted file; then a Deployment rolled out
-# and back, with a disruption budget and an autoscaler.
+# and back, with a disruption budget and an autoscaler; then a Service spreading requests over
+# two pods, reached by its DNS name from a pod and through a NodePort from the host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -99,4 +100,33 @@ kubectl autoscale deployment sleepers --min=1 --max=3 --cpu-percent=80
 kubectl get hpa,pdb
 kubectl delete hpa,pdb sleepers
 kubectl delete deployment sleepers
+# A Service: two web pods behind one cluster IP and DNS name, and a NodePort on the host.
+kubectl apply -f - <<'DEPLOYMENT'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hello, labels: {app: hello}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hello}}
+  template:
+    metadata: {labels: {app: hello}}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: httpd
+        image: busybox
+        imagePullPolicy: Never
+        command: [sh, -c, 'mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8080 -h /www']
+DEPLOYMENT
+kubectl rollout status deployment/hello --timeout=60s
+kubectl expose deployment hello --type=NodePort --port=80 --target-port=8080
+kubectl get service,endpointslices -l app=hello -o wide
+kubectl run client --image=busybox --image-pull-policy=Never --restart=Never -- sleep 3600
+kubectl wait --for=condition=Ready pod/client --timeout=30s
+kubectl exec client -- sh -c 'for i in 1 2 3 4; do printf "GET / HTTP/1.0\r\n\r\n" | nc hello 80 | tail -n 1; done'
+kubectl exec client -- nslookup hello.default.svc.cluster.local
+node_port=$(kubectl get service hello -o jsonpath='{.spec.ports[0].nodePort}')
+curl -s "http://127.0.0.1:$node_port/"
+kubectl delete pod client --grace-period 1
+kubectl delete service,deployment hello
 { set +x; } 2>/dev/null

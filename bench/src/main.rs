@@ -18,16 +18,20 @@
 //! and the agent at rest with 100 pods each mounting 3 ConfigMaps and 3 Secrets. Then the pull benchmark (see `pull`): a local registry's multi-layer image pulled by
 //! `peapod pull` into a fresh agent and by `podman pull`, side by side.
 //!
+//! Then the Services, DNS and Ingress benchmarks (see `services`): rule programming latency
+//! with 10 to 1000 Services, ClusterIP against the pod IP, dnsperf against dnsmasq, and wrk
+//! through the ingress against nginx.
+//!
 //! The agent runs on its own bridge (ppbench0) and range (10.231.0.0/16), removed at the end.
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
 //!                     [--streams] [--skip-streams] [--config] [--skip-config]
-//!                     [--workloads] [--skip-workloads]
+//!                     [--workloads] [--skip-workloads] [--services] [--skip-services]
 //!                     [--steady-pods N]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
-//! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes`, `--config` and `--workloads` select what runs (together: each
-//! of them); without any of them everything runs.
+//! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes`, `--config`, `--workloads` and
+//! `--services` select what runs (together: each of them); without any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -43,6 +47,7 @@ mod config;
 mod pull;
 #[path = "../../crates/peapod-image/tests/support/registry.rs"]
 mod registry;
+mod services;
 mod steady;
 mod streams;
 mod workloads;
@@ -71,6 +76,7 @@ struct Options {
     probes: bool,
     config: bool,
     workloads: bool,
+    services: bool,
     podman_idle: bool,
     window: Duration,
     steady_pods: usize,
@@ -99,6 +105,7 @@ fn options_default() -> Options {
         probes: true,
         config: true,
         workloads: true,
+        services: true,
         podman_idle: false,
         window: Duration::from_secs(30),
         steady_pods: 100,
@@ -115,13 +122,14 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" | "--config"
-            | "--workloads" => selected.push(arg),
+            | "--workloads" | "--services" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--skip-api" => options.api = false,
             "--skip-streams" => options.streams = false,
             "--skip-config" => options.config = false,
             "--skip-workloads" => options.workloads = false,
+            "--skip-services" => options.services = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -141,11 +149,12 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
         options.probes = chosen("--probes");
         options.config = chosen("--config");
         options.workloads = chosen("--workloads");
+        options.services = chosen("--services");
     }
     options.pull &= !skip_pull;
     let any = options.pods || options.api || options.streams;
     let steady = options.idle || options.probes || options.config;
-    if !(any || options.pull || steady || options.workloads) {
+    if !(any || options.pull || steady || options.workloads || options.services) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -189,6 +198,9 @@ fn main() -> Result<()> {
     }
     if options.workloads {
         workloads::run(&options)?;
+    }
+    if options.services {
+        services::run(&options)?;
     }
     if options.pull {
         pull::run(&options)?;
@@ -314,7 +326,12 @@ struct Agent {
 impl Agent {
     /// An agent on `root` with the busybox test image loaded.
     fn start(options: &Options, root: &Path) -> Result<Agent> {
-        let agent = Agent::spawn(&options.peapod, root)?;
+        Agent::start_with_env(options, root, &[])
+    }
+
+    /// An agent on `root` with the busybox test image loaded and `env` set besides the bench's.
+    fn start_with_env(options: &Options, root: &Path, env: &[(&str, &str)]) -> Result<Agent> {
+        let agent = Agent::spawn_with_env(&options.peapod, root, env)?;
         let status = Command::new(&options.peapod)
             .args(["load", "-i"])
             .arg(options.images.join("busybox-oci.tar"))
@@ -329,6 +346,10 @@ impl Agent {
 
     /// An agent on `root` (an empty store), once its socket answers.
     fn spawn(peapod: &Path, root: &Path) -> Result<Agent> {
+        Agent::spawn_with_env(peapod, root, &[])
+    }
+
+    fn spawn_with_env(peapod: &Path, root: &Path, env: &[(&str, &str)]) -> Result<Agent> {
         let child = Command::new(peapod)
             .arg("serve")
             .env("PEAPOD_ROOT", root)
@@ -341,6 +362,7 @@ impl Agent {
                 "PEAPOD_EVICTION_HARD",
                 "nodefs.available<0%,imagefs.available<0%",
             )
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -859,6 +881,10 @@ mod tests {
         assert!(streams.streams && !streams.api);
         assert_eq!(modes(&streams), (false, false, false, false));
         assert!(parsed(&[]).unwrap().streams);
+        let services = parsed(&["--services"]).unwrap();
+        assert!(services.services && !services.workloads && !services.api);
+        assert!(parsed(&[]).unwrap().services);
+        assert!(!parsed(&["--skip-services"]).unwrap().services);
     }
 
     #[test]

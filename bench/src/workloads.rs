@@ -237,7 +237,7 @@ fn single_replica(options: &Options) -> Result<()> {
     Ok(())
 }
 
-fn send(agent: &Agent, method: &str, path: &str, object: &Value) -> Result<()> {
+pub(crate) fn send(agent: &Agent, method: &str, path: &str, object: &Value) -> Result<()> {
     let (code, body) = call(
         &agent.socket,
         method,
@@ -252,7 +252,7 @@ fn send(agent: &Agent, method: &str, path: &str, object: &Value) -> Result<()> {
 }
 
 /// Reads `path` every `POLL` until `done` holds; fails after `TIMEOUT`.
-fn wait_until(agent: &Agent, path: &str, done: impl Fn(&Value) -> bool) -> Result<()> {
+pub(crate) fn wait_until(agent: &Agent, path: &str, done: impl Fn(&Value) -> bool) -> Result<()> {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let (code, body) = call(&agent.socket, "GET", path, "application/json", "")?;
@@ -292,7 +292,7 @@ fn cpu_percent(agent: &Agent, window: Duration) -> f64 {
 
 /// Deletes every object of the collection (cascading in the background, as kubectl does) and
 /// waits until no pod or shim of this agent is left.
-fn delete_all(agent: &Agent, root: &Path, collection: &str) -> Result<()> {
+pub(crate) fn delete_all(agent: &Agent, root: &Path, collection: &str) -> Result<()> {
     let path = format!("{collection}?propagationPolicy=Background");
     let (code, body) = call(&agent.socket, "DELETE", &path, "application/json", "")?;
     if !(200..300).contains(&code) {
@@ -311,6 +311,6 @@ fn delete_all(agent: &Agent, root: &Path, collection: &str) -> Result<()> {
     Ok(())
 }
 
-fn ms(started: Instant) -> f64 {
+pub(crate) fn ms(started: Instant) -> f64 {
     started.elapsed().as_secs_f64() * 1000.0
 }

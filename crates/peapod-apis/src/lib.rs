@@ -9,8 +9,10 @@ pub mod autoscaling;
 pub mod batch;
 pub mod coordination;
 pub mod core;
+pub mod discovery;
 pub mod events;
 pub mod external;
+pub mod networking;
 pub mod policy;
 pub mod rbac;
 pub mod scheduling;
@@ -18,6 +20,7 @@ pub mod storage;
 
 use std::sync::Arc;
 
+pub use crate::core::v1::service::ServiceNetwork;
 use crate::core::v1::serviceaccount::token::TokenSigner;
 use peapod_apiserver::registry::Registry;
 
@@ -30,13 +33,23 @@ pub struct NodeInfo {
     pub addresses: fn() -> Vec<std::net::Ipv4Addr>,
 }
 
-/// Every kind the API server serves, its service account tokens signed by a key of its own.
+/// Every kind the API server serves, its service account tokens signed by a key of its own and
+/// its Services given addresses and node ports from kube's default ranges.
 pub fn builtin(node: NodeInfo) -> Registry {
-    builtin_signing(node, Arc::new(TokenSigner::ephemeral()))
+    builtin_signing(
+        node,
+        ServiceNetwork::default(),
+        Arc::new(TokenSigner::ephemeral()),
+    )
 }
 
-/// Every kind the API server serves, its service account tokens signed by `signer`.
-pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
+/// Every kind the API server serves, its Services given addresses and node ports from
+/// `services`, its service account tokens signed by `signer`.
+pub fn builtin_signing(
+    node: NodeInfo,
+    services: ServiceNetwork,
+    signer: Arc<TokenSigner>,
+) -> Registry {
     Registry::new([
         core::v1::namespace::kind(),
         core::v1::pod::kind(node),
@@ -47,12 +60,17 @@ pub fn builtin_signing(node: NodeInfo, signer: Arc<TokenSigner>) -> Registry {
         core::v1::serviceaccount::kind(signer),
         core::v1::persistentvolume::kind(),
         core::v1::persistentvolumeclaim::kind(),
+        core::v1::service::kind(services),
+        core::v1::endpoints::kind(),
         apps::v1::replicaset::kind(),
         apps::v1::deployment::kind(),
         apps::v1::daemonset::kind(),
         apps::v1::statefulset::kind(),
         apps::v1::controllerrevision::kind(),
         events::v1::event::kind(),
+        discovery::v1::endpointslice::kind(),
+        networking::v1::ingress::kind(),
+        networking::v1::ingressclass::kind(),
         authentication::v1::selfsubjectreview::kind(),
         authorization::v1::subjectaccessreview::local_kind(),
         authorization::v1::selfsubjectaccessreview::kind(),

@@ -128,6 +128,29 @@ const SAMPLES: &[Sample] = &[
         delete_collection: true,
     },
     Sample {
+        kind: "Service",
+        fields: r#"{"spec":{"selector":{"app":"web"},"ports":[{"port":80}]}}"#,
+        status: Some(
+            r#"{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-01-01T00:00:00Z","reason":"Serving","message":""}]}"#,
+        ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "Endpoints",
+        fields: r#"{"subsets":[{"addresses":[{"ip":"10.42.0.5"}],"ports":[{"port":80}]}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "EndpointSlice.discovery.k8s.io",
+        fields: r#"{"addressType":"IPv4","endpoints":[{"addresses":["10.42.0.5"]}],"ports":[{"port":80}]}"#,
+        status: None,
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
         kind: "ReplicaSet.apps",
         fields: r#"{"spec":{"selector":{"matchLabels":{"app":"web"}},"template":{"metadata":{"labels":{"app":"web"}},"spec":{"containers":[{"name":"app","image":"busybox"}]}}}}"#,
         status: Some(
@@ -211,6 +234,20 @@ const SAMPLES: &[Sample] = &[
         status: Some(
             r#"{"observedGeneration":1,"disruptionsAllowed":1,"currentHealthy":2,"desiredHealthy":1,"expectedPods":2}"#,
         ),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "Ingress.networking.k8s.io",
+        fields: r#"{"spec":{"defaultBackend":{"service":{"name":"web","port":{"number":80}}}}}"#,
+        status: Some(r#"{"loadBalancer":{"ingress":[{"ip":"192.0.2.10"}]}}"#),
+        deletion: Deletion::Immediate,
+        delete_collection: true,
+    },
+    Sample {
+        kind: "IngressClass.networking.k8s.io",
+        fields: r#"{"spec":{"controller":"example.com/conformance"}}"#,
+        status: None,
         deletion: Deletion::Immediate,
         delete_collection: true,
     },

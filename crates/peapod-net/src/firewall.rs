@@ -4,7 +4,6 @@
 //! transaction; no other table is ever read or written.
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
@@ -12,6 +11,7 @@ use std::sync::Mutex;
 use ipnet::Ipv4Net;
 
 use crate::config::NetworkConfig;
+use crate::nft::{self, NftError};
 
 const HOSTPORTS: &str = "hostports";
 
@@ -20,20 +20,6 @@ const HOSTPORTS: &str = "hostports";
 /// a frame a pod addresses to 127.0.0.1 (CVE-2020-8558). kube-proxy's rule since 1.18.4:
 /// only replies and DNAT-ed connections may reach 127.0.0.0/8 from outside it.
 const LOOPBACK_GUARD: &str = "pods may not reach the node's loopback (CVE-2020-8558)";
-
-#[derive(Debug, thiserror::Error)]
-pub enum FirewallError {
-    #[error("running nft (install the nftables package): {0}")]
-    Spawn(#[source] std::io::Error),
-    #[error("nft refused the rules of table ip {table} while {action}: {stderr}")]
-    Refused {
-        table: String,
-        action: String,
-        stderr: String,
-    },
-    #[error("reading table ip {table} from nft: {detail}")]
-    Listing { table: String, detail: String },
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
@@ -87,7 +73,7 @@ impl Firewall {
     }
 
     /// Creates the table and rewrites its base chains; the hostPort rules of live pods stay.
-    pub fn ensure_base(&self) -> Result<(), FirewallError> {
+    pub fn ensure_base(&self) -> Result<(), NftError> {
         let _guard = self.lock.lock().expect("firewall lock");
         self.apply(&self.base_script(), "setting up the base chains")
     }
@@ -98,7 +84,7 @@ impl Firewall {
         owner: &str,
         pod_ip: Ipv4Addr,
         ports: &[HostPort],
-    ) -> Result<(), FirewallError> {
+    ) -> Result<(), NftError> {
         let _guard = self.lock.lock().expect("firewall lock");
         let mut script = self.delete_script(owner)?;
         for port in ports {
@@ -111,7 +97,7 @@ impl Firewall {
     }
 
     /// Withdraws the pod's ports; Ok when it has none.
-    pub fn remove_host_ports(&self, owner: &str) -> Result<(), FirewallError> {
+    pub fn remove_host_ports(&self, owner: &str) -> Result<(), NftError> {
         let _guard = self.lock.lock().expect("firewall lock");
         let script = self.delete_script(owner)?;
         if script.is_empty() {
@@ -124,7 +110,7 @@ impl Firewall {
     }
 
     /// The pods that have hostPort rules.
-    pub fn owners(&self) -> Result<HashSet<String>, FirewallError> {
+    pub fn owners(&self) -> Result<HashSet<String>, NftError> {
         Ok(self
             .hostport_rules()?
             .into_iter()
@@ -133,18 +119,18 @@ impl Firewall {
     }
 
     /// Whether the table exists.
-    pub fn exists(&self) -> Result<bool, FirewallError> {
+    pub fn exists(&self) -> Result<bool, NftError> {
         let status = Command::new("nft")
             .args(["list", "table", "ip", &self.table])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(FirewallError::Spawn)?;
+            .map_err(NftError::Spawn)?;
         Ok(status.success())
     }
 
     /// Removes the whole table (the agent's network is being dismantled).
-    pub fn delete_table(&self) -> Result<(), FirewallError> {
+    pub fn delete_table(&self) -> Result<(), NftError> {
         let _guard = self.lock.lock().expect("firewall lock");
         let script = format!("add table ip {t}\ndelete table ip {t}\n", t = self.table());
         self.apply(&script, "deleting the table")
@@ -186,7 +172,7 @@ impl Firewall {
         )
     }
 
-    fn delete_script(&self, owner: &str) -> Result<String, FirewallError> {
+    fn delete_script(&self, owner: &str) -> Result<String, NftError> {
         Ok(self
             .hostport_rules()?
             .into_iter()
@@ -201,23 +187,8 @@ impl Firewall {
     }
 
     /// (handle, owner) of every rule in the hostports chain.
-    fn hostport_rules(&self) -> Result<Vec<(u64, String)>, FirewallError> {
-        let listing = |detail: String| FirewallError::Listing {
-            table: self.table.clone(),
-            detail,
-        };
-        let output = Command::new("nft")
-            .args(["-j", "-a", "list", "chain", "ip", &self.table, HOSTPORTS])
-            .output()
-            .map_err(FirewallError::Spawn)?;
-        if !output.status.success() {
-            return Err(listing(
-                String::from_utf8_lossy(&output.stderr).trim().to_string(),
-            ));
-        }
-        let json: serde_json::Value =
-            serde_json::from_slice(&output.stdout).map_err(|e| listing(e.to_string()))?;
-        let objects = json["nftables"].as_array().cloned().unwrap_or_default();
+    fn hostport_rules(&self) -> Result<Vec<(u64, String)>, NftError> {
+        let objects = nft::list(&self.table, Some(HOSTPORTS))?;
         Ok(objects
             .iter()
             .filter_map(|object| {
@@ -230,29 +201,8 @@ impl Firewall {
             .collect())
     }
 
-    fn apply(&self, script: &str, action: &str) -> Result<(), FirewallError> {
-        let mut child = Command::new("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(FirewallError::Spawn)?;
-        child
-            .stdin
-            .take()
-            .expect("piped stdin")
-            .write_all(script.as_bytes())
-            .map_err(FirewallError::Spawn)?;
-        let output = child.wait_with_output().map_err(FirewallError::Spawn)?;
-        if output.status.success() {
-            return Ok(());
-        }
-        Err(FirewallError::Refused {
-            table: self.table.clone(),
-            action: action.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
-        })
+    fn apply(&self, script: &str, action: &str) -> Result<(), NftError> {
+        nft::apply(&self.table, action, script)
     }
 }
 

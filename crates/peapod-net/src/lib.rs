@@ -6,6 +6,7 @@ pub mod config;
 pub mod firewall;
 pub mod ipam;
 pub mod link;
+pub mod nft;
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -17,9 +18,10 @@ use ipnet::Ipv4Net;
 pub use config::NetworkConfig;
 pub use firewall::{HostPort, Protocol};
 
-use firewall::{Firewall, FirewallError};
+use firewall::Firewall;
 use ipam::{Ipam, IpamError};
 use link::{LinkError, Links};
+use nft::NftError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -28,7 +30,7 @@ pub enum NetError {
     #[error(transparent)]
     Ipam(#[from] IpamError),
     #[error(transparent)]
-    Firewall(#[from] FirewallError),
+    Firewall(#[from] NftError),
     #[error("pod range {cidr} overlaps the host route to {route}: choose another PEAPOD_POD_CIDR")]
     Overlap { cidr: Ipv4Net, route: Ipv4Net },
     #[error("setting {path}: {source}")]
@@ -125,6 +127,9 @@ impl Network {
             self.links
                 .add_pod_interface(&veth, self.bridge_index, netns, address, gateway)
                 .await?;
+            // A pod reaching itself through a Service is DNATed back to its own port: the
+            // bridge must send the frame out where it came in (kubelet's hairpin-veth mode).
+            sysctl(&format!("/sys/class/net/{veth}/brport/hairpin_mode"), "1")?;
             if !host_ports.is_empty() {
                 self.published_mut().insert(pod_uid.to_string());
                 self.firewall.add_host_ports(pod_uid, ip, host_ports)?;

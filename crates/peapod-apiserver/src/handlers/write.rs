@@ -1,5 +1,6 @@
 //! create, update (PUT) and patch, for the resource and its `status` subresource: decode and
-//! field validation, the kind's prepare/validate rules, the namespace lifecycle, optimistic
+//! field validation, the kind's prepare/validate rules, the values a kind's allocator hands
+//! out (under its lock until the write is stored), the namespace lifecycle, optimistic
 //! concurrency and dry runs, as kube-apiserver's generic store does them.
 
 use axum::extract::Request;
@@ -17,7 +18,7 @@ use crate::admission::{NewObject, Update};
 use crate::negotiate::Input;
 use crate::patch;
 use crate::patch::apply::{self, FieldManager};
-use crate::registry::{Kind, Strategy};
+use crate::registry::{AllocationError, Kind, Strategy};
 use crate::status::ApiError;
 
 /// The write query parameters (`metav1.CreateOptions`, `UpdateOptions`, `PatchOptions`).
@@ -157,6 +158,17 @@ async fn create_object(
                 &store,
             )?;
         }
+        let _allocation = match &kind.allocator {
+            Some(allocator) => {
+                // A new object keeps nothing: no stored object is named "".
+                let mut allocation = allocator.begin(&store, "", "")?;
+                if let Err(err) = allocation.allocate(&mut object, None) {
+                    return Err(allocation_error(&codec, display_name(&object), err));
+                }
+                Some(allocation)
+            }
+            None => None,
+        };
         let errors = strategy.validate(&object)?;
         if !errors.is_empty() {
             return Err(codec.invalid(display_name(&object), errors));
@@ -338,7 +350,12 @@ pub(super) async fn store_update(
     let codec = scope.codec();
     let escalation_check = scope.escalation_check();
     let admit = admit_update(scope);
+    let allocator = scope.kind.allocator.clone().filter(|_| !status_only);
     let stored = blocking(move || {
+        let mut allocation = match &allocator {
+            Some(allocator) => Some(allocator.begin(&store, &namespace, &name)?),
+            None => None,
+        };
         let update = |stored: &Value| {
             let old = &codec.served(stored.clone())?;
             let mut new = change(old)?;
@@ -359,6 +376,11 @@ pub(super) async fn store_update(
             }
             keep_system_fields(&mut new, old);
             strategy.prepare_for_update(&mut new, old)?;
+            if let Some(allocation) = allocation.as_mut() {
+                allocation
+                    .allocate(&mut new, Some(old))
+                    .map_err(|err| allocation_error(&codec, &name, err))?;
+            }
             if let Some((fields, manager)) = &fields {
                 fields.update(Some(old), &mut new, manager);
             }
@@ -589,6 +611,14 @@ fn admit_in_namespace(store: &peapod_store::Store, namespace: &str) -> ApiResult
         .with_details(serde_json::json!({"name": namespace, "kind": "namespaces"})));
     }
     Ok(())
+}
+
+/// A refused allocation as the API answers it.
+fn allocation_error(codec: &Codec, name: &str, err: AllocationError) -> ApiError {
+    match err {
+        AllocationError::Invalid(errors) => codec.invalid(name, errors),
+        AllocationError::Api(err) => err,
+    }
 }
 
 /// The name an invalid new object goes by: its name, else its generateName.

@@ -172,6 +172,7 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 rule(&["create"], &[""], &["serviceaccounts/token"]),
                 rule(WRITE, &["autoscaling"], &["horizontalpodautoscalers"]),
                 rule(WRITE, &["coordination.k8s.io"], &["leases"]),
+                rule(WRITE, &["networking.k8s.io"], &["ingresses"]),
             ],
         ),
         role(
@@ -213,6 +214,11 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
                 rule(READ, &["autoscaling"], &["horizontalpodautoscalers"]),
                 rule(READ, &["coordination.k8s.io"], &["leases"]),
                 rule(READ, &["events.k8s.io"], &["events"]),
+                rule(
+                    READ,
+                    &["networking.k8s.io"],
+                    &["ingresses", "ingresses/status"],
+                ),
             ],
         ),
         role(
@@ -241,6 +247,9 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             &[],
             vec![url_rule(&["get"], &public_urls)],
         ),
+        role(COREDNS_ROLE, &[], coredns_rules()),
+        role(INGRESS_ROLE, &[], ingress_rules()),
+        role(NODE_PROXIER_ROLE, &[], node_proxier_rules()),
     ]
     .into_iter()
     .chain(
@@ -292,6 +301,14 @@ pub const PVC_PROTECTION_CONTROLLER: &str = "pvc-protection-controller";
 pub const PV_PROTECTION_CONTROLLER: &str = "pv-protection-controller";
 /// The service account kube-controller-manager's HorizontalPodAutoscaler controller runs as.
 pub const HORIZONTAL_POD_AUTOSCALER: &str = "horizontal-pod-autoscaler";
+/// The service account kube-controller-manager's endpoints controller runs as.
+pub const ENDPOINT_CONTROLLER: &str = "endpoint-controller";
+/// The service account kube-controller-manager's EndpointSlice controller runs as.
+pub const ENDPOINTSLICE_CONTROLLER: &str = "endpointslice-controller";
+/// The service account kube-controller-manager's EndpointSlice mirroring controller runs as.
+pub const ENDPOINTSLICE_MIRRORING_CONTROLLER: &str = "endpointslicemirroring-controller";
+/// The service account kube's service controller (LoadBalancer status) runs as.
+pub const SERVICE_CONTROLLER: &str = "service-controller";
 
 const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
@@ -349,6 +366,22 @@ const CONTROLLERS: &[ControllerRole] = &[
     ControllerRole {
         account: HORIZONTAL_POD_AUTOSCALER,
         rules: horizontal_pod_autoscaler_rules,
+    },
+    ControllerRole {
+        account: ENDPOINT_CONTROLLER,
+        rules: endpoint_controller_rules,
+    },
+    ControllerRole {
+        account: ENDPOINTSLICE_CONTROLLER,
+        rules: endpointslice_controller_rules,
+    },
+    ControllerRole {
+        account: ENDPOINTSLICE_MIRRORING_CONTROLLER,
+        rules: endpointslice_mirroring_controller_rules,
+    },
+    ControllerRole {
+        account: SERVICE_CONTROLLER,
+        rules: service_controller_rules,
     },
 ];
 
@@ -500,6 +533,59 @@ fn pv_protection_controller_rules() -> Vec<PolicyRule> {
     ]
 }
 
+/// controller_policy.go's endpoint-controller, with the watch on endpoints kube's reads
+/// through kube-controller-manager's shared informers.
+fn endpoint_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch"], &[""], &["services", "pods"]),
+        rule(
+            &["get", "list", "create", "update", "delete"],
+            &[""],
+            &["endpoints"],
+        ),
+        rule(&["create"], &[""], &["endpoints/restricted"]),
+        events_rule(),
+        rule(&["watch"], &[""], &["endpoints"]),
+    ]
+}
+
+/// controller_policy.go's endpointslice-controller, with the watch on endpointslices kube's
+/// reads through kube-controller-manager's shared informers.
+fn endpointslice_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["get", "list", "watch"],
+            &[""],
+            &["services", "pods", "nodes"],
+        ),
+        rule(&["update"], &[""], &["services/finalizers"]),
+        rule(
+            &["get", "list", "create", "update", "delete"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+        events_rule(),
+        rule(&["watch"], &["discovery.k8s.io"], &["endpointslices"]),
+    ]
+}
+
+/// controller_policy.go's endpointslicemirroring-controller, with the watch on
+/// endpointslices kube's reads through kube-controller-manager's shared informers.
+fn endpointslice_mirroring_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch"], &[""], &["services", "endpoints"]),
+        rule(&["update"], &[""], &["services/finalizers"]),
+        rule(&["update"], &[""], &["endpoints/finalizers"]),
+        rule(
+            &["get", "list", "create", "update", "delete"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+        events_rule(),
+        rule(&["watch"], &["discovery.k8s.io"], &["endpointslices"]),
+    ]
+}
+
 /// controller_policy.go's disruption-controller, with the pods kube's reads through
 /// kube-controller-manager's shared informers.
 fn disruption_controller_rules() -> Vec<PolicyRule> {
@@ -645,7 +731,123 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
     ]
     .into_iter()
     .chain(CONTROLLERS.iter().map(controller_binding))
+    .chain([coredns_binding(), node_proxier_binding(), ingress_binding()])
     .collect()
+}
+
+/// The service account in kube-system the ingress controller runs as, as ingress-nginx's
+/// Deployment runs.
+pub const INGRESS_CONTROLLER: &str = "peapod-ingress";
+const INGRESS_ROLE: &str = "peapod-ingress";
+
+/// ingress-nginx's ClusterRole: what the controller watches, its Ingresses' status and events.
+fn ingress_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch"], &[""], &["services", "secrets"]),
+        rule(
+            &["get", "list", "watch"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+        rule(
+            &["get", "list", "watch"],
+            &["networking.k8s.io"],
+            &["ingresses", "ingressclasses"],
+        ),
+        rule(
+            &["update", "patch"],
+            &["networking.k8s.io"],
+            &["ingresses/status"],
+        ),
+        events_rule(),
+    ]
+}
+
+fn ingress_binding() -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            api_group: None,
+            name: INGRESS_CONTROLLER.to_owned(),
+            namespace: Some("kube-system".to_owned()),
+        }]),
+        ..binding(INGRESS_ROLE, &[])
+    }
+}
+
+/// The service account in kube-system the cluster DNS watches the cluster as, as CoreDNS's
+/// Deployment runs.
+pub const COREDNS: &str = "coredns";
+const COREDNS_ROLE: &str = "system:coredns";
+
+/// The rules of CoreDNS's `system:coredns` role (its kubernetes plugin's watches).
+fn coredns_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(
+            &["list", "watch"],
+            &[""],
+            &["endpoints", "services", "pods", "namespaces"],
+        ),
+        rule(
+            &["list", "watch"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+    ]
+}
+
+fn coredns_binding() -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".to_owned(),
+            api_group: None,
+            name: COREDNS.to_owned(),
+            namespace: Some("kube-system".to_owned()),
+        }]),
+        ..binding(COREDNS_ROLE, &[])
+    }
+}
+
+/// The user kube-proxy authenticates as, bound to `system:node-proxier`.
+pub const KUBE_PROXY_USER: &str = "system:kube-proxy";
+const NODE_PROXIER_ROLE: &str = "system:node-proxier";
+
+/// policy.go's `system:node-proxier`: what kube-proxy watches.
+fn node_proxier_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["list", "watch"], &[""], &["services", "endpoints"]),
+        rule(&["get", "list", "watch"], &[""], &["nodes"]),
+        events_rule(),
+        rule(
+            &["list", "watch"],
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+        ),
+    ]
+}
+
+fn node_proxier_binding() -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        subjects: Some(vec![Subject {
+            kind: "User".to_owned(),
+            api_group: Some(RBAC_GROUP.to_owned()),
+            name: KUBE_PROXY_USER.to_owned(),
+            namespace: None,
+        }]),
+        ..binding(NODE_PROXIER_ROLE, &[])
+    }
+}
+
+/// controller_policy.go's service-controller (cloud-controller-manager's LoadBalancer
+/// status).
+fn service_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch"], &[""], &["services"]),
+        rule(&["patch", "update"], &[""], &["services"]),
+        rule(&["patch", "update"], &[""], &["services/status"]),
+        rule(&["list", "watch"], &[""], &["nodes"]),
+        events_rule(),
+    ]
 }
 
 /// A controller role bound to its service account in kube-system, as kube's

@@ -366,3 +366,98 @@ fn the_taint_eviction_controller_has_kubes_controller_role() {
         assert!(!rbac.allows(&controller, &denied), "{denied:?}");
     }
 }
+
+#[test]
+fn the_endpoint_controllers_have_kubes_controller_roles() {
+    let rbac = authorizer();
+    let account = |name: &str| {
+        User::new(
+            format!("system:serviceaccount:kube-system:{name}"),
+            &[
+                "system:serviceaccounts",
+                "system:serviceaccounts:kube-system",
+            ],
+        )
+    };
+    let slices = "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices";
+    let endpoints = "/api/v1/namespaces/team/endpoints";
+    let controller = account("endpoint-controller");
+    for allowed in [
+        request(Method::GET, "/api/v1/namespaces/team/pods"),
+        request(Method::GET, "/api/v1/namespaces/team/services"),
+        request(Method::POST, endpoints),
+        request(Method::PUT, &format!("{endpoints}/web")),
+        request(Method::DELETE, &format!("{endpoints}/web")),
+    ] {
+        assert!(rbac.allows(&controller, &allowed), "{allowed:?}");
+    }
+    assert!(!rbac.allows(&controller, &request(Method::POST, slices)));
+    let controller = account("endpointslice-controller");
+    for allowed in [
+        request(Method::GET, "/api/v1/namespaces/team/pods"),
+        request(Method::POST, slices),
+        request(Method::PUT, &format!("{slices}/web-abcde")),
+        request(Method::DELETE, &format!("{slices}/web-abcde")),
+    ] {
+        assert!(rbac.allows(&controller, &allowed), "{allowed:?}");
+    }
+    assert!(!rbac.allows(&controller, &request(Method::POST, endpoints)));
+    let controller = account("endpointslicemirroring-controller");
+    assert!(rbac.allows(&controller, &request(Method::GET, endpoints)));
+    assert!(rbac.allows(&controller, &request(Method::POST, slices)));
+    assert!(!rbac.allows(
+        &controller,
+        &request(Method::GET, "/api/v1/namespaces/team/pods")
+    ));
+}
+
+#[test]
+fn the_ingress_controller_reads_what_it_routes_and_writes_ingress_status() {
+    let rbac = authorizer();
+    let controller = User::new(
+        "system:serviceaccount:kube-system:peapod-ingress",
+        &[
+            "system:serviceaccounts",
+            "system:serviceaccounts:kube-system",
+        ],
+    );
+    let ingresses = "/apis/networking.k8s.io/v1/namespaces/team/ingresses";
+    for allowed in [
+        request(Method::GET, ingresses),
+        request(Method::GET, "/apis/networking.k8s.io/v1/ingressclasses"),
+        request(Method::GET, "/api/v1/namespaces/team/secrets"),
+        request(Method::GET, "/api/v1/namespaces/team/services"),
+        request(
+            Method::GET,
+            "/apis/discovery.k8s.io/v1/namespaces/team/endpointslices",
+        ),
+        request(Method::PATCH, &format!("{ingresses}/web/status")),
+        request(
+            Method::POST,
+            "/apis/events.k8s.io/v1/namespaces/team/events",
+        ),
+    ] {
+        assert!(rbac.allows(&controller, &allowed), "{allowed:?}");
+    }
+    for denied in [
+        request(Method::PATCH, &format!("{ingresses}/web")),
+        request(Method::POST, "/api/v1/namespaces/team/secrets"),
+    ] {
+        assert!(!rbac.allows(&controller, &denied), "{denied:?}");
+    }
+}
+
+#[test]
+fn edit_writes_and_view_reads_ingresses() {
+    let rbac = authorizer();
+    let (editor, viewer) = (User::new("eve", &[]), User::new("vic", &[]));
+    bind(&rbac.store, "default", "ClusterRole", "edit", "eve");
+    bind(&rbac.store, "default", "ClusterRole", "view", "vic");
+    let ingresses = "/apis/networking.k8s.io/v1/namespaces/default/ingresses";
+    let create = request(Method::POST, ingresses);
+    let list = request(Method::GET, ingresses);
+    let status = request(Method::GET, &format!("{ingresses}/web/status"));
+    assert!(rbac.allows(&editor, &create) && rbac.allows(&editor, &list));
+    assert!(rbac.allows(&viewer, &list) && rbac.allows(&viewer, &status));
+    assert!(!rbac.allows(&viewer, &create));
+}

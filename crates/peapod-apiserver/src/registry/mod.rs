@@ -2,8 +2,10 @@
 //! subresources (what discovery shows) and its [`Strategy`] (what the generic handlers ask of
 //! it). Adding a kind is one `Kind` value in the list given to [`Registry::new`]. A version kept
 //! in another version's storage adds a [`Conversion`] ([`Kind::stored_as`]); a create-only kind
-//! that stores nothing is a [`Review`] ([`Kind::review`]).
+//! that stores nothing is a [`Review`] ([`Kind::review`]). A kind whose objects share a pool
+//! of values (cluster IPs, node ports) has an [`Allocator`] ([`Kind::with_allocator`]).
 
+mod allocation;
 mod conversion;
 mod review;
 mod strategy;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use peapod_store::{Object, ResourceKey};
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
+pub use allocation::{Allocation, AllocationError, Allocator};
 pub use conversion::{Conversion, TypedConversion, VersionConversion};
 pub use review::{KindReview, Requester, Review, TypedReview};
 pub use strategy::{
@@ -129,6 +132,8 @@ pub struct Kind {
     pub actions: Vec<(&'static str, Action)>,
     /// What the `scale` subresource maps to, for kinds that have one.
     pub scale: Option<ScaleFields>,
+    /// The pool creates and updates take values from, for kinds that have one.
+    pub allocator: Option<Arc<dyn Allocator>>,
 }
 
 /// A subresource that acts on its parent when created.
@@ -196,6 +201,7 @@ impl Kind {
             backend: Backend::Store(Arc::new(Typed(strategy))),
             actions: Vec::new(),
             scale: None,
+            allocator: None,
             schema: Some(schema_ref::<S::Object>),
             gvk,
         }
@@ -217,6 +223,7 @@ impl Kind {
             backend: Backend::External,
             actions: Vec::new(),
             scale: None,
+            allocator: None,
             schema: Some(schema_ref::<K>),
             gvk,
         }
@@ -242,6 +249,7 @@ impl Kind {
             backend: Backend::External,
             actions: Vec::new(),
             scale: None,
+            allocator: None,
             schema: None,
             gvk,
         }
@@ -306,6 +314,12 @@ impl Kind {
             verbs: &["get", "patch", "update"],
         });
         self.scale = Some(fields);
+        self
+    }
+
+    /// Creates and updates take values from `allocator`'s pool.
+    pub fn with_allocator(mut self, allocator: Arc<dyn Allocator>) -> Kind {
+        self.allocator = Some(allocator);
         self
     }
 

@@ -17,6 +17,7 @@ use peapod_apis::core::v1::persistentvolumeclaim::resize::ResizeAdmission;
 use peapod_apis::core::v1::pod::default_tolerations::DefaultTolerationSeconds;
 use peapod_apis::core::v1::serviceaccount::admission::ServiceAccountAdmission;
 use peapod_apis::core::v1::serviceaccount::token::TokenSigner;
+use peapod_apis::networking::v1::ingress::admission::DefaultIngressClass;
 use peapod_apis::scheduling::v1::priorityclass::admission::PriorityAdmission;
 use peapod_apiserver::rbac::RbacAuthorizer;
 use peapod_apiserver::status::ApiError;
@@ -41,14 +42,19 @@ pub struct NodeApi {
 
 pub type Shared = Arc<NodeApi>;
 
-/// The generic API server over the agent's store, with every kind peapod serves (service
-/// account tokens signed by `signer`), kube-apiserver's ServiceAccount admission and its RBAC authorizer.
-pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
+/// The generic API server over the agent's store, with every kind peapod serves (Services
+/// given addresses and node ports from `services`, service account tokens signed by `signer`),
+/// kube-apiserver's ServiceAccount admission and its RBAC authorizer.
+pub fn api_server(
+    ctx: &NodeApi,
+    services: peapod_apis::ServiceNetwork,
+    signer: Arc<TokenSigner>,
+) -> Arc<ApiServer> {
     let node = peapod_apis::NodeInfo {
         name: ctx.node_name.clone(),
         addresses: super::node_addresses,
     };
-    let kinds = peapod_apis::builtin_signing(node, signer);
+    let kinds = peapod_apis::builtin_signing(node, services, signer);
     let server = ApiServer::new(kinds, ctx.store.clone());
     let rbac = RbacAuthorizer::new(ctx.store.clone());
     Arc::new(
@@ -58,6 +64,7 @@ pub fn api_server(ctx: &NodeApi, signer: Arc<TokenSigner>) -> Arc<ApiServer> {
             .with_admission(Arc::new(ResizeAdmission))
             .with_admission(Arc::new(PriorityAdmission))
             .with_admission(Arc::new(DefaultTolerationSeconds))
+            .with_admission(Arc::new(DefaultIngressClass))
             .with_authorizer(Arc::new(rbac)),
     )
 }

@@ -1,13 +1,16 @@
 //! The cluster-wide settings of an agent: the Service range (`PEAPOD_SERVICE_CIDR`, default
 //! k3s' 10.43.0.0/16), whose first address is the `kubernetes` Service's, and the cluster
-//! domain (`PEAPOD_CLUSTER_DOMAIN`, default `cluster.local`).
+//! domain (`PEAPOD_CLUSTER_DOMAIN`, default `cluster.local`) and the NodePort range
+//! (`PEAPOD_SERVICE_NODE_PORT_RANGE`, default kube's 30000-32767).
 
 use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
 
 use ipnet::Ipv4Net;
 
 pub const DEFAULT_SERVICE_CIDR: &str = "10.43.0.0/16";
 pub const DEFAULT_CLUSTER_DOMAIN: &str = "cluster.local";
+pub const DEFAULT_NODE_PORT_RANGE: &str = "30000-32767";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterConfigError {
@@ -15,12 +18,16 @@ pub enum ClusterConfigError {
     ServiceCidr { value: String },
     #[error("PEAPOD_CLUSTER_DOMAIN {value:?} is not a DNS domain such as cluster.local")]
     Domain { value: String },
+    #[error("PEAPOD_SERVICE_NODE_PORT_RANGE {value:?} is not a port range such as 30000-32767 (first-last, 1 to 65535, first ≤ last)")]
+    NodePortRange { value: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
     pub service_cidr: Ipv4Net,
     pub domain: String,
+    /// The ports NodePort and LoadBalancer Services are given.
+    pub node_port_range: RangeInclusive<u16>,
 }
 
 impl Default for ClusterConfig {
@@ -57,10 +64,28 @@ impl ClusterConfig {
         Ok(ClusterConfig {
             service_cidr: cidr,
             domain,
+            node_port_range: 30000..=32767,
         })
     }
 
-    /// PEAPOD_SERVICE_CIDR and PEAPOD_CLUSTER_DOMAIN, or the defaults.
+    /// The same settings with the NodePort range `range` (`first-last`).
+    pub fn with_node_port_range(self, range: &str) -> Result<ClusterConfig, ClusterConfigError> {
+        let invalid = || ClusterConfigError::NodePortRange {
+            value: range.to_string(),
+        };
+        let (first, last) = range.trim().split_once('-').ok_or_else(invalid)?;
+        let port = |text: &str| text.trim().parse::<u16>().ok().filter(|p| *p > 0);
+        match (port(first), port(last)) {
+            (Some(first), Some(last)) if first <= last => Ok(ClusterConfig {
+                node_port_range: first..=last,
+                ..self
+            }),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// PEAPOD_SERVICE_CIDR, PEAPOD_CLUSTER_DOMAIN and PEAPOD_SERVICE_NODE_PORT_RANGE, or the
+    /// defaults.
     pub fn from_env() -> Result<ClusterConfig, ClusterConfigError> {
         let var = |name: &str, default: &str| {
             std::env::var(name)
@@ -71,7 +96,19 @@ impl ClusterConfig {
         ClusterConfig::new(
             &var("PEAPOD_SERVICE_CIDR", DEFAULT_SERVICE_CIDR),
             &var("PEAPOD_CLUSTER_DOMAIN", DEFAULT_CLUSTER_DOMAIN),
-        )
+        )?
+        .with_node_port_range(&var(
+            "PEAPOD_SERVICE_NODE_PORT_RANGE",
+            DEFAULT_NODE_PORT_RANGE,
+        ))
+    }
+
+    /// Where the Service kind takes cluster IPs and node ports from.
+    pub fn service_network(&self) -> peapod_apis::ServiceNetwork {
+        peapod_apis::ServiceNetwork {
+            cidr: self.service_cidr,
+            node_ports: self.node_port_range.clone(),
+        }
     }
 
     /// The `kubernetes` Service's cluster IP: the range's first address.
@@ -99,6 +136,21 @@ mod tests {
         assert_eq!(config.kubernetes_service_ip().to_string(), "10.43.0.1");
         assert_eq!(config.dns_service_ip().to_string(), "10.43.0.10");
         assert_eq!(config.domain, "cluster.local");
+        assert_eq!(config.node_port_range, 30000..=32767);
+    }
+
+    #[test]
+    fn node_port_ranges_are_parsed() {
+        let config = ClusterConfig::default();
+        let given = config.clone().with_node_port_range("30064-30095").unwrap();
+        assert_eq!(given.node_port_range, 30064..=30095);
+        for bad in ["", "30000", "32767-30000", "0-10", "30000-70000", "a-b"] {
+            let err = config.clone().with_node_port_range(bad).unwrap_err();
+            assert!(
+                err.to_string().contains("PEAPOD_SERVICE_NODE_PORT_RANGE"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

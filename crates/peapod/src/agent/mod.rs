@@ -8,9 +8,12 @@ pub mod audit;
 pub mod authn;
 mod bootstrap;
 pub mod cluster;
+mod cluster_dns;
 pub mod https;
+mod ingress;
 pub mod metrics;
 mod service_account_key;
+mod service_proxy;
 mod streaming;
 pub mod tokens;
 
@@ -140,6 +143,15 @@ impl Agent {
         bootstrap::ensure_namespaces(&store)?;
         bootstrap::ensure_default_storage_class(&store)?;
         bootstrap::ensure_system_priority_classes(&store)?;
+        bootstrap::ensure_ingress_class(&store)?;
+        let api_endpoint = https
+            .as_ref()
+            .and_then(|h| h.local_addr().ok())
+            .map(|addr| bootstrap::ApiEndpoint {
+                ip: host_ip(),
+                port: addr.port(),
+            });
+        bootstrap::ensure_kubernetes_service(&store, &config.cluster, api_endpoint.as_ref())?;
         let signer = Arc::new(service_account_key::load_or_create(&paths.tls_dir())?);
         if let Some(https) = https.as_mut() {
             https.accept_service_accounts(authn::ServiceAccountTokens {
@@ -157,7 +169,8 @@ impl Agent {
             image_manager: Arc::new(ImageManager::new(images.clone(), puller)),
             node_name: node_name(),
         });
-        let api_server = api::api_server(&node_api, signer.clone());
+        let api_server =
+            api::api_server(&node_api, config.cluster.service_network(), signer.clone());
         let app = api::router(node_api.clone(), api_server.clone());
         let client = kubelet_client(&app, &node_api.node_name);
         let machine = node_status::Machine::read(&paths.data_dir());
@@ -179,6 +192,8 @@ impl Agent {
             policy: config.policy,
             evictions: Default::default(),
             config: Default::default(),
+            services: Default::default(),
+            cluster: config.cluster.clone(),
             allocatable,
         });
         Ok(Agent {
@@ -277,7 +292,11 @@ impl Agent {
                 .run(),
             ),
         ];
+        tasks.push(cluster_dns::spawn(&app, &self.ctx));
+        tasks.extend(service_proxy::spawn(&app, &self.ctx));
+        tasks.push(ingress::spawn(&app, &self.ctx));
         tasks.extend(workload_controllers(&app));
+        tasks.extend(network_controllers(&app));
         tasks.extend(storage_controllers(&app, &self.node_api));
         let local = app
             .clone()
@@ -345,6 +364,24 @@ fn workload_controllers(app: &axum::Router) -> Vec<tokio::task::JoinHandle<()>> 
             accounts::TAINT_EVICTION_CONTROLLER,
         ))),
         tokio::spawn(node_lifecycle::run(client(accounts::NODE_CONTROLLER))),
+    ]
+}
+
+/// kube-controller-manager's Service endpoint controllers, each as its own service account.
+fn network_controllers(app: &axum::Router) -> [tokio::task::JoinHandle<()>; 3] {
+    use crate::controllers::{endpoints, endpointslice, endpointslice_mirroring};
+    use peapod_apiserver::rbac::bootstrap as accounts;
+    let client = |account| controller_client(app, account);
+    [
+        tokio::spawn(endpointslice::controller::run(client(
+            accounts::ENDPOINTSLICE_CONTROLLER,
+        ))),
+        tokio::spawn(endpoints::controller::run(client(
+            accounts::ENDPOINT_CONTROLLER,
+        ))),
+        tokio::spawn(endpointslice_mirroring::controller::run(client(
+            accounts::ENDPOINTSLICE_MIRRORING_CONTROLLER,
+        ))),
     ]
 }
 

@@ -5,9 +5,10 @@
 //! Keys from `envFrom` are taken as they are: since RelaxedEnvironmentVariableValidation
 //! (beta and on in 1.32, KEP-4369) kubelet no longer skips keys that are not C identifiers,
 //! and so no longer records InvalidEnvironmentVariableNames.
-//! Service variables (enableServiceLinks) are not made here.
+//! The Services' variables ([`super::service_links`]) count in expansions after the
+//! container's own and come last, where the container does not set the same name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::api::core::v1::{Container, EnvFromSource, EnvVar, Pod};
 
@@ -45,6 +46,8 @@ pub struct EnvSources<'a> {
     pub config: &'a ConfigObjects,
     pub facts: &'a PodFacts,
     pub allocatable: &'a NodeAllocatable,
+    /// The variables of the Services the pod sees.
+    pub services: &'a BTreeMap<String, String>,
 }
 
 /// The container's variables in the order they were first set.
@@ -57,12 +60,19 @@ pub fn resolve(sources: &EnvSources) -> Result<Vec<(String, String)>, EnvError> 
     }
     for var in sources.container.env.iter().flatten() {
         let value = match var.value.as_deref().filter(|v| !v.is_empty()) {
-            Some(value) => Some(peapod_api::expand::expand(value, |k| env.get(k))),
+            Some(value) => Some(peapod_api::expand::expand(value, |k| {
+                env.get(k).or_else(|| sources.services.get(k).cloned())
+            })),
             None => value_from(sources, var)?,
         };
         // An optional reference to what is missing sets nothing.
         if let Some(value) = value {
             env.set(var.name.clone(), value);
+        }
+    }
+    for (name, value) in sources.services {
+        if env.get(name).is_none() {
+            env.set(name.clone(), value.clone());
         }
     }
     Ok(env.vars)
@@ -215,6 +225,13 @@ mod tests {
     }
 
     fn resolve_for(container: serde_json::Value) -> Result<Vec<(String, String)>, EnvError> {
+        resolve_with(container, &BTreeMap::new())
+    }
+
+    fn resolve_with(
+        container: serde_json::Value,
+        services: &BTreeMap<String, String>,
+    ) -> Result<Vec<(String, String)>, EnvError> {
         let pod: Pod = serde_json::from_value(json!({
             "metadata": {"namespace": "test1", "name": "dapi-test-pod-name"},
             "spec": {"serviceAccountName": "special", "containers": [container.clone()]}
@@ -232,6 +249,7 @@ mod tests {
             config: &objects(),
             facts: &facts,
             allocatable: &NodeAllocatable::default(),
+            services,
         })
     }
 
@@ -264,6 +282,32 @@ mod tests {
                 "p_1234=abc",
                 "p_DUPE_TEST=CONFIG_MAP",
                 "p_REPLACE_ME=FROM_CONFIG_MAP",
+            ]
+        );
+    }
+
+    /// kubelet's makeEnvironmentVariables: a container's own variable wins over a Service's
+    /// of the same name; expansions read the container's first, then the Services'.
+    #[test]
+    fn service_variables_come_last_and_expand() {
+        let services = BTreeMap::from([
+            ("WEB_SERVICE_HOST".to_owned(), "10.43.0.20".to_owned()),
+            ("REPLACE_ME".to_owned(), "FROM_SERVICE".to_owned()),
+        ]);
+        let env = resolve_with(
+            json!({"name": "c", "env": [
+                {"name": "URL", "value": "http://$(WEB_SERVICE_HOST)/"},
+                {"name": "REPLACE_ME", "value": "OWN"},
+            ]}),
+            &services,
+        )
+        .unwrap();
+        assert_eq!(
+            env,
+            [
+                ("URL".to_owned(), "http://10.43.0.20/".to_owned()),
+                ("REPLACE_ME".to_owned(), "OWN".to_owned()),
+                ("WEB_SERVICE_HOST".to_owned(), "10.43.0.20".to_owned()),
             ]
         );
     }

@@ -23,6 +23,7 @@ pub mod reflector;
 pub mod sandbox;
 pub mod scheduler;
 pub mod service_account_tokens;
+pub mod service_links;
 pub mod status;
 pub mod status_manager;
 pub mod termination;
@@ -79,6 +80,10 @@ pub struct Context {
     pub allocatable: downward::NodeAllocatable,
     /// The service account tokens of pods' projected volumes.
     pub tokens: service_account_tokens::TokenManager,
+    /// The Services whose variables containers get.
+    pub services: Arc<service_links::ServiceLinks>,
+    /// The cluster domain and DNS Service address ClusterFirst pods resolve with.
+    pub cluster: crate::agent::cluster::ClusterConfig,
 }
 
 pub struct Kubelet {
@@ -111,12 +116,15 @@ impl Kubelet {
         }));
         let node = tokio::spawn(watch_node(self.ctx.clone()));
         let namespaces = tokio::spawn(watch_namespaces(self.ctx.clone()));
+        let ctx = self.ctx.clone();
+        let services = tokio::spawn(async move { ctx.services.run(ctx.client.clone()).await });
         let budgets = tokio::spawn(scheduler::budgets::watch(self.ctx.clone()));
         self.watch_pods().await;
         manager.abort();
         config.abort();
         node.abort();
         namespaces.abort();
+        services.abort();
         budgets.abort();
     }
 
@@ -179,6 +187,8 @@ impl Kubelet {
                 // A container's env or volumes may name a ConfigMap or Secret: not before
                 // they are known.
                 self.ctx.config.wait_synced().await;
+                // KUBERNETES_SERVICE_HOST must not be missing after a restart.
+                self.ctx.services.wait_synced().await;
                 pods.iter().for_each(|pod| self.poke(pod));
                 continue;
             }

@@ -15,7 +15,7 @@ use super::events::{self, EventType};
 use super::scheduler;
 use super::Context;
 use crate::paths::Paths;
-use crate::runtime::etc_files::{kernel_hostname, EtcFiles};
+use crate::runtime::etc_files::{kernel_hostname, ClusterDns, EtcFiles};
 use crate::shim::client::ShimClient;
 use crate::shim::launch::{self, LaunchError, LaunchSpec};
 use crate::volume::{self, HostVolume, VolumeError};
@@ -94,10 +94,12 @@ async fn start(ctx: &Context, pod: &Pod, uid: &str) -> Result<Sandbox, SandboxEr
         hostname: if host_network {
             None
         } else {
-            Some(kernel_hostname(pod).map_err(|e| SandboxError::EtcFiles {
-                path: run_dir.display().to_string(),
-                source: e.into(),
-            })?)
+            Some(
+                kernel_hostname(pod, &ctx.cluster.domain).map_err(|e| SandboxError::EtcFiles {
+                    path: run_dir.display().to_string(),
+                    source: e.into(),
+                })?,
+            )
         },
         run_dir: run_dir.clone(),
         share_pid: pod
@@ -234,10 +236,15 @@ fn write_etc_files(
         source,
     };
     std::fs::create_dir_all(run_dir).map_err(failed)?;
+    let cluster_dns = ClusterDns {
+        domain: ctx.cluster.domain.clone(),
+        server: ctx.cluster.dns_service_ip(),
+    };
     let warnings = EtcFiles::in_dir(run_dir)
         .write_reporting(
             pod,
             Some(pod_ip),
+            &cluster_dns,
             Path::new("/etc/resolv.conf"),
             Path::new("/etc/hosts"),
         )

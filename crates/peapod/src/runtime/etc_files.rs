@@ -3,14 +3,15 @@
 //! container runtime's file format, written once per pod and bind-mounted into each container.
 
 use std::io::{self, Read};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{HostAlias, Pod, PodDNSConfig, PodSpec};
 
 use super::spec::BindMount;
 
-/// The cluster domain kubelet would be configured with.
-pub const CLUSTER_DOMAIN: &str = "cluster.local";
+/// kubelet's `ndots:5`, the only option of a ClusterFirst pod's resolver (defaultDNSOptions).
+const CLUSTER_FIRST_OPTIONS: &[&str] = &["ndots:5"];
 /// Kubernetes' MaxDNSNameservers.
 pub const MAX_DNS_NAMESERVERS: usize = 3;
 /// Kubernetes' MaxDNSSearchPaths.
@@ -34,11 +35,6 @@ const LOCALHOST_ENTRIES: &str = "127.0.0.1\tlocalhost\n\
     fe00::1\tip6-allnodes\n\
     fe00::2\tip6-allrouters\n";
 
-/// Reason of kubelet's Warning event when a ClusterFirst pod meets a node without cluster DNS.
-pub const MISSING_CLUSTER_DNS_REASON: &str = "MissingClusterDNS";
-/// kubelet's message for MissingClusterDNS (the node event; the pod event prefixes it, see
-/// [`missing_cluster_dns_pod_message`]).
-pub const MISSING_CLUSTER_DNS_MESSAGE: &str = "kubelet does not have ClusterDNS IP configured and cannot create Pod using \"ClusterFirst\" policy. Falling back to \"Default\" policy.";
 /// Reason of kubelet's Warning event when nameservers or search paths were cut to the limits.
 pub const DNS_CONFIG_FORMING_REASON: &str = "DNSConfigForming";
 
@@ -76,6 +72,13 @@ impl From<EtcFilesError> for io::Error {
         };
         io::Error::new(kind, err)
     }
+}
+
+/// kubelet's `--cluster-domain` and `--cluster-dns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterDns {
+    pub domain: String,
+    pub server: Ipv4Addr,
 }
 
 /// A Warning event kubelet would record on the pod while forming its files.
@@ -116,37 +119,27 @@ impl EtcFiles {
     }
 
     /// Writes the three files from the node's `host_resolv_conf` and `host_hosts`
-    /// (normally /etc/resolv.conf and /etc/hosts).
-    pub fn write(
-        &self,
-        pod: &Pod,
-        pod_ip: Option<&str>,
-        host_resolv_conf: &Path,
-        host_hosts: &Path,
-    ) -> io::Result<()> {
-        self.write_reporting(pod, pod_ip, host_resolv_conf, host_hosts)
-            .map(drop)
-    }
-
-    /// [`EtcFiles::write`], returning the Warning events kubelet records on the pod while
-    /// doing so (MissingClusterDNS, DNSConfigForming), for the caller to emit.
+    /// (normally /etc/resolv.conf and /etc/hosts), returning the Warning events kubelet
+    /// records on the pod while doing so (DNSConfigForming), for the caller to emit.
     pub fn write_reporting(
         &self,
         pod: &Pod,
         pod_ip: Option<&str>,
+        cluster: &ClusterDns,
         host_resolv_conf: &Path,
         host_hosts: &Path,
     ) -> io::Result<Vec<PodEvent>> {
-        let hostname = kernel_hostname(pod)?;
+        let hostname = kernel_hostname(pod, &cluster.domain)?;
         write_file(&self.hostname, &format!("{hostname}\n"))?;
-        write_file(&self.hosts, &hosts_file(pod, pod_ip, host_hosts)?)?;
+        let hosts = hosts_file(pod, pod_ip, &cluster.domain, host_hosts)?;
+        write_file(&self.hosts, &hosts)?;
         let host_text = read_resolv_conf(host_resolv_conf)?;
         let host = parse_resolv_conf(&host_text).map_err(|ParseError::EmptyNameserver| {
             EtcFilesError::EmptyNameserver {
                 path: host_resolv_conf.to_path_buf(),
             }
         })?;
-        let (dns, events) = pod_dns(pod, host);
+        let (dns, events) = pod_dns(pod, cluster, host);
         write_file(&self.resolv_conf, &dns.render().unwrap_or(host_text))?;
         Ok(events)
     }
@@ -188,23 +181,23 @@ pub fn pod_hostname(pod: &Pod) -> String {
 }
 
 /// `<subdomain>.<namespace>.svc.<cluster domain>` when spec.subdomain is set.
-fn pod_domain(pod: &Pod) -> Option<String> {
+fn pod_domain(pod: &Pod, cluster_domain: &str) -> Option<String> {
     let subdomain = spec(pod)?.subdomain.as_deref().filter(|s| !s.is_empty())?;
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
-    Some(format!("{subdomain}.{namespace}.svc.{CLUSTER_DOMAIN}"))
+    Some(format!("{subdomain}.{namespace}.svc.{cluster_domain}"))
 }
 
 /// The hostname the pod's containers see (/etc/hostname, and the UTS namespace): the
 /// node's for hostNetwork pods, whose UTS namespace is the node's; else [`pod_hostname`],
 /// or its FQDN with setHostnameAsFQDN (kubelet's `GetNodenameForKernel`).
-pub fn kernel_hostname(pod: &Pod) -> Result<String, EtcFilesError> {
+pub fn kernel_hostname(pod: &Pod, cluster_domain: &str) -> Result<String, EtcFilesError> {
     if host_network(pod) {
         let name = nix::unistd::gethostname().map_err(EtcFilesError::NodeHostname)?;
         return Ok(name.to_string_lossy().into_owned());
     }
     let hostname = pod_hostname(pod);
     let as_fqdn = spec(pod).and_then(|s| s.set_hostname_as_fqdn) == Some(true);
-    match pod_domain(pod) {
+    match pod_domain(pod, cluster_domain) {
         Some(domain) if as_fqdn => {
             let fqdn = format!("{hostname}.{domain}");
             if fqdn.len() > MAX_FQDN_LEN {
@@ -223,7 +216,12 @@ fn host_aliases(pod: &Pod) -> &[HostAlias] {
 }
 
 /// kubelet's `nodeHostsFileContent` for hostNetwork pods, else `managedHostsFileContent`.
-fn hosts_file(pod: &Pod, pod_ip: Option<&str>, host_hosts: &Path) -> Result<String, EtcFilesError> {
+fn hosts_file(
+    pod: &Pod,
+    pod_ip: Option<&str>,
+    cluster_domain: &str,
+    host_hosts: &Path,
+) -> Result<String, EtcFilesError> {
     let aliases = host_aliases(pod);
     if host_network(pod) {
         let node_hosts = std::fs::read(host_hosts).map_err(|source| EtcFilesError::Read {
@@ -236,14 +234,19 @@ fn hosts_file(pod: &Pod, pod_ip: Option<&str>, host_hosts: &Path) -> Result<Stri
             alias_entries(aliases)
         ));
     }
-    Ok(managed_hosts_file(pod, pod_ip, aliases))
+    Ok(managed_hosts_file(pod, pod_ip, cluster_domain, aliases))
 }
 
-fn managed_hosts_file(pod: &Pod, pod_ip: Option<&str>, aliases: &[HostAlias]) -> String {
+fn managed_hosts_file(
+    pod: &Pod,
+    pod_ip: Option<&str>,
+    cluster_domain: &str,
+    aliases: &[HostAlias],
+) -> String {
     let hostname = pod_hostname(pod);
     let mut out = format!("{MANAGED_HOSTS_HEADER}{LOCALHOST_ENTRIES}");
     if let Some(ip) = pod_ip {
-        match pod_domain(pod) {
+        match pod_domain(pod, cluster_domain) {
             Some(domain) => out.push_str(&format!("{ip}\t{hostname}.{domain}\t{hostname}\n")),
             None => out.push_str(&format!("{ip}\t{hostname}\n")),
         }
@@ -365,42 +368,38 @@ fn dns_type(pod: &Pod) -> DnsType {
     }
 }
 
-/// Whether kubelet would record MissingClusterDNS for this pod: it asks for cluster DNS,
-/// which this node never has, so kubelet falls back to the node's resolver.
-pub fn missing_cluster_dns(pod: &Pod) -> bool {
-    dns_type(pod) == DnsType::Cluster
-}
-
-/// The MissingClusterDNS message kubelet records on the pod itself.
-pub fn missing_cluster_dns_pod_message(pod: &Pod) -> String {
-    let meta = &pod.metadata;
-    format!(
-        "pod: \"{}_{}({})\". {MISSING_CLUSTER_DNS_MESSAGE}",
-        meta.name.as_deref().unwrap_or_default(),
-        meta.namespace.as_deref().unwrap_or_default(),
-        meta.uid.as_deref().unwrap_or_default(),
-    )
-}
-
-/// kubelet's `GetPodDNS` on a node without cluster DNS, from the node's parsed resolver.
-pub fn pod_dns(pod: &Pod, host: ResolvConf) -> (ResolvConf, Vec<PodEvent>) {
-    let mut events = Vec::new();
+/// kubelet's `GetPodDNS`, from the node's parsed resolver: ClusterFirst pods get the
+/// cluster DNS alone, the cluster's search domains before the node's, and `ndots:5`.
+pub fn pod_dns(pod: &Pod, cluster: &ClusterDns, host: ResolvConf) -> (ResolvConf, Vec<PodEvent>) {
     let mut dns = match dns_type(pod) {
         DnsType::None => ResolvConf::default(),
         DnsType::Host => host,
-        DnsType::Cluster => {
-            events.push(PodEvent {
-                reason: MISSING_CLUSTER_DNS_REASON,
-                message: missing_cluster_dns_pod_message(pod),
-            });
-            host
-        }
+        DnsType::Cluster => ResolvConf {
+            servers: vec![cluster.server.to_string()],
+            searches: cluster_first_searches(pod, &cluster.domain, &host.searches),
+            options: CLUSTER_FIRST_OPTIONS
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
+        },
     };
     if let Some(config) = spec(pod).and_then(|s| s.dns_config.as_ref()) {
         append_dns_config(&mut dns, config);
     }
-    events.extend(fit_limits(&mut dns));
+    let events = fit_limits(&mut dns);
     (dns, events)
+}
+
+/// kubelet's `generateSearchesForDNSClusterFirst`: `<ns>.svc.<domain> svc.<domain> <domain>`,
+/// then the node's, without duplicates.
+fn cluster_first_searches(pod: &Pod, domain: &str, host: &[String]) -> Vec<String> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let cluster = [
+        format!("{namespace}.svc.{domain}"),
+        format!("svc.{domain}"),
+        domain.to_string(),
+    ];
+    omit_duplicates(cluster.iter().chain(host))
 }
 
 /// kubelet's `appendDNSConfig`: servers and searches appended without duplicates,
@@ -527,6 +526,13 @@ mod tests {
         parse_resolv_conf(HOST_RESOLV).unwrap()
     }
 
+    fn cluster() -> ClusterDns {
+        ClusterDns {
+            domain: "cluster.local".into(),
+            server: Ipv4Addr::new(10, 43, 0, 10),
+        }
+    }
+
     fn strings(items: &[&str]) -> Vec<String> {
         items.iter().map(|s| s.to_string()).collect()
     }
@@ -548,7 +554,7 @@ mod tests {
 
     #[test]
     fn default_policy_reforms_the_host_file() {
-        let (dns, events) = pod_dns(&pod(json!({"dnsPolicy": "Default"})), host());
+        let (dns, events) = pod_dns(&pod(json!({"dnsPolicy": "Default"})), &cluster(), host());
         assert!(events.is_empty());
         assert_eq!(
             dns.render().unwrap(),
@@ -559,32 +565,62 @@ mod tests {
         );
     }
 
+    const CLUSTER_FIRST: &str =
+        "search shop.svc.cluster.local svc.cluster.local cluster.local corp.example lab.example\n\
+         nameserver 10.43.0.10\n\
+         options ndots:5\n";
+
     #[test]
-    fn cluster_first_falls_back_to_host_with_an_event() {
-        let p = pod(json!({"dnsPolicy": "ClusterFirst"}));
-        assert!(missing_cluster_dns(&p));
-        let (dns, events) = pod_dns(&p, host());
-        assert_eq!(dns, host());
+    fn cluster_first_names_the_cluster_dns_without_events() {
+        let (dns, events) = pod_dns(
+            &pod(json!({"dnsPolicy": "ClusterFirst"})),
+            &cluster(),
+            host(),
+        );
+        assert!(events.is_empty());
+        assert_eq!(dns.render().unwrap(), CLUSTER_FIRST);
+        let (unset, _) = pod_dns(&pod(json!({})), &cluster(), host());
+        assert_eq!(unset.render().unwrap(), CLUSTER_FIRST);
+    }
+
+    #[test]
+    fn cluster_first_search_paths_are_not_repeated() {
+        let mut node = host();
+        node.searches = strings(&["cluster.local", "corp.example"]);
+        let (dns, _) = pod_dns(&pod(json!({"dnsPolicy": "ClusterFirst"})), &cluster(), node);
         assert_eq!(
-            events,
-            vec![PodEvent {
-                reason: "MissingClusterDNS",
-                message: "pod: \"web_shop(u-1)\". kubelet does not have ClusterDNS IP configured and cannot create Pod using \"ClusterFirst\" policy. Falling back to \"Default\" policy.".to_string(),
-            }]
+            dns.searches,
+            strings(&[
+                "shop.svc.cluster.local",
+                "svc.cluster.local",
+                "cluster.local",
+                "corp.example"
+            ])
         );
     }
 
     #[test]
     fn host_network_policies() {
         let host_first = pod(json!({"dnsPolicy": "ClusterFirst", "hostNetwork": true}));
-        assert!(!missing_cluster_dns(&host_first));
-        assert!(pod_dns(&host_first, host()).1.is_empty());
+        assert_eq!(pod_dns(&host_first, &cluster(), host()).0, host());
         let with_host_net =
             pod(json!({"dnsPolicy": "ClusterFirstWithHostNet", "hostNetwork": true}));
-        assert!(missing_cluster_dns(&with_host_net));
-        assert_eq!(pod_dns(&with_host_net, host()).0, host());
-        assert!(!missing_cluster_dns(&pod(json!({"dnsPolicy": "Default"}))));
-        assert!(missing_cluster_dns(&pod(json!({}))));
+        let (dns, _) = pod_dns(&with_host_net, &cluster(), host());
+        assert_eq!(dns.render().unwrap(), CLUSTER_FIRST);
+    }
+
+    #[test]
+    fn cluster_first_merges_the_pods_dns_config() {
+        let p = pod(json!({"dnsPolicy": "ClusterFirst", "dnsConfig": {
+            "nameservers": ["1.1.1.1"], "searches": ["extra.example"],
+            "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}]}}));
+        let (dns, _) = pod_dns(&p, &cluster(), host());
+        assert_eq!(dns.servers, strings(&["10.43.0.10", "1.1.1.1"]));
+        assert_eq!(
+            dns.searches.last().map(String::as_str),
+            Some("extra.example")
+        );
+        assert_eq!(dns.options, strings(&["ndots:2", "edns0"]));
     }
 
     #[test]
@@ -592,8 +628,7 @@ mod tests {
         let p = pod(json!({"dnsPolicy": "None", "dnsConfig": {
             "nameservers": ["1.1.1.1", "1.1.1.1"], "searches": ["a.example"],
             "options": [{"name": "ndots", "value": "1"}, {"name": "edns0"}]}}));
-        assert!(!missing_cluster_dns(&p));
-        let (dns, events) = pod_dns(&p, host());
+        let (dns, events) = pod_dns(&p, &cluster(), host());
         assert!(events.is_empty());
         assert_eq!(
             dns.render().unwrap(),
@@ -608,7 +643,7 @@ mod tests {
             "searches": ["lab.example", "svc.example"],
             "options": [{"name": "ndots", "value": "5"}, {"name": "timeout", "value": ""},
                         {"name": "single-request"}]}}));
-        let (dns, _) = pod_dns(&p, host());
+        let (dns, _) = pod_dns(&p, &cluster(), host());
         assert_eq!(dns.servers, strings(&["10.0.0.2", "10.0.0.3", "9.9.9.9"]));
         assert_eq!(
             dns.searches,
@@ -624,7 +659,7 @@ mod tests {
     fn nameservers_are_cut_to_three() {
         let p = pod(json!({"dnsPolicy": "Default",
             "dnsConfig": {"nameservers": ["8.8.8.8", "8.8.4.4"]}}));
-        let (dns, events) = pod_dns(&p, host());
+        let (dns, events) = pod_dns(&p, &cluster(), host());
         assert_eq!(dns.servers, strings(&["10.0.0.2", "10.0.0.3", "8.8.8.8"]));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].reason, "DNSConfigForming");
@@ -665,7 +700,7 @@ mod tests {
             json!({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["1.1.1.1"],
             "searches": (0..10).map(|i| format!("{i}{}", "x".repeat(249))).collect::<Vec<_>>()}}),
         );
-        let (_, events) = pod_dns(&p, ResolvConf::default());
+        let (_, events) = pod_dns(&p, &cluster(), ResolvConf::default());
         assert!(events[0]
             .message
             .starts_with("Search Line limits were exceeded, some search paths have been omitted, the applied search line is: 0xxx"));
@@ -678,7 +713,7 @@ mod tests {
                                             {"ip": "10.1.2.4", "hostnames": ["c"]}]}),
         );
         assert_eq!(
-            managed_hosts_file(&p, Some("10.42.0.5"), host_aliases(&p)),
+            managed_hosts_file(&p, Some("10.42.0.5"), "cluster.local", host_aliases(&p)),
             format!(
                 "# Kubernetes-managed hosts file.\n{LOCALHOST_ENTRIES}10.42.0.5\tweb\n\
                  \n# Entries added by HostAliases.\n10.1.2.3\ta\tb\n10.1.2.4\tc\n"
@@ -686,7 +721,7 @@ mod tests {
         );
         let bare = pod(json!({}));
         assert_eq!(
-            managed_hosts_file(&bare, None, &[]),
+            managed_hosts_file(&bare, None, "cluster.local", &[]),
             format!("# Kubernetes-managed hosts file.\n{LOCALHOST_ENTRIES}")
         );
     }
@@ -694,7 +729,7 @@ mod tests {
     #[test]
     fn hosts_file_with_subdomain_has_the_fqdn() {
         let p = pod(json!({"hostname": "db-0", "subdomain": "db"}));
-        let hosts = managed_hosts_file(&p, Some("10.42.0.7"), &[]);
+        let hosts = managed_hosts_file(&p, Some("10.42.0.7"), "cluster.local", &[]);
         assert!(hosts.ends_with("10.42.0.7\tdb-0.db.shop.svc.cluster.local\tdb-0\n"));
     }
 
@@ -706,7 +741,7 @@ mod tests {
         let p = pod(json!({"hostNetwork": true,
             "hostAliases": [{"ip": "10.1.2.3", "hostnames": ["a"]}]}));
         assert_eq!(
-            hosts_file(&p, Some("192.168.1.9"), &node_hosts).unwrap(),
+            hosts_file(&p, Some("192.168.1.9"), "cluster.local", &node_hosts).unwrap(),
             "# Kubernetes-managed hosts file (host network).\n127.0.0.1 localhost\n192.168.1.9 node1\
              \n# Entries added by HostAliases.\n10.1.2.3\ta\n"
         );
@@ -728,14 +763,14 @@ mod tests {
     fn kernel_hostname_honours_set_hostname_as_fqdn() {
         let p = pod(json!({"subdomain": "db", "setHostnameAsFQDN": true}));
         assert_eq!(
-            kernel_hostname(&p).unwrap(),
+            kernel_hostname(&p, "cluster.local").unwrap(),
             "web.db.shop.svc.cluster.local"
         );
         let p = pod(json!({"subdomain": "db"}));
-        assert_eq!(kernel_hostname(&p).unwrap(), "web");
+        assert_eq!(kernel_hostname(&p, "cluster.local").unwrap(), "web");
         let p =
             pod(json!({"hostname": "h".repeat(40), "subdomain": "db", "setHostnameAsFQDN": true}));
-        let err = kernel_hostname(&p).unwrap_err();
+        let err = kernel_hostname(&p, "cluster.local").unwrap_err();
         assert!(matches!(err, EtcFilesError::FqdnTooLong { .. }));
         assert!(err
             .to_string()
@@ -749,7 +784,8 @@ mod tests {
         std::fs::write(&resolv_path, resolv).unwrap();
         std::fs::write(&hosts_path, "127.0.0.1 localhost\n").unwrap();
         let files = EtcFiles::in_dir(dir.path());
-        let result = files.write_reporting(p, Some("10.42.0.5"), &resolv_path, &hosts_path);
+        let result =
+            files.write_reporting(p, Some("10.42.0.5"), &cluster(), &resolv_path, &hosts_path);
         (dir, result)
     }
 
@@ -787,7 +823,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("absent");
         let err = EtcFiles::in_dir(dir.path())
-            .write(&pod(json!({})), None, &missing, &missing)
+            .write_reporting(&pod(json!({})), None, &cluster(), &missing, &missing)
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(err.to_string().contains("absent"));

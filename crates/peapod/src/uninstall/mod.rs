@@ -42,7 +42,7 @@ pub enum UninstallError {
     #[error("dismantling the pod network: {0}")]
     Link(#[from] peapod_net::link::LinkError),
     #[error("deleting the nftables table: {0}")]
-    Firewall(#[from] peapod_net::firewall::FirewallError),
+    Firewall(#[from] peapod_net::nft::NftError),
     #[error("kept bridge {bridge} and its nftables table: {reason}")]
     BridgeKept { bridge: String, reason: String },
     #[error("removing cgroup {}: {source}", path.display())]

@@ -24,6 +24,8 @@ fn play_streams_prefixed_logs_and_cleans_up_on_interrupt() {
         // The agent's own network, which its Drop removes: never the default peapod0.
         .env("PEAPOD_BRIDGE", &agent.bridge)
         .env("PEAPOD_POD_CIDR", &agent.cidr)
+        .env("PEAPOD_SERVICE_CIDR", agent.service_cidr())
+        .env("PEAPOD_SERVICE_NODE_PORT_RANGE", agent.node_port_range())
         .env(
             "PEAPOD_EVICTION_HARD",
             "nodefs.available<64Mi,imagefs.available<64Mi",
@@ -101,6 +103,8 @@ fn play_on(agent: &Agent, manifest: &str) -> (Child, Receiver<String>) {
         .env("PEAPOD_ROOT", agent.path())
         .env("PEAPOD_BRIDGE", &agent.bridge)
         .env("PEAPOD_POD_CIDR", &agent.cidr)
+        .env("PEAPOD_SERVICE_CIDR", agent.service_cidr())
+        .env("PEAPOD_SERVICE_NODE_PORT_RANGE", agent.node_port_range())
         .env("PEAPOD_CRASHLOOP_BACKOFF", "1s")
         .env(
             "PEAPOD_EVICTION_HARD",

@@ -3,15 +3,11 @@
 //! that select them), each reconcile kube's `sync` of one budget in the
 //! [shared loop](crate::controllers::reconciler).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
-
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use kube::api::{ListParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use peapod_api::label_selector::{as_selector, format_label_selector};
@@ -20,6 +16,7 @@ use peapod_apis::policy::v1::poddisruptionbudget::budget::selects;
 use super::scale::{expected_scale, ScaleError};
 use super::status::{self, Counts};
 use crate::controllers::events::{Event, Events};
+use crate::controllers::pod_selectors::triggered_by_pods;
 use crate::controllers::reconciler::{self, Reconciler};
 
 /// The controller's name, in its events.
@@ -74,57 +71,13 @@ impl Reconciler for Context {
 /// Runs the controller until its task is aborted.
 pub async fn run(client: Client) {
     let budgets = Api::<PodDisruptionBudget>::all(client.clone());
-    let pods = Api::<Pod>::all(client.clone());
     let controller = Controller::new(budgets, watcher::Config::default());
-    let cache = controller.store();
-    let seen = SeenLabels::default();
-    let controller = controller.watches(pods, watcher::Config::default(), move |pod| {
-        budgets_to_sync(&cache, &seen, &pod)
-    });
+    let controller = triggered_by_pods(controller, &client, selects);
     let context = Context {
         events: Events::new(client.clone(), NAME),
         client,
     };
     reconciler::run(controller, context).await;
-}
-
-/// The labels each live pod had when last seen: kube's updatePod resyncs the budgets of the
-/// old pod as well as the new, so a relabelled pod leaves the count of its former budgets.
-#[derive(Default)]
-struct SeenLabels(Mutex<HashMap<String, Labels>>);
-
-type Labels = BTreeMap<String, String>;
-
-impl SeenLabels {
-    /// Records `pod`'s labels (forgetting a pod being deleted), answering the ones before.
-    fn replace(&self, pod: &Pod) -> Option<Labels> {
-        let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let mut seen = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match pod.metadata.deletion_timestamp {
-            Some(_) => seen.remove(&uid),
-            None => seen.insert(uid, pod.metadata.labels.clone().unwrap_or_default()),
-        }
-    }
-}
-
-/// getPdbsForPod of the pod as it is and as it was: the budgets of its namespace whose
-/// selector matches either.
-fn budgets_to_sync(
-    cache: &Store<PodDisruptionBudget>,
-    seen: &SeenLabels,
-    pod: &Pod,
-) -> Vec<ObjectRef<PodDisruptionBudget>> {
-    let labels = pod.metadata.labels.clone().unwrap_or_default();
-    let before = seen.replace(pod).filter(|before| *before != labels);
-    cache
-        .state()
-        .iter()
-        .filter(|pdb| pdb.metadata.namespace == pod.metadata.namespace)
-        .filter(|pdb| {
-            selects(pdb, &labels) || before.as_ref().is_some_and(|before| selects(pdb, before))
-        })
-        .map(|pdb| ObjectRef::from_obj(pdb.as_ref()))
-        .collect()
 }
 
 /// trySync: the budget's pods counted, its status written when it changed, and a requeue

@@ -365,12 +365,16 @@ impl Worker {
             host_ip: self.ctx.host_ip.clone(),
             pod_ip: self.pod_ip.clone(),
         };
+        let spec = pod.spec.as_ref();
+        let links = spec.and_then(|s| s.enable_service_links).unwrap_or(true);
+        let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
         environment::resolve(&EnvSources {
             pod,
             container,
             config: &self.ctx.config,
             facts: &facts,
             allocatable: &self.ctx.allocatable,
+            services: &self.ctx.services.env(namespace, links),
         })
     }
 

@@ -81,6 +81,21 @@ fn eviction_reserve(root: &Path) -> String {
     format!("nodefs.available<{bytes},imagefs.available<{bytes}")
 }
 
+/// A busybox pod `client` (container `main`, label role=client) that only sleeps: where
+/// requests to Services and DNS questions are made from.
+pub const CLIENT_POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: client
+  labels: {role: client}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: busybox
+    command: [sleep, '3600']
+";
+
 /// The log without its audit lines (one a request), which would crowd out what went wrong.
 pub fn without_audit(log: &str) -> String {
     log.lines()
@@ -190,9 +205,14 @@ impl Agent {
             .env("PEAPOD_ROOT", self.root.path())
             .env("PEAPOD_BRIDGE", &self.bridge)
             .env("PEAPOD_POD_CIDR", &self.cidr)
+            .env("PEAPOD_SERVICE_CIDR", self.service_cidr())
+            .env("PEAPOD_SERVICE_NODE_PORT_RANGE", self.node_port_range())
             .env("RUST_LOG", "info")
             // Tests run agents side by side: HTTPS only where a test gives it its own port.
             .env("PEAPOD_API_LISTEN", "off")
+            // Nor may they fight over ports 80 and 443: the ingress tests give their own.
+            .env("PEAPOD_INGRESS_HTTP_PORT", "off")
+            .env("PEAPOD_INGRESS_HTTPS_PORT", "off")
             // The build shares this disk: pods under test must not be evicted because the
             // target directory grew. The disk tests set their own thresholds.
             .env("PEAPOD_EVICTION_HARD", eviction_reserve(self.root.path()))
@@ -215,6 +235,39 @@ impl Agent {
             }
             std::os::unix::net::UnixStream::connect(&socket).is_ok()
         });
+    }
+
+    /// The agent's Service range: a /24 of its own, its pod range's octets moved into
+    /// 100.64.0.0/10 (10.100.7.0/24 → 100.64.7.0/24), so that parallel agents' cluster IPs
+    /// never meet.
+    pub fn service_cidr(&self) -> String {
+        let (second, third) = self.pod_range_octets();
+        format!("100.{}.{third}.0/24", second - 36)
+    }
+
+    /// The agent's NodePort range: 32 ports of its own in kube's 30000-32767 (agents of far
+    /// apart pod ranges may share one; tests on NodePorts check what they were given).
+    pub fn node_port_range(&self) -> String {
+        let (second, third) = self.pod_range_octets();
+        let slot = ((second - 100) * 256 + third) % 85;
+        let first = 30000 + slot * 32;
+        format!("{first}-{}", first + 31)
+    }
+
+    /// The second and third octets of the agent's 10.x.y.0 pod range (x ≥ 100).
+    fn pod_range_octets(&self) -> (u32, u32) {
+        let octets: Vec<u32> = self
+            .cidr
+            .split(['.', '/'])
+            .filter_map(|part| part.parse().ok())
+            .collect();
+        match octets[..] {
+            [10, second @ 100..=255, third, 0, _] => (second, third),
+            _ => panic!(
+                "pod range {} is not a 10.x.y.0 range with x ≥ 100",
+                self.cidr
+            ),
+        }
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -558,6 +611,46 @@ impl Agent {
             .output()
             .expect("running nft");
         text(&out.stdout)
+    }
+
+    /// Asserts that nothing of a deleted Service remains: no nft rule, set or map element
+    /// naming its cluster IP or its NodePorts, no listening socket on those ports, and no
+    /// conntrack entry towards its cluster IP but closed TCP connections, which the kernel
+    /// keeps for their TIME_WAIT as it does on any cluster.
+    pub fn service_leak_check(&self, cluster_ip: &str, node_ports: &[u16]) {
+        let mut found = Vec::new();
+        let ruleset = self.ruleset();
+        let tokens: Vec<&str> = ruleset
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .collect();
+        if tokens.contains(&cluster_ip) {
+            found.push(format!("nft names {cluster_ip}"));
+        }
+        for port in node_ports {
+            if tokens.contains(&port.to_string().as_str()) {
+                found.push(format!("nft names NodePort {port}"));
+            }
+        }
+        let sockets = Command::new("ss").args(["-Htuln"]).output().expect("ss");
+        for line in text(&sockets.stdout).lines() {
+            if node_ports.iter().any(|p| line.contains(&format!(":{p} "))) {
+                found.push(format!("listening: {line}"));
+            }
+        }
+        let conntrack = Command::new("conntrack")
+            .args(["-L", "-d", cluster_ip])
+            .stderr(Stdio::null())
+            .output()
+            .expect("conntrack (scripts/install-deps.sh installs it)");
+        for line in text(&conntrack.stdout).lines() {
+            if !line.contains("TIME_WAIT") && !line.contains(" CLOSE ") {
+                found.push(format!("conntrack: {line}"));
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "the deleted Service of {cluster_ip} left: {found:#?}\n{ruleset}"
+        );
     }
 
     fn network_leaks(&self, uid: &str) -> Vec<String> {

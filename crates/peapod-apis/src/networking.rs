@@ -1,0 +1,3 @@
+//! The networking.k8s.io group: Ingresses and the IngressClasses that pick their controller.
+
+pub mod v1;
