@@ -9,6 +9,7 @@ pub mod autoscaling;
 pub mod batch;
 pub mod coordination;
 pub mod core;
+pub mod default_class;
 pub mod discovery;
 pub mod events;
 pub mod external;

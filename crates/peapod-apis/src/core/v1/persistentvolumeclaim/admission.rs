@@ -50,16 +50,7 @@ fn default_class(claim: &mut Value, store: &Store) -> Result<(), ApiError> {
 
 /// kube's `GetDefaultClass`: the newest default class, by name when created together.
 pub fn newest_default(classes: &[StorageClass]) -> Option<String> {
-    classes
-        .iter()
-        .filter(|c| is_default_class(&c.metadata))
-        .max_by(|a, b| {
-            let created = |c: &StorageClass| c.metadata.creation_timestamp.clone().map(|t| t.0);
-            created(a)
-                .cmp(&created(b))
-                .then_with(|| b.metadata.name.cmp(&a.metadata.name))
-        })
-        .and_then(|c| c.metadata.name.clone())
+    crate::default_class::newest_default(classes.iter().map(|c| &c.metadata), is_default_class)
 }
 
 fn add_finalizer(object: &mut Value, finalizer: &str) {

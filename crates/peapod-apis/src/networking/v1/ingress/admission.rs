@@ -38,16 +38,7 @@ fn names_a_class(ingress: &Value) -> bool {
 /// kube's `GetDefaultClass` for IngressClasses: the newest default, by name when created
 /// together.
 pub fn newest_default(classes: &[IngressClass]) -> Option<String> {
-    classes
-        .iter()
-        .filter(|c| is_default_class(&c.metadata))
-        .max_by(|a, b| {
-            let created = |c: &IngressClass| c.metadata.creation_timestamp.clone().map(|t| t.0);
-            created(a)
-                .cmp(&created(b))
-                .then_with(|| b.metadata.name.cmp(&a.metadata.name))
-        })
-        .and_then(|c| c.metadata.name.clone())
+    crate::default_class::newest_default(classes.iter().map(|c| &c.metadata), is_default_class)
 }
 
 #[cfg(test)]
