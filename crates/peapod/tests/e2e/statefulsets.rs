@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::kubectl::{start_with_kubectl, Kubectl};
+use crate::common::kubectl::{start_with_kubectl, Kubectl, Watch};
 use crate::common::*;
 
 const SETTLE_WITHIN: Duration = Duration::from_secs(90);
@@ -543,4 +543,70 @@ fn max_unavailable_rolls_as_many_pods_as_it_allows() {
     for uid in &seen {
         agent.leak_check(uid);
     }
+}
+
+/// The pods of `web` a watch saw, by name, with every uid each name had.
+fn uids_by_name(watches: &[&Watch]) -> std::collections::BTreeMap<String, BTreeSet<String>> {
+    let mut seen: std::collections::BTreeMap<String, BTreeSet<String>> = Default::default();
+    for (_, pod) in watches.iter().flat_map(|w| w.objects()) {
+        let name = pod["metadata"]["name"].as_str().unwrap_or_default();
+        seen.entry(name.to_owned()).or_default().insert(uid(&pod));
+    }
+    seen
+}
+
+/// As kube's controllers rebuild their view from the API: a scale-up from 1 to 3 interrupted by
+/// a SIGKILLed agent ends with web-0, web-1 and web-2 once each, the pods made before the kill
+/// kept, each pod's containers running once, and one claim per ordinal.
+#[test]
+fn a_scale_up_survives_an_agent_kill_without_duplicates_or_losses() {
+    let (mut agent, kubectl) = start_with_kubectl();
+    kubectl.apply(&WEB.replace("replicas: 2", "replicas: 1"));
+    let web0 = uid(&wait_ready(&kubectl, "web-0"));
+    let before = Watch::pods(&kubectl, "web");
+    kubectl.ok(&["scale", "sts", "web", "--replicas=3"]);
+    let web1 = poll(
+        SETTLE_WITHIN,
+        INTERVAL,
+        || pod(&kubectl, "web-1"),
+        |p| p.is_some(),
+    )
+    .map(|p| uid(&p))
+    .expect("web-1 created");
+    agent.kill_and_restart();
+    let after = Watch::pods(&kubectl, "web");
+    wait_status(&kubectl, 3);
+
+    let seen = uids_by_name(&[&before, &after]);
+    let names: Vec<&String> = seen.keys().collect();
+    assert_eq!(names, ["web-0", "web-1", "web-2"], "{seen:#?}");
+    assert_eq!(seen["web-0"], BTreeSet::from([web0.clone()]), "web-0 kept");
+    assert_eq!(seen["web-1"], BTreeSet::from([web1.clone()]), "web-1 kept");
+    assert_eq!(seen["web-2"].len(), 1, "web-2 made once: {seen:#?}");
+    let claims = kubectl.ok(&["get", "pvc", "-o", "name"]);
+    let mut claims: Vec<&str> = claims.lines().collect();
+    claims.sort_unstable();
+    assert_eq!(
+        claims,
+        [
+            "persistentvolumeclaim/data-web-0",
+            "persistentvolumeclaim/data-web-1",
+            "persistentvolumeclaim/data-web-2"
+        ]
+    );
+    let all: BTreeSet<String> = seen.values().flatten().cloned().collect();
+    for pod in &all {
+        agent.assert_single_instances(pod);
+    }
+    kubectl.ok(&["delete", "sts", "web"]);
+    for name in ["web-0", "web-1", "web-2"] {
+        wait_gone(&kubectl, name);
+    }
+    for pod in &all {
+        agent.leak_check(pod);
+    }
+    kubectl.ok(&["delete", "pvc", "data-web-0", "data-web-1", "data-web-2"]);
+    wait_until(SETTLE_WITHIN, "the claims' directories to go", || {
+        storage_entries(&agent).is_empty()
+    });
 }

@@ -1,6 +1,7 @@
 //! The real kubectl against a test agent: the agent started with HTTPS on a free port, and
 //! kubectl driven with nothing but the kubeconfig the agent wrote.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -304,6 +305,47 @@ impl Kubectl {
             stderr,
             readers: vec![out_reader, err_reader],
         }
+    }
+}
+
+/// `kubectl get <kind> -w --output-watch-events -o json`: every change, kept as it comes.
+pub struct Watch(Running);
+
+impl Watch {
+    /// Watches what `kubectl get <what>` lists, e.g. `["pods", "-l", "app=web"]`.
+    pub fn start(kubectl: &Kubectl, what: &[&str]) -> Watch {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend(["-w", "--output-watch-events", "-o", "json"]);
+        Watch(kubectl.start(&args))
+    }
+
+    /// Watches the pods labelled `app=<app>`.
+    pub fn pods(kubectl: &Kubectl, app: &str) -> Watch {
+        Watch::start(kubectl, &["pods", "-l", &format!("app={app}")])
+    }
+
+    /// The objects seen so far, one a change, in order.
+    pub fn objects(&self) -> Vec<(String, Value)> {
+        let out = self.0.stdout();
+        serde_json::Deserializer::from_str(&out)
+            .into_iter::<Value>()
+            .map_while(Result::ok)
+            .map(|e| {
+                (
+                    e["type"].as_str().unwrap_or_default().to_owned(),
+                    e["object"].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The uids of every object seen.
+    pub fn uids(&self) -> BTreeSet<String> {
+        self.objects()
+            .iter()
+            .map(|(_, o)| o["metadata"]["uid"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::kubectl::{Kubectl, Running};
+use crate::common::kubectl::Kubectl;
+pub use crate::common::kubectl::Watch;
 use crate::common::*;
 
 /// How long pods get to start, or to go, and a rollout to finish.
@@ -127,44 +128,6 @@ pub fn scaling_events(kubectl: &Kubectl, d: &str) -> Vec<String> {
         .iter()
         .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
         .collect()
-}
-
-/// `kubectl get <kind> -w --output-watch-events -o json`: every change, kept as it comes.
-pub struct Watch(Running);
-
-impl Watch {
-    /// Watches what `kubectl get <what>` lists, e.g. `["pods", "-l", "app=web"]`.
-    pub fn start(kubectl: &Kubectl, what: &[&str]) -> Watch {
-        let mut args = vec!["get"];
-        args.extend_from_slice(what);
-        args.extend(["-w", "--output-watch-events", "-o", "json"]);
-        Watch(kubectl.start(&args))
-    }
-
-    /// Watches the pods labelled `app=<app>`.
-    pub fn pods(kubectl: &Kubectl, app: &str) -> Watch {
-        Watch::start(kubectl, &["pods", "-l", &format!("app={app}")])
-    }
-
-    /// The objects seen so far, one a change, in order.
-    pub fn objects(&self) -> Vec<(String, Value)> {
-        let out = self.0.stdout();
-        serde_json::Deserializer::from_str(&out)
-            .into_iter::<Value>()
-            .map_while(Result::ok)
-            .map(|e| {
-                (
-                    e["type"].as_str().unwrap_or_default().to_owned(),
-                    e["object"].clone(),
-                )
-            })
-            .collect()
-    }
-
-    /// The uids of every object seen.
-    pub fn uids(&self) -> BTreeSet<String> {
-        self.objects().iter().map(|(_, o)| uid(o)).collect()
-    }
 }
 
 /// Deletes Deployment `d` (its ReplicaSets and pods following), waits for its pods to go and
