@@ -5,11 +5,12 @@
 # proxy clears a removed UDP endpoint's flows) and iproute2 (tests inspect links), kubectl
 # (Debian's kubernetes-client, only when no kubectl is on the PATH: the end-to-end tests drive
 # the real kubectl), Debian's kubectl 1.20 extracted to /opt/peapod/kubectl-1.20 beside any other
-# (tests/e2e_kubectl_1_20.rs checks that it works unchanged), and a Rust toolchain when none is
-# installed.
+# (tests/e2e_kubectl_1_20.rs checks that it works unchanged), chromium and chromium-driver (the
+# topology page's browser tests, crates/peapod/tests/e2e/ui_page.rs), and a Rust toolchain
+# when none is installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables conntrack docker-registry apache2-utils python3-kubernetes)
+packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables conntrack docker-registry apache2-utils python3-kubernetes chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

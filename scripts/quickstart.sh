@@ -5,7 +5,8 @@
 # the same pod through the real kubectl, with the kubeconfig the agent wrote; then a ConfigMap
 # handed to a pod as an environment variable and a mounted file; then a Deployment rolled out
 # and back, with a disruption budget and an autoscaler; then a Service spreading requests over
-# two pods, reached by its DNS name from a pod and through a NodePort from the host.
+# two pods, reached by its DNS name from a pod and through a NodePort from the host; last, a
+# one-time login link to the topology page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -129,4 +130,6 @@ node_port=$(kubectl get service hello -o jsonpath='{.spec.ports[0].nodePort}')
 curl -s "http://127.0.0.1:$node_port/"
 kubectl delete pod client --grace-period 1
 kubectl delete service,deployment hello
+# The topology page: a one-time login link to open in a browser that reaches this host.
+peapod ui
 { set +x; } 2>/dev/null

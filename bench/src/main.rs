@@ -22,16 +22,20 @@
 //! with 10 to 1000 Services, ClusterIP against the pod IP, dnsperf against dnsmasq, and wrk
 //! through the ingress against nginx.
 //!
+//! Then the topology page's cost (see `ui`): the agent at rest with 100 pods without and with
+//! the page open in headless Chromium, and the page's load time and size.
+//!
 //! The agent runs on its own bridge (ppbench0) and range (10.231.0.0/16), removed at the end.
 //!
 //! Usage: peapod-bench [--runs N] [--burst N] [--pull-runs N] [--pull-only | --skip-pull]
 //!                     [--idle] [--probes] [--skip-steady] [--skip-api] [--window SECS]
 //!                     [--streams] [--skip-streams] [--config] [--skip-config]
 //!                     [--workloads] [--skip-workloads] [--services] [--skip-services]
-//!                     [--steady-pods N]
+//!                     [--ui] [--skip-ui] [--ui-pods N]
+//!                     [--steady-pods N] [--service-cases rules,data,dns,ingress]
 //!                     [--podman-idle] [--peapod PATH] [--images DIR] [--manifest FILE]
 //! `--api`, `--streams`, `--pull-only`, `--idle`, `--probes`, `--config`, `--workloads` and
-//! `--services` select what runs (together: each of them); without any of them everything runs.
+//! `--services` (and `--ui`) select what runs (together: each of them); without any of them everything runs.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -50,6 +54,7 @@ mod registry;
 mod services;
 mod steady;
 mod streams;
+mod ui;
 mod workloads;
 
 const BRIDGE: &str = "ppbench0";
@@ -77,6 +82,12 @@ struct Options {
     config: bool,
     workloads: bool,
     services: bool,
+    /// The topology page's cost (see `ui`).
+    ui: bool,
+    /// Pods the page's benchmark runs.
+    ui_pods: usize,
+    /// Which Services cases run (`rules`, `data`, `dns`, `ingress`); all when empty.
+    service_cases: Vec<String>,
     podman_idle: bool,
     window: Duration,
     steady_pods: usize,
@@ -106,6 +117,9 @@ fn options_default() -> Options {
         config: true,
         workloads: true,
         services: true,
+        ui: true,
+        ui_pods: 100,
+        service_cases: Vec::new(),
         podman_idle: false,
         window: Duration::from_secs(30),
         steady_pods: 100,
@@ -122,7 +136,7 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--api" | "--streams" | "--pull-only" | "--idle" | "--probes" | "--config"
-            | "--workloads" | "--services" => selected.push(arg),
+            | "--workloads" | "--services" | "--ui" => selected.push(arg),
             "--skip-pull" => skip_pull = true,
             "--skip-steady" => (options.idle, options.probes) = (false, false),
             "--skip-api" => options.api = false,
@@ -130,6 +144,7 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
             "--skip-config" => options.config = false,
             "--skip-workloads" => options.workloads = false,
             "--skip-services" => options.services = false,
+            "--skip-ui" => options.ui = false,
             "--podman-idle" => options.podman_idle = true,
             _ => {
                 let value = args
@@ -150,11 +165,12 @@ fn parse_args(options: &mut Options, args: impl IntoIterator<Item = String>) -> 
         options.config = chosen("--config");
         options.workloads = chosen("--workloads");
         options.services = chosen("--services");
+        options.ui = chosen("--ui");
     }
     options.pull &= !skip_pull;
     let any = options.pods || options.api || options.streams;
     let steady = options.idle || options.probes || options.config;
-    if !(any || options.pull || steady || options.workloads || options.services) {
+    if !(any || options.pull || steady || options.workloads || options.services || options.ui) {
         bail!("these options leave nothing to measure");
     }
     Ok(())
@@ -167,6 +183,8 @@ fn set_option(options: &mut Options, name: &str, value: String) -> Result<()> {
         "--pull-runs" => options.pull_runs = value.parse()?,
         "--window" => options.window = Duration::from_secs_f64(value.parse()?),
         "--steady-pods" => options.steady_pods = value.parse()?,
+        "--ui-pods" => options.ui_pods = value.parse()?,
+        "--service-cases" => options.service_cases = services::cases(&value)?,
         "--peapod" => options.peapod = value.into(),
         "--images" => options.images = value.into(),
         "--manifest" => options.manifest = value.into(),
@@ -201,6 +219,9 @@ fn main() -> Result<()> {
     }
     if options.services {
         services::run(&options)?;
+    }
+    if options.ui {
+        ui::run(&options)?;
     }
     if options.pull {
         pull::run(&options)?;
@@ -885,6 +906,9 @@ mod tests {
         assert!(services.services && !services.workloads && !services.api);
         assert!(parsed(&[]).unwrap().services);
         assert!(!parsed(&["--skip-services"]).unwrap().services);
+        let ui = parsed(&["--ui", "--ui-pods", "10"]).unwrap();
+        assert!(ui.ui && !ui.services && !ui.pods && ui.ui_pods == 10);
+        assert!(parsed(&[]).unwrap().ui && !parsed(&["--skip-ui"]).unwrap().ui);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! NodePort range and ingress ports of its own:
 //! - rule programming: with 10, 100 and 1000 selectorless Services (hand-written Endpoints,
 //!   mirrored into EndpointSlices) pointing at one busybox httpd pod, the time from the POST
-//!   of one more Service (its Endpoints written before) to the first TCP connect to its
-//!   cluster IP from the host, and from the POST of the Endpoints of a Service that had none;
+//!   of one more Service (its Endpoints written before) to the first GET the pod answers
+//!   through its cluster IP from the host, and from the POST of the Endpoints of a Service
+//!   that had none;
 //!   beside kube's published figure (kube-proxy is not packaged for Debian);
 //! - the data path from the host: GETs of a small file, a connection each, and a 100 MiB
 //!   transfer, through the cluster IP against the pod IP directly;
@@ -51,13 +52,44 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 const KUBE_FIGURE: &str = "kube-proxy (nftables mode), as published (kubernetes PR #126013): \
                            141 ms to add one Service when 10 000 exist";
 
-/// Runs the four cases and prints the figures.
+/// One case: it measures and prints its figures.
+type Case = fn(&Options) -> Result<()>;
+
+/// The cases, by the names `--service-cases` takes.
+const CASES: [(&str, Case); 4] = [
+    ("rules", rule_programming),
+    ("data", data_path),
+    ("dns", dns::run),
+    ("ingress", ingress::run),
+];
+
+/// Runs the chosen cases (all by default) and prints the figures.
 pub(crate) fn run(options: &Options) -> Result<()> {
     println!("peapod: Services, DNS and Ingress (Service range {SERVICE_CIDR})");
-    rule_programming(options)?;
-    data_path(options)?;
-    dns::run(options)?;
-    ingress::run(options)
+    let chosen = |name: &str| {
+        options.service_cases.is_empty() || options.service_cases.iter().any(|c| c == name)
+    };
+    for (name, case) in CASES {
+        if chosen(name) {
+            case(options)?;
+        }
+    }
+    Ok(())
+}
+
+/// The case names of a `--service-cases` value, each checked.
+pub(crate) fn cases(value: &str) -> Result<Vec<String>> {
+    let names: Vec<String> = value.split(',').map(|c| c.trim().to_owned()).collect();
+    for name in &names {
+        if !CASES.iter().any(|(known, _)| known == name) {
+            let known: Vec<&str> = CASES.iter().map(|(known, _)| *known).collect();
+            bail!(
+                "--service-cases: no case {name:?} (the cases: {})",
+                known.join(", ")
+            );
+        }
+    }
+    Ok(names)
 }
 
 /// Runs `body` on an agent of its own (the bench's ranges and ports), then deletes its pods
@@ -183,6 +215,38 @@ fn first_connect(address: SocketAddr, started: Instant) -> Result<f64> {
     }
 }
 
+/// Milliseconds from `started` to the first GET of /index.html through `address` that a
+/// pod answers, tried every `CONNECT_POLL`; fails after `TIMEOUT`. A connect alone proves
+/// nothing where the default route accepts any TCP connection itself (a transparent proxy):
+/// a cluster IP without rules yet would seem to work.
+fn first_answer(address: SocketAddr, started: Instant) -> Result<f64> {
+    loop {
+        let attempt = Instant::now();
+        if pod_answers(address) {
+            return Ok(ms(started));
+        }
+        if started.elapsed() > TIMEOUT {
+            bail!(
+                "no pod answered through {address} for {} s",
+                TIMEOUT.as_secs()
+            );
+        }
+        std::thread::sleep(CONNECT_POLL.saturating_sub(attempt.elapsed()));
+    }
+}
+
+/// Whether a GET of /index.html through `address` gets a `web_pod`'s page.
+fn pod_answers(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, CONNECT_POLL) else {
+        return false;
+    };
+    let mut answer = String::new();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).is_ok()
+        && write!(stream, "GET /index.html HTTP/1.0\r\nHost: bench\r\n\r\n").is_ok()
+        && stream.read_to_string(&mut answer).is_ok()
+        && answer.contains("hello from ")
+}
+
 /// Waits until `address` refuses at once (the rule of a Service without endpoints).
 fn wait_refused(address: SocketAddr) -> Result<()> {
     let started = Instant::now();
@@ -198,8 +262,8 @@ fn wait_refused(address: SocketAddr) -> Result<()> {
 /// Rule programming latency at each scale, for a new Service and for new Endpoints.
 fn rule_programming(options: &Options) -> Result<()> {
     println!(
-        "  rule programming: API write -> first TCP connect to the cluster IP from the host \
-         (connect tried every {} ms), {PROBES} writes per scale",
+        "  rule programming: API write -> first GET the pod answers through the cluster IP \
+         from the host (tried every {} ms), {PROBES} writes per scale",
         CONNECT_POLL.as_millis()
     );
     fresh_agent(options, |agent| {
@@ -258,7 +322,7 @@ fn fill(agent: &Agent, range: std::ops::Range<usize>, pod: Ipv4Addr) -> Result<(
         Ok(last)
     })?;
     if let Some(ip) = last {
-        first_connect(SocketAddr::from((ip, 80)), Instant::now())?;
+        first_answer(SocketAddr::from((ip, 80)), Instant::now())?;
     }
     Ok(())
 }
@@ -268,7 +332,7 @@ fn new_service_latency(agent: &Agent, name: &str, pod: Ipv4Addr) -> Result<f64> 
     send(agent, "POST", ENDPOINTS, &endpoints(name, pod))?;
     let started = Instant::now();
     let ip = create_service(agent, &service(name, None))?;
-    first_connect(SocketAddr::from((ip, 80)), started)
+    first_answer(SocketAddr::from((ip, 80)), started)
 }
 
 /// Milliseconds from the POST of the Endpoints of a Service that refused (none) to its first
@@ -279,7 +343,7 @@ fn new_endpoints_latency(agent: &Agent, name: &str, pod: Ipv4Addr) -> Result<f64
     wait_refused(address)?;
     let started = Instant::now();
     send(agent, "POST", ENDPOINTS, &endpoints(name, pod))?;
-    first_connect(address, started)
+    first_answer(address, started)
 }
 
 /// Deletes the Service and Endpoints `name` (which the endpoints controller may have deleted
@@ -303,7 +367,7 @@ fn data_path(options: &Options) -> Result<()> {
         let pod = start_pods(agent, &[web_pod("web", "web", true)])?[0];
         let cluster_ip = create_service(agent, &service("web", Some("web")))?;
         let cluster = SocketAddr::from((cluster_ip, 80));
-        first_connect(cluster, Instant::now())?;
+        first_answer(cluster, Instant::now())?;
         let direct = SocketAddr::from((pod, 8080));
         let mut medians = Vec::new();
         for (label, address) in [("pod IP", direct), ("cluster IP", cluster)] {

@@ -250,7 +250,7 @@ fn cpu_pct(ticks: u64, seconds: f64) -> f64 {
 
 /// The agent's and its helpers' use of the machine over one window.
 #[derive(Debug, Default)]
-struct Usage {
+pub(crate) struct Usage {
     agent_cpu_pct: f64,
     agent_cpu_ticks: u64,
     agent_reaped_cpu_pct: f64,
@@ -266,7 +266,7 @@ struct Usage {
 }
 
 impl Usage {
-    fn print(&self) {
+    pub(crate) fn print(&self) {
         println!(
             "  agent CPU: {:.2} % of a core ({} ticks of {:.0} ms; utime+stime, children excluded); {:.1} context switches/s",
             self.agent_cpu_pct,
@@ -310,7 +310,7 @@ impl Usage {
 
 /// Measures `pid` over `window` (sampling memory and threads every second), and beside it the
 /// helper processes `helpers` lists at both ends of the window.
-fn measure(pid: u32, window: Duration, helpers: impl Fn() -> Vec<u32>) -> Usage {
+pub(crate) fn measure(pid: u32, window: Duration, helpers: impl Fn() -> Vec<u32>) -> Usage {
     let before_helpers = helper_stats(&helpers());
     let before = ProcStat::read(pid).unwrap_or_default();
     let before_switches = context_switches(pid);

@@ -1,6 +1,8 @@
 //! The ingress under wrk: Host bench.test routed by peapod's ingress to a Service of two
-//! busybox httpd pods, then nginx started by the bench as the same reverse proxy to the same
-//! two pod IPs (an upstream with keepalive); requests per second and p99.
+//! backend pods, then nginx started by the bench as the same reverse proxy to the same two pod
+//! IPs (an upstream with keepalive); requests per second and p99. The backends are the host's
+//! nginx run in busybox pods (the host's /usr mounted read-only), so that they keep connections
+//! alive and the proxies, not a process per request, are what is measured.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -9,10 +11,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{
-    create_service, fresh_agent, log_of, missing, send, service, start_pods, web_pod, Peer,
+    create_service, fresh_agent, log_of, missing, send, service, start_pods, Peer,
     INGRESS_HTTP_PORT, IO_TIMEOUT, TIMEOUT,
 };
 use crate::{Agent, Options};
@@ -24,29 +26,21 @@ const WRK_ARGS: [&str; 4] = ["-t2", "-c64", "-d15s", "--latency"];
 
 pub(super) fn run(options: &Options) -> Result<()> {
     println!(
-        "  Ingress: wrk {} -H 'Host: {HOST}' /index.html, two busybox httpd pods behind",
+        "  Ingress: wrk {} -H 'Host: {HOST}' /index.html, two nginx pods (keep-alive) behind",
         WRK_ARGS.join(" ")
     );
-    if let Some(skipped) = missing("wrk") {
-        println!("{skipped}");
-        return Ok(());
+    for tool in ["wrk", "nginx"] {
+        if let Some(skipped) = missing(tool) {
+            println!("{skipped}");
+            return Ok(());
+        }
     }
     fresh_agent(options, |agent| {
-        let pods = start_pods(
-            agent,
-            &[
-                web_pod("ing-0", "ing", false),
-                web_pod("ing-1", "ing", false),
-            ],
-        )?;
+        let pods = start_pods(agent, &[backend("ing-0"), backend("ing-1")])?;
         route(agent)?;
         let front = SocketAddr::from((Ipv4Addr::LOCALHOST, INGRESS_HTTP_PORT));
         wait_ok(front)?;
         println!("    peapod ingress: {}", wrk(front)?);
-        if let Some(skipped) = missing("nginx") {
-            println!("{skipped}");
-            return Ok(());
-        }
         let dir = tempfile::Builder::new()
             .prefix("peapod-bench-nginx-")
             .tempdir()?;
@@ -55,6 +49,39 @@ pub(super) fn run(options: &Options) -> Result<()> {
         wait_ok(front)?;
         println!("    nginx (same pods, upstream keepalive): {}", wrk(front)?);
         Ok(())
+    })
+}
+
+/// The nginx configuration of a backend pod: /www on 8080, connections kept alive.
+const BACKEND_CONFIG: &str = "daemon off; worker_processes 1; pid /tmp/nginx.pid; \
+     error_log stderr; events { worker_connections 1024; } \
+     http { access_log off; keepalive_requests 1000000; client_body_temp_path /tmp/body; \
+     proxy_temp_path /tmp/proxy; fastcgi_temp_path /tmp/fastcgi; uwsgi_temp_path /tmp/uwsgi; \
+     scgi_temp_path /tmp/scgi; server { listen 8080; root /www; } }";
+
+/// A backend pod labelled `app: ing`: the host's nginx (its /usr, and the /lib and /lib64
+/// that are links into it on Debian) serving /index.html on 8080.
+fn backend(name: &str) -> Value {
+    let script = format!(
+        "mkdir -p /www && echo hello from {name} > /www/index.html && \
+         echo '{BACKEND_CONFIG}' > /tmp/nginx.conf && \
+         exec /usr/sbin/nginx -e stderr -p /tmp -c /tmp/nginx.conf"
+    );
+    let host = |path: &str| json!({"name": path.trim_start_matches('/').replace('/', "-"), "hostPath": {"path": path, "type": "Directory"}});
+    let mount = |path: &str, at: &str| json!({"name": path.trim_start_matches('/').replace('/', "-"), "mountPath": at, "readOnly": true});
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "ing"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [host("/usr"), host("/usr/lib"), host("/usr/lib64")],
+            "containers": [{
+                "name": "web", "image": "busybox", "command": ["sh", "-c", script],
+                "volumeMounts": [
+                    mount("/usr", "/usr"), mount("/usr/lib", "/lib"), mount("/usr/lib64", "/lib64"),
+                ],
+            }],
+        },
     })
 }
 
@@ -114,7 +141,7 @@ fn nginx(dir: &Path, pods: &[Ipv4Addr]) -> Result<Peer> {
         "daemon off;\nworker_processes auto;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  {client}  {proxy}  {fastcgi}  {uwsgi}  {scgi}\
-         upstream pods {{\n{servers}    keepalive 32;\n  }}\n\
+         upstream pods {{\n{servers}    keepalive 320;\n  }}\n\
          server {{\n    listen 127.0.0.1:{NGINX_PORT};\n    server_name {HOST};\n\
          location / {{\n      proxy_pass http://pods;\n      proxy_http_version 1.1;\n\
          proxy_set_header Connection \"\";\n      proxy_set_header Host $host;\n    }}\n  }}\n}}\n",

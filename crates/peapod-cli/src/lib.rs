@@ -50,7 +50,7 @@ pub use args::{
     GetArgs, ImageArgs, ImageCommand, ImagesArgs, ImportArgs, LoadArgs, LogsArgs, OutputFormat,
     PortForwardArgs, PullArgs, RmiArgs, TopArgs, TopCommand, TopPodArgs,
 };
-pub use client::{ApiError, Client, ClientError};
+pub use client::{ApiError, Call, Client, ClientError};
 pub use completion::{CompletionArgs, CompletionShell};
 pub use console::Console;
 pub use error::CliError;

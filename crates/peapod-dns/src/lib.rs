@@ -34,7 +34,8 @@ pub struct DnsConfig {
 }
 
 /// Binds the listeners, then serves from the cluster `client` watches until dropped. An
-/// unreadable resolv.conf only stops forwarding; a listener that cannot bind is the error.
+/// unreadable resolv.conf only stops forwarding until it can be read; a listener that cannot
+/// bind is the error.
 pub async fn run(config: DnsConfig, client: kube::Client) -> Result<(), ServeError> {
     let mut sockets = Vec::new();
     for address in &config.listen {
@@ -42,12 +43,11 @@ pub async fn run(config: DnsConfig, client: kube::Client) -> Result<(), ServeErr
     }
     let mut own: Vec<IpAddr> = config.listen.iter().map(SocketAddr::ip).collect();
     own.push(config.service_ip.into());
-    let forwarder =
-        Forwarder::from_resolv_conf(&config.resolv_conf, &own).unwrap_or_else(|error| {
-            tracing::warn!(%error, "cluster DNS: names outside the cluster will fail (SERVFAIL)");
-            Forwarder::new(Vec::new())
-        });
-    let upstreams = forwarder.upstreams().to_vec();
+    let forwarder = Forwarder::following(&config.resolv_conf, &own);
+    if let Err(error) = forwarder.reload() {
+        tracing::warn!(%error, "cluster DNS: names outside the cluster fail (SERVFAIL) until it can be read");
+    }
+    let upstreams = forwarder.upstreams();
     let view = Arc::new(SharedView::default());
     let handler = Handler {
         view: view.clone(),

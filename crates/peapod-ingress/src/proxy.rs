@@ -1,6 +1,7 @@
 //! The reverse proxy: HTTP/1.1 and HTTP/2 (h2c by prior knowledge, h2 by ALPN) from clients,
 //! each request routed by [`crate::routes`] to a ready endpoint of its Service, bodies
-//! streamed both ways, Upgrade (WebSocket) tunnelled, hop-by-hop headers dropped and
+//! streamed both ways, Upgrade (WebSocket) tunnelled, WebSockets over HTTP/2 (RFC 8441's
+//! extended CONNECT) tunnelled to an HTTP/1.1 Upgrade, hop-by-hop headers dropped and
 //! X-Forwarded-For/-Proto/-Host/-Port and X-Real-IP set as ingress-nginx sets them. Errors
 //! answer with ingress-nginx's pages: 404 without a rule, 503 without a ready endpoint, 502
 //! when no endpoint accepts the connection, 504 when the backend is too slow. A client gets
@@ -16,7 +17,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::{Request, Response, StatusCode, Uri, Version};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
@@ -175,6 +176,7 @@ where
     let result = if http2 {
         hyper::server::conn::http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
+            .enable_connect_protocol()
             .serve_connection(io, service)
             .await
     } else {
@@ -241,6 +243,46 @@ fn strip_port(host: &str) -> &str {
     }
 }
 
+/// Marks a request that came as an HTTP/2 extended CONNECT for a WebSocket (RFC 8441): the
+/// backend gets an HTTP/1.1 Upgrade, the client a 200 once the backend switched.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ExtendedConnect;
+
+fn is_websocket_connect<B>(request: &Request<B>) -> bool {
+    request.method() == Method::CONNECT
+        && request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+}
+
+/// An extended CONNECT as the HTTP/1.1 handshake RFC 6455 asks for: GET, a fresh
+/// Sec-WebSocket-Key, the version (13) when the client named none.
+fn as_websocket_upgrade<B>(request: &mut Request<B>) {
+    *request.method_mut() = Method::GET;
+    let extensions = request.extensions_mut();
+    extensions.remove::<hyper::ext::Protocol>();
+    extensions.insert(ExtendedConnect);
+    let headers = request.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::SEC_WEBSOCKET_KEY, websocket_key());
+    headers
+        .entry(header::SEC_WEBSOCKET_VERSION)
+        .or_insert(HeaderValue::from_static("13"));
+}
+
+/// A Sec-WebSocket-Key: 16 random bytes in base64, always a valid header value.
+fn websocket_key() -> HeaderValue {
+    use base64::Engine;
+    let mut nonce = [0u8; 16];
+    let random = rustls::crypto::aws_lc_rs::default_provider().secure_random;
+    // aws-lc's generator does not fail; a fixed nonce would still make a valid handshake.
+    let _ = random.fill(&mut nonce);
+    let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+    HeaderValue::from_str(&key).unwrap_or(HeaderValue::from_static("AAAAAAAAAAAAAAAAAAAAAA=="))
+}
+
 /// The request as the backend gets it: its path rewritten, hop-by-hop headers dropped (the
 /// upgrade ones kept for an upgrade), the forwarding headers set, HTTP/1.1 with a Host.
 fn prepare(
@@ -261,12 +303,17 @@ fn prepare(
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
     let upgrade = upgrade_protocol(request.headers());
+    let websocket_connect = is_websocket_connect(&request);
     let headers = request.headers_mut();
     remove_hop_by_hop(headers);
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, protocol);
     }
+    if websocket_connect {
+        as_websocket_upgrade(&mut request);
+    }
+    let headers = request.headers_mut();
     if let Some(value) = original_host {
         headers.insert(header::HOST, value);
     }

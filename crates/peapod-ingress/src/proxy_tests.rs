@@ -16,7 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::*;
 
 /// A backend that echoes POST bodies as they stream, answers `/slow` never, accepts
-/// upgrades by echoing the tunnel, and otherwise describes the request it got.
+/// upgrades (but to `/no-upgrade`) by echoing the tunnel, naming the handshake it got in
+/// `x-seen-*` headers, and otherwise describes the request it got.
 async fn backend() -> SocketAddr {
     serve_backend(false).await
 }
@@ -55,7 +56,8 @@ async fn answer(mut request: Request<Incoming>) -> Response<ProxyBody> {
     if request.method() == Method::POST {
         return Response::new(request.into_body().boxed());
     }
-    if upgrade_protocol(request.headers()).is_some() {
+    let upgrade = upgrade_protocol(request.headers());
+    if let Some(protocol) = upgrade.filter(|_| request.uri().path() != "/no-upgrade") {
         let upgraded = hyper::upgrade::on(&mut request);
         tokio::spawn(async move {
             let mut io = TokioIo::new(upgraded.await.unwrap());
@@ -68,9 +70,27 @@ async fn answer(mut request: Request<Incoming>) -> Response<ProxyBody> {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        response
-            .headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("echo"));
+        let headers = response.headers_mut();
+        headers.insert(header::UPGRADE, protocol);
+        let seen = [
+            ("x-seen-method", request.method().as_str().to_owned()),
+            ("x-seen-version", format!("{:?}", request.version())),
+            (
+                "x-seen-key",
+                seen_header(&request, header::SEC_WEBSOCKET_KEY),
+            ),
+            (
+                "x-seen-ws-version",
+                seen_header(&request, header::SEC_WEBSOCKET_VERSION),
+            ),
+        ];
+        for (name, value) in seen {
+            headers.insert(name, HeaderValue::from_str(&value).unwrap());
+        }
+        headers.insert(
+            header::SEC_WEBSOCKET_ACCEPT,
+            HeaderValue::from_static("accepted"),
+        );
         return response;
     }
     let headers: serde_json::Map<String, Value> = request
@@ -81,6 +101,11 @@ async fn answer(mut request: Request<Incoming>) -> Response<ProxyBody> {
     let version = format!("{:?}", request.version());
     let seen = json!({"path": request.uri().to_string(), "headers": headers, "version": version});
     Response::new(full(seen.to_string()))
+}
+
+fn seen_header<B>(request: &Request<B>, name: HeaderName) -> String {
+    let value = request.headers().get(name);
+    value.map_or("", |v| v.to_str().unwrap()).to_owned()
 }
 
 fn ingress(annotations: Value) -> Arc<Ingress> {
@@ -243,6 +268,15 @@ async fn bodies_stream_both_ways() {
     assert_eq!(rest, "second");
 }
 
+/// The upgraded connection reaches the backend's echo.
+async fn assert_tunnel_echoes(upgrade: hyper::upgrade::OnUpgrade) {
+    let mut tunnel = TokioIo::new(upgrade.await.unwrap());
+    tunnel.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tunnel.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+}
+
 #[tokio::test]
 async fn upgrades_are_tunnelled() {
     let proxy = proxy(json!({}), quick()).await;
@@ -255,11 +289,7 @@ async fn upgrades_are_tunnelled() {
     let mut response = sender(proxy).await.send_request(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
     assert_eq!(response.headers()[header::UPGRADE], "echo");
-    let mut tunnel = TokioIo::new(hyper::upgrade::on(&mut response).await.unwrap());
-    tunnel.write_all(b"ping").await.unwrap();
-    let mut echoed = [0u8; 4];
-    tunnel.read_exact(&mut echoed).await.unwrap();
-    assert_eq!(&echoed, b"ping");
+    assert_tunnel_echoes(hyper::upgrade::on(&mut response)).await;
 }
 
 #[tokio::test]
@@ -347,6 +377,70 @@ async fn http2_clients_reach_http1_backends() {
     assert_eq!(seen["path"], "/h2");
     assert_eq!(seen["headers"]["host"], "web.io");
     assert_eq!(seen["headers"]["x-forwarded-host"], "web.io");
+}
+
+/// An HTTP/2 connection to `proxy` once the proxy's SETTINGS allowed extended CONNECT.
+async fn extended_connect_sender(
+    proxy: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+    let stream = TcpStream::connect(proxy).await.unwrap();
+    let (sender, mut connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    for _ in 0..200 {
+        if connection.is_extended_connect_protocol_enabled() {
+            tokio::spawn(connection);
+            return sender;
+        }
+        let driven = tokio::time::timeout(Duration::from_millis(5), &mut connection).await;
+        assert!(
+            driven.is_err(),
+            "the proxy closed the connection: {driven:?}"
+        );
+    }
+    panic!("the proxy's SETTINGS never enabled extended CONNECT");
+}
+
+fn websocket_connect(uri: &str) -> Request<Empty<Bytes>> {
+    let mut request = Request::connect(uri)
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let protocol = hyper::ext::Protocol::from_static("websocket");
+    request.extensions_mut().insert(protocol);
+    request
+}
+
+#[tokio::test]
+async fn websockets_over_http2_reach_http1_backends_as_upgrades() {
+    let proxy = proxy(json!({}), quick()).await;
+    let mut sender = extended_connect_sender(proxy).await;
+    let mut response = sender
+        .send_request(websocket_connect("http://web.io/ws"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["x-seen-method"], "GET");
+    assert_eq!(headers["x-seen-version"], "HTTP/1.1");
+    assert_eq!(headers["x-seen-ws-version"], "13");
+    assert_eq!(headers["x-seen-key"].len(), 24, "16 random bytes in base64");
+    assert!(!headers.contains_key(header::SEC_WEBSOCKET_ACCEPT));
+    assert!(!headers.contains_key(header::UPGRADE));
+    assert_tunnel_echoes(hyper::upgrade::on(&mut response)).await;
+}
+
+#[tokio::test]
+async fn an_extended_connect_the_backend_does_not_switch_is_refused() {
+    let proxy = proxy(json!({}), quick()).await;
+    let mut sender = extended_connect_sender(proxy).await;
+    let refused = websocket_connect("http://web.io/no-upgrade");
+    let response = sender.send_request(refused).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let missing = websocket_connect("http://nowhere.io/ws");
+    let response = sender.send_request(missing).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The agent's own nftables table (family ip, named after its bridge): masquerade for traffic
 //! leaving the pod range, and the DNAT rules of hostPorts, as the CNI portmap plugin sets them
-//! up, and kube-proxy's guard of the node's loopback. Every change is one `nft -f -`
-//! transaction; no other table is ever read or written.
+//! up, and kube-proxy's guard of the node's loopback. Every change is one nft transaction
+//! ([`crate::nft`]); no other table is ever read or written.
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -14,6 +14,10 @@ use crate::config::NetworkConfig;
 use crate::nft::{self, NftError};
 
 const HOSTPORTS: &str = "hostports";
+/// The mark of packets that came from outside the node to one of its addresses (portmap's
+/// hairpin mark): DNAT-ed back into the pod range, they are masqueraded so that replies
+/// come back through the node. Service traffic to a ClusterIP keeps its pod source, as kube's.
+const TO_NODE_MARK: &str = "0x2000";
 
 /// The comment of the input rule that keeps pods off the node's loopback services: with
 /// `route_localnet` on the bridge (hostPorts on 127.0.0.1 need it), the kernel would deliver
@@ -149,10 +153,11 @@ impl Firewall {
              flush chain ip {t} output\n\
              flush chain ip {t} postrouting\n\
              flush chain ip {t} input\n\
+             add rule ip {t} prerouting fib daddr type local meta mark set meta mark | {TO_NODE_MARK}\n\
              add rule ip {t} prerouting fib daddr type local jump {HOSTPORTS}\n\
              add rule ip {t} output fib daddr type local jump {HOSTPORTS}\n\
              add rule ip {t} postrouting ct status dnat ip saddr 127.0.0.0/8 oifname \"{bridge}\" masquerade comment \"localhost to a host port\"\n\
-             add rule ip {t} postrouting ct status dnat ip saddr {cidr} ip daddr {cidr} masquerade comment \"a pod to a host port of the pod range\"\n\
+             add rule ip {t} postrouting ct status dnat ip saddr {cidr} ip daddr {cidr} meta mark & {TO_NODE_MARK} == {TO_NODE_MARK} masquerade comment \"a pod to a host port of the pod range\"\n\
              add rule ip {t} postrouting ip saddr {cidr} ip daddr != {cidr} ip daddr != 224.0.0.0/4 masquerade comment \"pods to beyond the node\"\n\
              add rule ip {t} input iifname \"{bridge}\" ip daddr 127.0.0.0/8 ip saddr != 127.0.0.0/8 ct state & (established | related) == 0 ct status & dnat == 0 drop comment \"{LOOPBACK_GUARD}\"\n"
         )
@@ -256,6 +261,11 @@ mod tests {
             "{rules}"
         );
         assert_eq!(rules.matches("masquerade").count(), 3, "{rules}");
+        let to_node = "ip saddr 10.250.0.0/24 ip daddr 10.250.0.0/24 meta mark & 0x00002000 == 0x00002000 masquerade";
+        assert!(
+            rules.contains(to_node),
+            "only what was sent to the node is masqueraded back into the range: {rules}"
+        );
     }
 
     #[test]

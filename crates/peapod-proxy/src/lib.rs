@@ -23,4 +23,6 @@ pub struct ProxyConfig {
     pub table: String,
     /// The pod range: traffic from elsewhere to a ClusterIP is masqueraded.
     pub pod_cidr: Ipv4Net,
+    /// The Service range: its addresses that no Service holds are dropped.
+    pub service_cidr: Ipv4Net,
 }

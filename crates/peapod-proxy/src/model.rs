@@ -1,20 +1,33 @@
 //! A Service and its EndpointSlices → what the node does for each of its ports, as kube-proxy
 //! reads them: the addresses the port answers on, its NodePort, its traffic policies, session
 //! affinity, and the endpoints traffic may go to (ready ones; serving terminating ones only
-//! when none is ready).
+//! when none is ready). SCTP ports are served only when the kernel tracks SCTP; Services
+//! labelled for another proxy or as headless are left alone, as kube-proxy leaves them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::{Mutex, OnceLock};
+
+use ipnet::Ipv4Net;
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 /// The label an EndpointSlice names its Service with.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+/// Labels of Services kube-proxy leaves alone (its informers' `!service-proxy-name,!headless`
+/// selector): another proxy serves them, or they are headless in all but name.
+const UNPROXIED_LABELS: [&str; 2] = [
+    "service.kubernetes.io/service-proxy-name",
+    "service.kubernetes.io/headless",
+];
 
 /// kube's default `sessionAffinityConfig.clientIP.timeoutSeconds`: three hours.
 const DEFAULT_AFFINITY_TIMEOUT: u32 = 10800;
+/// Present when netfilter tracks SCTP, which NATing it needs.
+const SCTP_CONNTRACK: &str = "/proc/sys/net/netfilter/nf_conntrack_sctp_timeout_established";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
@@ -78,6 +91,13 @@ pub struct ServicePortState {
     pub cluster_ip: Option<Ipv4Addr>,
     /// externalIPs and the LoadBalancer's VIP ingress addresses.
     pub external_ips: Vec<Ipv4Addr>,
+    /// The LoadBalancer's VIP ingress addresses alone (also in `external_ips`).
+    pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// `loadBalancerSourceRanges`: the only clients the LoadBalancer addresses answer.
+    pub source_ranges: Vec<Ipv4Net>,
+    /// Whether this port stands for its Service's ClusterIP in the set of those in use (one
+    /// port per Service, so that the address leaves with the Service, not with a port).
+    pub claims_cluster_ip: bool,
     pub port: u16,
     pub node_port: Option<u16>,
     /// externalTrafficPolicy Local: external clients keep their source address.
@@ -110,10 +130,52 @@ pub fn service_ports(
     service: &Service,
     slices: &[&EndpointSlice],
 ) -> Vec<(ServicePortName, ServicePortState)> {
+    ports_of(service, slices, sctp_available())
+}
+
+fn is_unproxied(service: &Service) -> bool {
+    let labels = service.metadata.labels.as_ref();
+    UNPROXIED_LABELS
+        .iter()
+        .any(|label| labels.is_some_and(|l| l.contains_key(*label)))
+}
+
+/// Whether this host's netfilter tracks SCTP (nf_conntrack_proto_sctp), read once.
+pub fn sctp_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| Path::new(SCTP_CONNTRACK).exists())
+}
+
+/// Says once per Service that its SCTP ports get no rules on this host.
+fn warn_sctp_unavailable(service: &ServiceKey) {
+    static WARNED: OnceLock<Mutex<HashSet<ServiceKey>>> = OnceLock::new();
+    let warned = WARNED.get_or_init(Default::default);
+    let first = warned
+        .lock()
+        .map(|mut w| w.insert(service.clone()))
+        .unwrap_or(false);
+    if first {
+        let (namespace, name) = service;
+        tracing::warn!(
+            %namespace,
+            %name,
+            "SCTP is unavailable on this host (no nf_conntrack SCTP): the Service's SCTP ports get no rules"
+        );
+    }
+}
+
+fn ports_of(
+    service: &Service,
+    slices: &[&EndpointSlice],
+    sctp: bool,
+) -> Vec<(ServicePortName, ServicePortState)> {
     let (namespace, name) = service_key(service);
     let Some(spec) = &service.spec else {
         return Vec::new();
     };
+    if is_unproxied(service) {
+        return Vec::new();
+    }
     let cluster_ip = spec
         .cluster_ip
         .as_deref()
@@ -122,7 +184,9 @@ pub fn service_ports(
         return Vec::new();
     }
     let exposes_node_ports = matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer"));
-    let external_ips = external_addresses(service);
+    let load_balancer_ips = load_balancer_addresses(service);
+    let external_ips = external_addresses(service, &load_balancer_ips);
+    let source_ranges = source_ranges(service);
     let external_local = spec.external_traffic_policy.as_deref() == Some("Local");
     let affinity_timeout = affinity_timeout(service);
     let mut ports = Vec::new();
@@ -130,6 +194,10 @@ pub fn service_ports(
         let Some(protocol) = Protocol::parse(port.protocol.as_deref()) else {
             continue;
         };
+        if protocol == Protocol::Sctp && !sctp {
+            warn_sctp_unavailable(&(namespace.clone(), name.clone()));
+            continue;
+        }
         let Ok(number) = u16::try_from(port.port) else {
             continue;
         };
@@ -148,6 +216,9 @@ pub fn service_ports(
         let state = ServicePortState {
             cluster_ip,
             external_ips: external_ips.clone(),
+            load_balancer_ips: load_balancer_ips.clone(),
+            source_ranges: source_ranges.clone(),
+            claims_cluster_ip: ports.is_empty(),
             port: number,
             node_port,
             external_local,
@@ -159,16 +230,26 @@ pub fn service_ports(
     ports
 }
 
-/// externalIPs, and the LoadBalancer's ingress IPs unless their ipMode is Proxy (the load
-/// balancer then delivers to the node's own address, as kube-proxy leaves them).
-fn external_addresses(service: &Service) -> Vec<Ipv4Addr> {
-    let spec = service.spec.as_ref();
-    let external = spec
+/// externalIPs, and the LoadBalancer's VIPs.
+fn external_addresses(service: &Service, load_balancer_ips: &[Ipv4Addr]) -> Vec<Ipv4Addr> {
+    let external = service
+        .spec
+        .as_ref()
         .and_then(|s| s.external_ips.as_ref())
         .into_iter()
         .flatten()
-        .map(String::as_str);
-    let is_load_balancer = spec.and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+        .filter_map(|ip| ip.parse().ok());
+    let addresses: BTreeSet<Ipv4Addr> = external.chain(load_balancer_ips.iter().copied()).collect();
+    addresses.into_iter().collect()
+}
+
+/// The LoadBalancer's ingress IPs unless their ipMode is Proxy (the load balancer then
+/// delivers to the node's own address, as kube-proxy leaves them).
+fn load_balancer_addresses(service: &Service) -> Vec<Ipv4Addr> {
+    let spec = service.spec.as_ref();
+    if spec.and_then(|s| s.type_.as_deref()) != Some("LoadBalancer") {
+        return Vec::new();
+    }
     let ingress = service
         .status
         .as_ref()
@@ -176,14 +257,23 @@ fn external_addresses(service: &Service) -> Vec<Ipv4Addr> {
         .and_then(|lb| lb.ingress.as_ref())
         .into_iter()
         .flatten()
-        .filter(|_| is_load_balancer)
         .filter(|i| i.ip_mode.as_deref() != Some("Proxy"))
-        .filter_map(|i| i.ip.as_deref());
-    let addresses: BTreeSet<Ipv4Addr> = external
-        .chain(ingress)
-        .filter_map(|ip| ip.parse().ok())
-        .collect();
+        .filter_map(|i| i.ip.as_deref()?.parse().ok());
+    let addresses: BTreeSet<Ipv4Addr> = ingress.collect();
     addresses.into_iter().collect()
+}
+
+/// The IPv4 `loadBalancerSourceRanges`, space-padded values allowed as kube allows them.
+fn source_ranges(service: &Service) -> Vec<Ipv4Net> {
+    let ranges = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_source_ranges.as_ref());
+    ranges
+        .into_iter()
+        .flatten()
+        .filter_map(|range| range.trim().parse().ok())
+        .collect()
 }
 
 fn affinity_timeout(service: &Service) -> Option<u32> {
@@ -359,6 +449,61 @@ mod tests {
         assert_eq!(state.affinity_timeout, Some(DEFAULT_AFFINITY_TIMEOUT));
         assert_eq!(state.node_port, Some(31443));
         assert_eq!(ports[0].0.to_string(), "ns/lb/tcp/");
+    }
+
+    #[test]
+    fn source_ranges_apply_to_the_load_balancer_vips() {
+        let lb = service(serde_json::json!({
+            "metadata": {"name": "lb", "namespace": "ns"},
+            "spec": {"clusterIP": "10.43.0.30", "type": "LoadBalancer",
+                     "externalIPs": ["192.0.2.9"],
+                     "loadBalancerSourceRanges": [" 10.0.0.0/8 ", "192.168.0.0/16", "bad"],
+                     "ports": [{"name": "a", "port": 443}, {"name": "b", "port": 80}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1", "ipMode": "VIP"}]}},
+        }));
+        let ports = service_ports(&lb, &[]);
+        let state = &ports[0].1;
+        assert_eq!(
+            state.load_balancer_ips,
+            ["192.0.2.1".parse::<Ipv4Addr>().unwrap()]
+        );
+        assert_eq!(
+            state.source_ranges,
+            [
+                "10.0.0.0/8".parse::<Ipv4Net>().unwrap(),
+                "192.168.0.0/16".parse().unwrap()
+            ]
+        );
+        assert!(ports[0].1.claims_cluster_ip && !ports[1].1.claims_cluster_ip);
+    }
+
+    #[test]
+    fn sctp_ports_are_served_only_where_the_kernel_tracks_sctp() {
+        let svc = service(serde_json::json!({
+            "metadata": {"name": "s", "namespace": "ns"},
+            "spec": {"clusterIP": "10.43.0.40",
+                     "ports": [{"name": "a", "port": 9, "protocol": "SCTP"},
+                               {"name": "b", "port": 9, "protocol": "TCP"}]},
+        }));
+        let with = ports_of(&svc, &[], true);
+        assert_eq!(with[0].0.protocol, Protocol::Sctp);
+        assert_eq!(with[0].0.to_string(), "ns/s/sctp/a");
+        let without = ports_of(&svc, &[], false);
+        assert_eq!(without.len(), 1);
+        assert_eq!(without[0].0.protocol, Protocol::Tcp);
+        assert!(without[0].1.claims_cluster_ip, "the ClusterIP stays in use");
+    }
+
+    #[test]
+    fn services_labelled_for_another_proxy_or_headless_are_left_alone() {
+        for label in UNPROXIED_LABELS {
+            let mut svc = web();
+            svc.metadata.labels = Some([(label.to_string(), "x".to_string())].into());
+            assert!(service_ports(&svc, &[]).is_empty(), "{label}");
+        }
+        let mut other = web();
+        other.metadata.labels = Some([("app".to_string(), "x".to_string())].into());
+        assert_eq!(service_ports(&other, &[]).len(), 2);
     }
 
     #[test]

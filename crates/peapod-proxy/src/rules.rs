@@ -1,8 +1,11 @@
 //! The nftables objects of the proxy, laid out as kube-proxy's nftables mode lays out its
 //! table, inside the agent's own table: fixed base chains and verdict maps (prefix `proxy-`),
 //! and per Service port a `svc-` chain picking an endpoint at random, an `ext-` chain for
-//! external traffic, an `ep-` chain per endpoint that DNATs, and an `aff-` set per endpoint
-//! for ClientIP session affinity. Pure text: nothing here runs nft.
+//! external traffic, an `ep-` chain per endpoint that DNATs, an `aff-` set per endpoint
+//! for ClientIP session affinity, and a `fw-` chain dropping LoadBalancer traffic from outside
+//! `loadBalancerSourceRanges`. Traffic to the Service range that no Service port takes is
+//! refused (a ClusterIP's other ports) or dropped (an unallocated address), as kube's
+//! `cluster-ips-check`. Pure text: nothing here runs nft.
 
 use std::collections::BTreeMap;
 
@@ -18,11 +21,19 @@ pub const SERVICE_NODEPORTS: &str = "proxy-service-nodeports";
 /// Service addresses whose port has no usable endpoint: refused, never black-holed.
 pub const NO_ENDPOINT_SERVICES: &str = "proxy-no-endpoint-services";
 pub const NO_ENDPOINT_NODEPORTS: &str = "proxy-no-endpoint-nodeports";
-pub const MAPS: [&str; 4] = [
+/// LoadBalancer addresses of Services with source ranges: `address . protocol . port` → the
+/// Service's firewall chain.
+pub const FIREWALL_IPS: &str = "proxy-firewall-ips";
+/// The ClusterIPs in use, each refusing the ports its Service does not have (kube's
+/// `cluster-ips` set, a verdict map here so that it diffs as the others do).
+pub const CLUSTER_IPS: &str = "proxy-cluster-ips";
+pub const MAPS: [&str; 6] = [
     SERVICE_IPS,
     SERVICE_NODEPORTS,
     NO_ENDPOINT_SERVICES,
     NO_ENDPOINT_NODEPORTS,
+    FIREWALL_IPS,
+    CLUSTER_IPS,
 ];
 
 const MARK_FOR_MASQUERADE: &str = "proxy-mark-for-masquerade";
@@ -31,7 +42,7 @@ const REJECT: &str = "proxy-reject";
 const MASQUERADE_MARK: &str = "0x4000";
 
 /// The prefixes of the chains and sets made per Service port.
-const OWNED_PREFIXES: [&str; 4] = ["svc-", "ext-", "ep-", "aff-"];
+const OWNED_PREFIXES: [&str; 5] = ["svc-", "ext-", "ep-", "aff-", "fw-"];
 
 /// The per-Service-port objects: chains (name → rules), sets (name → declaration) and the
 /// elements it puts in the shared maps ((map, key) → verdict).
@@ -48,18 +59,21 @@ pub fn is_service_object(name: &str) -> bool {
 }
 
 /// The table, the proxy's base chains at kube-proxy's priorities, its fixed chains and its
-/// maps; rewrites the fixed chains and keeps the maps' elements.
-pub fn base_script(table: &str) -> String {
+/// maps; rewrites the fixed chains and keeps the maps' elements. `service_cidr` is the
+/// Service range, whose addresses no Service holds are dropped.
+pub fn base_script(table: &str, service_cidr: Ipv4Net) -> String {
     let t = table;
-    let map_type = |map: &str| {
-        if map.ends_with("nodeports") {
-            "inet_proto . inet_service"
-        } else {
-            "ipv4_addr . inet_proto . inet_service"
-        }
+    let map_type = |map: &str| match map {
+        CLUSTER_IPS => "ipv4_addr",
+        SERVICE_NODEPORTS | NO_ENDPOINT_NODEPORTS => "inet_proto . inet_service",
+        _ => "ipv4_addr . inet_proto . inet_service",
     };
     let mut script = format!("add table ip {t}\n");
     for (chain, hook) in [
+        (
+            "proxy-filter-prerouting",
+            "type filter hook prerouting priority -110",
+        ),
         (
             "proxy-nat-prerouting",
             "type nat hook prerouting priority dstnat",
@@ -78,6 +92,10 @@ pub fn base_script(table: &str) -> String {
             "proxy-filter-output",
             "type filter hook output priority -110",
         ),
+        (
+            "proxy-filter-output-post-dnat",
+            "type filter hook output priority -90",
+        ),
     ] {
         script.push_str(&format!(
             "add chain ip {t} {chain} {{ {hook}; policy accept; }}\n"
@@ -89,7 +107,8 @@ pub fn base_script(table: &str) -> String {
             map_type(map)
         ));
     }
-    let fixed = fixed_chains();
+    let mut fixed = base_chain_jumps();
+    fixed.extend(regular_chains(service_cidr));
     for (chain, _) in &fixed {
         script.push_str(&format!("add chain ip {t} {chain}\n"));
     }
@@ -102,9 +121,14 @@ pub fn base_script(table: &str) -> String {
     script
 }
 
-fn fixed_chains() -> Vec<(&'static str, Vec<String>)> {
+/// What each base chain jumps to, as kube-proxy's `nftablesJumpChains`.
+fn base_chain_jumps() -> Vec<(&'static str, Vec<String>)> {
     let new = "ct state new";
     vec![
+        (
+            "proxy-filter-prerouting",
+            vec![format!("{new} jump proxy-firewall-check")],
+        ),
         ("proxy-nat-prerouting", vec!["jump proxy-services".into()]),
         ("proxy-nat-output", vec!["jump proxy-services".into()]),
         (
@@ -120,11 +144,42 @@ fn fixed_chains() -> Vec<(&'static str, Vec<String>)> {
         ),
         (
             "proxy-filter-forward",
-            vec![format!("{new} jump proxy-endpoints-check")],
+            vec![
+                format!("{new} jump proxy-endpoints-check"),
+                format!("{new} jump proxy-cluster-ips-check"),
+            ],
         ),
         (
             "proxy-filter-output",
-            vec![format!("{new} jump proxy-endpoints-check")],
+            vec![
+                format!("{new} jump proxy-endpoints-check"),
+                format!("{new} jump proxy-firewall-check"),
+            ],
+        ),
+        (
+            // After the DNAT of nat-output: what is still addressed to the range was not
+            // a Service port.
+            "proxy-filter-output-post-dnat",
+            vec![format!("{new} jump proxy-cluster-ips-check")],
+        ),
+    ]
+}
+
+/// The chains the base chains jump to, and their helpers.
+fn regular_chains(service_cidr: Ipv4Net) -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            "proxy-firewall-check",
+            vec![format!(
+                "ip daddr . meta l4proto . th dport vmap @{FIREWALL_IPS}"
+            )],
+        ),
+        (
+            "proxy-cluster-ips-check",
+            vec![
+                format!("ip daddr vmap @{CLUSTER_IPS}"),
+                format!("ip daddr {service_cidr} drop"),
+            ],
         ),
         (
             "proxy-services",
@@ -173,6 +228,11 @@ pub fn render(name: &ServicePortName, state: &ServicePortState, pod_cidr: Ipv4Ne
     let mut rules = ServiceRules::default();
     let base = name.to_string();
     let proto = name.protocol.keyword();
+    if let Some(ip) = state.cluster_ip.filter(|_| state.claims_cluster_ip) {
+        let key = (CLUSTER_IPS, ip.to_string());
+        rules.elements.insert(key, format!("goto {REJECT}"));
+    }
+    add_firewall(&mut rules, &base, proto, state);
     if state.endpoints.is_empty() {
         let reject = format!("goto {REJECT}");
         for ip in state.cluster_ip.iter().chain(&state.external_ips) {
@@ -206,6 +266,43 @@ pub fn render(name: &ServicePortName, state: &ServicePortState, pod_cidr: Ipv4Ne
     }
     rules.chains.insert(service_chain, service_rules);
     rules
+}
+
+/// kube-proxy's firewall chain: LoadBalancer traffic from outside `loadBalancerSourceRanges`
+/// is dropped before it is DNATed. NodePorts are not subject to it, as in kube. The VIP is
+/// the node's own address, so the node's own traffic passes when a range holds the node.
+fn add_firewall(rules: &mut ServiceRules, base: &str, proto: &str, state: &ServicePortState) {
+    if state.load_balancer_ips.is_empty() || state.source_ranges.is_empty() {
+        return;
+    }
+    let chain = object_name("fw", base, base);
+    let sources: Vec<String> = outermost(&state.source_ranges)
+        .iter()
+        .map(Ipv4Net::to_string)
+        .collect();
+    let drop = format!("ip saddr != {{ {} }} drop", sources.join(", "));
+    for ip in &state.load_balancer_ips {
+        let key = (FIREWALL_IPS, address_key(*ip, proto, state.port));
+        rules.elements.insert(key, format!("goto {chain}"));
+    }
+    rules.chains.insert(chain, vec![drop]);
+}
+
+/// The ranges without host bits and without those another holds: nft refuses overlapping
+/// intervals in one set.
+fn outermost(ranges: &[Ipv4Net]) -> Vec<Ipv4Net> {
+    let networks: Vec<Ipv4Net> = ranges.iter().map(Ipv4Net::trunc).collect();
+    let mut kept: Vec<Ipv4Net> = Vec::new();
+    for (index, range) in networks.iter().enumerate() {
+        let held = networks.iter().enumerate().any(|(other_index, other)| {
+            other_index != index && other.contains(range) && (other != range || other_index < index)
+        });
+        if !held {
+            kept.push(*range);
+        }
+    }
+    kept.sort();
+    kept
 }
 
 fn address_key(ip: std::net::Ipv4Addr, proto: &str, port: u16) -> String {
@@ -479,6 +576,81 @@ mod tests {
     }
 
     #[test]
+    fn load_balancer_source_ranges_make_a_firewall_chain_for_the_vips_only() {
+        let mut s = state(vec![endpoint(5, 80)]);
+        s.node_port = Some(30080);
+        s.load_balancer_ips = vec!["192.0.2.1".parse().unwrap()];
+        s.external_ips = vec!["192.0.2.1".parse().unwrap(), "192.0.2.9".parse().unwrap()];
+        s.source_ranges = ["10.0.0.0/8", "10.1.0.0/16", "192.168.1.7/24", "10.0.0.0/8"]
+            .iter()
+            .map(|r| r.parse().unwrap())
+            .collect();
+        let rules = render(&name(Protocol::Tcp), &s, cidr());
+        let (chain, drop) = rules
+            .chains
+            .iter()
+            .find(|(c, _)| c.starts_with("fw-"))
+            .unwrap();
+        assert!(chain.ends_with("-ns/web/tcp/http"), "{chain}");
+        assert_eq!(
+            drop,
+            &["ip saddr != { 10.0.0.0/8, 192.168.1.0/24 } drop".to_string()]
+        );
+        let firewalled: Vec<_> = rules
+            .elements
+            .iter()
+            .filter(|((map, _), _)| *map == FIREWALL_IPS)
+            .collect();
+        assert_eq!(
+            firewalled,
+            [(
+                &(FIREWALL_IPS, "192.0.2.1 . tcp . 80".to_string()),
+                &format!("goto {chain}")
+            )],
+            "externalIPs and NodePorts are not firewalled"
+        );
+        s.source_ranges.clear();
+        let open = render(&name(Protocol::Tcp), &s, cidr());
+        assert!(!open.chains.keys().any(|c| c.starts_with("fw-")));
+        assert!(!open.elements.keys().any(|(map, _)| *map == FIREWALL_IPS));
+    }
+
+    #[test]
+    fn the_claiming_port_puts_the_cluster_ip_in_use_with_or_without_endpoints() {
+        for endpoints in [vec![], vec![endpoint(5, 80)]] {
+            let mut s = state(endpoints);
+            let unclaimed = render(&name(Protocol::Tcp), &s, cidr());
+            assert!(!unclaimed
+                .elements
+                .keys()
+                .any(|(map, _)| *map == CLUSTER_IPS));
+            s.claims_cluster_ip = true;
+            let claimed = render(&name(Protocol::Tcp), &s, cidr());
+            assert_eq!(
+                claimed.elements[&(CLUSTER_IPS, "10.43.0.20".to_string())],
+                "goto proxy-reject"
+            );
+        }
+    }
+
+    #[test]
+    fn the_service_range_is_checked_after_dnat() {
+        let script = base_script("t", "10.43.0.0/16".parse().unwrap());
+        for line in [
+            "add chain ip t proxy-filter-output-post-dnat { type filter hook output priority -90; policy accept; }",
+            "add map ip t proxy-cluster-ips { type ipv4_addr : verdict; }",
+            "add rule ip t proxy-filter-output-post-dnat ct state new jump proxy-cluster-ips-check",
+            "add rule ip t proxy-filter-forward ct state new jump proxy-cluster-ips-check",
+            "add rule ip t proxy-cluster-ips-check ip daddr vmap @proxy-cluster-ips",
+            "add rule ip t proxy-cluster-ips-check ip daddr 10.43.0.0/16 drop",
+            "add rule ip t proxy-filter-prerouting ct state new jump proxy-firewall-check",
+            "add rule ip t proxy-filter-output ct state new jump proxy-firewall-check",
+        ] {
+            assert!(script.contains(&format!("{line}\n")), "{line}\n{script}");
+        }
+    }
+
+    #[test]
     fn names_keep_only_what_nft_reads() {
         let odd = ServicePortName {
             port: "a b;{c}".into(),
@@ -495,8 +667,71 @@ mod tests {
     fn names_of_the_proxy_are_recognised() {
         assert!(is_service_object("svc-ABCD0123-ns/web/tcp/http"));
         assert!(is_service_object("aff-ABCD0123-x"));
+        assert!(is_service_object("fw-ABCD0123-ns/web/tcp/http"));
         for fixed in ["proxy-services", "hostports", "prerouting"] {
             assert!(!is_service_object(fixed), "{fixed}");
         }
+    }
+}
+
+/// Against the kernel: what the rules of this module load as nft reads them.
+#[cfg(test)]
+mod table_tests {
+    use std::collections::BTreeMap;
+    use std::process::Command;
+
+    use peapod_net::firewall::Firewall;
+    use peapod_net::NetworkConfig;
+
+    use crate::model::{Endpoint, Protocol, ServicePortName, ServicePortState};
+    use crate::sync::Syncer;
+
+    #[test]
+    fn firewalled_sctp_and_claimed_ports_load() {
+        let config = NetworkConfig::new("pxtest-fw", "10.253.0.0/24").unwrap();
+        let firewall = Firewall::new(&config);
+        firewall.ensure_base().unwrap();
+        let service_cidr = "10.254.0.0/16".parse().unwrap();
+        let mut syncer = Syncer::new(firewall.table(), config.cidr, service_cidr);
+        let mut desired = BTreeMap::new();
+        for (protocol, claims) in [(Protocol::Tcp, true), (Protocol::Sctp, false)] {
+            let name = ServicePortName {
+                namespace: "ns".into(),
+                name: "lb".into(),
+                port: protocol.keyword().into(),
+                protocol,
+            };
+            let state = ServicePortState {
+                cluster_ip: Some("10.254.0.5".parse().unwrap()),
+                load_balancer_ips: vec!["192.0.2.1".parse().unwrap()],
+                external_ips: vec!["192.0.2.1".parse().unwrap()],
+                source_ranges: vec!["10.253.0.7/32".parse().unwrap()],
+                claims_cluster_ip: claims,
+                port: 80,
+                node_port: Some(30080),
+                endpoints: vec![Endpoint {
+                    ip: "10.253.0.7".parse().unwrap(),
+                    port: 8080,
+                }],
+                ..ServicePortState::default()
+            };
+            desired.insert(name, state);
+        }
+        let synced = syncer.full_sync(desired);
+        let listed = Command::new("nft")
+            .args(["list", "table", "ip", firewall.table()])
+            .output()
+            .unwrap();
+        let _ = firewall.delete_table();
+        synced.unwrap();
+        let rules = String::from_utf8(listed.stdout).unwrap();
+        assert!(rules.contains("ip saddr != 10.253.0.7 drop"), "{rules}");
+        assert!(
+            rules.contains("192.0.2.1 . sctp . 80 : goto fw-"),
+            "{rules}"
+        );
+        assert!(rules.contains("10.254.0.5 : goto proxy-reject"), "{rules}");
+        assert!(rules.contains("ip daddr 10.254.0.0/16 drop"), "{rules}");
+        assert!(rules.contains("sctp . 30080 : goto ext-"), "{rules}");
     }
 }

@@ -99,14 +99,16 @@ impl Transaction {
 pub struct Syncer {
     table: String,
     pod_cidr: Ipv4Net,
+    service_cidr: Ipv4Net,
     applied: HashMap<ServicePortName, (ServicePortState, ServiceRules)>,
 }
 
 impl Syncer {
-    pub fn new(table: &str, pod_cidr: Ipv4Net) -> Syncer {
+    pub fn new(table: &str, pod_cidr: Ipv4Net, service_cidr: Ipv4Net) -> Syncer {
         Syncer {
             table: table.to_string(),
             pod_cidr,
+            service_cidr,
             applied: HashMap::new(),
         }
     }
@@ -116,7 +118,10 @@ impl Syncer {
         &mut self,
         desired: BTreeMap<ServicePortName, ServicePortState>,
     ) -> Result<(), NftError> {
-        nft::apply(&self.table, &rules::base_script(&self.table))?;
+        nft::apply(
+            &self.table,
+            &rules::base_script(&self.table, self.service_cidr),
+        )?;
         let (chains, sets) = nft::service_objects(&self.table)?;
         let rendered: HashMap<_, _> = desired
             .into_iter()
@@ -367,7 +372,12 @@ mod table_tests {
         }
 
         fn syncer(&self) -> Syncer {
-            Syncer::new(self.0.table(), "10.251.0.0/24".parse().unwrap())
+            let service_cidr = "10.252.0.0/16".parse().unwrap();
+            Syncer::new(
+                self.0.table(),
+                "10.251.0.0/24".parse().unwrap(),
+                service_cidr,
+            )
         }
 
         fn ruleset(&self) -> String {

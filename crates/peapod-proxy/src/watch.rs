@@ -45,7 +45,11 @@ pub async fn run(client: kube::Client, config: ProxyConfig) {
     .boxed();
     let mut batches = stream::select(services, slices).ready_chunks(BATCH);
     let mut cache = Cache::default();
-    let mut syncer = Some(Syncer::new(&config.table, config.pod_cidr));
+    let mut syncer = Some(Syncer::new(
+        &config.table,
+        config.pod_cidr,
+        config.service_cidr,
+    ));
     let mut ports: HashMap<ServiceKey, BTreeSet<ServicePortName>> = HashMap::new();
     let mut dirty = HashSet::new();
     let mut needs_full = true;
@@ -98,7 +102,7 @@ enum Work {
     Partial(Vec<(ServicePortName, Option<ServicePortState>)>),
 }
 
-/// nft and conntrack are processes: run off the async workers.
+/// nft (libnftables' blocking calls, or its process) and conntrack run off the async workers.
 async fn sync(mut syncer: Syncer, work: Work) -> (Syncer, Result<(), NftError>) {
     tokio::task::spawn_blocking(move || {
         let started = std::time::Instant::now();

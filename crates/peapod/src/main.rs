@@ -29,6 +29,12 @@ enum Command {
     },
     /// Print the admin kubeconfig the agent wrote for its HTTPS API.
     Kubeconfig,
+    /// Print a one-time login link to the topology page the agent serves under /ui/ (as root).
+    Ui {
+        /// Print {"url": …} instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop this PEAPOD_ROOT's agent and its pods and remove all they left on the host (as root).
     ///
     /// As k3s-uninstall.sh: stops the agent, the pods' shims and containers, unmounts what is
@@ -113,6 +119,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve { crashloop_backoff } => serve(crashloop_backoff),
         Command::Kubeconfig => print_kubeconfig(),
+        Command::Ui { json } => ui_link(json),
         Command::Uninstall => uninstall(),
         Command::Completion(args) => {
             let script = peapod_cli::completion::script(args.shell, &mut Cli::command());
@@ -184,6 +191,16 @@ fn uninstall() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(peapod::uninstall::uninstall(&paths, &mut std::io::stdout()))?;
+    Ok(())
+}
+
+fn ui_link(json: bool) -> anyhow::Result<()> {
+    let socket = peapod::paths::Paths::from_env().socket();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut stdout = std::io::stdout();
+    runtime.block_on(peapod::agent::ui::command::run(socket, json, &mut stdout))?;
     Ok(())
 }
 

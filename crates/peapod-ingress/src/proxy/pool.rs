@@ -13,7 +13,8 @@ use hyper::client::conn::{http1, http2};
 
 use crate::annotations::BackendProtocol;
 
-const MAX_IDLE: usize = 16;
+/// ingress-nginx's `upstream-keepalive-connections` default.
+const MAX_IDLE: usize = 320;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub enum Sender {

@@ -1,7 +1,8 @@
 //! One request to a backend: a connection to the first of its endpoints (in round-robin
 //! order) that accepts within the connect timeout, trying up to three as nginx's
 //! proxy_next_upstream does; HTTP/1.1, or HTTP/2 for gRPC; TLS without verification for
-//! HTTPS/GRPCS as ingress-nginx's proxy_ssl_verify off; an accepted Upgrade tunnelled. A
+//! HTTPS/GRPCS as ingress-nginx's proxy_ssl_verify off; an accepted Upgrade tunnelled (to
+//! an HTTP/2 client's extended CONNECT too). A
 //! kept connection ([`Pool`]) is tried first; one the backend closed meanwhile gives the
 //! request back and a new connection takes it.
 
@@ -13,15 +14,12 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{aws_lc_rs, CryptoProvider};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::pool::{Pool, Sender};
-use super::{page, remove_hop_by_hop, upgrade_protocol, ProxyBody, Timeouts};
+use super::{page, remove_hop_by_hop, upgrade_protocol, ExtendedConnect, ProxyBody, Timeouts};
 use crate::annotations::BackendProtocol;
 
 const ATTEMPTS: usize = 3;
@@ -44,8 +42,10 @@ pub async fn forward(
     timeouts: Timeouts,
     pool: &Pool,
 ) -> Response<ProxyBody> {
-    let client_upgrade =
-        upgrade_protocol(request.headers()).map(|_| hyper::upgrade::on(&mut request));
+    let client_upgrade = upgrade_protocol(request.headers()).map(|_| ClientUpgrade {
+        extended_connect: request.extensions().get::<ExtendedConnect>().is_some(),
+        on: hyper::upgrade::on(&mut request),
+    });
     let keep = client_upgrade.is_none();
     if let Some(sender) = addresses
         .first()
@@ -86,19 +86,46 @@ pub async fn forward(
     }
 }
 
-/// The backend's response for the client: an accepted upgrade tunnelled, hop-by-hop
-/// headers dropped otherwise.
+/// A client's upgrade: HTTP/1.1's, or HTTP/2's extended CONNECT.
+struct ClientUpgrade {
+    on: hyper::upgrade::OnUpgrade,
+    extended_connect: bool,
+}
+
+/// The backend's response for the client: an accepted upgrade tunnelled (confirmed with 200
+/// to an extended CONNECT, RFC 8441), hop-by-hop headers dropped otherwise.
 fn respond(
     mut response: Response<Incoming>,
-    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    client_upgrade: Option<ClientUpgrade>,
 ) -> Response<ProxyBody> {
+    let switched = response.status() == StatusCode::SWITCHING_PROTOCOLS;
     match client_upgrade {
-        Some(client) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
-            tunnel(client, hyper::upgrade::on(&mut response));
+        Some(client) if switched => {
+            tunnel(client.on, hyper::upgrade::on(&mut response));
+            if client.extended_connect {
+                return connect_established(response);
+            }
+        }
+        // A 2xx to a CONNECT opens a tunnel the backend never agreed to.
+        Some(client) if client.extended_connect && response.status().is_success() => {
+            return page(StatusCode::BAD_GATEWAY);
         }
         _ => remove_hop_by_hop(response.headers_mut()),
     }
     response.map(|body| body.boxed())
+}
+
+/// The backend's 101 as the 200 that opens an extended CONNECT's stream: its headers but the
+/// handshake's own (Sec-WebSocket-Accept answers a key the client never sent).
+fn connect_established(response: Response<Incoming>) -> Response<ProxyBody> {
+    let (mut parts, _) = response.into_parts();
+    remove_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(hyper::header::SEC_WEBSOCKET_ACCEPT);
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    parts.status = StatusCode::OK;
+    parts.version = Version::HTTP_2;
+    let empty = http_body_util::Empty::new().map_err(|never| match never {});
+    Response::from_parts(parts, empty.boxed())
 }
 
 /// One request on one connection to `address`.
@@ -233,13 +260,8 @@ async fn tls_connect(
     address: SocketAddr,
     protocol: BackendProtocol,
 ) -> std::io::Result<Box<dyn Io>> {
-    let provider = Arc::new(aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(std::io::Error::other)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-        .with_no_client_auth();
+    // ingress-nginx's default `proxy_ssl_verify off`: backends' certificates are not checked.
+    let mut config = peapod_tls::insecure_client_config().map_err(std::io::Error::other)?;
     let alpn: &[u8] = if protocol.is_http2() {
         b"h2"
     } else {
@@ -249,46 +271,4 @@ async fn tls_connect(
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::IpAddress(address.ip().into());
     Ok(Box::new(connector.connect(name, stream).await?))
-}
-
-/// ingress-nginx's default `proxy_ssl_verify off`: backends' certificates are not checked,
-/// their signatures still are.
-#[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }

@@ -1,10 +1,12 @@
 //! Who a request comes from, as kube-apiserver's authenticators decide it: a client
 //! certificate our CA issued (CN the user, O the groups), else a bearer token of the token
 //! file or a service account token the API server issued (bound, or the legacy token of a
-//! token Secret); without credentials only the public health and version paths may be read
-//! (kube's `system:public-info-viewer`), and everything else gets 401. Requests on the
-//! root-only Unix socket are the admin's. The user goes into the request's extensions for the
-//! handlers, and into the response's for the audit log.
+//! token Secret), else the topology page's session cookie beside its `X-Peapod-UI: 1` header;
+//! without credentials only the public health and version paths may be read (kube's
+//! `system:public-info-viewer`) and the page's own paths, which check their session
+//! themselves, and everything else gets 401. Requests on the root-only Unix socket are the
+//! admin's. The user goes into the request's extensions for the handlers, and into the
+//! response's for the audit log.
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use peapod_apiserver::authn::User;
 use peapod_store::Store;
 
 use super::tokens::TokenFile;
+use super::ui::cookies;
+use super::ui::sessions::{Login, Sessions};
 
 /// Paths anonymous users may read.
 const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/version/"];
@@ -27,11 +31,45 @@ const PUBLIC_PATHS: [&str; 5] = ["/healthz", "/livez", "/readyz", "/version", "/
 #[derive(Clone, Debug)]
 pub struct PeerIdentity(pub Option<User>);
 
+/// What authenticated a request, put in its extensions beside its [`User`]: the topology
+/// page's files go to page sessions only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Credential {
+    Certificate,
+    BearerToken,
+    PageSession,
+    Anonymous,
+}
+
 /// Authenticates the requests of the HTTPS listener.
 #[derive(Debug)]
 pub struct Authenticator {
     tokens: TokenFile,
     service_accounts: Option<ServiceAccountTokens>,
+    sessions: Arc<Sessions>,
+}
+
+/// What a request without a client certificate presents, read before anything is awaited
+/// (a request cannot be held across an await: its body is not Sync).
+struct Presented {
+    token: Option<String>,
+    /// The page's session cookie, where it counts.
+    session: Option<String>,
+    public: bool,
+}
+
+impl Presented {
+    fn of(request: &Request) -> Presented {
+        let headers = request.headers();
+        let page = cookies::is_ui_path(request.uri().path()) || cookies::from_the_page(headers);
+        Presented {
+            token: bearer_token(request).map(str::to_owned),
+            session: cookies::session_id(headers)
+                .filter(|_| page)
+                .map(str::to_owned),
+            public: is_public(request),
+        }
+    }
 }
 
 /// What checks service account tokens: the key they are signed with, and the store their
@@ -54,6 +92,7 @@ impl Authenticator {
         Authenticator {
             tokens,
             service_accounts: None,
+            sessions: Arc::new(Sessions::new()),
         }
     }
 
@@ -62,17 +101,51 @@ impl Authenticator {
         self.service_accounts = Some(service_accounts);
     }
 
-    /// The user a bearer token (or none, on a `public` path) authenticates as; None when it
-    /// carries a token nobody holds, or no credentials at all where they are needed.
-    async fn authenticate_token(&self, token: Option<String>, public: bool) -> Option<User> {
-        match token {
-            Some(token) => match self.tokens.user(&token) {
-                Some(user) => Some(user),
-                None => self.service_account(&token).await,
-            },
-            None if public => Some(anonymous()),
-            None => None,
+    /// The topology page's login codes and sessions.
+    pub fn sessions(&self) -> &Arc<Sessions> {
+        &self.sessions
+    }
+
+    /// The user a bearer token authenticates as: one of the token file, else a service
+    /// account token; None when nobody holds it.
+    pub async fn bearer_user(&self, token: &str) -> Option<User> {
+        match self.tokens.user(token) {
+            Some(user) => Some(user),
+            None => self.service_account(token).await,
         }
+    }
+
+    /// The user of the page's session `id`, if it is live; a token session whose token no
+    /// longer authenticates is ended.
+    pub async fn session_user(&self, id: &str) -> Option<User> {
+        match self.sessions.login(id)? {
+            Login::User(user) => Some(user),
+            Login::Token(token) => {
+                let user = self.bearer_user(&token).await;
+                if user.is_none() {
+                    self.sessions.end(id);
+                }
+                user
+            }
+        }
+    }
+
+    /// The user of a request without a client certificate: its bearer token's (a wrong one
+    /// is refused even where anonymous users may read), else its page session's (on the
+    /// page's paths, or beside `X-Peapod-UI: 1`), else anonymous where that may read.
+    async fn request_user(&self, presented: Presented) -> Option<(User, Credential)> {
+        if let Some(token) = presented.token {
+            let user = self.bearer_user(&token).await?;
+            return Some((user, Credential::BearerToken));
+        }
+        if let Some(id) = presented.session {
+            if let Some(user) = self.session_user(&id).await {
+                return Some((user, Credential::PageSession));
+            }
+        }
+        presented
+            .public
+            .then(|| (anonymous(), Credential::Anonymous))
     }
 
     /// The service account a token of ours names, if it is valid and what it is bound to
@@ -171,20 +244,20 @@ pub async fn authenticate(
         _ => None,
     };
     let authenticated = match peer {
-        Some(user) => Some(user),
-        None => {
-            let token = bearer_token(&request).map(str::to_owned);
-            let public = is_public(&request);
-            authenticator.authenticate_token(token, public).await
-        }
+        Some(user) => Some((user, Credential::Certificate)),
+        None => authenticator.request_user(Presented::of(&request)).await,
     };
-    let Some(user) = authenticated else {
+    let Some((user, credential)) = authenticated else {
         let mut refused = unauthorized();
         refused.extensions_mut().insert(anonymous());
         return refused;
     };
     // As kube-apiserver: the credentials go no further than authentication.
     request.headers_mut().remove(header::AUTHORIZATION);
+    if !cookies::is_ui_path(request.uri().path()) {
+        request.headers_mut().remove(header::COOKIE);
+    }
+    request.extensions_mut().insert(credential);
     serve_as(user, request, next).await
 }
 
@@ -212,8 +285,9 @@ fn bearer_token(request: &Request) -> Option<&str> {
 }
 
 fn is_public(request: &Request) -> bool {
-    matches!(*request.method(), Method::GET | Method::HEAD)
-        && PUBLIC_PATHS.contains(&request.uri().path())
+    let path = request.uri().path();
+    let read = matches!(*request.method(), Method::GET | Method::HEAD);
+    (read && PUBLIC_PATHS.contains(&path)) || cookies::is_ui_path(path)
 }
 
 /// kube-apiserver's answer to a request it cannot authenticate.

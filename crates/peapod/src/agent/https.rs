@@ -146,6 +146,11 @@ impl HttpsListener {
         }
     }
 
+    /// What authenticates the listener's requests (and holds the topology page's sessions).
+    pub fn authenticator(&self) -> &Arc<Authenticator> {
+        &self.authenticator
+    }
+
     /// The CA certificate (PEM) the serving certificate chains to.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem

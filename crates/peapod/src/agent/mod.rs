@@ -16,6 +16,7 @@ mod service_account_key;
 mod service_proxy;
 mod streaming;
 pub mod tokens;
+pub mod ui;
 
 use std::future::Future;
 use std::os::unix::fs::PermissionsExt;
@@ -298,13 +299,24 @@ impl Agent {
         tasks.extend(workload_controllers(&app));
         tasks.extend(network_controllers(&app));
         tasks.extend(storage_controllers(&app, &self.node_api));
+        let links = self.https.as_ref().and_then(|https| {
+            let local = https.local_addr().ok()?;
+            let sessions = https.authenticator().sessions().clone();
+            Some(ui::links::LoginLinks::new(
+                sessions,
+                local,
+                &self.ctx.host_ip,
+            ))
+        });
         let local = app
             .clone()
+            .merge(ui::links::routes(links))
             .layer(axum::middleware::from_fn(authn::local_admin))
             .layer(axum::middleware::from_fn(audit::log));
         let local = axum::serve(self.listener, local).with_graceful_shutdown(signalled);
         let https = async move {
             if let Some(https) = self.https {
+                let app = app.merge(ui::routes(https.authenticator().clone()));
                 https.serve(app, https_stopping).await;
             }
         };

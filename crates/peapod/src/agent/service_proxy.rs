@@ -21,6 +21,7 @@ pub fn spawn(app: &axum::Router, ctx: &Context) -> [tokio::task::JoinHandle<()>;
     let config = ProxyConfig {
         table: network.table(),
         pod_cidr: network.cidr,
+        service_cidr: ctx.cluster.service_cidr,
     };
     let node_ip = ctx.host_ip.parse().unwrap_or(Ipv4Addr::LOCALHOST);
     let load_balancers = super::controller_client(app, SERVICE_CONTROLLER);

@@ -91,12 +91,12 @@ spec:
   - {port: 80, targetPort: 8080}
 ";
 
-fn items(kubectl: &Kubectl, args: &[&str]) -> Vec<Value> {
+pub(crate) fn items(kubectl: &Kubectl, args: &[&str]) -> Vec<Value> {
     let list = kubectl.json(args);
     list["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn slices(kubectl: &Kubectl, service: &str) -> Vec<Value> {
+pub(crate) fn slices(kubectl: &Kubectl, service: &str) -> Vec<Value> {
     let selector = format!("kubernetes.io/service-name={service}");
     items(kubectl, &["get", "endpointslices", "-l", &selector])
 }
@@ -115,7 +115,7 @@ fn endpoints_by_pod(kubectl: &Kubectl, service: &str) -> Vec<(String, Value)> {
     all
 }
 
-fn endpoints_object(kubectl: &Kubectl, name: &str) -> Option<Value> {
+pub(crate) fn endpoints_object(kubectl: &Kubectl, name: &str) -> Option<Value> {
     let out = kubectl.ok(&["get", "endpoints", name, "-o", "json", "--ignore-not-found"]);
     (!out.trim().is_empty()).then(|| serde_json::from_str(&out).expect("kubectl -o json"))
 }
@@ -158,7 +158,7 @@ fn conditions(endpoint: &Value) -> (bool, bool, bool) {
     (flag("ready"), flag("serving"), flag("terminating"))
 }
 
-fn wait_for<T>(what: &str, fetch: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
+pub(crate) fn wait_for<T>(what: &str, fetch: impl FnMut() -> T, done: impl Fn(&T) -> bool) -> T {
     let value = poll(SETTLE_WITHIN, INTERVAL, fetch, &done);
     assert!(done(&value), "timed out waiting for {what}");
     value

@@ -13,11 +13,11 @@ use serde_json::Value;
 use crate::common::*;
 
 const IO_TIMEOUT: Duration = Duration::from_secs(3);
-const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// The `n`th address of the agent's Service range: explicit cluster IPs from the low band,
 /// which dynamic allocation leaves alone.
-fn cluster_ip(agent: &Agent, n: u32) -> String {
+pub(crate) fn cluster_ip(agent: &Agent, n: u32) -> String {
     let network: Ipv4Addr = agent
         .service_cidr()
         .split('/')
@@ -29,14 +29,14 @@ fn cluster_ip(agent: &Agent, n: u32) -> String {
 }
 
 /// The `n`th port of the agent's NodePort range (no other agent's tests use it).
-fn agent_port(agent: &Agent, n: u16) -> u16 {
+pub(crate) fn agent_port(agent: &Agent, n: u16) -> u16 {
     let range = agent.node_port_range();
     let first: u16 = range.split('-').next().unwrap().parse().unwrap();
     first + n
 }
 
 /// A pod labelled `labels` (YAML flow map) answering its own name on 8080.
-fn web_pod(name: &str, labels: &str) -> String {
+pub(crate) fn web_pod(name: &str, labels: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {labels}\nspec:\n  \
          terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: busybox\n    \
@@ -44,14 +44,14 @@ fn web_pod(name: &str, labels: &str) -> String {
     )
 }
 
-fn client_pod(agent: &Agent) {
+pub(crate) fn client_pod(agent: &Agent) {
     agent.apply(CLIENT_POD);
     agent.wait_running("client");
 }
 
 /// A Service `name` selecting `selector` (YAML flow map), port 80 to 8080; `extra` goes into
 /// its spec (indented two spaces).
-fn service(name: &str, ip: &str, selector: &str, extra: &str) -> String {
+pub(crate) fn service(name: &str, ip: &str, selector: &str, extra: &str) -> String {
     format!(
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  clusterIP: {ip}\n  \
          selector: {selector}\n{extra}  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n"
@@ -59,7 +59,7 @@ fn service(name: &str, ip: &str, selector: &str, extra: &str) -> String {
 }
 
 /// HTTP/1.0 GET / of `addr`: the body, trimmed.
-fn http_get(addr: &str) -> std::io::Result<String> {
+pub(crate) fn http_get(addr: &str) -> std::io::Result<String> {
     let addr: SocketAddr = addr.parse().expect("ip:port");
     let mut stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)?;
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
@@ -73,7 +73,7 @@ fn http_get(addr: &str) -> std::io::Result<String> {
 }
 
 /// Polls `addr` until it answers one of `names`; returns the answer.
-fn wait_answer(agent: &Agent, addr: &str, names: &[&str]) -> String {
+pub(crate) fn wait_answer(agent: &Agent, addr: &str, names: &[&str]) -> String {
     let last = poll(
         WAIT,
         Duration::from_millis(100),
@@ -90,7 +90,7 @@ fn wait_answer(agent: &Agent, addr: &str, names: &[&str]) -> String {
 }
 
 /// From pod `from`, GET / of ip:port with busybox nc until it answers `expected`.
-fn wait_answer_in_pod(agent: &Agent, from: &str, ip: &str, port: u16, expected: &str) {
+pub(crate) fn wait_answer_in_pod(agent: &Agent, from: &str, ip: &str, port: u16, expected: &str) {
     let script = format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {ip} {port}");
     let last = poll(
         WAIT,
@@ -106,7 +106,7 @@ fn wait_answer_in_pod(agent: &Agent, from: &str, ip: &str, port: u16, expected: 
 }
 
 /// Connecting to `addr` is refused, and at once: never a timeout.
-fn assert_refused_at_once(agent: &Agent, addr: &str) {
+pub(crate) fn assert_refused_at_once(agent: &Agent, addr: &str) {
     let socket: SocketAddr = addr.parse().unwrap();
     let started = Instant::now();
     let result = TcpStream::connect_timeout(&socket, IO_TIMEOUT);
@@ -124,7 +124,7 @@ fn assert_refused_at_once(agent: &Agent, addr: &str) {
 
 /// Waits for the proxy to withdraw the TCP port's endpoints, then checks it refuses. No
 /// connection is tried before: one sent to a pod being torn down would stay in conntrack.
-fn wait_refused(agent: &Agent, addr: &str) {
+pub(crate) fn wait_refused(agent: &Agent, addr: &str) {
     let socket: SocketAddr = addr.parse().unwrap();
     let rejected = format!(
         "{} . tcp . {} : goto proxy-reject",
@@ -137,7 +137,7 @@ fn wait_refused(agent: &Agent, addr: &str) {
     assert_refused_at_once(agent, addr);
 }
 
-fn host_ip(agent: &Agent, pod: &str) -> String {
+pub(crate) fn host_ip(agent: &Agent, pod: &str) -> String {
     let pod: Value = agent.pod(pod).expect("the pod");
     pod["status"]["hostIP"]
         .as_str()
@@ -146,7 +146,7 @@ fn host_ip(agent: &Agent, pod: &str) -> String {
 }
 
 /// Deletes the Service and checks that nothing of it is left in the table.
-fn delete_service(agent: &Agent, name: &str, ip: &str, node_ports: &[u16]) {
+pub(crate) fn delete_service(agent: &Agent, name: &str, ip: &str, node_ports: &[u16]) {
     agent.ok(&["delete", "service", name]);
     let chains = format!("-default/{name}/");
     wait_until(WAIT, "the Service's rules to go", || {
@@ -155,7 +155,7 @@ fn delete_service(agent: &Agent, name: &str, ip: &str, node_ports: &[u16]) {
     agent.service_leak_check(ip, node_ports);
 }
 
-fn delete_pods(agent: &Agent, names: &[&str]) {
+pub(crate) fn delete_pods(agent: &Agent, names: &[&str]) {
     for name in names {
         agent.delete_and_check(name, "0");
     }

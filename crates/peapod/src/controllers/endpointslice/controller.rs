@@ -59,12 +59,16 @@ impl Reconciler for Context {
     }
 
     async fn sync(&self, service: Service) -> Result<Action, SyncError> {
-        let Some(pods) = selected_pods(&self.client, &service).await? else {
+        // Independent reads, made together: each change waits on them before traffic follows.
+        let (pods, existing) = tokio::try_join!(
+            async { Ok(selected_pods(&self.client, &service).await?) },
+            managed_slices(&service, &self.client)
+        )?;
+        let Some(pods) = pods else {
             return Ok(Action::await_change());
         };
         let namespace = service.namespace().unwrap_or_default();
         let pods: Vec<&Pod> = pods.iter().collect();
-        let existing = managed_slices(&service, &self.client).await?;
         let trigger = self
             .trigger_times
             .compute(&key_of(&service), &service, &pods);

@@ -43,14 +43,17 @@ impl Reconciler for Context {
 
     async fn sync(&self, endpoints: Endpoints) -> Result<Action, SyncError> {
         let namespace = endpoints.namespace().unwrap_or_default();
+        let name = endpoints.name_any();
         let services = Api::<Service>::namespaced(self.client.clone(), &namespace);
-        let service = match should_mirror(&endpoints) {
-            true => services.get_opt(&endpoints.name_any()).await?,
-            false => None,
+        // Independent reads, made together: each change waits on them before traffic follows.
+        let service = async {
+            match should_mirror(&endpoints) {
+                true => Ok(services.get_opt(&name).await?),
+                false => Ok(None),
+            }
         };
-        let existing = self
-            .mirrored_slices(&namespace, &endpoints.name_any())
-            .await?;
+        let (service, existing) =
+            tokio::try_join!(service, self.mirrored_slices(&namespace, &name))?;
         let selectorless = service.is_some_and(|s| s.spec.and_then(|s| s.selector).is_none());
         let plan = match selectorless {
             true => self.mirror(&endpoints, existing).await,

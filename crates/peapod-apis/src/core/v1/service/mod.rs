@@ -5,6 +5,7 @@
 
 mod allocation;
 mod defaults;
+mod load_balancer;
 mod pools;
 mod table;
 pub(crate) mod validation;
@@ -64,6 +65,12 @@ impl KindStrategy for ServiceStrategy {
                 status.load_balancer = Some(LoadBalancerStatus::default());
             }
         }
+    }
+
+    /// kube's service status strategy resets only `spec`: what a status write changes in
+    /// the metadata is kept (the status lifecycle conformance test annotates through it).
+    fn status_updates_annotations(&self) -> bool {
+        true
     }
 
     fn validate(&self, service: &Service) -> Vec<FieldError> {

@@ -10,15 +10,20 @@ use peapod_api::validation::names::{self, regex_error};
 use peapod_api::validation::{BadValue, ErrorKind, FieldError, FieldPath};
 use peapod_apiserver::registry::validate_meta;
 
+use crate::core::v1::endpoints::non_special_ip;
 use crate::core::v1::ports::{app_protocol_errors, name_errors, number_errors, protocol_errors};
 
 use super::{
-    is_externally_accessible, needs_health_check, service_type, CLUSTER_IP, EXTERNAL_NAME,
-    LOAD_BALANCER, NODE_PORT, NONE,
+    is_externally_accessible, load_balancer, needs_health_check, service_type, CLUSTER_IP,
+    EXTERNAL_NAME, LOAD_BALANCER, NODE_PORT, NONE,
 };
 
 const TYPES: &[&str] = &[CLUSTER_IP, EXTERNAL_NAME, LOAD_BALANCER, NODE_PORT];
 const MAX_CLIENT_IP_TIMEOUT: i32 = 86400;
+/// kube's `AnnotationTopologyMode` and the `DeprecatedAnnotationTopologyAwareHints` it replaced.
+const TOPOLOGY_MODE: &str = "service.kubernetes.io/topology-mode";
+const TOPOLOGY_AWARE_HINTS: &str = "service.kubernetes.io/topology-aware-hints";
+const TRAFFIC_DISTRIBUTIONS: &[&str] = &["PreferClose"];
 const DNS1035_LABEL_MSG: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character";
 
 /// A Go `[]string` as kube prints a bad value of one: `[]string{"10.0.0.1"}`.
@@ -47,19 +52,41 @@ impl BadValue for PortKey<'_> {
 
 pub fn validate(service: &Service) -> Vec<FieldError> {
     let mut errors = validate_name(service);
+    errors.extend(topology_annotations(service));
     let spec = service.spec.clone().unwrap_or_default();
     errors.extend(validate_spec(&spec));
+    errors.extend(load_balancer::validate(service));
     errors
+}
+
+/// The topology mode annotation must agree with the older one it replaced when both are set.
+fn topology_annotations(service: &Service) -> Vec<FieldError> {
+    let annotations = service.metadata.annotations.as_ref();
+    let value = |key: &str| annotations.and_then(|a| a.get(key));
+    match (value(TOPOLOGY_MODE), value(TOPOLOGY_AWARE_HINTS)) {
+        (Some(mode), Some(hints)) if mode != hints => vec![FieldError::invalid(
+            &FieldPath::new("metadata")
+                .child("annotations")
+                .key(TOPOLOGY_MODE),
+            mode.as_str(),
+            &format!("must match annotations[{TOPOLOGY_AWARE_HINTS}] when both are specified"),
+        )],
+        _ => Vec::new(),
+    }
 }
 
 pub fn validate_update(new: &Service, old: &Service) -> Vec<FieldError> {
     let path = FieldPath::new("metadata");
     let mut errors = validate_object_meta_update(&new.metadata, &old.metadata, &path);
     let spec = new.spec.clone().unwrap_or_default();
-    errors.extend(cluster_ips_unchanged(
-        &spec,
-        &old.spec.clone().unwrap_or_default(),
-    ));
+    let old_spec = old.spec.clone().unwrap_or_default();
+    errors.extend(cluster_ips_unchanged(&spec, &old_spec));
+    errors.extend(load_balancer::validate_update(&spec, &old_spec));
+    let health_check_changed = spec.health_check_node_port != old_spec.health_check_node_port;
+    if needs_health_check(&spec) && needs_health_check(&old_spec) && health_check_changed {
+        let path = FieldPath::new("spec").child("healthCheckNodePort");
+        errors.push(FieldError::forbidden(&path, "field is immutable"));
+    }
     errors.extend(validate(new));
     let balancer = new.status.as_ref().and_then(|s| s.load_balancer.as_ref());
     errors.extend(load_balancer_status(balancer, &spec));
@@ -215,7 +242,11 @@ fn validate_spec(spec: &ServiceSpec) -> Vec<FieldError> {
     errors.extend(duplicate_ports(ports, &path));
     for (index, ip) in spec.external_ips.iter().flatten().enumerate() {
         let ip_path = path.child("externalIPs").index(index);
-        for message in names::ip(ip) {
+        let invalid = names::ip(ip);
+        if invalid.is_empty() {
+            errors.extend(non_special_ip(ip, &ip_path));
+        }
+        for message in invalid {
             errors.push(FieldError::invalid(&ip_path, ip.as_str(), &message));
         }
     }
@@ -406,6 +437,10 @@ fn validate_traffic_policies(spec: &ServiceSpec, path: &FieldPath) -> Vec<FieldE
         }
     } else if health == 0 {
         errors.push(FieldError::required(&health_path, ""));
+    } else {
+        for message in names::port_num(i64::from(health)) {
+            errors.push(FieldError::invalid(&health_path, health, &message));
+        }
     }
     let internal_path = path.child("internalTrafficPolicy");
     match spec.internal_traffic_policy.as_deref() {
@@ -416,6 +451,17 @@ fn validate_traffic_policies(spec: &ServiceSpec, path: &FieldPath) -> Vec<FieldE
             FieldError::not_supported(&internal_path, policy, &["Cluster", "Local"]),
         ),
         _ => {}
+    }
+    if let Some(distribution) = spec
+        .traffic_distribution
+        .as_deref()
+        .filter(|d| !TRAFFIC_DISTRIBUTIONS.contains(d))
+    {
+        errors.push(FieldError::not_supported(
+            &path.child("trafficDistribution"),
+            distribution,
+            TRAFFIC_DISTRIBUTIONS,
+        ));
     }
     errors
 }
@@ -632,6 +678,26 @@ mod tests {
                 vec![r#"spec.externalTrafficPolicy: Invalid value: "Local": may only be set for externally-accessible services (type NodePort or LoadBalancer, or with externalIPs)"#]),
             ("NodePort without external traffic policy", with(|s| s.type_ = Some(NODE_PORT.into())),
                 vec!["spec.externalTrafficPolicy: Required value"]),
+            ("valid trafficDistribution field", with(|s| s.traffic_distribution = Some("PreferClose".into())), vec![]),
+            ("invalid trafficDistribution field", with(|s| s.traffic_distribution = Some("abc".into())),
+                vec![r#"spec.trafficDistribution: Unsupported value: "abc": supported values: "PreferClose""#]),
+            ("loopback externalIP", with(|s| {
+                s.external_ips = Some(vec!["127.0.0.1".into()]);
+                s.external_traffic_policy = Some("Cluster".into());
+            }),
+                vec![r#"spec.externalIPs[0]: Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)"#]),
+            ("nagative healthCheckNodePort field", with(|s| {
+                s.type_ = Some(LOAD_BALANCER.into());
+                s.allocate_load_balancer_node_ports = Some(true);
+                s.external_traffic_policy = Some("Local".into());
+                s.health_check_node_port = Some(-1);
+            }), vec!["spec.healthCheckNodePort: Invalid value: -1: must be between 1 and 65535, inclusive"]),
+            ("valid healthCheckNodePort field", with(|s| {
+                s.type_ = Some(LOAD_BALANCER.into());
+                s.allocate_load_balancer_node_ports = Some(true);
+                s.external_traffic_policy = Some("Local".into());
+                s.health_check_node_port = Some(31100);
+            }), vec![]),
             ("headless NodePort", with(|s| {
                 s.type_ = Some(NODE_PORT.into());
                 s.external_traffic_policy = Some("Cluster".into());
@@ -686,6 +752,45 @@ mod tests {
             [
                 r#"metadata.name: Invalid value: "1-abc": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"#
             ]
+        );
+    }
+
+    #[test]
+    fn topology_annotations_must_agree() {
+        let annotated = |mode: &str, hints: &str| {
+            let mut service = valid();
+            service.metadata.annotations = Some(
+                [
+                    (TOPOLOGY_MODE.to_owned(), mode.to_owned()),
+                    (TOPOLOGY_AWARE_HINTS.to_owned(), hints.to_owned()),
+                ]
+                .into(),
+            );
+            messages(validate(&service))
+        };
+        assert!(annotated("Auto", "Auto").is_empty());
+        assert_eq!(
+            annotated("Auto", "Disabled"),
+            [
+                r#"metadata.annotations[service.kubernetes.io/topology-mode]: Invalid value: "Auto": must match annotations[service.kubernetes.io/topology-aware-hints] when both are specified"#
+            ]
+        );
+    }
+
+    #[test]
+    fn health_check_node_port_is_immutable() {
+        let local = |port: i32| {
+            with(|s| {
+                s.type_ = Some(LOAD_BALANCER.into());
+                s.allocate_load_balancer_node_ports = Some(true);
+                s.external_traffic_policy = Some("Local".into());
+                s.health_check_node_port = Some(port);
+            })
+        };
+        assert!(validate_update(&local(31100), &local(31100)).is_empty());
+        assert_eq!(
+            messages(validate_update(&local(31101), &local(31100))),
+            ["spec.healthCheckNodePort: Forbidden: field is immutable"]
         );
     }
 
