@@ -6,8 +6,8 @@
 # (Debian's kubernetes-client, only when no kubectl is on the PATH: the end-to-end tests drive
 # the real kubectl), Debian's kubectl 1.20 extracted to /opt/peapod/kubectl-1.20 beside any other
 # (tests/e2e_kubectl_1_20.rs checks that it works unchanged), chromium and chromium-driver (the
-# topology page's browser tests, crates/peapod/tests/e2e/ui_page.rs), and a Rust toolchain
-# when none is installed.
+# topology page's browser tests, crates/peapod/tests/e2e/ui_page.rs) with axe-core (their
+# accessibility checks), and a Rust toolchain when none is installed.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 packages=(busybox-static umoci skopeo jq libseccomp-dev pkg-config gcc make curl ca-certificates iproute2 nftables conntrack docker-registry apache2-utils python3-kubernetes chromium chromium-driver)
@@ -35,4 +35,21 @@ if [ ! -x "$kubectl_1_20/usr/bin/kubectl" ]; then
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   [ -x "$HOME/.cargo/bin/cargo" ] || curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+fi
+# axe-core, the accessibility engine the topology page's browser tests run in the page
+# (ui_page.rs): one script from the npm registry, pinned by its checksum.
+axe_version=4.10.3
+axe_sha512=Xm7bpRXnDSX2YE2YFfBk2FnF0ep6tmG7xPh8iHee8MIcrgq762Nkce856dYtJYLkuIoYZvGfTs/PbZhideTcEg==
+axe_dir=/opt/peapod/axe-core-$axe_version
+if [ ! -f "$axe_dir/axe.min.js" ]; then
+  download=$(mktemp -d)
+  curl -sSf -o "$download/axe.tgz" "https://registry.npmjs.org/axe-core/-/axe-core-$axe_version.tgz"
+  [ "$(openssl dgst -sha512 -binary "$download/axe.tgz" | base64 -w0)" = "$axe_sha512" ] || {
+    echo "axe-core-$axe_version.tgz does not match its published checksum" >&2
+    exit 1
+  }
+  tar -xzf "$download/axe.tgz" -C "$download" package/axe.min.js
+  mkdir -p "$axe_dir"
+  mv "$download/package/axe.min.js" "$axe_dir/axe.min.js"
+  rm -rf "$download"
 fi

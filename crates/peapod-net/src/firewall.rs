@@ -214,31 +214,11 @@ impl Firewall {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scratch::ScratchTable;
 
     /// A table of its own per test, removed even when the test fails.
-    struct TestTable(Firewall);
-
-    impl TestTable {
-        fn new(bridge: &str) -> TestTable {
-            let config = NetworkConfig::new(bridge, "10.250.0.0/24").unwrap();
-            let firewall = Firewall::new(&config);
-            firewall.ensure_base().unwrap();
-            TestTable(firewall)
-        }
-
-        fn ruleset(&self) -> String {
-            let out = Command::new("nft")
-                .args(["list", "table", "ip", self.0.table()])
-                .output()
-                .unwrap();
-            String::from_utf8(out.stdout).unwrap()
-        }
-    }
-
-    impl Drop for TestTable {
-        fn drop(&mut self) {
-            let _ = self.0.delete_table();
-        }
+    fn scratch(bridge: &str) -> ScratchTable {
+        ScratchTable::new(bridge, "10.250.0.0/24")
     }
 
     fn port(protocol: Protocol, host_ip: Option<Ipv4Addr>, host: u16, container: u16) -> HostPort {
@@ -252,8 +232,8 @@ mod tests {
 
     #[test]
     fn base_chains_masquerade_the_pod_range_and_are_idempotent() {
-        let table = TestTable::new("fwtest-base");
-        table.0.ensure_base().unwrap();
+        let table = scratch("fwtest-base");
+        table.firewall().ensure_base().unwrap();
         let rules = table.ruleset();
         assert_eq!(rules.matches("jump hostports").count(), 2, "{rules}");
         assert!(
@@ -270,8 +250,8 @@ mod tests {
 
     #[test]
     fn only_replies_and_dnat_reach_loopback_from_the_bridge() {
-        let table = TestTable::new("fwtest-lo");
-        table.0.ensure_base().unwrap();
+        let table = scratch("fwtest-lo");
+        table.firewall().ensure_base().unwrap();
         let rules = table.ruleset();
         let guard: Vec<&str> = rules
             .lines()
@@ -292,8 +272,8 @@ mod tests {
 
     #[test]
     fn host_ports_are_added_replaced_and_removed_per_pod() {
-        let table = TestTable::new("fwtest-ports");
-        let fw = &table.0;
+        let table = scratch("fwtest-ports");
+        let fw = table.firewall();
         let pod_ip = Ipv4Addr::new(10, 250, 0, 5);
         fw.add_host_ports(
             "uid-a",
@@ -333,7 +313,7 @@ mod tests {
         fw.remove_host_ports("uid-a").unwrap();
         fw.remove_host_ports("uid-a").unwrap();
         assert_eq!(fw.owners().unwrap(), HashSet::from(["uid-b".to_string()]));
-        table.0.ensure_base().unwrap();
+        table.firewall().ensure_base().unwrap();
         assert!(
             table.ruleset().contains("dport 8002"),
             "base rewrite keeps pod rules"
@@ -342,9 +322,9 @@ mod tests {
 
     #[test]
     fn a_refused_change_names_the_table() {
-        let table = TestTable::new("fwtest-bad");
+        let table = scratch("fwtest-bad");
         let err = table
-            .0
+            .firewall()
             .apply("add rule ip fwtest-nope x drop\n", "testing")
             .unwrap_err();
         assert!(err.to_string().contains("fwtest-bad"), "{err}");

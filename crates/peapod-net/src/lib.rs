@@ -7,6 +7,8 @@ pub mod firewall;
 pub mod ipam;
 pub mod link;
 pub mod nft;
+#[cfg(any(test, feature = "scratch-table"))]
+pub mod scratch;
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;

@@ -353,45 +353,31 @@ mod tests {
 #[cfg(test)]
 mod table_tests {
     use std::net::Ipv4Addr;
-    use std::process::Command;
 
-    use peapod_net::firewall::Firewall;
-    use peapod_net::NetworkConfig;
+    use peapod_net::scratch::ScratchTable;
 
     use super::*;
     use crate::model::{Endpoint, Protocol};
 
-    struct TestTable(Firewall);
+    /// The scratch table of bridge `bridge`, with a syncer over it.
+    struct TestTable(ScratchTable);
 
     impl TestTable {
         fn new(bridge: &str) -> TestTable {
-            let config = NetworkConfig::new(bridge, "10.251.0.0/24").unwrap();
-            let firewall = Firewall::new(&config);
-            firewall.ensure_base().unwrap();
-            TestTable(firewall)
+            TestTable(ScratchTable::new(bridge, "10.251.0.0/24"))
         }
 
         fn syncer(&self) -> Syncer {
             let service_cidr = "10.252.0.0/16".parse().unwrap();
             Syncer::new(
-                self.0.table(),
+                self.0.firewall().table(),
                 "10.251.0.0/24".parse().unwrap(),
                 service_cidr,
             )
         }
 
         fn ruleset(&self) -> String {
-            let out = Command::new("nft")
-                .args(["list", "table", "ip", self.0.table()])
-                .output()
-                .unwrap();
-            String::from_utf8(out.stdout).unwrap()
-        }
-    }
-
-    impl Drop for TestTable {
-        fn drop(&mut self) {
-            let _ = self.0.delete_table();
+            self.0.ruleset()
         }
     }
 

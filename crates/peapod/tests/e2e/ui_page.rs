@@ -3,10 +3,13 @@
 //! service account token, it draws the S1 pod, follows a Deployment's rollout, shows a
 //! container's restart within a second of the API, streams a huge log without keeping it all,
 //! shows a token without rights nothing it may not list, and catches up after its streams
-//! are lost (a network change makes Chromium drop them). Each test saves screenshots
-//! (target/ui-screenshots/<test>-<width>x<height>.png) and ends with the leak checks, its
-//! chromedriver and chromium gone too. The browser trusts the agent's serving certificate
-//! alone (its key pinned), nothing else.
+//! are lost (a network change makes Chromium drop them). The login page, the pods, a
+//! Deployment, a container's panel and the notes of what may not be listed pass axe-core's
+//! WCAG 2.1 A and AA rules at a laptop's and a phone's width without sideways scrolling, and
+//! a screen reader hears the S1 pod's IP, containers and shared volume. Each test saves
+//! screenshots (target/ui-screenshots/<test>-<width>x<height>.png) and ends with the leak
+//! checks, its chromedriver and chromium gone too. The browser trusts the agent's serving
+//! certificate alone (its key pinned), nothing else.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -24,6 +27,17 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// The sizes every test's screenshots are taken at: a laptop and a phone.
 const SCREENS: [(u32, u32); 2] = [(1280, 800), (390, 844)];
+/// axe-core, which scripts/install-deps.sh fetches from the npm registry.
+const AXE: &str = "/opt/peapod/axe-core-4.10.3/axe.min.js";
+/// Runs axe-core's WCAG 2.0/2.1 A and AA rules on the page (an async WebDriver script): the
+/// violations, each with the elements it found, or the error that stopped the run.
+const AXE_RUN: &str = "const done = arguments[arguments.length - 1];
+axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+  .then((result) => done(result.violations.map((v) => ({
+    rule: v.id, impact: v.impact, help: v.help,
+    elements: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
+  }))))
+  .catch((err) => done(`axe-core failed: ${err}`));";
 /// How long the page gets to show what the API already says.
 const SHOWN_WITHIN: Duration = Duration::from_secs(20);
 /// How often a navigation lost to a network change is tried.
@@ -164,7 +178,7 @@ impl Browser {
     /// Logs in as the admin through the one-time link `peapod ui --json` prints (a new link
     /// when a network change lost the navigation: the code may have been used).
     fn login_with_link(&self, agent: &Agent) {
-        for _ in 0..NAVIGATION_TRIES {
+        self.log_in("the login link", || {
             let printed: Value = serde_json::from_str(&agent.ok(&["ui", "--json"])).unwrap();
             let link = printed["url"].as_str().expect("a url").to_owned();
             assert!(
@@ -172,21 +186,12 @@ impl Browser {
                 "{link}"
             );
             self.runtime.block_on(self.client().goto(&link)).unwrap();
-            if !self.lost_navigation() {
-                break;
-            }
-        }
-        self.wait_for(
-            "the page after the login link",
-            "location.pathname",
-            json!("/ui/"),
-        );
-        self.scripts_started();
+        });
     }
 
     /// Logs in through the login form with a service account token.
     fn login_with_token(&self, token: &str) {
-        for _ in 0..NAVIGATION_TRIES {
+        self.log_in("the token login", || {
             self.goto("/ui/login");
             self.runtime.block_on(async {
                 let field = self.client().find(Locator::Id("token")).await.unwrap();
@@ -195,20 +200,23 @@ impl Browser {
             });
             let settled = |path: &Value| path != "/ui/login" || self.lost_navigation();
             let start = Instant::now();
-            let mut path = self.eval("location.pathname");
-            while !settled(&path) && start.elapsed() < SHOWN_WITHIN {
+            while !settled(&self.eval("location.pathname")) && start.elapsed() < SHOWN_WITHIN {
                 std::thread::sleep(Duration::from_millis(50));
-                path = self.eval("location.pathname");
             }
+        });
+    }
+
+    /// Runs the login `attempt` again while a network change loses its navigation, then waits
+    /// for the page and its scripts.
+    fn log_in(&self, what: &str, attempt: impl Fn()) {
+        for _ in 0..NAVIGATION_TRIES {
+            attempt();
             if !self.lost_navigation() {
                 break;
             }
         }
-        self.wait_for(
-            "the page after the token login",
-            "location.pathname",
-            json!("/ui/"),
-        );
+        let after = format!("the page after {what}");
+        self.wait_for(&after, "location.pathname", json!("/ui/"));
         self.scripts_started();
     }
 
@@ -315,6 +323,59 @@ impl Browser {
         }
         let (width, height) = SCREENS[0];
         self.set_viewport(width, height);
+    }
+
+    /// Checks the page as it is now with axe-core's WCAG 2.1 A and AA rules at every size of
+    /// [`SCREENS`], and that nothing makes the page wider than the screen (a phone would
+    /// scroll sideways). `view` names what is open, for the failure message.
+    fn assert_accessible(&self, view: &str) {
+        let axe = std::fs::read_to_string(AXE).unwrap_or_else(|err| {
+            panic!("{AXE}: {err}: scripts/install-deps.sh installs axe-core")
+        });
+        for (width, height) in SCREENS {
+            self.set_viewport(width, height);
+            std::thread::sleep(Duration::from_millis(300));
+            if self.eval("typeof window.axe") != json!("object") {
+                self.runtime
+                    .block_on(self.client().execute(&axe, vec![]))
+                    .expect("loading axe-core into the page");
+            }
+            let violations = self
+                .runtime
+                .block_on(self.client().execute_async(AXE_RUN, vec![]))
+                .expect("running axe-core");
+            assert_eq!(
+                violations,
+                json!([]),
+                "{view} at {width}x{height}: WCAG violations"
+            );
+            let widths = self.eval("[document.documentElement.scrollWidth, window.innerWidth]");
+            assert!(
+                widths[0].as_u64() <= widths[1].as_u64(),
+                "{view} at {width}x{height}: the page is wider than the screen: {widths}"
+            );
+        }
+        let (width, height) = SCREENS[0];
+        self.set_viewport(width, height);
+    }
+
+    /// The names a screen reader announces for the elements of `role` (Chromium's
+    /// accessibility tree), in page order.
+    fn accessible_names(&self, role: &str) -> Vec<String> {
+        let command = DevTools {
+            command: "Accessibility.getFullAXTree",
+            params: json!({}),
+        };
+        let tree = self
+            .runtime
+            .block_on(self.client().issue_cmd(command))
+            .expect("the accessibility tree");
+        let nodes = tree["nodes"].as_array().cloned().unwrap_or_default();
+        nodes
+            .iter()
+            .filter(|node| node["ignored"] != json!(true) && node["role"]["value"] == role)
+            .filter_map(|node| node["name"]["value"].as_str().map(str::to_owned))
+            .collect()
     }
 
     /// Ends the session and chromedriver, and checks no process of the profile is left.
@@ -449,6 +510,22 @@ fn the_s1_pod_shows_two_containers_sharing_one_volume_and_one_ip() {
         json!(true)
     );
     browser.screenshots("s1-pod");
+    browser.assert_accessible("the S1 pod");
+    assert_eq!(
+        browser.accessible_names("article"),
+        [format!("Pod example-pod, Running, IP {ip}, 2 containers")],
+        "what a screen reader announces for the pod"
+    );
+    let announced = browser.accessible_names("listitem");
+    for container in ["backend", "frontend"] {
+        let expected = format!("container {container}: running, ready, 0 restarts, image busybox");
+        assert!(announced.contains(&expected), "{expected} in {announced:?}");
+    }
+    assert!(
+        announced
+            .contains(&"Volume content-volume (emptyDir), mounted by backend, frontend".to_owned()),
+        "the shared volume in {announced:?}"
+    );
 
     browser.press("[data-pod=\"example-pod\"]", Key::Enter);
     browser.wait_for(
@@ -463,6 +540,7 @@ fn the_s1_pod_shows_two_containers_sharing_one_volume_and_one_ip() {
         json!(["#/ns/default/pod/example-pod/container/backend", true]),
     );
     browser.screenshots("s1-container-panel");
+    browser.assert_accessible("a container's panel");
     browser.press("#panel .log", Key::Escape);
     browser.wait_for(
         "Escape closes the panel and gives focus back",
@@ -557,6 +635,7 @@ fn a_deployment_shows_its_replica_set_and_pods_and_a_rollout_shows_the_new_repli
         json!(true),
     );
     browser.screenshots("deployment");
+    browser.assert_accessible("a Deployment");
     let mut seen = pod_uids(&kubectl);
 
     kubectl.ok(&["set", "image", "deploy/web", "app=busybox:latest"]);
@@ -751,6 +830,8 @@ fn a_token_without_rights_sees_nothing_it_may_not_list() {
     kubectl.ok(&["create", "serviceaccount", "viewer"]);
     let token = kubectl.ok(&["create", "token", "viewer"]);
 
+    browser.goto("/ui/login");
+    browser.assert_accessible("the login page");
     browser.login_with_token(&token);
     browser.wait_for(
         "nothing shown, and a quiet note on what may not be listed",
@@ -758,6 +839,7 @@ fn a_token_without_rights_sees_nothing_it_may_not_list() {
         json!(["system:serviceaccount:default:viewer", 0, true]),
     );
     browser.screenshots("token-without-rights");
+    browser.assert_accessible("the notes of what may not be listed");
 
     kubectl.ok(&[
         "create",
