@@ -1334,13 +1334,16 @@ async fn update_of_the_resource_keeps_the_status() {
 }
 
 #[tokio::test]
-async fn update_of_the_status_changes_only_the_status() {
+async fn update_of_the_status_changes_the_status_and_the_metadata_the_kind_lets_it() {
     for_every_kind(|client, case| async move {
         if !case.has_status() {
             return Ok(());
         }
         let created = client.create(&case, &case.object("status")).await?;
         let mut changed = with_label(created.clone(), "put", "status");
+        changed["metadata"]["annotations"]["patchedstatus"] = json!("true");
+        let owner = json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": "6b5c3e8e-0d4f-4d53-9a47-3f1c2a7e9b10"}]);
+        changed["metadata"]["ownerReferences"] = owner.clone();
         changed["status"] = case.status();
         let uri = format!("{}/status", case.path("status"));
         let updated = client.put(&uri, &changed).await;
@@ -1352,9 +1355,29 @@ async fn update_of_the_status_changes_only_the_status() {
             case.status()
         );
         ensure!(
-            updated.json["metadata"]["labels"] == created["metadata"]["labels"],
-            "a status update changed the labels: {}",
+            updated.json["metadata"]["annotations"]["patchedstatus"] == "true",
+            "a status update dropped its annotation: {}",
+            updated.json["metadata"]
+        );
+        // kube's status strategies reset the spec; a Deployment's its labels too, a Pod's its
+        // owners.
+        let labels = match case.kind() {
+            "Deployment" => &created["metadata"]["labels"],
+            _ => &changed["metadata"]["labels"],
+        };
+        ensure!(
+            &updated.json["metadata"]["labels"] == labels,
+            "labels after a status update: {}, expected {labels}",
             updated.json["metadata"]["labels"]
+        );
+        let owners = match case.kind() {
+            "Pod" => &created["metadata"]["ownerReferences"],
+            _ => &owner,
+        };
+        ensure!(
+            &updated.json["metadata"]["ownerReferences"] == owners,
+            "owners after a status update: {}, expected {owners}",
+            updated.json["metadata"]["ownerReferences"]
         );
         let got = client.get(&uri).await;
         expect(&got, 200, "get of the status")?;

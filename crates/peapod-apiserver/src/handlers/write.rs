@@ -362,11 +362,7 @@ pub(super) async fn store_update(
             check_resource_version(&new, old, &group, plural, &name)?;
             if status_only {
                 let applied = new.pointer("/metadata/managedFields").cloned();
-                let annotations = new.pointer("/metadata/annotations").cloned();
-                new = with_status_of(old, &new);
-                if strategy.status_updates_annotations() {
-                    set_annotations(&mut new, annotations);
-                }
+                new = status_write(old, &new, strategy.status_write_metadata());
                 // An apply has done its books on `new`; an update does them below.
                 if let (None, Some(metadata)) = (&fields, new.get_mut("metadata")) {
                     metadata["managedFields"] = applied.unwrap_or(Value::Null);
@@ -498,15 +494,21 @@ impl peapod_store::UpdateRules for KindRules<'_> {
     }
 }
 
-/// `object`'s annotations replaced by `annotations` (removed when `None`).
-fn set_annotations(object: &mut Value, annotations: Option<Value>) {
-    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
+/// What a write to `status` leaves of `request`: the stored object with the request's
+/// `status` and the `metadata` fields the kind lets a status write change (each removed
+/// when the request has none).
+fn status_write(stored: &Value, request: &Value, metadata: &[&str]) -> Value {
+    let mut result = with_status_of(stored, request);
+    let Some(fields) = result.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return result;
     };
-    match annotations {
-        Some(annotations) => metadata.insert("annotations".into(), annotations),
-        None => metadata.remove("annotations"),
-    };
+    for &field in metadata {
+        match request.get("metadata").and_then(|m| m.get(field)) {
+            Some(value) => fields.insert(field.to_owned(), value.clone()),
+            None => fields.remove(field),
+        };
+    }
+    result
 }
 
 /// `base` with `status` taken from `source` (removed when `source` has none).

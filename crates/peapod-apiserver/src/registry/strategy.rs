@@ -16,6 +16,11 @@ use crate::patch::apply::types::TypeSchema;
 use crate::status::ApiError;
 use crate::table::Column;
 
+/// The `metadata` fields a write to `status` changes for most kinds: kube's status
+/// strategies reset only `spec` (and the generic registry the system fields).
+pub const STATUS_WRITE_METADATA: &[&str] =
+    &["labels", "annotations", "finalizers", "ownerReferences"];
+
 /// A request body typed, defaulted and back in JSON, with the warnings to send.
 #[derive(Debug)]
 pub struct Decoded {
@@ -60,11 +65,12 @@ pub trait KindStrategy: Send + Sync + 'static {
         false
     }
 
-    /// Whether a write to `status` may also change `metadata.annotations`, as kube's
-    /// Deployment status strategy lets the controller record the revision there; otherwise a
-    /// status write changes nothing but `status`.
-    fn status_updates_annotations(&self) -> bool {
-        false
+    /// The `metadata` fields a write to `status` may change beside `status`. kube's status
+    /// strategies reset `spec` and leave the metadata to the write for most kinds (a Service's
+    /// status lifecycle test annotates through it; the Deployment controller records its
+    /// revision there); some reset part of it too (Deployment its labels, Pod its owners).
+    fn status_write_metadata(&self) -> &'static [&'static str] {
+        STATUS_WRITE_METADATA
     }
 
     /// Whether a change to `metadata.annotations` starts a new generation as a `spec` change
@@ -178,7 +184,7 @@ pub trait Strategy: Send + Sync + 'static {
     fn mark_deleting(&self, obj: &mut Value) -> Result<(), ApiError>;
     fn return_deleted_object(&self) -> bool;
     fn tracks_generation(&self) -> bool;
-    fn status_updates_annotations(&self) -> bool;
+    fn status_write_metadata(&self) -> &'static [&'static str];
     fn annotations_bump_generation(&self) -> bool;
     fn default_garbage_collection_policy(&self) -> GarbageCollectionPolicy;
     fn should_delete_during_update(&self, new: &Value, old: &Value) -> bool;
@@ -316,8 +322,8 @@ where
         self.0.tracks_generation()
     }
 
-    fn status_updates_annotations(&self) -> bool {
-        self.0.status_updates_annotations()
+    fn status_write_metadata(&self) -> &'static [&'static str] {
+        self.0.status_write_metadata()
     }
 
     fn annotations_bump_generation(&self) -> bool {

@@ -166,8 +166,9 @@ fn a_daemon_set_runs_one_pod_on_the_node() {
     );
 
     // test/e2e's "should verify changes to a daemon set status": a condition written
-    // through the status subresource stays across the controller's own status writes.
-    let patched = r#"{"status":{"conditions":[{"type":"StatusPatched","status":"True"}]}}"#;
+    // through the status subresource stays across the controller's own status writes, and
+    // the annotation written with it is kept (kube's status strategy resets only the spec).
+    let patched = r#"{"metadata":{"annotations":{"patchedstatus":"true"}},"status":{"conditions":[{"type":"StatusPatched","status":"True"}]}}"#;
     let patch = [
         "patch",
         "ds",
@@ -187,6 +188,10 @@ fn a_daemon_set_runs_one_pod_on_the_node() {
     assert_eq!(
         status["status"]["conditions"],
         json!([{"type": "StatusPatched", "status": "True"}]),
+        "{status}"
+    );
+    assert_eq!(
+        status["metadata"]["annotations"]["patchedstatus"], "true",
         "{status}"
     );
     // test/e2e's "should list and delete a collection of DaemonSets".

@@ -44,10 +44,10 @@ impl KindStrategy for DeploymentKindStrategy {
         true
     }
 
-    /// kube's deploymentStatusStrategy keeps the spec and labels, not the annotations: the
+    /// kube's deploymentStatusStrategy resets the spec and labels, not the annotations: the
     /// controller records the revision there with its status writes.
-    fn status_updates_annotations(&self) -> bool {
-        true
+    fn status_write_metadata(&self) -> &'static [&'static str] {
+        &["annotations", "finalizers", "ownerReferences"]
     }
 
     /// kube's deploymentStrategy: annotations are copied to the ReplicaSets, so changing them

@@ -68,6 +68,12 @@ pub struct PodStrategy {
 impl KindStrategy for PodStrategy {
     type Object = Pod;
 
+    /// kube's podStatusStrategy keeps the owners: old kubelets wrote them back corrupted
+    /// through status writes, breaking garbage collection.
+    fn status_write_metadata(&self) -> &'static [&'static str] {
+        &["labels", "annotations", "finalizers"]
+    }
+
     fn default(&self, pod: &mut Pod) {
         peapod_api::defaults::default_pod(pod);
         if let Some(spec) = pod.spec.as_mut() {

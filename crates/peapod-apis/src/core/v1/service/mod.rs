@@ -67,12 +67,6 @@ impl KindStrategy for ServiceStrategy {
         }
     }
 
-    /// kube's service status strategy resets only `spec`: what a status write changes in
-    /// the metadata is kept (the status lifecycle conformance test annotates through it).
-    fn status_updates_annotations(&self) -> bool {
-        true
-    }
-
     fn validate(&self, service: &Service) -> Vec<FieldError> {
         validation::validate(service)
     }
