@@ -174,6 +174,25 @@ pub struct TypeError {
     pub message: String,
 }
 
+impl TypeError {
+    /// The path of a required field that was missing or null, when that is the error. Go
+    /// decodes such a field as its zero value and leaves it to validation; k8s-openapi
+    /// defaults all but the timestamps (a Condition's `lastTransitionTime`), which it refuses.
+    pub fn required_field(&self) -> Option<String> {
+        let missing = self
+            .message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.strip_suffix('`'));
+        let path = match missing {
+            Some(field) if self.path.is_empty() || self.path == "." => field.to_owned(),
+            Some(field) => format!("{}.{field}", self.path),
+            None if self.message.starts_with("invalid type: null,") => self.path.clone(),
+            None => return None,
+        };
+        Some(path)
+    }
+}
+
 /// Deserializes `value` into `T`, returning the paths of the fields `T` does not have
 /// (`spec.containers[0].cammand`).
 pub fn decode_typed<T: serde::de::DeserializeOwned>(
@@ -238,6 +257,26 @@ mod tests {
         decoded
             .field_validation(FieldValidation::Warn, FieldValidation::Warn)
             .unwrap()
+    }
+
+    #[test]
+    fn a_missing_or_null_timestamp_is_a_required_field() {
+        use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+        let budget = |condition: serde_json::Value| {
+            let status = serde_json::json!({"expectedPods": 0, "currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0, "conditions": [condition]});
+            decode_typed::<PodDisruptionBudget>(&serde_json::json!({"status": status}))
+                .err()
+                .and_then(|err| err.required_field())
+        };
+        let condition =
+            serde_json::json!({"type": "A", "status": "True", "reason": "R", "message": ""});
+        let path = Some("status.conditions[0].lastTransitionTime".to_owned());
+        assert_eq!(budget(condition.clone()), path);
+        let mut null = condition;
+        null["lastTransitionTime"] = serde_json::Value::Null;
+        assert_eq!(budget(null), path);
+        let wrong = decode_typed::<Pod>(&serde_json::json!({"spec": {"containers": 1}}));
+        assert_eq!(wrong.err().and_then(|err| err.required_field()), None);
     }
 
     #[test]

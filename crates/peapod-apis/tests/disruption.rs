@@ -129,6 +129,24 @@ async fn a_budget_starts_with_an_empty_status_and_counts_its_spec_changes() {
     assert!(refused
         .message()
         .contains("status.disruptionsAllowed: Invalid value: -1"));
+    // A condition without its transition time, missing or null: kube's Go decoder takes it
+    // as zero and metav1's ValidateConditions refuses it (422, not a 400 decoding error).
+    let condition = json!({"type": "DisruptionAllowed", "status": "False", "reason": "R",
+                           "message": ""});
+    for time in [None, Some(Value::Null)] {
+        let mut condition = condition.clone();
+        if let Some(time) = time {
+            condition["lastTransitionTime"] = time;
+        }
+        let mut status = found.clone();
+        status["status"]["conditions"] = json!([condition]);
+        let refused = api.put(&format!("{BUDGETS}/web/status"), &status).await;
+        assert_eq!(refused.status, 422, "{}", refused.text);
+        assert_eq!(
+            refused.message(),
+            "PodDisruptionBudget.policy \"web\" is invalid: status.conditions[0].lastTransitionTime: Required value: must be set"
+        );
+    }
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 use k8s_openapi::Metadata;
 use peapod_api::decode::DuplicateField;
 use peapod_api::field_validation::{FieldValidation, StrictDecodingError, StrictFields};
+use peapod_api::object::TypeError;
 use peapod_api::validation::{FieldError, FieldPath};
 use peapod_store::Object;
 use schemars::JsonSchema;
@@ -204,6 +205,25 @@ impl<S: KindStrategy> Typed<S> {
     }
 }
 
+/// Why a body is not a `K`: a required field missing or null is invalid as kube's validation
+/// says (Go decodes it as zero), anything else a bad request.
+fn decode_error<K: k8s_openapi::Resource>(body: &Value, err: TypeError) -> ApiError {
+    let (kind, version) = (K::KIND, K::API_VERSION);
+    let Some(path) = err.required_field() else {
+        return ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {err}"
+        ));
+    };
+    // metav1's ValidateConditions words the one such field every Condition has.
+    let detail = match path.ends_with(".lastTransitionTime") {
+        true => "must be set",
+        false => "",
+    };
+    let name = body.pointer("/metadata/name").and_then(Value::as_str);
+    let error = FieldError::required(&FieldPath::new(&path), detail);
+    ApiError::invalid(K::GROUP, kind, name.unwrap_or_default(), vec![error])
+}
+
 fn to_value<K: serde::Serialize>(obj: &K) -> Result<Value, ApiError> {
     serde_json::to_value(obj).map_err(|err| ApiError::internal(err.to_string()))
 }
@@ -222,12 +242,8 @@ where
     ) -> Result<Decoded, ApiError> {
         let kind = <S::Object as k8s_openapi::Resource>::KIND;
         let version = <S::Object as k8s_openapi::Resource>::API_VERSION;
-        let (mut obj, unknown) =
-            peapod_api::object::decode_typed::<S::Object>(body).map_err(|err| {
-                ApiError::bad_request(format!(
-                    "{kind} in version \"{version}\" cannot be handled as a {kind}: {err}"
-                ))
-            })?;
+        let (mut obj, unknown) = peapod_api::object::decode_typed::<S::Object>(body)
+            .map_err(|err| decode_error::<S::Object>(body, err))?;
         let fields = StrictFields {
             unknown,
             duplicates: duplicates.to_vec(),
