@@ -620,8 +620,25 @@ impl Agent {
     /// Asserts that nothing of a deleted Service remains: no nft rule, set or map element
     /// naming its cluster IP or its NodePorts, no listening socket on those ports, and no
     /// conntrack entry towards its cluster IP but closed TCP connections, which the kernel
-    /// keeps for their TIME_WAIT as it does on any cluster.
+    /// keeps for their TIME_WAIT as it does on any cluster. The proxy follows the deletion
+    /// a moment after the API answered it, as kube-proxy does: the check waits up to 5 s.
     pub fn service_leak_check(&self, cluster_ip: &str, node_ports: &[u16]) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let (found, ruleset) = self.service_leaks(cluster_ip, node_ports);
+            if found.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the deleted Service of {cluster_ip} left: {found:#?}\n{ruleset}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// What remains of a deleted Service, and the ruleset it was looked for in.
+    fn service_leaks(&self, cluster_ip: &str, node_ports: &[u16]) -> (Vec<String>, String) {
         let mut found = Vec::new();
         let ruleset = self.ruleset();
         let tokens: Vec<&str> = ruleset
@@ -651,10 +668,7 @@ impl Agent {
                 found.push(format!("conntrack: {line}"));
             }
         }
-        assert!(
-            found.is_empty(),
-            "the deleted Service of {cluster_ip} left: {found:#?}\n{ruleset}"
-        );
+        (found, ruleset)
     }
 
     fn network_leaks(&self, uid: &str) -> Vec<String> {
