@@ -21,7 +21,6 @@ pub use conversion::{Conversion, TypedConversion, VersionConversion};
 pub use review::{KindReview, Requester, Review, TypedReview};
 pub use strategy::{
     validate_meta, Decoded, DeleteDecision, GarbageCollectionPolicy, KindStrategy, Strategy, Typed,
-    STATUS_WRITE_METADATA,
 };
 
 /// group, version and kind of an object or of a subresource's response.

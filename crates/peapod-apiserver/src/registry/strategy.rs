@@ -19,8 +19,7 @@ use crate::table::Column;
 
 /// The `metadata` fields a write to `status` changes for most kinds: kube's status
 /// strategies reset only `spec` (and the generic registry the system fields).
-pub const STATUS_WRITE_METADATA: &[&str] =
-    &["labels", "annotations", "finalizers", "ownerReferences"];
+const STATUS_WRITE_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
 
 /// A request body typed, defaulted and back in JSON, with the warnings to send.
 #[derive(Debug)]

@@ -64,20 +64,27 @@ impl Site {
 
     /// curl at `url` (a path of the site, or a whole URL), with `args`.
     fn curl(&self, url: &str, args: &[&str]) -> Answer {
+        let out = self
+            .curl_command(url, args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running curl");
+        answer(url, out)
+    }
+
+    /// `curl -i` at `url` trusting the agent's CA alone, with `args`.
+    fn curl_command(&self, url: &str, args: &[&str]) -> Command {
         let url = match url.starts_with('/') {
             true => format!("{}{url}", self.origin),
             false => url.to_owned(),
         };
-        let out = Command::new("curl")
+        let mut command = Command::new("curl");
+        command
             .args(["-sS", "-i", "--max-time", "10", "--cacert"])
             .arg(&self.ca)
             .args(args)
-            .arg(&url)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running curl");
-        assert!(out.status.success(), "curl {url}: {}", text(&out.stderr));
-        parse(&text(&out.stdout))
+            .arg(url);
+        command
     }
 
     /// An API or page request with the session `cookie`, and the page's header if `marked`.
@@ -97,21 +104,18 @@ impl Site {
         }
         self.curl(path, &args)
     }
-}
 
-impl Site {
     /// A form POST over HTTP/2 whose body follows its headers half a second later, as from a
     /// slow client: the answer must wait for it (an answer before the body resets the stream,
     /// and curl fails the request).
     fn post_slow_form(&self, path: &str, form: &str, cookie: &str) -> Answer {
-        let mut curl = Command::new("curl")
-            .args(["-sS", "-i", "--http2", "--max-time", "10", "--cacert"])
-            .arg(&self.ca)
-            .args(["-X", "POST", "-T", "-", "--cookie", cookie])
-            .args(["-H", "Content-Type: application/x-www-form-urlencoded"])
-            .arg("-H")
-            .arg(format!("Origin: {}", self.origin))
-            .arg(format!("{}{path}", self.origin))
+        let origin = format!("Origin: {}", self.origin);
+        let form_type = "Content-Type: application/x-www-form-urlencoded";
+        let args = [
+            "--http2", "-X", "POST", "-T", "-", "--cookie", cookie, "-H", &origin, "-H", form_type,
+        ];
+        let mut curl = self
+            .curl_command(path, &args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -122,10 +126,14 @@ impl Site {
         use std::io::Write;
         stdin.write_all(form.as_bytes()).unwrap();
         drop(stdin);
-        let out = curl.wait_with_output().unwrap();
-        assert!(out.status.success(), "curl {path}: {}", text(&out.stderr));
-        parse(&text(&out.stdout))
+        answer(path, curl.wait_with_output().unwrap())
     }
+}
+
+/// What a curl at `url` answered; fails the test when curl failed.
+fn answer(url: &str, out: std::process::Output) -> Answer {
+    assert!(out.status.success(), "curl {url}: {}", text(&out.stderr));
+    parse(&text(&out.stdout))
 }
 
 /// curl -i's output: the status line, the headers, the body.

@@ -314,12 +314,20 @@ impl Browser {
     fn screenshots(&self, test: &str) {
         let dir = repo_root().join("target/ui-screenshots");
         std::fs::create_dir_all(&dir).unwrap();
-        for (width, height) in SCREENS {
-            self.set_viewport(width, height);
-            std::thread::sleep(Duration::from_millis(300));
+        self.at_every_screen(|width, height| {
             let png = self.runtime.block_on(self.client().screenshot()).unwrap();
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
             std::fs::write(dir.join(format!("{test}-{width}x{height}.png")), png).unwrap();
+        });
+    }
+
+    /// Runs `look` with the page sized as each of [`SCREENS`] in turn, then gives it the
+    /// first size again.
+    fn at_every_screen(&self, look: impl Fn(u32, u32)) {
+        for (width, height) in SCREENS {
+            self.set_viewport(width, height);
+            std::thread::sleep(Duration::from_millis(300));
+            look(width, height);
         }
         let (width, height) = SCREENS[0];
         self.set_viewport(width, height);
@@ -332,9 +340,7 @@ impl Browser {
         let axe = std::fs::read_to_string(AXE).unwrap_or_else(|err| {
             panic!("{AXE}: {err}: scripts/install-deps.sh installs axe-core")
         });
-        for (width, height) in SCREENS {
-            self.set_viewport(width, height);
-            std::thread::sleep(Duration::from_millis(300));
+        self.at_every_screen(|width, height| {
             if self.eval("typeof window.axe") != json!("object") {
                 self.runtime
                     .block_on(self.client().execute(&axe, vec![]))
@@ -354,9 +360,7 @@ impl Browser {
                 widths[0].as_u64() <= widths[1].as_u64(),
                 "{view} at {width}x{height}: the page is wider than the screen: {widths}"
             );
-        }
-        let (width, height) = SCREENS[0];
-        self.set_viewport(width, height);
+        });
     }
 
     /// The names a screen reader announces for the elements of `role` (Chromium's
